@@ -1,0 +1,31 @@
+import Foundation
+
+/// Shell-style path patterns for `map: {glob: ...}`: `*`, `?` and `[...]` within one path component
+/// (as `fnmatch`), and `**` for any number of components, as in DVC, git and most build tools.
+struct Glob: Sendable {
+    private let components: [String]
+
+    init(_ pattern: String) {
+        components = pattern.split(separator: "/").map(String.init)
+    }
+
+    func matches(_ path: String) -> Bool {
+        Glob.match(components[...], path.split(separator: "/").map(String.init)[...])
+    }
+
+    private static func match(_ pattern: ArraySlice<String>, _ parts: ArraySlice<String>) -> Bool {
+        guard let first = pattern.first else { return parts.isEmpty }
+        if first == "**" {
+            let rest = pattern.dropFirst()
+            if rest.isEmpty { return true }
+            var tail = parts
+            while true {
+                if match(rest, tail) { return true }
+                guard !tail.isEmpty else { return false }
+                tail = tail.dropFirst()
+            }
+        }
+        guard let part = parts.first, fnmatch(first, part, 0) == 0 else { return false }
+        return match(pattern.dropFirst(), parts.dropFirst())
+    }
+}

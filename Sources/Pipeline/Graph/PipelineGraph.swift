@@ -1,0 +1,194 @@
+import Foundation
+
+/// A dependency of a stage, resolved: another stage's output, or files in the workspace.
+public enum Dependency: Sendable, Hashable {
+    case stage(String)
+    /// A path relative to the workspace root, normalised, never leaving the workspace.
+    case path(String)
+
+    /// How the dependency enters a stage's key and its status report.
+    var label: String {
+        switch self {
+        case .stage(let name): return "stage:\(name)"
+        case .path(let path): return "path:\(path)"
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .stage(let name): return name
+        case .path(let path): return path
+        }
+    }
+}
+
+/// What a map stage iterates over.
+public enum MapSource: Sendable, Hashable {
+    /// One item per item of an upstream map stage, or per top-level entry of a whole stage's output.
+    case stage(String)
+    /// One item per file under a workspace path whose relative path matches a glob.
+    case files(path: String, glob: String)
+
+    var label: String {
+        switch self {
+        case .stage(let name): return "stage:\(name)"
+        case .files(let path, let glob): return "files:\(path):\(glob)"
+        }
+    }
+}
+
+/// A stage ready to run: its kind looked up, params validated and defaulted, references resolved.
+public struct GraphStage: Sendable {
+    public var name: String
+    public var kind: StageKind
+    public var params: Params
+    public var deps: [Dependency]
+    public var map: MapSource?
+    public var location: SourceLocation
+
+    /// Upstream stages this stage waits for, through `deps` or `map`.
+    public var upstream: [String] {
+        var names: [String] = []
+        if case .stage(let name)? = map { names.append(name) }
+        for case .stage(let name) in deps where !names.contains(name) { names.append(name) }
+        return names
+    }
+}
+
+/// A validated pipeline: stages in a dependency order (declaration order where free), acyclic.
+public struct PipelineGraph: Sendable {
+    public var name: String
+    public var file: String
+    public var stages: [GraphStage]
+
+    public func stage(_ name: String) -> GraphStage? { stages.first { $0.name == name } }
+
+    /// Validates a parsed pipeline against the registered kinds. Paths are checked lexically here; whether they
+    /// exist is checked when a run or status needs their content.
+    public init(_ spec: PipelineSpec, registry: StageRegistry) throws {
+        name = spec.name
+        file = spec.file
+        let declared = Set(spec.stages.map(\.name))
+        var built: [String: GraphStage] = [:]
+        for stage in spec.stages {
+            guard let kind = registry[stage.uses] else {
+                let known = registry.kinds.keys.sorted().joined(separator: ", ")
+                throw PipelineError(.unknownKind, "stage '\(stage.name)': unknown stage kind '\(stage.uses)' (known kinds: \(known))", at: stage.usesLocation)
+            }
+            let params = try Params.validate(stage.params, against: kind.params, stage: stage.name, stageLocation: stage.location)
+            var deps: [Dependency] = []
+            for (reference, location) in stage.deps {
+                let dependency: Dependency
+                switch reference {
+                case .stage(let name):
+                    guard declared.contains(name) else {
+                        throw PipelineError(.unknownStage, "stage '\(stage.name)': depends on stage '\(name)', which this pipeline does not declare", at: location)
+                    }
+                    dependency = .stage(name)
+                case .path(let path):
+                    dependency = .path(try PipelineGraph.normalise(path, stage: stage.name, at: location))
+                case .either(let text):
+                    dependency = declared.contains(text) ? .stage(text) : .path(try PipelineGraph.normalise(text, stage: stage.name, at: location))
+                }
+                if dependency == .stage(stage.name) {
+                    throw PipelineError(.cycle, "stage '\(stage.name)' depends on itself", at: location)
+                }
+                if !deps.contains(dependency) { deps.append(dependency) }
+            }
+            var map: MapSource?
+            if let (mapSpec, location) = stage.map {
+                guard kind.isMap else {
+                    throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs once over all its inputs and takes no 'map'", at: location)
+                }
+                switch mapSpec {
+                case .stage(let name):
+                    guard declared.contains(name) else {
+                        throw PipelineError(.unknownStage, "stage '\(stage.name)': maps over stage '\(name)', which this pipeline does not declare", at: location)
+                    }
+                    if name == stage.name { throw PipelineError(.cycle, "stage '\(stage.name)' maps over itself", at: location) }
+                    map = .stage(name)
+                case .files(let path, let glob):
+                    map = .files(path: try PipelineGraph.normalise(path, stage: stage.name, at: location), glob: glob)
+                }
+            } else if kind.isMap {
+                throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs per item and needs 'map: STAGE' or 'map: {path: DIR, glob: PATTERN}'", at: stage.location)
+            }
+            built[stage.name] = GraphStage(name: stage.name, kind: kind, params: params, deps: deps, map: map, location: stage.location)
+        }
+        stages = try PipelineGraph.order(spec.stages.map { built[$0.name]! })
+    }
+
+    /// Kahn's algorithm, taking the earliest declared ready stage each time; on a cycle, names its members.
+    private static func order(_ stages: [GraphStage]) throws -> [GraphStage] {
+        var remaining = stages
+        var done: Set<String> = []
+        var ordered: [GraphStage] = []
+        while !remaining.isEmpty {
+            guard let index = remaining.firstIndex(where: { $0.upstream.allSatisfy(done.contains) }) else {
+                let cycle = findCycle(remaining)
+                throw PipelineError(.cycle, "the stages form a cycle: \(cycle.joined(separator: " -> "))", at: remaining.first { $0.name == cycle.first }?.location)
+            }
+            let stage = remaining.remove(at: index)
+            done.insert(stage.name)
+            ordered.append(stage)
+        }
+        return ordered
+    }
+
+    private static func findCycle(_ stages: [GraphStage]) -> [String] {
+        let byName = Dictionary(uniqueKeysWithValues: stages.map { ($0.name, $0) })
+        var path: [String] = []
+        var onPath: Set<String> = []
+        var finished: Set<String> = []
+        func visit(_ name: String) -> [String]? {
+            if onPath.contains(name) { return Array(path[path.firstIndex(of: name)!...]) + [name] }
+            guard !finished.contains(name), let stage = byName[name] else { return nil }
+            path.append(name); onPath.insert(name)
+            for next in stage.upstream { if let cycle = visit(next) { return cycle } }
+            path.removeLast(); onPath.remove(name); finished.insert(name)
+            return nil
+        }
+        for stage in stages { if let cycle = visit(stage.name) { return cycle } }
+        return stages.map(\.name)
+    }
+
+    /// A dependency path made relative to the workspace, with `.` and `..` resolved; one that leaves the workspace is refused.
+    static func normalise(_ path: String, stage: String, at location: SourceLocation?) throws -> String {
+        guard !path.isEmpty else { throw PipelineError(.badField, "stage '\(stage)': empty dependency path", at: location) }
+        guard !path.hasPrefix("/") && !path.hasPrefix("~") else {
+            throw PipelineError(.escapesWorkspace, "stage '\(stage)': dependency path '\(path)' must be relative to the workspace", at: location)
+        }
+        var parts: [Substring] = []
+        for part in path.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." {
+                guard !parts.isEmpty else {
+                    throw PipelineError(.escapesWorkspace, "stage '\(stage)': dependency path '\(path)' escapes the workspace", at: location)
+                }
+                parts.removeLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        guard !parts.isEmpty else {
+            throw PipelineError(.escapesWorkspace, "stage '\(stage)': dependency path '\(path)' is the whole workspace, which holds the cache itself", at: location)
+        }
+        let normal = parts.joined(separator: "/")
+        if normal == "cache" || normal.hasPrefix("cache/") || normal == "out" || normal.hasPrefix("out/") {
+            throw PipelineError(.escapesWorkspace, "stage '\(stage)': dependency path '\(path)' points into the runner's own folders; depend on the stage instead", at: location)
+        }
+        return normal
+    }
+
+    /// This graph restricted to `target` and everything it depends on.
+    public func upTo(_ target: String) throws -> PipelineGraph {
+        guard stage(target) != nil else {
+            throw PipelineError(.unknownStage, "no stage '\(target)' in \(file) (stages: \(stages.map(\.name).joined(separator: ", ")))")
+        }
+        var wanted: Set<String> = [target]
+        for stage in stages.reversed() where wanted.contains(stage.name) { wanted.formUnion(stage.upstream) }
+        var copy = self
+        copy.stages = stages.filter { wanted.contains($0.name) }
+        return copy
+    }
+}

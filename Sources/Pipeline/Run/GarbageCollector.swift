@@ -1,0 +1,49 @@
+import Foundation
+
+/// Drops cache entries and objects that no run record references: the outputs of superseded params,
+/// removed items and abandoned runs. What a record names is never touched.
+public enum GarbageCollector {
+    public struct Result: Sendable {
+        public var entriesRemoved = 0
+        public var objectsRemoved = 0
+        public var bytesFreed: Int64 = 0
+        public var objectsKept = 0
+    }
+
+    public static func collect(workspace: Workspace, dryRun: Bool = false) throws -> Result {
+        let lock = try WorkspaceLock(workspace: workspace, command: "emotion gc", wait: .no)
+        defer { lock.release() }
+        let store = try ObjectStore(root: workspace.cache)
+        var liveEntries: Set<Digest> = []
+        var liveObjects: Set<Digest> = []
+        for record in RunRecord.all(workspace: workspace) {
+            for stage in record.stages.values {
+                if let files = stage.files {
+                    liveEntries.insert(stage.base)
+                    for file in files.values { liveObjects.insert(file.digest) }
+                }
+                for item in stage.items ?? [] {
+                    let key = Planner.itemKey(base: stage.base, id: item.id, input: item.input)
+                    liveEntries.insert(key)
+                    for file in store.readEntry(key)?.files.values.map({ $0 }) ?? [] { liveObjects.insert(file.digest) }
+                }
+            }
+        }
+        var result = Result()
+        for key in store.allEntryKeys() where !liveEntries.contains(key) {
+            result.entriesRemoved += 1
+            if !dryRun { store.removeEntry(key) }
+        }
+        for (digest, size) in store.allObjects() {
+            if liveObjects.contains(digest) {
+                result.objectsKept += 1
+            } else {
+                result.objectsRemoved += 1
+                result.bytesFreed += size
+                if !dryRun { store.removeObject(digest) }
+            }
+        }
+        if !dryRun { store.clearTemporary() }
+        return result
+    }
+}

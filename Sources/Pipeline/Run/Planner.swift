@@ -1,0 +1,208 @@
+import Foundation
+
+/// Decides, for one stage, what is up to date and what must run, and says why: it computes every key
+/// from the kind, its version, the canonical params and the content digests of the inputs, and compares
+/// them with the last run's record. `status` shows its answer; `run` executes it.
+final class Planner {
+    struct ResolvedDep {
+        var dependency: Dependency
+        var digest: Digest
+        var input: () throws -> StageInput
+    }
+
+    struct PlannedItem {
+        var id: String
+        var input: Digest
+        var key: Digest
+        var files: () throws -> [InputFile]
+        /// Set when the item need not run: from the record, or an entry a killed run left behind.
+        var cached: ItemOutcome?
+        /// Why it must run, when it must.
+        var reason: String?
+    }
+
+    enum Work {
+        case whole(cached: [String: FileEntry]?)
+        case map(items: [PlannedItem], removed: [String])
+    }
+
+    struct Plan {
+        var stage: GraphStage
+        var base: Digest
+        var deps: [ResolvedDep]
+        var work: Work
+        /// Why the stage (or some of its items) must run; empty when it is up to date.
+        var reasons: [String]
+
+        var isUpToDate: Bool { reasons.isEmpty }
+    }
+
+    enum Result {
+        case blocked(upstream: [String])
+        case planned(Plan)
+    }
+
+    let workspace: Workspace
+    let store: ObjectStore
+    let hasher: FileHasher
+    let record: RunRecord
+    private var pathInputs: [String: (files: [InputFile], digest: Digest)] = [:]
+
+    init(workspace: Workspace, store: ObjectStore, hasher: FileHasher, record: RunRecord) {
+        self.workspace = workspace
+        self.store = store
+        self.hasher = hasher
+        self.record = record
+    }
+
+    /// The files under a workspace path with their digests, hashed once per planner.
+    func pathInput(_ path: String, stage: String) throws -> (files: [InputFile], digest: Digest) {
+        if let known = pathInputs[path] { return known }
+        let scanned: [ScannedFile]
+        do {
+            scanned = try FileScanner.scan(workspace.absolute(path))
+        } catch let error as PipelineError where error.code == .missingPath {
+            throw PipelineError(.missingPath, "stage '\(stage)': dependency path '\(path)' does not exist in the workspace \(workspace.root)")
+        }
+        let digests = try hasher.digests(of: scanned)
+        let files = zip(scanned, digests).map { InputFile(path: $0.relative, location: $0.absolute, digest: $1) }
+        let result = (files, Digest.tree(files.map { (path: $0.path, digest: $0.digest) }))
+        pathInputs[path] = result
+        return result
+    }
+
+    func plan(_ stage: GraphStage, outcomes: [String: StageOutcome], force: Bool) throws -> Result {
+        let missing = stage.upstream.filter { outcomes[$0] == nil }
+        if !missing.isEmpty { return .blocked(upstream: missing) }
+
+        var deps: [ResolvedDep] = []
+        for dependency in stage.deps {
+            switch dependency {
+            case .stage(let name):
+                let outcome = outcomes[name]!
+                deps.append(ResolvedDep(dependency: dependency, digest: outcome.output,
+                                        input: { StageInput(name: name, files: try outcome.inputFiles()) }))
+            case .path(let path):
+                let (files, digest) = try pathInput(path, stage: stage.name)
+                deps.append(ResolvedDep(dependency: dependency, digest: digest, input: { StageInput(name: path, files: files) }))
+            }
+        }
+
+        var builder = KeyBuilder()
+        builder.add("kind", stage.kind.name)
+        builder.add("version", String(stage.kind.version))
+        builder.add("params", stage.params.canonicalJSON)
+        for dep in deps { builder.add(dep.dependency.label, dep.digest.hex) }
+        if let map = stage.map { builder.add("map", map.label) }
+        let base = builder.finish()
+
+        let previous = record.stages[stage.name]
+        let stageReasons = force ? ["forced with --force"] : reasons(stage, deps: deps, previous: previous, base: base)
+
+        guard let map = stage.map else {
+            var cached: [String: FileEntry]?
+            if !force {
+                if let previous, previous.base == base, let files = previous.files { cached = files }
+                else if let entry = store.readEntry(base) { cached = entry.files }
+            }
+            let reasons = cached != nil ? [] : (stageReasons.isEmpty ? ["its cached output is missing"] : stageReasons)
+            return .planned(Plan(stage: stage, base: base, deps: deps, work: .whole(cached: cached), reasons: reasons))
+        }
+
+        let sources: [(id: String, input: Digest, files: () throws -> [InputFile])]
+        switch map {
+        case .stage(let name):
+            sources = outcomes[name]!.mapItems()
+        case .files(let path, let glob):
+            let pattern = Glob(glob)
+            sources = try pathInput(path, stage: stage.name).files.filter { pattern.matches($0.path) }.map { file in
+                let name = (file.path as NSString).lastPathComponent
+                return (file.path, file.digest, { [InputFile(path: name, location: file.location, digest: file.digest)] })
+            }
+        }
+
+        let recorded: [String: ItemRecord] = previous?.base == base && !force
+            ? Dictionary((previous?.items ?? []).map { ($0.id, $0) }, uniquingKeysWith: { $1 }) : [:]
+        var items: [PlannedItem] = []
+        items.reserveCapacity(sources.count)
+        var changed: [String] = [], added: [String] = [], resumed = 0
+        for source in sources {
+            let key = Planner.itemKey(base: base, id: source.id, input: source.input)
+            var item = PlannedItem(id: source.id, input: source.input, key: key, files: source.files)
+            if let old = recorded[source.id], old.input == source.input {
+                item.cached = ItemOutcome(id: source.id, input: source.input, key: key, output: old.output)
+            } else if !force, let entry = store.readEntry(key) {
+                item.cached = ItemOutcome(id: source.id, input: source.input, key: key, output: entry.digest, entry: entry)
+                resumed += 1
+            } else if recorded[source.id] != nil {
+                changed.append(source.id)
+                item.reason = "input changed"
+            } else if previous != nil && stageReasons.isEmpty {
+                added.append(source.id)
+                item.reason = "new item"
+            } else {
+                item.reason = stageReasons.first ?? "never run"
+            }
+            items.append(item)
+        }
+        let current = Set(sources.map(\.id))
+        let removed = stageReasons.isEmpty ? (previous?.items ?? []).map(\.id).filter { !current.contains($0) } : []
+
+        var reasons = stageReasons
+        if stageReasons.isEmpty {
+            if !changed.isEmpty { reasons.append(Planner.count(changed, "item", "changed input")) }
+            if !added.isEmpty { reasons.append(Planner.count(added, "item", "new")) }
+            if !removed.isEmpty { reasons.append(Planner.count(removed, "item", "gone (outputs dropped)")) }
+            if resumed > 0 && reasons.isEmpty { reasons.append("\(resumed) item(s) finished by an interrupted run, to be recorded") }
+        } else if resumed > 0 {
+            reasons.append("\(resumed) of \(items.count) items already in the cache")
+        }
+        return .planned(Plan(stage: stage, base: base, deps: deps, work: .map(items: items, removed: removed), reasons: reasons))
+    }
+
+    static func itemKey(base: Digest, id: String, input: Digest) -> Digest {
+        var builder = KeyBuilder()
+        builder.add("base", base.hex)
+        builder.add("item", id)
+        builder.add("input", input.hex)
+        return builder.finish()
+    }
+
+    private static func count(_ ids: [String], _ noun: String, _ what: String) -> String {
+        let examples = ids.prefix(3).joined(separator: ", ") + (ids.count > 3 ? ", ..." : "")
+        return "\(ids.count) \(noun)\(ids.count == 1 ? "" : "s") \(what): \(examples)"
+    }
+
+    /// What differs between this stage's ingredients now and at its last run.
+    private func reasons(_ stage: GraphStage, deps: [ResolvedDep], previous: StageRecord?, base: Digest) -> [String] {
+        guard let previous else { return ["never run"] }
+        if previous.base == base { return [] }
+        var reasons: [String] = []
+        if previous.kind != stage.kind.name { reasons.append("kind changed: \(previous.kind) -> \(stage.kind.name)") }
+        if previous.kindVersion != stage.kind.version { reasons.append("kind version changed: \(previous.kindVersion) -> \(stage.kind.version)") }
+        let names = Set(previous.params.keys).union(stage.params.values.keys).sorted()
+        for name in names {
+            let old = previous.params[name], new = stage.params[name]?.canonicalJSON
+            if old != new { reasons.append("param '\(name)' changed: \(old ?? "(none)") -> \(new ?? "(none)")") }
+        }
+        var labels: Set<String> = []
+        for dep in deps {
+            labels.insert(dep.dependency.label)
+            switch previous.deps[dep.dependency.label] {
+            case nil: reasons.append("new input '\(dep.dependency.name)'")
+            case let old? where old != dep.digest:
+                if case .stage = dep.dependency {
+                    reasons.append("input stage '\(dep.dependency.name)' produced different output")
+                } else {
+                    reasons.append("input path '\(dep.dependency.name)' changed")
+                }
+            default: break
+            }
+        }
+        for label in previous.deps.keys.sorted() where !labels.contains(label) {
+            reasons.append("input '\(label.split(separator: ":", maxSplits: 1).last!)' removed")
+        }
+        if previous.map != stage.map?.label { reasons.append("map source changed: \(previous.map ?? "(none)") -> \(stage.map?.label ?? "(none)")") }
+        return reasons.isEmpty ? ["stage key changed"] : reasons
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+
+/// A parameter value as written in a pipeline file.
+public enum ParamValue: Sendable, Hashable, CustomStringConvertible {
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case bool(Bool)
+    case list([ParamValue])
+
+    /// Canonical JSON: the same value always gives the same text, so it can enter a stage's key.
+    public var canonicalJSON: String {
+        switch self {
+        case .int(let value): return String(value)
+        case .double(let value): return value.isFinite ? "\(value)" : "\"\(value)\""
+        case .bool(let value): return value ? "true" : "false"
+        case .string(let value): return ParamValue.quote(value)
+        case .list(let values): return "[" + values.map(\.canonicalJSON).joined(separator: ",") + "]"
+        }
+    }
+
+    public var description: String { canonicalJSON }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// The type a stage kind declares for one of its parameters.
+public indirect enum ParamType: Sendable, Hashable, CustomStringConvertible {
+    case int, double, string, bool
+    /// A string from a fixed set, such as a fusion variant or an output format.
+    case choice([String])
+    case list(ParamType)
+
+    public var description: String {
+        switch self {
+        case .int: return "an integer"
+        case .double: return "a number"
+        case .string: return "a string"
+        case .bool: return "true or false"
+        case .choice(let options): return "one of " + options.joined(separator: ", ")
+        case .list(let element): return "a list of \(element.plural)"
+        }
+    }
+
+    private var plural: String {
+        switch self {
+        case .int: return "integers"
+        case .double: return "numbers"
+        case .string: return "strings"
+        case .bool: return "booleans"
+        case .choice(let options): return "values from " + options.joined(separator: ", ")
+        case .list(let element): return "lists of \(element.plural)"
+        }
+    }
+
+    /// The value converted to this type, or nil when it does not fit. Integers are accepted where numbers are.
+    func coerce(_ value: ParamValue) -> ParamValue? {
+        switch (self, value) {
+        case (.int, .int), (.string, .string), (.bool, .bool), (.double, .double): return value
+        case (.double, .int(let integer)): return .double(Double(integer))
+        case (.choice(let options), .string(let text)): return options.contains(text) ? value : nil
+        case (.list(let element), .list(let items)):
+            var converted: [ParamValue] = []
+            for item in items {
+                guard let fitted = element.coerce(item) else { return nil }
+                converted.append(fitted)
+            }
+            return .list(converted)
+        default: return nil
+        }
+    }
+}
+
+/// One parameter a stage kind accepts: its name, type, default (nil: required) and a line of help.
+public struct ParamSpec: Sendable {
+    public var name: String
+    public var type: ParamType
+    public var defaultValue: ParamValue?
+    public var help: String
+
+    public init(_ name: String, _ type: ParamType, default defaultValue: ParamValue? = nil, help: String) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.help = help
+    }
+}
+
+/// The validated parameters of one stage, every declared parameter present with its default filled in.
+public struct Params: Sendable, Hashable {
+    public private(set) var values: [String: ParamValue]
+
+    init(values: [String: ParamValue]) { self.values = values }
+
+    /// All values as one canonical JSON object, sorted by name: the form that enters a stage's key.
+    public var canonicalJSON: String {
+        "{" + values.keys.sorted().map { ParamValue.quote($0) + ":" + values[$0]!.canonicalJSON }.joined(separator: ",") + "}"
+    }
+
+    public subscript(name: String) -> ParamValue? { values[name] }
+
+    public func int(_ name: String) -> Int {
+        guard case .int(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared int") }
+        return value
+    }
+
+    public func double(_ name: String) -> Double {
+        guard case .double(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared number") }
+        return value
+    }
+
+    public func string(_ name: String) -> String {
+        guard case .string(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared string") }
+        return value
+    }
+
+    public func bool(_ name: String) -> Bool {
+        guard case .bool(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared bool") }
+        return value
+    }
+
+    public func list(_ name: String) -> [ParamValue] {
+        guard case .list(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared list") }
+        return value
+    }
+
+    /// Validates what a pipeline file wrote against what the kind declares, naming stage and field on error.
+    static func validate(_ written: [String: (ParamValue, SourceLocation)], against specs: [ParamSpec],
+                         stage: String, stageLocation: SourceLocation) throws -> Params {
+        let known = Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0) })
+        for name in written.keys.sorted() where known[name] == nil {
+            let names = specs.map(\.name).sorted().joined(separator: ", ")
+            throw PipelineError(.unknownParam, "stage '\(stage)': unknown param '\(name)' (this kind takes: \(names.isEmpty ? "none" : names))",
+                                at: written[name]!.1)
+        }
+        var values: [String: ParamValue] = [:]
+        for spec in specs {
+            if let (value, location) = written[spec.name] {
+                guard let fitted = spec.type.coerce(value) else {
+                    throw PipelineError(.badParam, "stage '\(stage)': param '\(spec.name)' must be \(spec.type), got \(value)", at: location)
+                }
+                values[spec.name] = fitted
+            } else if let fallback = spec.defaultValue {
+                values[spec.name] = fallback
+            } else {
+                throw PipelineError(.badParam, "stage '\(stage)': required param '\(spec.name)' (\(spec.type)) is missing", at: stageLocation)
+            }
+        }
+        return Params(values: values)
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import Yams
+
+/// A pipeline file as written: stages in declaration order, each with the location of every field,
+/// before any stage kind is looked up. `PipelineGraph` is what it becomes once validated.
+public struct PipelineSpec: Sendable {
+    public enum Reference: Sendable, Hashable {
+        case stage(String)
+        case path(String)
+        /// A bare string: a stage when one has that name, otherwise a path.
+        case either(String)
+    }
+
+    public enum MapSpec: Sendable, Hashable {
+        case stage(String)
+        case files(path: String, glob: String)
+    }
+
+    public struct Stage: Sendable {
+        public var name: String
+        public var uses: String
+        public var params: [String: (ParamValue, SourceLocation)]
+        public var deps: [(Reference, SourceLocation)]
+        public var map: (MapSpec, SourceLocation)?
+        public var location: SourceLocation
+        public var usesLocation: SourceLocation
+    }
+
+    /// The pipeline's name: its file name without extension. Run records are kept under it.
+    public var name: String
+    public var file: String
+    public var stages: [Stage]
+
+    public static func load(file: String) throws -> PipelineSpec {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw PipelineError(.missingPath, "cannot read pipeline file \(file)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PipelineError(.syntax, "\(file): not UTF-8 text")
+        }
+        return try parse(text, file: file)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> PipelineSpec {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw syntaxError(error, file: file)
+        }
+        let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        let reader = Reader(file: file)
+        guard let root, case .mapping(let top) = root else {
+            throw PipelineError(.badField, "a pipeline file is a mapping with a 'stages' key", at: reader.location(root))
+        }
+        var stagesNode: Node?
+        for (key, value) in top {
+            let field = try reader.string(key, what: "a top-level key")
+            switch field {
+            case "stages": stagesNode = value
+            case "description": _ = try reader.string(value, what: "'description'")
+            default:
+                throw PipelineError(.badField, "unknown top-level key '\(field)' (expected 'stages', 'description')", at: reader.location(key))
+            }
+        }
+        guard let stagesNode, case .mapping(let stageMap) = stagesNode else {
+            throw PipelineError(.badField, "'stages' must be a mapping from stage name to stage", at: reader.location(stagesNode ?? root))
+        }
+        var stages: [Stage] = []
+        var seen: Set<String> = []
+        for (key, value) in stageMap {
+            let stageName = try reader.string(key, what: "a stage name")
+            guard seen.insert(stageName).inserted else {
+                throw PipelineError(.badField, "stage '\(stageName)' is declared twice", at: reader.location(key))
+            }
+            guard !stageName.isEmpty, !stageName.contains("/"), stageName.allSatisfy({ !$0.isWhitespace }) else {
+                throw PipelineError(.badField, "stage name '\(stageName)' must be non-empty, without '/' or spaces", at: reader.location(key))
+            }
+            stages.append(try reader.stage(named: stageName, value, at: reader.location(key)))
+        }
+        return PipelineSpec(name: name, file: file, stages: stages)
+    }
+
+    private static func syntaxError(_ error: YamlError, file: String) -> PipelineError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let detail = [problem, context.map { "\($0.text)" }].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
+            return PipelineError(.syntax, "YAML syntax error: \(detail)", at: SourceLocation(file: file, line: mark.line, column: mark.column))
+        default:
+            return PipelineError(.syntax, "YAML error in \(file): \(error)")
+        }
+    }
+}
+
+/// Reads typed fields from YAML nodes, turning every mismatch into an error at the node's location.
+private struct Reader {
+    let file: String
+
+    func location(_ node: Node?) -> SourceLocation {
+        guard let mark = node?.mark else { return SourceLocation(file: file, line: 1, column: 1) }
+        return SourceLocation(file: file, line: mark.line, column: mark.column)
+    }
+
+    func string(_ node: Node, what: String) throws -> String {
+        guard case .scalar(let scalar) = node else {
+            throw PipelineError(.badField, "\(what) must be a string", at: location(node))
+        }
+        return scalar.string
+    }
+
+    func stage(named name: String, _ node: Node, at stageLocation: SourceLocation) throws -> PipelineSpec.Stage {
+        guard case .mapping(let fields) = node else {
+            throw PipelineError(.badField, "stage '\(name)' must be a mapping with 'uses', and optionally 'params', 'deps', 'map'", at: location(node))
+        }
+        var uses: (String, SourceLocation)?
+        var params: [String: (ParamValue, SourceLocation)] = [:]
+        var deps: [(PipelineSpec.Reference, SourceLocation)] = []
+        var map: (PipelineSpec.MapSpec, SourceLocation)?
+        for (key, value) in fields {
+            let field = try string(key, what: "a field of stage '\(name)'")
+            switch field {
+            case "uses": uses = (try string(value, what: "stage '\(name)': 'uses'"), location(value))
+            case "params": params = try self.params(value, stage: name)
+            case "deps": deps = try self.deps(value, stage: name)
+            case "map": map = (try self.map(value, stage: name), location(value))
+            case "description": _ = try string(value, what: "stage '\(name)': 'description'")
+            default:
+                throw PipelineError(.badField, "stage '\(name)': unknown field '\(field)' (expected uses, params, deps, map, description)", at: location(key))
+            }
+        }
+        guard let uses else {
+            throw PipelineError(.badField, "stage '\(name)': missing 'uses' (the stage kind to run)", at: stageLocation)
+        }
+        return PipelineSpec.Stage(name: name, uses: uses.0, params: params, deps: deps, map: map,
+                                  location: stageLocation, usesLocation: uses.1)
+    }
+
+    private func params(_ node: Node, stage: String) throws -> [String: (ParamValue, SourceLocation)] {
+        if case .scalar(let scalar) = node, scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null" { return [:] }
+        guard case .mapping(let mapping) = node else {
+            throw PipelineError(.badField, "stage '\(stage)': 'params' must be a mapping of name: value", at: location(node))
+        }
+        var result: [String: (ParamValue, SourceLocation)] = [:]
+        for (key, value) in mapping {
+            let name = try string(key, what: "stage '\(stage)': a param name")
+            result[name] = (try paramValue(value, stage: stage, param: name), location(value))
+        }
+        return result
+    }
+
+    private func paramValue(_ node: Node, stage: String, param: String) throws -> ParamValue {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain {
+                if let value = node.bool { return .bool(value) }
+                if let value = node.int { return .int(value) }
+                if let value = node.float, !scalar.string.isEmpty { return .double(value) }
+                if node.null != nil {
+                    throw PipelineError(.badParam, "stage '\(stage)': param '\(param)' has no value", at: location(node))
+                }
+            }
+            return .string(scalar.string)
+        case .sequence(let sequence):
+            return .list(try sequence.map { try paramValue($0, stage: stage, param: param) })
+        default:
+            throw PipelineError(.badParam, "stage '\(stage)': param '\(param)' must be a number, string, boolean or list", at: location(node))
+        }
+    }
+
+    private func deps(_ node: Node, stage: String) throws -> [(PipelineSpec.Reference, SourceLocation)] {
+        let items: [Node]
+        switch node {
+        case .sequence(let sequence): items = Array(sequence)
+        case .scalar, .mapping: items = [node]
+        default: items = []
+        }
+        return try items.map { item in (try reference(item, stage: stage, field: "deps"), location(item)) }
+    }
+
+    private func reference(_ node: Node, stage: String, field: String) throws -> PipelineSpec.Reference {
+        switch node {
+        case .scalar(let scalar):
+            return .either(scalar.string)
+        case .mapping(let mapping) where mapping.count == 1:
+            let (key, value) = mapping.first!
+            let kind = try string(key, what: "stage '\(stage)': '\(field)' entry")
+            let target = try string(value, what: "stage '\(stage)': '\(field)' \(kind)")
+            switch kind {
+            case "stage": return .stage(target)
+            case "path": return .path(target)
+            default: break
+            }
+        default: break
+        }
+        throw PipelineError(.badField, "stage '\(stage)': each '\(field)' entry is a stage name, a path, {stage: NAME} or {path: PATH}", at: location(node))
+    }
+
+    private func map(_ node: Node, stage: String) throws -> PipelineSpec.MapSpec {
+        switch node {
+        case .scalar(let scalar):
+            return .stage(scalar.string)
+        case .mapping(let mapping):
+            var path: String?
+            var glob = "**"
+            var upstream: String?
+            for (key, value) in mapping {
+                switch try string(key, what: "stage '\(stage)': a 'map' field") {
+                case "path": path = try string(value, what: "stage '\(stage)': map 'path'")
+                case "glob": glob = try string(value, what: "stage '\(stage)': map 'glob'")
+                case "stage": upstream = try string(value, what: "stage '\(stage)': map 'stage'")
+                default:
+                    throw PipelineError(.badField, "stage '\(stage)': 'map' takes a stage name, {stage: NAME}, or {path: DIR, glob: PATTERN}", at: location(key))
+                }
+            }
+            if let upstream, path == nil { return .stage(upstream) }
+            if let path, upstream == nil { return .files(path: path, glob: glob) }
+        default: break
+        }
+        throw PipelineError(.badField, "stage '\(stage)': 'map' takes a stage name, {stage: NAME}, or {path: DIR, glob: PATTERN}", at: location(node))
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// One file a stage reads: its path within the input it belongs to, where it is on disk
+/// (read-only: cached outputs are shared), and its content digest.
+public struct InputFile: Sendable, Hashable {
+    public var path: String
+    public var location: String
+    public var digest: Digest
+}
+
+/// The files of one dependency (an upstream stage or a workspace path), sorted by path.
+public struct StageInput: Sendable {
+    /// The stage name, or the path as written in the pipeline.
+    public var name: String
+    public var files: [InputFile]
+
+    public func file(_ path: String) -> InputFile? { files.first { $0.path == path } }
+}
+
+/// What a running stage or item sees. Outputs go into `outputDirectory`, a fresh private folder
+/// that the runner moves into the cache only after the work returns: a crash leaves nothing behind
+/// that a later run would trust.
+public class WorkContext: @unchecked Sendable {
+    public let stage: String
+    public let params: Params
+    /// The `deps:` of the stage, in the order written.
+    public let inputs: [StageInput]
+    public let outputDirectory: String
+    /// The workspace root, for stages that report paths to people.
+    public let workspace: String
+
+    init(stage: String, params: Params, inputs: [StageInput], outputDirectory: String, workspace: String) {
+        self.stage = stage
+        self.params = params
+        self.inputs = inputs
+        self.outputDirectory = outputDirectory
+        self.workspace = workspace
+    }
+
+    public func input(_ name: String) -> StageInput? { inputs.first { $0.name == name } }
+
+    /// The absolute path for an output file, its folders created.
+    public func outputPath(_ relative: String) throws -> String {
+        let path = outputDirectory + "/" + relative
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        return path
+    }
+
+    public func write(_ data: Data, to relative: String) throws {
+        let path = try outputPath(relative)
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw PipelineError(.io, "stage '\(stage)': cannot write output \(relative)")
+        }
+    }
+}
+
+/// The context of a whole stage: all its inputs at once.
+public final class StageContext: WorkContext, @unchecked Sendable {}
+
+/// The context of one item of a map stage: the item's own files, plus the stage's other inputs.
+public final class ItemContext: WorkContext, @unchecked Sendable {
+    /// The item's identity, stable across runs: a file's relative path, or the upstream item's id.
+    public let id: String
+    public let files: [InputFile]
+
+    init(id: String, files: [InputFile], stage: String, params: Params, inputs: [StageInput], outputDirectory: String, workspace: String) {
+        self.id = id
+        self.files = files
+        super.init(stage: stage, params: params, inputs: inputs, outputDirectory: outputDirectory, workspace: workspace)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+
+/// One file of a finished output: its content digest and size.
+public struct FileEntry: Sendable, Hashable, Codable {
+    public var digest: Digest
+    public var size: Int64
+}
+
+/// The durable result of one unit of work (a whole stage, or one item of a map stage), stored under
+/// the unit's key once all its files are in the object store. Its presence is what marks the work done.
+struct Entry: Codable, Sendable {
+    var files: [String: FileEntry]
+
+    /// The digest of the output tree: what downstream stages see as this unit's content.
+    var digest: Digest { Digest.tree(files.map { (path: $0.key, digest: $0.value.digest) }) }
+}
+
+/// The content-addressed cache: `objects/ab/<sha256>` holds every output file once, read-only;
+/// `entries/<key>.json` says which files a unit of work produced.
+final class ObjectStore: @unchecked Sendable {
+    let objects: String
+    let entries: String
+    let temporary: String
+
+    init(root: String) throws {
+        objects = root + "/objects"
+        entries = root + "/entries"
+        temporary = root + "/tmp"
+        for directory in [objects, entries, temporary] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+    }
+
+    func path(of digest: Digest) -> String { objects + "/" + digest.hex.prefix(2) + "/" + digest.hex }
+
+    /// A fresh private folder for a unit of work to write into.
+    func makeWorkDirectory() throws -> String {
+        let path = temporary + "/work-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        return path
+    }
+
+    /// Removes work folders left by runs that died; called with the workspace lock held.
+    func clearTemporary() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        for name in names { try? FileManager.default.removeItem(atPath: temporary + "/" + name) }
+    }
+
+    /// Moves every file of a finished work folder into the object store and removes the folder.
+    /// Objects are renamed into place whole, so an object path always holds complete content.
+    func ingest(directory: String) throws -> Entry {
+        var files: [String: FileEntry] = [:]
+        for file in try FileScanner.scan(directory) {
+            let (digest, size) = try FileHasher.digest(ofFileAt: file.absolute)
+            let target = path(of: digest)
+            if access(target, F_OK) == 0 {
+                unlink(file.absolute)
+            } else {
+                let folder = (target as NSString).deletingLastPathComponent
+                if access(folder, F_OK) != 0 { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+                chmod(file.absolute, 0o444)
+                guard rename(file.absolute, target) == 0 else {
+                    throw PipelineError(.io, "cannot move output \(file.relative) into the cache: \(String(cString: strerror(errno)))")
+                }
+            }
+            files[file.relative] = FileEntry(digest: digest, size: size)
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        return Entry(files: files)
+    }
+
+    private func entryPath(_ key: Digest) -> String { entries + "/" + key.hex.prefix(2) + "/" + key.hex + ".json" }
+
+    func writeEntry(_ entry: Entry, key: Digest) throws {
+        let path = entryPath(key)
+        let folder = (path as NSString).deletingLastPathComponent
+        if access(folder, F_OK) != 0 { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(try encoder.encode(entry), to: path)
+    }
+
+    /// The entry for a key, when that work finished before and all its objects are still there.
+    func readEntry(_ key: Digest) -> Entry? {
+        guard let data = FileManager.default.contents(atPath: entryPath(key)),
+              let entry = try? JSONDecoder().decode(Entry.self, from: data) else { return nil }
+        for file in entry.files.values where access(path(of: file.digest), F_OK) != 0 { return nil }
+        return entry
+    }
+
+    func inputFiles(of entry: Entry, prefix: String = "") -> [InputFile] {
+        entry.files.map { InputFile(path: prefix + $0.key, location: path(of: $0.value.digest), digest: $0.value.digest) }
+            .sorted { $0.path < $1.path }
+    }
+
+    /// Every entry key on disk, for garbage collection.
+    func allEntryKeys() -> [Digest] {
+        var keys: [Digest] = []
+        for folder in (try? FileManager.default.contentsOfDirectory(atPath: entries)) ?? [] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: entries + "/" + folder)) ?? [] where name.hasSuffix(".json") {
+                if let key = Digest(hex: String(name.dropLast(5))) { keys.append(key) }
+            }
+        }
+        return keys
+    }
+
+    func removeEntry(_ key: Digest) { unlink(entryPath(key)) }
+
+    /// Every object on disk with its size, for garbage collection.
+    func allObjects() -> [(Digest, Int64)] {
+        var result: [(Digest, Int64)] = []
+        for folder in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: objects + "/" + folder)) ?? [] {
+                guard let digest = Digest(hex: name), let info = FileScanner.status(of: path(of: digest)) else { continue }
+                result.append((digest, Int64(info.st_size)))
+            }
+        }
+        return result
+    }
+
+    func removeObject(_ digest: Digest) { unlink(path(of: digest)) }
+}

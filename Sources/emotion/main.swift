@@ -1,0 +1,3 @@
+import EmotionCLI
+
+EmotionCommand.main()

@@ -1,0 +1,65 @@
+import Foundation
+import Pipeline
+
+/// Stage kinds that exist to exercise the runner: deterministic, cheap, and able to be slowed down
+/// (to be killed mid-run) or made to fail on a chosen item.
+public enum TestKinds {
+    public static let registry = StageRegistry([generate, digest, concat])
+
+    /// Writes `count` files of deterministic pseudo-random bytes: `fNNNN.bin`.
+    public static let generate = StageKind.whole(
+        "test.generate", version: 1, summary: "deterministic files for tests",
+        params: [
+            ParamSpec("count", .int, default: .int(10), help: "how many files"),
+            ParamSpec("size", .int, default: .int(64), help: "bytes per file"),
+            ParamSpec("seed", .int, default: .int(1), help: "changes every byte"),
+        ]
+    ) { context in
+        var state = UInt64(truncatingIfNeeded: context.params.int("seed")) &* 0x9E37_79B9_7F4A_7C15 | 1
+        for index in 0..<context.params.int("count") {
+            var bytes = [UInt8](repeating: 0, count: context.params.int("size"))
+            for position in bytes.indices {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                bytes[position] = UInt8(truncatingIfNeeded: state)
+            }
+            try context.write(Data(bytes), to: String(format: "f%04d.bin", index))
+        }
+    }
+
+    /// Per item: `summary.txt` with the salt and each file's name, size and a checksum of its bytes.
+    public static let digest = StageKind.map(
+        "test.digest", version: 1, summary: "per-item checksum",
+        params: [
+            ParamSpec("salt", .string, default: .string(""), help: "written into every output"),
+            ParamSpec("sleep_ms", .int, default: .int(0), help: "pause per item, so a test can kill the run mid-way"),
+            ParamSpec("fail_on", .string, default: .string(""), help: "an item id that throws"),
+        ]
+    ) { context in
+        if context.id == context.params.string("fail_on") {
+            throw PipelineError(.stageFailed, "told to fail on \(context.id)")
+        }
+        if context.params.int("sleep_ms") > 0 { usleep(UInt32(context.params.int("sleep_ms") * 1000)) }
+        var text = "salt=\(context.params.string("salt")) id=\(context.id)\n"
+        for file in context.files {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: file.location))
+            let sum = bytes.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+            text += "\(file.path) \(bytes.count) \(String(sum, radix: 16))\n"
+        }
+        try context.write(Data(text.utf8), to: "summary.txt")
+    }
+
+    /// `all.txt`: every input file's path and bytes, in input then path order.
+    public static let concat = StageKind.whole(
+        "test.concat", version: 1, summary: "concatenation of all inputs",
+        params: [ParamSpec("label", .string, default: .string("all"), help: "first line of the output")]
+    ) { context in
+        var out = Data((context.params.string("label") + "\n").utf8)
+        for input in context.inputs {
+            for file in input.files {
+                out += Data("== \(input.name)/\(file.path)\n".utf8)
+                out += try Data(contentsOf: URL(fileURLWithPath: file.location))
+            }
+        }
+        try context.write(out, to: "all.txt")
+    }
+}
