@@ -13,6 +13,7 @@ public enum TestKinds {
             ParamSpec("count", .int, default: .int(10), help: "how many files"),
             ParamSpec("size", .int, default: .int(64), help: "bytes per file"),
             ParamSpec("seed", .int, default: .int(1), help: "changes every byte"),
+            ParamSpec("note", .string, default: .string(""), help: "changes the stage's key but not its output"),
         ]
     ) { context in
         var state = UInt64(truncatingIfNeeded: context.params.int("seed")) &* 0x9E37_79B9_7F4A_7C15 | 1
@@ -27,21 +28,21 @@ public enum TestKinds {
     }
 
     /// Per item: `summary.txt` with the salt and each file's name, size and a checksum of its bytes.
+    /// An input starting with `FAIL` makes the item throw.
     public static let digest = StageKind.map(
         "test.digest", version: 1, summary: "per-item checksum",
         params: [
             ParamSpec("salt", .string, default: .string(""), help: "written into every output"),
             ParamSpec("sleep_ms", .int, default: .int(0), help: "pause per item, so a test can kill the run mid-way"),
-            ParamSpec("fail_on", .string, default: .string(""), help: "an item id that throws"),
         ]
     ) { context in
-        if context.id == context.params.string("fail_on") {
-            throw PipelineError(.stageFailed, "told to fail on \(context.id)")
-        }
         if context.params.int("sleep_ms") > 0 { usleep(UInt32(context.params.int("sleep_ms") * 1000)) }
         var text = "salt=\(context.params.string("salt")) id=\(context.id)\n"
         for file in context.files {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: file.location))
+            if bytes.starts(with: Data("FAIL".utf8)) {
+                throw PipelineError(.stageFailed, "\(file.path) asks to fail")
+            }
             let sum = bytes.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
             text += "\(file.path) \(bytes.count) \(String(sum, radix: 16))\n"
         }

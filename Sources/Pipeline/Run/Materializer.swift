@@ -2,6 +2,9 @@ import Foundation
 
 /// Keeps `out/PIPELINE/STAGE/` showing each stage's current outputs as relative symbolic links into the
 /// cache, so people and other tools find results by name. Only what changed is relinked.
+///
+/// Each folder (a whole stage's, or one item's) is built aside and swapped in, and the run record is saved
+/// only after, so a run killed half-way leaves folders that the next run sees as stale and rebuilds.
 struct Materializer {
     let workspace: Workspace
     let store: ObjectStore
@@ -14,8 +17,7 @@ struct Materializer {
         let exists = access(root, F_OK) == 0
         if let files = outcome.files {
             if exists && previous?.output == outcome.output { return }
-            try? FileManager.default.removeItem(atPath: root)
-            try link(files, under: root, relative: "")
+            try replace(root, with: files)
             return
         }
         let before = exists ? Dictionary((previous?.items ?? []).map { ($0.id, $0.output) }, uniquingKeysWith: { $1 }) : [:]
@@ -24,8 +26,7 @@ struct Materializer {
         for item in outcome.items ?? [] {
             current.insert(item.id)
             if before[item.id] == item.output { continue }
-            try? FileManager.default.removeItem(atPath: root + "/" + item.id)
-            try link(try outcome.entry(of: item).files, under: root, relative: item.id + "/")
+            try replace(root + "/" + item.id, with: try outcome.entry(of: item).files)
         }
         for id in before.keys where !current.contains(id) {
             try? FileManager.default.removeItem(atPath: root + "/" + id)
@@ -36,17 +37,27 @@ struct Materializer {
         try? FileManager.default.removeItem(atPath: folder(stage))
     }
 
-    private func link(_ files: [String: FileEntry], under root: String, relative prefix: String) throws {
+    /// Builds `folder`'s links in the cache's work area, then renames the old folder away and the new one in.
+    private func replace(_ folder: String, with files: [String: FileEntry]) throws {
+        let building = try store.makeWorkDirectory()
+        let depth = folder.dropFirst(workspace.root.count + 1).split(separator: "/").count
         for (path, file) in files {
-            let linkPath = root + "/" + prefix + path
-            let folder = (linkPath as NSString).deletingLastPathComponent
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            let depth = linkPath.dropFirst(workspace.root.count + 1).split(separator: "/").count - 1
-            let target = String(repeating: "../", count: depth) + "cache/objects/" + file.digest.hex.prefix(2) + "/" + file.digest.hex
-            unlink(linkPath)
+            let linkPath = building + "/" + path
+            let parent = (linkPath as NSString).deletingLastPathComponent
+            if parent != building { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+            let up = depth + path.split(separator: "/").count - 1
+            let target = String(repeating: "../", count: up) + "cache/objects/" + file.digest.hex.prefix(2) + "/" + file.digest.hex
             guard symlink(target, linkPath) == 0 else {
                 throw PipelineError(.io, "cannot link \(linkPath): \(String(cString: strerror(errno)))")
             }
         }
+        try FileManager.default.createDirectory(atPath: (folder as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if access(folder, F_OK) == 0 {
+            let old = try store.makeWorkDirectory()
+            rmdir(old)
+            guard rename(folder, old) == 0 else { throw PipelineError(.io, "cannot replace \(folder): \(String(cString: strerror(errno)))") }
+            try? FileManager.default.removeItem(atPath: old)
+        }
+        guard rename(building, folder) == 0 else { throw PipelineError(.io, "cannot create \(folder): \(String(cString: strerror(errno)))") }
     }
 }

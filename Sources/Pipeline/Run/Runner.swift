@@ -78,9 +78,22 @@ public final class Runner {
         record = try RunRecord.load(workspace: workspace, pipeline: graph.name)
     }
 
+    /// Refuses, before anything is touched, a pipeline whose dependency paths are not in the workspace.
+    private func checkPaths() throws {
+        for stage in graph.stages {
+            var paths = stage.deps.compactMap { dep -> String? in if case .path(let path) = dep { return path } else { return nil } }
+            if case .files(let path, _)? = stage.map { paths.append(path) }
+            for path in paths where access(workspace.absolute(path), F_OK) != 0 {
+                throw PipelineError(.missingPath, "stage '\(stage.name)': dependency path '\(path)' does not exist in the workspace \(workspace.root)",
+                                    at: stage.location)
+            }
+        }
+    }
+
     /// What is stale and why, without running anything (and without taking the lock: a status may be asked
     /// while a run goes on). Stages below a stale one are reported as waiting on it.
     public func status() throws -> [StageStatus] {
+        try checkPaths()
         let planner = Planner(workspace: workspace, store: store, hasher: hasher, record: record)
         var outcomes: [String: StageOutcome] = [:]
         var result: [StageStatus] = []
@@ -134,6 +147,7 @@ public final class Runner {
 
     /// Runs every stale unit of the graph. Takes the workspace lock for the whole run.
     public func run(command: String = "emotion run") throws -> RunSummary {
+        try checkPaths()
         let lock = try WorkspaceLock(workspace: workspace, command: command, wait: options.wait ? .yes(notify: progress.message) : .no)
         defer { lock.release() }
         if let previous = lock.tookOverFrom {
@@ -197,11 +211,11 @@ public final class Runner {
             }
             stageRecord.output = outcome.output
             let previous = record.stages[name]
+            try materializer.update(stage: name, previous: previous, outcome: outcome)
             if previous == nil || !plan.isUpToDate || previous?.output != outcome.output || previous?.base != plan.base {
                 record.stages[name] = stageRecord
                 try record.save(workspace: workspace)
             }
-            try materializer.update(stage: name, previous: previous, outcome: outcome)
             outcomes[name] = outcome
             reports[name] = report
             if report.executed > 0 || report.removed > 0 {

@@ -12,7 +12,8 @@ final class WorkerPool<Event>: @unchecked Sendable {
 
     init(threads count: Int) {
         for index in 0..<max(1, count) {
-            let thread = Thread { [unowned self] in self.work() }
+            // Each thread holds the pool until `shutdown` lets it return.
+            let thread = Thread { self.work() }
             thread.name = "pipeline-worker-\(index)"
             thread.stackSize = 8 << 20
             threads.append(thread)

@@ -1,0 +1,106 @@
+import Foundation
+import Pipeline
+import XCTest
+
+/// Each kind of bad pipeline gets its own clear error, with file, line and column where it has them,
+/// and leaves the workspace as it was.
+final class BadInputTests: XCTestCase {
+    func error(_ yaml: String, in sandbox: Sandbox? = nil, run: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws -> PipelineError {
+        let sandbox = try sandbox ?? Sandbox()
+        do {
+            if run { _ = try sandbox.run(yaml) } else { _ = try sandbox.graph(yaml) }
+        } catch let error as PipelineError {
+            return error
+        }
+        XCTFail("no error for:\n\(yaml)", file: file, line: line)
+        throw XCTSkip("no error")
+    }
+
+    func testYAMLSyntaxErrorHasLineAndColumn() throws {
+        let error = try error("stages:\n  a:\n    uses: test.generate\n    params: {count: 3\n")
+        XCTAssertEqual(error.code, .syntax)
+        XCTAssertEqual(error.location?.line, 5)
+        XCTAssertTrue(error.description.contains("p.yaml:5:"), error.description)
+    }
+
+    func testUnknownStageKind() throws {
+        let error = try error("stages:\n  a:\n    uses: test.nope\n")
+        XCTAssertEqual(error.code, .unknownKind)
+        XCTAssertEqual(error.location?.line, 3)
+        XCTAssertEqual(error.location?.column, 11)
+        XCTAssertTrue(error.message.contains("stage 'a': unknown stage kind 'test.nope'"), error.message)
+        XCTAssertTrue(error.message.contains("test.concat"), "lists the known kinds")
+    }
+
+    func testCycleNamesItsMembers() throws {
+        let error = try error("""
+            stages:
+              a: {uses: test.concat, deps: [c]}
+              b: {uses: test.concat, deps: [a]}
+              c: {uses: test.concat, deps: [b]}
+              d: {uses: test.concat, deps: [a]}
+            """)
+        XCTAssertEqual(error.code, .cycle)
+        for name in ["a", "b", "c"] { XCTAssertTrue(error.message.contains(name), error.message) }
+        XCTAssertFalse(error.message.contains("d"), error.message)
+    }
+
+    func testMissingDependencyPath() throws {
+        let error = try error("stages:\n  a: {uses: test.concat, deps: [{path: nowhere/x.csv}]}\n", run: true)
+        XCTAssertEqual(error.code, .missingPath)
+        XCTAssertTrue(error.message.contains("stage 'a'") && error.message.contains("nowhere/x.csv"), error.message)
+    }
+
+    func testParamOfWrongType() throws {
+        let error = try error("stages:\n  gen:\n    uses: test.generate\n    params:\n      count: many\n")
+        XCTAssertEqual(error.code, .badParam)
+        XCTAssertEqual(error.location?.line, 5)
+        XCTAssertEqual(error.message, "stage 'gen': param 'count' must be an integer, got \"many\"")
+    }
+
+    func testUnknownParam() throws {
+        let error = try error("stages:\n  gen:\n    uses: test.generate\n    params: {cuont: 3}\n")
+        XCTAssertEqual(error.code, .unknownParam)
+        XCTAssertTrue(error.message.hasPrefix("stage 'gen': unknown param 'cuont' (this kind takes: count, note, seed, size)"), error.message)
+    }
+
+    func testPathsThatEscapeTheWorkspace() throws {
+        for path in ["../secrets", "clips/../../x", "/etc/passwd", "cache/objects"] {
+            let error = try error("stages:\n  a: {uses: test.concat, deps: [{path: \"\(path)\"}]}\n")
+            XCTAssertEqual(error.code, .escapesWorkspace, path)
+            XCTAssertTrue(error.message.contains(path), error.message)
+        }
+    }
+
+    func testUnknownFieldsAndMapMistakes() throws {
+        XCTAssertEqual(try error("stages:\n  a: {uses: test.concat, dpes: [x]}\n").code, .badField)
+        XCTAssertEqual(try error("stages:\n  a: {params: {}}\n").code, .badField)
+        XCTAssertEqual(try error("stages:\n  a: {uses: test.digest}\n").code, .mapMismatch)
+        XCTAssertEqual(try error("stages:\n  a: {uses: test.concat, map: b}\n  b: {uses: test.generate}\n").code, .mapMismatch)
+        XCTAssertEqual(try error("stages:\n  a: {uses: test.digest, map: {stage: zz}}\n").code, .unknownStage)
+        XCTAssertEqual(try error("stagez: {}\n").code, .badField)
+    }
+
+    func testBadInputChangesNothingOnDisk() throws {
+        let sandbox = try Sandbox()
+        let good = "stages:\n  gen: {uses: test.generate}\n  cat: {uses: test.concat, deps: [gen]}\n"
+        _ = try sandbox.run(good)
+        let before = try snapshot(sandbox.data)
+        for bad in ["stages:\n  gen: {uses: test.generate, params: {count: x}}\n  cat: {uses: test.concat, deps: [gen]}\n",
+                    "stages:\n  gen: {uses: test.generate}\n  cat: {uses: test.concat, deps: [gen, {path: missing}]}\n",
+                    "stages:\n  gen: {uses: test.generate\n"] {
+            XCTAssertThrowsError(try sandbox.run(bad))
+        }
+        XCTAssertEqual(try snapshot(sandbox.data), before)
+    }
+
+    private func snapshot(_ root: String) throws -> [String: Data] {
+        var result: [String: Data] = [:]
+        for case let path as String in FileManager.default.enumerator(atPath: root)! {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory)
+            if !isDirectory.boolValue, path != "cache/lock" { result[path] = FileManager.default.contents(atPath: root + "/" + path) ?? Data() }
+        }
+        return result
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import XCTest
+
+/// The real `emotion` command line (through the probe, which adds the test kinds): help, exit codes,
+/// graph output, the workspace lock, and `kill -9` at random moments followed by a resume.
+final class CommandLineTests: XCTestCase {
+    static let slowPipeline = """
+        stages:
+          gen:
+            uses: test.generate
+            params: {count: 120, size: 4096}
+          per:
+            uses: test.digest
+            map: gen
+            params: {sleep_ms: 4}
+          again:
+            uses: test.digest
+            map: per
+          all:
+            uses: test.concat
+            deps: [again, per]
+        """
+
+    func testHelpForEverySubcommand() throws {
+        let probe = try probePath()
+        for command in [[], ["run"], ["status"], ["dag"], ["gc"], ["kinds"]] {
+            let result = try Sandbox.shell(probe, command + ["--help"])
+            XCTAssertEqual(result.status, 0, "\(command)")
+            XCTAssertTrue(result.out.contains("USAGE: emotion"), result.out)
+        }
+        let run = try Sandbox.shell(probe, ["run", "--help"]).out
+        for option in ["--until", "--force", "--dry-run", "-j", "--wait", "--workspace"] {
+            XCTAssertTrue(run.contains(option), "run --help mentions \(option)")
+        }
+    }
+
+    func testErrorsGoToStandardErrorWithExitCode() throws {
+        let sandbox = try Sandbox()
+        let file = try sandbox.pipelineFile("stages:\n  a:\n    uses: test.generate\n    params: {count: x}\n")
+        let result = try Sandbox.shell(try probePath(), ["run", file, "--workspace", sandbox.data])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.err, "error: \(file):4:21: stage 'a': param 'count' must be an integer, got \"x\"\n")
+    }
+
+    func testDagFormats() throws {
+        let sandbox = try Sandbox()
+        let file = try sandbox.pipelineFile(Self.slowPipeline)
+        let probe = try probePath()
+        let text = try Sandbox.shell(probe, ["dag", file]).out
+        XCTAssertTrue(text.contains("again  [test.digest v1, map]\n    => per item of per"), text)
+        let dot = try Sandbox.shell(probe, ["dag", file, "--format", "dot"]).out
+        XCTAssertTrue(dot.hasPrefix("digraph \"p\" {") && dot.contains("\"per\" -> \"all\";"), dot)
+        let mermaid = try Sandbox.shell(probe, ["dag", file, "--format", "mermaid"]).out
+        XCTAssertTrue(mermaid.hasPrefix("flowchart LR") && mermaid.contains("==>|map|"), mermaid)
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
+            let rendered = try Sandbox.shell("/bin/sh", ["-c", "/usr/bin/emotion-missing 2>/dev/null; echo '\(dot)' | /usr/bin/dot -Tsvg >/dev/null"])
+            XCTAssertEqual(rendered.status, 0, "Graphviz accepts the dot output")
+        }
+    }
+
+    /// Runs the slow pipeline, kills it with SIGKILL after a random delay, resumes, and compares every
+    /// output with an uninterrupted run's.
+    func testKillNineAtRandomMomentsThenResumeGivesIdenticalOutputs() throws {
+        let probe = try probePath()
+        let reference = try Sandbox()
+        let referenceFile = try reference.pipelineFile(Self.slowPipeline)
+        XCTAssertEqual(try Sandbox.shell(probe, ["run", referenceFile, "--workspace", reference.data, "-j", "2"]).status, 0)
+        let expected = try reference.outputs()
+        XCTAssertEqual(expected.count, 120 + 120 + 120 + 1)
+
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<5 {
+            let sandbox = try Sandbox()
+            let file = try sandbox.pipelineFile(Self.slowPipeline)
+            var kills = 0
+            for _ in 0..<3 {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: probe)
+                process.arguments = ["run", file, "--workspace", sandbox.data, "-j", "2"]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                usleep(UInt32.random(in: 20_000...300_000, using: &generator))
+                if process.isRunning {
+                    kill(process.processIdentifier, SIGKILL)
+                    kills += 1
+                }
+                process.waitUntilExit()
+            }
+            let resumed = try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data])
+            XCTAssertEqual(resumed.status, 0, "trial \(trial): \(resumed.err)")
+            let outputs = try sandbox.outputs()
+            let differing = Set(outputs.keys).union(expected.keys).filter { outputs[$0] != expected[$0] }.sorted()
+            XCTAssertEqual(differing, [], "trial \(trial) after \(kills) kills: outputs differ from an uninterrupted run")
+            let status = try Sandbox.shell(probe, ["status", file, "--workspace", sandbox.data]).out
+            XCTAssertFalse(status.contains("stale"), status)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: sandbox.data + "/cache/tmp")
+            XCTAssertEqual(leftovers, [], "the resumed run cleared the killed runs' work folders")
+        }
+    }
+
+    func testASecondRunIsRefusedOrWaits() throws {
+        let probe = try probePath()
+        let sandbox = try Sandbox()
+        let file = try sandbox.pipelineFile(Self.slowPipeline)
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: probe)
+        first.arguments = ["run", file, "--workspace", sandbox.data, "-j", "1"]
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // Wait until the first run holds the lock (its note appears in the lock file).
+        for _ in 0..<200 where ((try? String(contentsOfFile: sandbox.data + "/cache/lock", encoding: .utf8)) ?? "").isEmpty {
+            usleep(10_000)
+        }
+        let refused = try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data])
+        XCTAssertEqual(refused.status, 75)
+        XCTAssertTrue(refused.err.contains("is in use by pid \(first.processIdentifier)") && refused.err.contains("--wait"), refused.err)
+
+        let waited = try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data, "--wait"])
+        XCTAssertEqual(waited.status, 0, waited.err)
+        XCTAssertTrue(waited.err.contains("waiting for it to finish"), waited.err)
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationStatus, 0)
+        XCTAssertTrue(waited.out.contains("0 units executed"), "the first run did all the work: \(waited.out)")
+    }
+
+    func testStaleLockOfADeadRunIsTakenOver() throws {
+        let probe = try probePath()
+        let sandbox = try Sandbox()
+        let file = try sandbox.pipelineFile("stages:\n  gen: {uses: test.generate}\n")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: probe)
+        process.arguments = ["run", file, "--workspace", sandbox.data, "--wait"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        // What a run killed while holding the lock leaves behind: its note, and no holder.
+        try "pid 999999 (emotion run pipelines/p.yaml), started 2026-01-01T00:00:00Z\n".write(toFile: sandbox.data + "/cache/lock", atomically: false, encoding: .utf8)
+        let result = try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.err.contains("took over the workspace lock") && result.err.contains("pid 999999"), result.err)
+        XCTAssertEqual(try String(contentsOfFile: sandbox.data + "/cache/lock", encoding: .utf8), "", "a clean exit leaves no note")
+    }
+
+    func testGarbageCollectionKeepsWhatRecordsReference() throws {
+        let probe = try probePath()
+        let sandbox = try Sandbox()
+        let file = try sandbox.pipelineFile("stages:\n  gen: {uses: test.generate, params: {count: 4, seed: 1}}\n  per: {uses: test.digest, map: gen}\n")
+        XCTAssertEqual(try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data]).status, 0)
+        try sandbox.pipelineFile("stages:\n  gen: {uses: test.generate, params: {count: 4, seed: 2}}\n  per: {uses: test.digest, map: gen}\n")
+        XCTAssertEqual(try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data]).status, 0)
+        let before = try sandbox.outputs()
+        let gc = try Sandbox.shell(probe, ["gc", "--workspace", sandbox.data])
+        XCTAssertEqual(gc.status, 0)
+        // seed 1's 4 files, 4 summaries, and the 5 entries that named them.
+        XCTAssertTrue(gc.out.hasPrefix("dropped 5 entries and 8 files"), gc.out)
+        XCTAssertEqual(try sandbox.outputs(), before)
+        XCTAssertTrue(try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data]).out.contains("0 units executed"))
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Pipeline
+import PipelineTestKinds
+import XCTest
+
+/// A throw-away workspace with helpers to write inputs and pipelines and to run them in-process.
+final class Sandbox {
+    let root: String
+    let workspace: Workspace
+
+    init() throws {
+        root = NSTemporaryDirectory() + "pipeline-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root + "/pipelines", withIntermediateDirectories: true)
+        workspace = try Workspace(root: root + "/data")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    var data: String { root + "/data" }
+
+    func write(_ relative: String, _ text: String) throws {
+        let path = data + "/" + relative
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    func read(_ relative: String) throws -> String {
+        try String(contentsOfFile: data + "/" + relative, encoding: .utf8)
+    }
+
+    @discardableResult
+    func pipelineFile(_ yaml: String, name: String = "p") throws -> String {
+        let path = root + "/pipelines/\(name).yaml"
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func graph(_ yaml: String, name: String = "p") throws -> PipelineGraph {
+        try PipelineGraph(try PipelineSpec.load(file: try pipelineFile(yaml, name: name)), registry: TestKinds.registry)
+    }
+
+    func run(_ yaml: String, jobs: Int = 2, force: Set<String> = [], until: String? = nil) throws -> RunSummary {
+        let runner = try Runner(workspace: workspace, graph: try graph(yaml),
+                                options: RunOptions(jobs: jobs, until: until, force: force), progress: Progress(quiet: true))
+        return try runner.run()
+    }
+
+    func status(_ yaml: String) throws -> [String: StageStatus] {
+        let runner = try Runner(workspace: workspace, graph: try graph(yaml), progress: Progress(quiet: true))
+        return Dictionary(uniqueKeysWithValues: try runner.status().map { ($0.name, $0) })
+    }
+
+    /// Every file under `out/` with its content (following the links into the cache).
+    func outputs(pipeline: String = "p") throws -> [String: Data] {
+        let base = data + "/out/" + pipeline
+        var result: [String: Data] = [:]
+        guard let walker = FileManager.default.enumerator(atPath: base) else { return [:] }
+        for case let path as String in walker {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: base + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                result[path] = FileManager.default.contents(atPath: base + "/" + path)
+            }
+        }
+        return result
+    }
+
+    /// Runs a command and returns its exit status and outputs.
+    static func shell(_ executable: String, _ arguments: [String], cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// The build folder holding the test bundle, where `swift build` also puts the executables.
+func productsDirectory() -> String {
+    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+        return (bundle.bundlePath as NSString).deletingLastPathComponent
+    }
+    return (CommandLine.arguments[0] as NSString).deletingLastPathComponent
+}
+
+func probePath() throws -> String {
+    let path = productsDirectory() + "/pipeline-probe"
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw XCTSkip("pipeline-probe not built beside the tests at \(path)")
+    }
+    return path
+}
