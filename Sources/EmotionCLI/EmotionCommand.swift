@@ -58,7 +58,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Show what would run, and why, without running it.")
     var dryRun = false
 
-    @Option(name: .short, help: "Units of work to run at once (default: the number of cores).")
+    @Option(name: .customShort("j", allowingJoined: true), help: "Units of work to run at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(help: "If another run holds the workspace, wait for it instead of exiting.")

@@ -10,7 +10,12 @@ struct Glob: Sendable {
     }
 
     func matches(_ path: String) -> Bool {
-        Glob.match(components[...], path.split(separator: "/").map(String.init)[...])
+        // `**/NAME-PATTERN`, the usual form, needs only the last component.
+        if components.count == 2, components[0] == "**", components[1] != "**" {
+            let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+            return fnmatch(components[1], name, 0) == 0
+        }
+        return Glob.match(components[...], path.split(separator: "/").map(String.init)[...])
     }
 
     private static func match(_ pattern: ArraySlice<String>, _ parts: ArraySlice<String>) -> Bool {

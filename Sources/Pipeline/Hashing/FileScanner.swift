@@ -54,6 +54,7 @@ enum FileScanner {
             throw PipelineError(.io, "cannot read directory \(directory): \(String(cString: strerror(errno)))")
         }
         defer { closedir(handle) }
+        let descriptor = dirfd(handle)
         var subdirectories: [(String, String)] = []
         while let entry = readdir(handle) {
             let name = withUnsafePointer(to: &entry.pointee.d_name) {
@@ -62,7 +63,9 @@ enum FileScanner {
             if name == "." || name == ".." { continue }
             let absolute = directory + "/" + name
             let relative = prefix.isEmpty ? name : prefix + "/" + name
-            guard let info = status(of: absolute) else { continue }  // a dangling link holds no content
+            var info = Glibc.stat()
+            // Relative to the open folder: the kernel resolves one name, not the whole path again.
+            guard fstatat(descriptor, name, &info, 0) == 0 else { continue }  // a dangling link holds no content
             if isDirectory(info) {
                 if visited.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted {
                     subdirectories.append((absolute, relative))

@@ -26,14 +26,24 @@ final class StatCache: @unchecked Sendable {
             for line in raw.split(separator: UInt8(ascii: "\n")) {
                 let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 4, omittingEmptySubsequences: false)
                 guard fields.count == 5,
-                      let digest = Digest(hex: String(decoding: fields[0], as: UTF8.self)),
-                      let size = Int64(String(decoding: fields[1], as: UTF8.self)),
-                      let mtime = Int64(String(decoding: fields[2], as: UTF8.self)),
-                      let inode = UInt64(String(decoding: fields[3], as: UTF8.self))
+                      let digest = Digest.parse(hex: UnsafeRawBufferPointer(rebasing: fields[0])),
+                      let size = StatCache.integer(fields[1]), let mtime = StatCache.integer(fields[2]),
+                      let inode = StatCache.integer(fields[3]).map({ UInt64(bitPattern: $0) })
                 else { continue }  // a damaged line costs one re-hash, nothing more
                 entries[String(decoding: fields[4], as: UTF8.self)] = Entry(size: size, mtimeNanoseconds: mtime, inode: inode, digest: digest)
             }
         }
+    }
+
+    private static func integer(_ bytes: Slice<UnsafeRawBufferPointer>) -> Int64? {
+        var value: Int64 = 0
+        var negative = false
+        for (index, byte) in bytes.enumerated() {
+            if index == 0 && byte == UInt8(ascii: "-") { negative = true; continue }
+            guard byte >= 48 && byte <= 57 else { return nil }
+            value = value &* 10 &+ Int64(byte - 48)
+        }
+        return bytes.isEmpty ? nil : (negative ? -value : value)
     }
 
     func digest(for file: ScannedFile) -> Digest? {
@@ -57,7 +67,7 @@ final class StatCache: @unchecked Sendable {
         var text = ""
         text.reserveCapacity(entries.count * 120)
         for (path, entry) in entries where !path.contains("\n") {
-            text += "\(entry.digest.hex) \(entry.size) \(entry.mtimeNanoseconds) \(entry.inode) \(path)\n"
+            text += "\(entry.digest.hex) \(entry.size) \(entry.mtimeNanoseconds) \(Int64(bitPattern: entry.inode)) \(path)\n"
         }
         try AtomicFile.write(Data(text.utf8), to: path)
         isDirty = false

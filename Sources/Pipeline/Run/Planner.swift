@@ -92,7 +92,7 @@ final class Planner {
         builder.add("kind", stage.kind.name)
         builder.add("version", String(stage.kind.version))
         builder.add("params", stage.params.canonicalJSON)
-        for dep in deps { builder.add(dep.dependency.label, dep.digest.hex) }
+        for dep in deps { builder.add(dep.dependency.label, dep.digest) }
         if let map = stage.map { builder.add("map", map.label) }
         let base = builder.finish()
 
@@ -116,8 +116,10 @@ final class Planner {
         case .files(let path, let glob):
             let pattern = Glob(glob)
             sources = try pathInput(path, stage: stage.name).files.filter { pattern.matches($0.path) }.map { file in
-                let name = (file.path as NSString).lastPathComponent
-                return (file.path, file.digest, { [InputFile(path: name, location: file.location, digest: file.digest)] })
+                (file.path, file.digest, {
+                    let name = file.path.lastIndex(of: "/").map { String(file.path[file.path.index(after: $0)...]) } ?? file.path
+                    return [InputFile(path: name, location: file.location, digest: file.digest)]
+                })
             }
         }
 
@@ -162,9 +164,9 @@ final class Planner {
 
     static func itemKey(base: Digest, id: String, input: Digest) -> Digest {
         var builder = KeyBuilder()
-        builder.add("base", base.hex)
+        builder.add("base", base)
         builder.add("item", id)
-        builder.add("input", input.hex)
+        builder.add("input", input)
         return builder.finish()
     }
 

@@ -73,9 +73,14 @@ public final class Runner {
         self.options = options
         self.progress = progress
         store = try ObjectStore(root: workspace.cache)
-        statCache = StatCache(path: workspace.statCachePath)
-        hasher = FileHasher(statCache: statCache, threads: options.jobs)
+        // The two biggest files a status reads, read side by side.
+        var loadedCache: StatCache?
+        let reading = DispatchGroup()
+        DispatchQueue.global().async(group: reading) { loadedCache = StatCache(path: workspace.statCachePath) }
         record = try RunRecord.load(workspace: workspace, pipeline: graph.name)
+        reading.wait()
+        statCache = loadedCache!
+        hasher = FileHasher(statCache: statCache, threads: options.jobs)
     }
 
     /// Refuses, before anything is touched, a pipeline whose dependency paths are not in the workspace.

@@ -38,7 +38,7 @@ final class StageOutcome {
 
     static func digest(of items: [ItemOutcome]) -> Digest {
         var builder = KeyBuilder()
-        for item in items { builder.add(item.id, item.output.hex) }
+        for item in items { builder.add(item.id, item.output) }
         return builder.finish()
     }
 

@@ -55,7 +55,7 @@ struct StageRecord: Codable {
 }
 
 /// One finished item: its id, the digest of what it read, and of what it produced.
-/// Encoded as a three-element array to keep records of 13 708 items small and fast to read.
+/// Encoded as one string, `INPUT OUTPUT ID`, to keep records of 13 708 items small and fast to read.
 struct ItemRecord: Codable {
     var id: String
     var input: Digest
@@ -68,16 +68,21 @@ struct ItemRecord: Codable {
     }
 
     init(from decoder: Decoder) throws {
-        var container = try decoder.unkeyedContainer()
-        id = try container.decode(String.self)
-        input = try container.decode(Digest.self)
-        output = try container.decode(Digest.self)
+        var text = try decoder.singleValueContainer().decode(String.self)
+        let parsed: (Digest, Digest, String)? = text.withUTF8 { bytes in
+            guard bytes.count > 130, bytes[64] == 32, bytes[129] == 32,
+                  let input = Digest.parse(hex: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<64]))),
+                  let output = Digest.parse(hex: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[65..<129]))) else { return nil }
+            return (input, output, String(decoding: UnsafeBufferPointer(rebasing: bytes[130...]), as: UTF8.self))
+        }
+        guard let parsed else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an item record: \(text.prefix(80))"))
+        }
+        (input, output, id) = parsed
     }
 
     func encode(to encoder: Encoder) throws {
-        var container = encoder.unkeyedContainer()
-        try container.encode(id)
-        try container.encode(input)
-        try container.encode(output)
+        var container = encoder.singleValueContainer()
+        try container.encode("\(input.hex) \(output.hex) \(id)")
     }
 }
