@@ -1,0 +1,38 @@
+# MultimodalEmotion: every entry point a user or CI needs. Each target installs what is missing first.
+SWIFT ?= swift
+EMOTION := .build/release/emotion
+MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
+MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
+MELD_BYTES := 10878146150
+
+.PHONY: setup build demo test reproduce data bench-dag clean-cache
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(SWIFT) build -c release --product emotion
+
+## The whole pipeline, end to end, on a dataset the project generates itself.
+demo: build
+	$(EMOTION) run pipelines/demo.yaml
+
+## Every test, in release mode (numeric code runs 10-75x slower in debug).
+test: setup
+	$(SWIFT) test -c release
+
+## The whole pipeline on MELD.Raw (fetch it first with `make data`).
+reproduce: build
+	@test -d data/MELD.Raw || { echo "data/MELD.Raw is missing: run 'make data' (needs network), or link your copy there"; exit 1; }
+	$(EMOTION) run pipelines/meld.yaml
+
+## Downloads and unpacks MELD.Raw (10.9 GB) into data/MELD.Raw, checking its size and SHA-256.
+data:
+	@bash scripts/fetch-meld.sh "$(MELD_URL)" "$(MELD_BYTES)" "$(MELD_SHA256)"
+
+bench-dag: setup
+	@bash scripts/bench-dag.sh
+
+## Drops cache entries no run record references.
+clean-cache: build
+	$(EMOTION) gc
