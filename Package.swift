@@ -22,6 +22,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // FFmpeg's C API (libavformat, libavcodec, libavutil, libswscale, libswresample), for Media only.
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libavutil libswscale libswresample",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev"])]
+        ),
+        // Decoding and encoding clips: Swift types and typed errors over FFmpeg.
+        .target(name: "Media", dependencies: ["CFFmpeg"]),
         // The `emotion` command's subcommands, as a library so that tests drive the real parser.
         .target(
             name: "EmotionCLI",
@@ -31,6 +39,10 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
+
+        // Locating ../shared, running oracle programs, temporary folders: for every test target.
+        .target(name: "TestSupport", path: "Tests/TestSupport", linkerSettings: [.linkedFramework("XCTest")]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
 
         // Stage kinds that exist only to exercise the runner in tests.
         .target(name: "PipelineTestKinds", dependencies: ["Pipeline"], path: "Tests/PipelineTestKinds"),

@@ -1,0 +1,52 @@
+import CFFmpeg
+
+/// Why a media file could not be read or written, naming the file. A stage records the `reason` of a
+/// broken clip and goes on with the others.
+public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notFound(String)
+    case noVideoStream(String)
+    case noAudioStream(String)
+    case undecodable(String, String)
+    case zeroDuration(String)
+    case truncated(String, String)
+    case encoding(String, String)
+
+    /// A short machine-readable reason, as it appears in manifests and reports.
+    public var reason: String {
+        switch self {
+        case .notFound: return "not_found"
+        case .noVideoStream: return "no_video_stream"
+        case .noAudioStream: return "no_audio_stream"
+        case .undecodable: return "undecodable"
+        case .zeroDuration: return "zero_duration"
+        case .truncated: return "truncated"
+        case .encoding: return "encoding_failed"
+        }
+    }
+
+    public var path: String {
+        switch self {
+        case .notFound(let path), .noVideoStream(let path), .noAudioStream(let path), .zeroDuration(let path): return path
+        case .undecodable(let path, _), .truncated(let path, _), .encoding(let path, _): return path
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .notFound(let path): return "\(path): no such file"
+        case .noVideoStream(let path): return "\(path): has no video stream"
+        case .noAudioStream(let path): return "\(path): has no audio stream"
+        case .undecodable(let path, let why): return "\(path): cannot be decoded (\(why))"
+        case .zeroDuration(let path): return "\(path): lasts zero seconds"
+        case .truncated(let path, let why): return "\(path): is truncated (\(why))"
+        case .encoding(let path, let why): return "\(path): cannot be written (\(why))"
+        }
+    }
+}
+
+/// FFmpeg's own text for an error code.
+func ffmpegMessage(_ code: Int32) -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    av_strerror(code, &buffer, buffer.count)
+    return String(cString: buffer)
+}

@@ -1,0 +1,264 @@
+import CFFmpeg
+import Foundation
+
+/// Reads what libavformat can open (MP4 with H.264/AAC, FLV with VP6/MP3, WAV, MP3, ...): the whole audio
+/// track as mono float samples at a chosen rate, and video frames sampled uniformly over the clip, as RGB.
+public final class MediaReader {
+    public let path: String
+    /// Seconds, from the container (or the longest stream when the container does not say).
+    public let duration: Double
+    public let hasVideo: Bool
+    public let hasAudio: Bool
+    /// The video's frame size, when there is video.
+    public let videoSize: (width: Int, height: Int)?
+    private var format: UnsafeMutablePointer<AVFormatContext>?
+    private let videoIndex: Int32
+    private let audioIndex: Int32
+    /// Whether packets were read since opening: a second pass must seek back to the start first.
+    private var hasRead = false
+
+    public init(path: String) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else { throw MediaError.notFound(path) }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size == 0 {
+            throw MediaError.undecodable(path, "empty file")
+        }
+        var context: UnsafeMutablePointer<AVFormatContext>?
+        var code = avformat_open_input(&context, path, nil, nil)
+        guard code >= 0, let context else { throw MediaError.undecodable(path, ffmpegMessage(code)) }
+        format = context
+        code = avformat_find_stream_info(context, nil)
+        guard code >= 0 else {
+            avformat_close_input(&format)
+            throw MediaError.undecodable(path, ffmpegMessage(code))
+        }
+        videoIndex = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        audioIndex = av_find_best_stream(context, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0)
+        hasVideo = videoIndex >= 0
+        hasAudio = audioIndex >= 0
+        if hasVideo, let parameters = cff_stream(context, videoIndex).pointee.codecpar {
+            videoSize = (Int(parameters.pointee.width), Int(parameters.pointee.height))
+        } else {
+            videoSize = nil
+        }
+        var seconds = context.pointee.duration != cff_no_pts() ? Double(context.pointee.duration) / Double(cff_time_base()) : 0
+        if seconds <= 0 {
+            for index in 0..<Int32(context.pointee.nb_streams) {
+                let stream = cff_stream(context, index).pointee
+                if stream.duration != cff_no_pts() { seconds = max(seconds, Double(stream.duration) * av_q2d(stream.time_base)) }
+            }
+        }
+        duration = seconds
+    }
+
+    deinit { avformat_close_input(&format) }
+
+    /// The whole audio track, downmixed to mono and resampled to `sampleRate`, as float samples in [-1, 1].
+    public func audio(sampleRate: Int = 16_000) throws -> [Float] {
+        guard hasAudio, let format else { throw MediaError.noAudioStream(path) }
+        if hasRead { av_seek_frame(format, -1, 0, AVSEEK_FLAG_BACKWARD) }
+        hasRead = true
+        let stream = cff_stream(format, audioIndex)
+        let decoder = try Decoder(stream: stream, path: path)
+        let context = decoder.context
+        var inputLayout = AVChannelLayout()
+        if context.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || context.pointee.ch_layout.nb_channels == 0 {
+            av_channel_layout_default(&inputLayout, max(1, context.pointee.ch_layout.nb_channels))
+        } else {
+            av_channel_layout_copy(&inputLayout, &context.pointee.ch_layout)
+        }
+        defer { av_channel_layout_uninit(&inputLayout) }
+        var outputLayout = cff_layout_mono()
+        var resampler: OpaquePointer?
+        var code = swr_alloc_set_opts2(&resampler, &outputLayout, AV_SAMPLE_FMT_FLT, Int32(sampleRate),
+                                       &inputLayout, context.pointee.sample_fmt, context.pointee.sample_rate, 0, nil)
+        guard code >= 0, resampler != nil, swr_init(resampler) >= 0 else {
+            swr_free(&resampler)
+            throw MediaError.undecodable(path, "cannot resample audio: \(ffmpegMessage(code))")
+        }
+        defer { swr_free(&resampler) }
+
+        var samples: [Float] = []
+        samples.reserveCapacity(Int(duration * Double(sampleRate)) + 4096)
+        func append(_ frame: UnsafeMutablePointer<AVFrame>?) throws {
+            let capacity = Int(swr_get_out_samples(resampler, frame?.pointee.nb_samples ?? 0)) + 32
+            var chunk = [Float](repeating: 0, count: capacity)
+            let produced = chunk.withUnsafeMutableBufferPointer { cff_swr_convert_frame(resampler, $0.baseAddress, Int32(capacity), frame) }
+            guard produced >= 0 else { throw MediaError.undecodable(path, "resampling failed: \(ffmpegMessage(produced))") }
+            samples.append(contentsOf: chunk[0..<Int(produced)])
+        }
+        let outcome = try decoder.decodeAll(format: format, streamIndex: audioIndex) { frame in try append(frame) }
+        try append(nil)
+        code = 0
+        if outcome.readError != nil || (outcome.framesDecoded == 0 && outcome.packetsFailed > 0) {
+            if samples.isEmpty { throw MediaError.undecodable(path, outcome.readError ?? "no audio packet decodes") }
+            throw MediaError.truncated(path, outcome.readError ?? "audio ends early")
+        }
+        let streamSeconds = stream.pointee.duration != cff_no_pts() ? Double(stream.pointee.duration) * av_q2d(stream.pointee.time_base) : duration
+        if streamSeconds > 1, Double(samples.count) / Double(sampleRate) < 0.8 * streamSeconds {
+            throw MediaError.truncated(path, String(format: "audio stops at %.2f s of %.2f s", Double(samples.count) / Double(sampleRate), streamSeconds))
+        }
+        if samples.isEmpty { throw MediaError.zeroDuration(path) }
+        return samples
+    }
+
+    /// `count` frames at the middles of `count` equal spans of the clip, as RGB at the video's own size.
+    /// Seeks to each (decoding forward inside a group of pictures rather than seeking back), so a few frames
+    /// of a long clip cost a few decodes, not the whole file.
+    public func frames(count: Int) throws -> [(time: Double, image: RGBImage)] {
+        guard hasVideo, let format, let size = videoSize else { throw MediaError.noVideoStream(path) }
+        guard count > 0 else { return [] }
+        guard duration > 0 else { throw MediaError.zeroDuration(path) }
+        guard size.width > 0, size.height > 0 else { throw MediaError.undecodable(path, "video has no size") }
+        let stream = cff_stream(format, videoIndex)
+        let decoder = try Decoder(stream: stream, path: path)
+        let timeBase = av_q2d(stream.pointee.time_base)
+        let start = stream.pointee.start_time != cff_no_pts() ? Double(stream.pointee.start_time) * timeBase : 0
+        let converter = RGBConverter(width: size.width, height: size.height)
+        hasRead = true
+
+        var result: [(Double, RGBImage)] = []
+        var position = -Double.infinity  // time of the last frame decoded
+        var last: (Double, RGBImage)?
+        for index in 0..<count {
+            let target = start + (Double(index) + 0.5) * duration / Double(count)
+            let stamp = Int64(target / timeBase)
+            let keyframe = avformat_index_get_entry_from_timestamp(stream, stamp, AVSEEK_FLAG_BACKWARD)
+            let keyframeTime = keyframe.map { Double($0.pointee.timestamp) * timeBase } ?? -Double.infinity
+            if position == -Double.infinity || keyframeTime > position || target < position {
+                av_seek_frame(format, videoIndex, stamp, AVSEEK_FLAG_BACKWARD)
+                avcodec_flush_buffers(decoder.context)
+                decoder.reset()
+            }
+            var found: (Double, RGBImage)?
+            let outcome = try decoder.decodeUntil(format: format, streamIndex: videoIndex) { frame in
+                let pts = frame.pointee.best_effort_timestamp != cff_no_pts() ? frame.pointee.best_effort_timestamp : frame.pointee.pts
+                let time = Double(pts) * timeBase
+                position = time
+                let image = try converter.convert(frame, path: path)
+                last = (time, image)
+                if time + 1e-6 >= target { found = (time, image); return true }
+                return false
+            }
+            if let found { result.append(found) } else if let last { result.append(last) } else {
+                throw outcome.readError.map { MediaError.truncated(path, $0) } ?? MediaError.undecodable(path, "no video frame decodes")
+            }
+        }
+        return result
+    }
+}
+
+/// One open decoder for one stream; sends packets and hands every decoded frame to a closure.
+private final class Decoder {
+    let context: UnsafeMutablePointer<AVCodecContext>
+    private let path: String
+    private var packet: UnsafeMutablePointer<AVPacket>? = av_packet_alloc()
+    private var frame: UnsafeMutablePointer<AVFrame>? = av_frame_alloc()
+    private var draining = false
+
+    struct Outcome {
+        var framesDecoded = 0
+        var packetsFailed = 0
+        /// Set when reading stopped on an error rather than at the end of the file.
+        var readError: String?
+    }
+
+    init(stream: UnsafeMutablePointer<AVStream>, path: String) throws {
+        self.path = path
+        guard let parameters = stream.pointee.codecpar, let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
+            throw MediaError.undecodable(path, "no decoder for this codec")
+        }
+        guard let context = avcodec_alloc_context3(codec) else { throw MediaError.undecodable(path, "out of memory") }
+        self.context = context
+        // One thread per decoder: stages run one clip per core already.
+        context.pointee.thread_count = 1
+        var code = avcodec_parameters_to_context(context, parameters)
+        if code >= 0 { code = avcodec_open2(context, codec, nil) }
+        guard code >= 0 else {
+            var owned: UnsafeMutablePointer<AVCodecContext>? = context
+            avcodec_free_context(&owned)
+            throw MediaError.undecodable(path, ffmpegMessage(code))
+        }
+    }
+
+    deinit {
+        var owned: UnsafeMutablePointer<AVCodecContext>? = context
+        avcodec_free_context(&owned)
+        av_packet_free(&packet)
+        av_frame_free(&frame)
+    }
+
+    func reset() { draining = false }
+
+    /// Decodes the stream to its end, flushing the decoder.
+    func decodeAll(format: UnsafeMutablePointer<AVFormatContext>, streamIndex: Int32,
+                   _ body: (UnsafeMutablePointer<AVFrame>) throws -> Void) throws -> Outcome {
+        try decodeUntil(format: format, streamIndex: streamIndex) { try body($0); return false }
+    }
+
+    /// Decodes until `body` returns true for a frame, or the stream ends (then flushes the decoder).
+    func decodeUntil(format: UnsafeMutablePointer<AVFormatContext>, streamIndex: Int32,
+                     _ body: (UnsafeMutablePointer<AVFrame>) throws -> Bool) throws -> Outcome {
+        var outcome = Outcome()
+        guard let packet, let frame else { throw MediaError.undecodable(path, "out of memory") }
+        func receive() throws -> Bool {
+            while true {
+                let code = avcodec_receive_frame(context, frame)
+                if code == cff_error_again() || code == cff_error_eof() { return false }
+                if code < 0 { outcome.packetsFailed += 1; return false }
+                outcome.framesDecoded += 1
+                defer { av_frame_unref(frame) }
+                if try body(frame) { return true }
+            }
+        }
+        if try receive() { return outcome }
+        while !draining {
+            let code = av_read_frame(format, packet)
+            if code < 0 {
+                if code != cff_error_eof() { outcome.readError = ffmpegMessage(code) }
+                draining = true
+                avcodec_send_packet(context, nil)
+                break
+            }
+            defer { av_packet_unref(packet) }
+            guard packet.pointee.stream_index == streamIndex else { continue }
+            if avcodec_send_packet(context, packet) < 0 { outcome.packetsFailed += 1; continue }
+            if try receive() { return outcome }
+        }
+        _ = try receive()
+        return outcome
+    }
+}
+
+/// Converts decoded frames of any pixel format to packed RGB24 at the video's size.
+private final class RGBConverter {
+    private var context: OpaquePointer?
+    private var sourceFormat: Int32 = -1
+    private var sourceSize = (0, 0)
+    let width: Int
+    let height: Int
+
+    init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    deinit { sws_freeContext(context) }
+
+    func convert(_ frame: UnsafeMutablePointer<AVFrame>, path: String) throws -> RGBImage {
+        let format = frame.pointee.format
+        let size = (Int(frame.pointee.width), Int(frame.pointee.height))
+        if context == nil || format != sourceFormat || size != sourceSize {
+            sws_freeContext(context)
+            context = sws_getContext(Int32(size.0), Int32(size.1), AVPixelFormat(rawValue: format), Int32(width), Int32(height),
+                                     AV_PIX_FMT_RGB24, SWS_BILINEAR, nil, nil, nil)
+            sourceFormat = format
+            sourceSize = size
+        }
+        guard let context else { throw MediaError.undecodable(path, "cannot convert pixel format \(format) to RGB") }
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        let rows = pixels.withUnsafeMutableBufferPointer { cff_sws_to_rgb(context, frame, $0.baseAddress, Int32(width)) }
+        guard rows > 0 else { throw MediaError.undecodable(path, "pixel conversion failed") }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+}
