@@ -30,11 +30,25 @@ let package = Package(
         ),
         // Decoding and encoding clips: Swift types and typed errors over FFmpeg.
         .target(name: "Media", dependencies: ["CFFmpeg"]),
+        // espeak-ng, for Speech only.
+        .systemLibrary(name: "CEspeakNG", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
+        // Text to speech with controllable prosody, for the generated dataset's voices.
+        .target(name: "Speech", dependencies: ["CEspeakNG"]),
+        // cairo, for Drawing only.
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        // Anti-aliased 2-D drawing, read back as RGB: the generated dataset's faces.
+        .target(name: "Drawing", dependencies: ["CCairo"]),
+        // MELD's conventions: labels and splits, its CSVs, timestamps, and the repair of its legacy text.
+        .target(name: "Meld"),
+        // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
+        .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech"]),
+        // The project's stage kinds: each composes the libraries above into a step of a pipeline.
+        .target(name: "Stages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis"]),
         // The `emotion` command's subcommands, as a library so that tests drive the real parser.
         .target(
             name: "EmotionCLI",
             dependencies: [
-                "Pipeline",
+                "Pipeline", "Stages", "Synthesis", "Meld",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,18 +1,19 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Stages
 
 /// The `emotion` command: runs and inspects pipelines, and (as stages land) offers each stage on its own.
 public struct EmotionCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emotion",
         abstract: "Recognise emotion from face and voice: build datasets, features and models with incremental pipelines.",
-        subcommands: [RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, SynthCommand.self]
     )
 
     /// The stage kinds pipelines may use. The `emotion` executable registers the project's stages;
     /// a test harness may register its own.
-    nonisolated(unsafe) public static var registry = StageRegistry()
+    nonisolated(unsafe) public static var registry = ProjectStages.registry
 
     public init() {}
 }

@@ -50,3 +50,10 @@ func ffmpegMessage(_ code: Int32) -> String {
     av_strerror(code, &buffer, buffer.count)
     return String(cString: buffer)
 }
+
+/// FFmpeg prints encoder statistics and decoder warnings to standard error; problems reach callers as
+/// typed errors instead, so only its own errors are let through.
+enum FFmpegLog {
+    private static let once: Void = { av_log_set_level(AV_LOG_ERROR) }()
+    static func quiet() { _ = once }
+}

@@ -38,7 +38,7 @@ public final class Progress: @unchecked Sendable {
     func itemFinished(_ name: String) {
         guard let index = active.firstIndex(where: { $0.0 == name }) else { return }
         active[index].1.done += 1
-        if !isTerminal, !quiet, Date().timeIntervalSince(active[index].1.lastLine) >= 10 {
+        if !isTerminal, !quiet, active[index].1.done < active[index].1.total, Date().timeIntervalSince(active[index].1.lastLine) >= 10 {
             active[index].1.lastLine = Date()
             output.write(Data((Progress.describe(name, active[index].1) + "\n").utf8))
         }

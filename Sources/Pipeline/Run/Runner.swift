@@ -74,12 +74,14 @@ public final class Runner {
         self.progress = progress
         store = try ObjectStore(root: workspace.cache)
         // The two biggest files a status reads, read side by side.
-        var loadedCache: StatCache?
+        final class Loaded: @unchecked Sendable { var cache: StatCache? }
+        let loaded = Loaded()
         let reading = DispatchGroup()
-        DispatchQueue.global().async(group: reading) { loadedCache = StatCache(path: workspace.statCachePath) }
+        let statCachePath = workspace.statCachePath
+        DispatchQueue.global().async(group: reading) { loaded.cache = StatCache(path: statCachePath) }
         record = try RunRecord.load(workspace: workspace, pipeline: graph.name)
         reading.wait()
-        statCache = loadedCache!
+        statCache = loaded.cache!
         hasher = FileHasher(statCache: statCache, threads: options.jobs)
     }
 

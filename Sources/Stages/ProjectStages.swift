@@ -1,0 +1,8 @@
+import Pipeline
+
+/// Every stage kind the project offers to pipeline files, in pipeline order.
+public enum ProjectStages {
+    public static let registry = StageRegistry([
+        SynthesizeStage.kind,
+    ])
+}

@@ -1,0 +1,221 @@
+import Drawing
+import Foundation
+import Media
+import Meld
+import Speech
+
+/// What to generate: sizes, the label distribution, how strongly each modality carries the label,
+/// and whether to plant MELD's known faults.
+public struct SynthesisParams: Sendable {
+    public var seed = 1
+    /// Dialogues per split, in the order train, dev, test.
+    public var dialogues = [Split.train: 12, .dev: 3, .test: 3]
+    public var utterancesPerDialogue = 5
+    public var width = 640
+    public var height = 360
+    public var frameRate = 24
+    /// Relative frequency of each emotion, in class order; MELD's train proportions by default.
+    public var labelWeights = Emotion.meldTrainCounts
+    /// Probability that a clip's face shows its label (otherwise a random expression).
+    public var visualSignal = 0.7
+    /// Probability that a clip's voice carries its label (otherwise a random emotion's prosody).
+    public var audioSignal = 0.6
+    public var plantFaults = true
+
+    public init() {}
+}
+
+/// One generated utterance: its MELD annotation and the ground truth of what each modality shows.
+public struct PlannedUtterance: Sendable {
+    public var split: Split
+    public var dialogue: Int
+    public var utterance: Int
+    public var speaker: Int
+    public var text: String
+    public var label: Emotion
+    public var face: Emotion
+    public var voice: Emotion
+    public var clipName: String { "dia\(dialogue)_utt\(utterance).mp4" }
+}
+
+/// A fault planted on purpose, so that tests and the demo can check that `clean` reports exactly these.
+public struct PlantedFault: Sendable, Codable, Hashable {
+    public var kind: String
+    public var split: String
+    public var file: String
+}
+
+/// Writes a MELD.Raw-layout folder from `SynthesisParams`: the three CSVs with MELD's columns, one
+/// H.264/AAC clip per utterance, and, in `synthesis/`, the ground truth and the planted faults, which
+/// no model ever reads. The same params give byte-identical CSVs and identically decoding clips.
+public enum DatasetSynthesizer {
+    public static let sampleRate = 16_000
+
+    public static func plan(_ params: SynthesisParams) -> [PlannedUtterance] {
+        var planned: [PlannedUtterance] = []
+        for (splitIndex, split) in Split.allCases.enumerated() {
+            for dialogue in 0..<(params.dialogues[split] ?? 0) {
+                var random = SeededRandom(seed: params.seed, 1, splitIndex, dialogue)
+                let first = Int(random.next() % UInt64(Sentences.speakers.count))
+                let cast = [first, (first + 1 + Int(random.next() % UInt64(Sentences.speakers.count - 1))) % Sentences.speakers.count]
+                for utterance in 0..<params.utterancesPerDialogue {
+                    let label = Emotion(rawValue: random.pick(weights: params.labelWeights))!
+                    let face = random.uniform(0, 1) < params.visualSignal ? label : Emotion(rawValue: Int(random.next() % 7))!
+                    let voice = random.uniform(0, 1) < params.audioSignal ? label : Emotion(rawValue: Int(random.next() % 7))!
+                    let text = Sentences.lines[Int(random.next() % UInt64(Sentences.lines.count))]
+                    planned.append(PlannedUtterance(split: split, dialogue: dialogue, utterance: utterance, speaker: cast[utterance % 2],
+                                                    text: text, label: label, face: face, voice: voice))
+                }
+            }
+        }
+        return planned
+    }
+
+    /// The planted faults for a plan (empty when `plantFaults` is off or the plan is too small to hold them).
+    public static func faults(_ params: SynthesisParams, plan: [PlannedUtterance]) -> [PlantedFault] {
+        guard params.plantFaults else { return [] }
+        var faults: [PlantedFault] = []
+        func first(_ split: Split, skipping: Int = 0) -> PlannedUtterance? { plan.filter { $0.split == split }.dropFirst(skipping).first }
+        if let clip = first(.train, skipping: 1) { faults.append(PlantedFault(kind: "truncated", split: "train", file: clip.clipName)) }
+        if let clip = plan.last(where: { $0.split == .dev }) { faults.append(PlantedFault(kind: "missing", split: "dev", file: clip.clipName)) }
+        if let clip = first(.test, skipping: 1) { faults.append(PlantedFault(kind: "silent", split: "test", file: clip.clipName)) }
+        if plan.contains(where: { $0.split == .dev }) {
+            faults.append(PlantedFault(kind: "unannotated", split: "dev", file: "dia\((params.dialogues[.dev] ?? 0) + 50)_utt0.mp4"))
+        }
+        if plan.contains(where: { $0.split == .train }) {
+            faults.append(PlantedFault(kind: "legacy_encoding", split: "train", file: Split.train.csvName))
+            faults.append(PlantedFault(kind: "short_timestamps", split: "train", file: Split.train.csvName))
+        }
+        return faults
+    }
+
+    /// Writes the dataset under `root`, generating clips on `threads` threads.
+    public static func write(_ params: SynthesisParams, to root: String, threads: Int) throws {
+        let plan = plan(params)
+        let faults = faults(params, plan: plan)
+        func fault(_ kind: String, _ clip: PlannedUtterance) -> Bool {
+            faults.contains { $0.kind == kind && $0.split == clip.split.rawValue && $0.file == clip.clipName }
+        }
+        for split in Split.allCases {
+            try FileManager.default.createDirectory(atPath: root + "/" + split.clipFolder, withIntermediateDirectories: true)
+        }
+        try FileManager.default.createDirectory(atPath: root + "/synthesis", withIntermediateDirectories: true)
+
+        var clips = plan.filter { !fault("missing", $0) }
+        if let extra = faults.first(where: { $0.kind == "unannotated" }), var template = plan.first(where: { $0.split == .dev }) {
+            template.dialogue = (params.dialogues[.dev] ?? 0) + 50
+            template.utterance = 0
+            precondition(template.clipName == extra.file)
+            clips.append(template)
+        }
+        var durations = [Double](repeating: 0, count: clips.count)
+        var firstError: Error?
+        let lock = NSLock()
+        var next = 0
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, clips.count))) { _ in
+            while true {
+                lock.lock()
+                let index = next
+                next += 1
+                let stop = firstError != nil
+                lock.unlock()
+                guard index < clips.count, !stop else { return }
+                let clip = clips[index]
+                do {
+                    let path = root + "/" + clip.split.clipFolder + "/" + clip.clipName
+                    let seconds = try writeClip(clip, params: params, to: path, silent: fault("silent", clip))
+                    if fault("truncated", clip) {
+                        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
+                    }
+                    lock.lock(); durations[index] = seconds; lock.unlock()
+                } catch {
+                    lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
+                }
+            }
+        }
+        if let firstError { throw firstError }
+        var seconds: [String: Double] = [:]
+        for (clip, duration) in zip(clips, durations) { seconds[clip.split.rawValue + "/" + clip.clipName] = duration }
+        try writeCSVs(plan, params: params, faults: faults, durations: seconds, to: root)
+        try writeTruth(plan, faults: faults, to: root)
+    }
+
+    /// Speaks, draws and encodes one clip; returns its duration in seconds.
+    static func writeClip(_ clip: PlannedUtterance, params: SynthesisParams, to path: String, silent: Bool) throws -> Double {
+        var identityRandom = SeededRandom(seed: params.seed, 2, clip.speaker)
+        let face = FaceIdentity.random(&identityRandom)
+        let voice = VoiceIdentity.random(&identityRandom, index: clip.speaker)
+        let spoken = try SpeechSynthesizer.speak(clip.text, prosody: voice.prosody(for: clip.voice))
+        var samples = try AudioResampler.resample(spoken.samples, from: spoken.sampleRate, to: sampleRate)
+        let pad = [Float](repeating: 0, count: sampleRate / 4)
+        samples = pad + samples + pad
+        if silent { samples = [Float](repeating: 0, count: samples.count) }
+
+        let frameCount = Int((Double(samples.count) / Double(sampleRate) * Double(params.frameRate)).rounded(.up))
+        let window = sampleRate / params.frameRate
+        var loudness = (0..<frameCount).map { frame -> Double in
+            let slice = samples[min(samples.count, frame * window)..<min(samples.count, (frame + 1) * window)]
+            return slice.isEmpty ? 0 : (slice.reduce(0) { $0 + Double($1 * $1) } / Double(slice.count)).squareRoot()
+        }
+        let loudest = loudness.max() ?? 0
+        if loudest > 0 { loudness = loudness.map { min(1, $0 / loudest * 1.3) } }
+
+        let writer = try MP4Writer(path: path, settings: .init(width: params.width, height: params.height, frameRate: params.frameRate, sampleRate: sampleRate))
+        let canvas = Canvas(width: params.width, height: params.height)
+        var noise = SeededRandom(seed: params.seed, 3, clip.split.hashValueStable, clip.dialogue, clip.utterance)
+        for frame in 0..<frameCount {
+            let time = Double(frame) / Double(params.frameRate)
+            FacePainter.paint(canvas, identity: face, expression: Expression.of(clip.face), speech: loudness[frame], time: time)
+            var pixels = canvas.rgbPixels()
+            for index in pixels.indices {
+                let jitter = Int(noise.next() % 7) - 3
+                pixels[index] = UInt8(clamping: Int(pixels[index]) + jitter)
+            }
+            try writer.append(frame: RGBImage(width: params.width, height: params.height, pixels: pixels))
+        }
+        try writer.append(samples: samples)
+        try writer.finish()
+        return Double(samples.count) / Double(sampleRate)
+    }
+
+    static func writeCSVs(_ plan: [PlannedUtterance], params: SynthesisParams, faults: [PlantedFault], durations: [String: Double], to root: String) throws {
+        let legacy = faults.contains { $0.kind == "legacy_encoding" }
+        let shortStamps = faults.contains { $0.kind == "short_timestamps" }
+        for split in Split.allCases {
+            var lines = [CSV.line(meldColumns)]
+            var clock = 0.0, previousDialogue = -1, row = 0
+            for clip in plan where clip.split == split {
+                if clip.dialogue != previousDialogue { clock = 60 * Double(clip.dialogue % 40) + 1.5; previousDialogue = clip.dialogue }
+                let duration = durations[split.rawValue + "/" + clip.clipName] ?? 2.5
+                let start = clock, end = clock + duration
+                clock = end + 0.4
+                row += 1
+                let unusual = shortStamps && split == .train
+                let startText = Timestamp.format(start, hourDigits: unusual && row == 2 ? 1 : 2)
+                let endText = Timestamp.format(end, millisecondDigits: unusual && row == 3 ? 2 : 3)
+                let text = legacy && split == .train ? TextRepair.damage(clip.text) : clip.text
+                lines.append(CSV.line([String(row), text, Sentences.speakers[clip.speaker], clip.label.name, clip.label.sentiment,
+                                       String(clip.dialogue), String(clip.utterance), "1", String(clip.dialogue + 1), startText, endText]))
+            }
+            try Data((lines.joined(separator: "\r\n") + "\r\n").utf8).write(to: URL(fileURLWithPath: root + "/" + split.csvName))
+        }
+    }
+
+    static func writeTruth(_ plan: [PlannedUtterance], faults: [PlantedFault], to root: String) throws {
+        var lines = [CSV.line(["split", "dialogue", "utterance", "label", "face_shows", "voice_carries", "face_carries_label", "voice_carries_label"])]
+        for clip in plan {
+            lines.append(CSV.line([clip.split.rawValue, String(clip.dialogue), String(clip.utterance), clip.label.name, clip.face.name, clip.voice.name,
+                                   String(clip.face == clip.label), String(clip.voice == clip.label)]))
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: root + "/synthesis/truth.csv"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(faults).write(to: URL(fileURLWithPath: root + "/synthesis/faults.json"))
+    }
+}
+
+extension Split {
+    /// A fixed number per split for seeding (Swift's `hashValue` changes from run to run).
+    var hashValueStable: Int { Split.allCases.firstIndex(of: self)! }
+}
