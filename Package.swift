@@ -57,6 +57,8 @@ let package = Package(
         // Locating ../shared, running oracle programs, temporary folders: for every test target.
         .target(name: "TestSupport", path: "Tests/TestSupport", linkerSettings: [.linkedFramework("XCTest")]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
+        .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion"]),
 
         // Stage kinds that exist only to exercise the runner in tests.
         .target(name: "PipelineTestKinds", dependencies: ["Pipeline"], path: "Tests/PipelineTestKinds"),
@@ -68,7 +70,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "PipelineTestKinds", "EmotionCLI", "pipeline-probe"]
+            dependencies: ["Pipeline", "PipelineTestKinds", "EmotionCLI", "pipeline-probe", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v5]

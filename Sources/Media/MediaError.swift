@@ -24,6 +24,14 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What went wrong, without the file's name (for records that name the file themselves).
+    public var detail: String {
+        switch self {
+        case .undecodable(_, let why), .truncated(_, let why), .encoding(_, let why): return why
+        default: return reason.replacingOccurrences(of: "_", with: " ")
+        }
+    }
+
     public var path: String {
         switch self {
         case .notFound(let path), .noVideoStream(let path), .noAudioStream(let path), .zeroDuration(let path): return path
@@ -52,8 +60,8 @@ func ffmpegMessage(_ code: Int32) -> String {
 }
 
 /// FFmpeg prints encoder statistics and decoder warnings to standard error; problems reach callers as
-/// typed errors instead, so only its own errors are let through.
+/// typed errors instead, so only fatal messages are let through.
 enum FFmpegLog {
-    private static let once: Void = { av_log_set_level(AV_LOG_ERROR) }()
+    private static let once: Void = { av_log_set_level(AV_LOG_FATAL) }()
     static func quiet() { _ = once }
 }

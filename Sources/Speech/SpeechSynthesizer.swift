@@ -35,8 +35,12 @@ public enum SpeechError: Error, CustomStringConvertible {
     }
 }
 
-/// Text to speech with espeak-ng, called as a library. espeak-ng keeps global state, so calls are serialised;
-/// the same text and prosody always give the same samples.
+/// Text to speech with espeak-ng, called as a library. espeak-ng keeps global state, so calls are serialised.
+///
+/// That state also carries from one utterance into the next (the same call twice gives slightly different
+/// timing), and this Debian build cannot be re-initialised in one process (`espeak_ng_Terminate` deadlocks).
+/// Output is therefore a function of the whole sequence of calls since the process started: callers that
+/// need reproducible speech make the same calls in the same order in a fresh process.
 public enum SpeechSynthesizer {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var sampleRate: Int32 = 0
@@ -65,6 +69,10 @@ public enum SpeechSynthesizer {
             espeak_Synth($0.baseAddress, $0.count, 0, POS_CHARACTER, 0, UInt32(espeakCHARS_UTF8), nil, nil)
         }
         guard status == EE_OK else { throw SpeechError.failed("espeak_Synth returned \(status.rawValue)") }
+        // espeak-ng holds back the end of an utterance until the next one starts; an empty utterance pushes it
+        // out here, so each call returns all of its own speech and none of the previous call's.
+        let flush = Array("".utf8CString)
+        _ = flush.withUnsafeBufferPointer { espeak_Synth($0.baseAddress, $0.count, 0, POS_CHARACTER, 0, UInt32(espeakCHARS_UTF8), nil, nil) }
         espeak_Synchronize()
         let samples = collected.map { Float($0) / 32768 }
         collected = []

@@ -4,5 +4,7 @@ import Pipeline
 public enum ProjectStages {
     public static let registry = StageRegistry([
         SynthesizeStage.kind,
+        ProbeStage.kind,
+        CleanStage.kind,
     ])
 }

@@ -47,7 +47,8 @@ public struct PlantedFault: Sendable, Codable, Hashable {
 
 /// Writes a MELD.Raw-layout folder from `SynthesisParams`: the three CSVs with MELD's columns, one
 /// H.264/AAC clip per utterance, and, in `synthesis/`, the ground truth and the planted faults, which
-/// no model ever reads. The same params give byte-identical CSVs and identically decoding clips.
+/// no model ever reads. In a fresh process, the same params give byte-identical CSVs and identical audio;
+/// decoded frames agree to within one grey level (a few anti-aliased pixels still vary between runs).
 public enum DatasetSynthesizer {
     public static let sampleRate = 16_000
 
@@ -62,7 +63,7 @@ public enum DatasetSynthesizer {
                     let label = Emotion(rawValue: random.pick(weights: params.labelWeights))!
                     let face = random.uniform(0, 1) < params.visualSignal ? label : Emotion(rawValue: Int(random.next() % 7))!
                     let voice = random.uniform(0, 1) < params.audioSignal ? label : Emotion(rawValue: Int(random.next() % 7))!
-                    let text = Sentences.lines[Int(random.next() % UInt64(Sentences.lines.count))]
+                    let text = Sentences.line(&random)
                     planned.append(PlannedUtterance(split: split, dialogue: dialogue, utterance: utterance, speaker: cast[utterance % 2],
                                                     text: text, label: label, face: face, voice: voice))
                 }
@@ -108,6 +109,11 @@ public enum DatasetSynthesizer {
             precondition(template.clipName == extra.file)
             clips.append(template)
         }
+        // Speech first, on this thread in plan order: espeak-ng's output depends on the calls before it, so a
+        // fixed order makes every fresh process produce the same samples (see `SpeechSynthesizer`).
+        var speech: [[Float]] = []
+        for clip in clips { speech.append(try speak(clip, params: params)) }
+
         var durations = [Double](repeating: 0, count: clips.count)
         var firstError: Error?
         let lock = NSLock()
@@ -123,7 +129,7 @@ public enum DatasetSynthesizer {
                 let clip = clips[index]
                 do {
                     let path = root + "/" + clip.split.clipFolder + "/" + clip.clipName
-                    let seconds = try writeClip(clip, params: params, to: path, silent: fault("silent", clip))
+                    let seconds = try writeClip(clip, speech: speech[index], params: params, to: path, silent: fault("silent", clip))
                     if fault("truncated", clip) {
                         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
@@ -141,16 +147,25 @@ public enum DatasetSynthesizer {
         try writeTruth(plan, faults: faults, to: root)
     }
 
-    /// Speaks, draws and encodes one clip; returns its duration in seconds.
-    static func writeClip(_ clip: PlannedUtterance, params: SynthesisParams, to path: String, silent: Bool) throws -> Double {
-        var identityRandom = SeededRandom(seed: params.seed, 2, clip.speaker)
-        let face = FaceIdentity.random(&identityRandom)
-        let voice = VoiceIdentity.random(&identityRandom, index: clip.speaker)
+    /// A speaker's face and voice, fixed by the seed.
+    static func identity(of speaker: Int, params: SynthesisParams) -> (FaceIdentity, VoiceIdentity) {
+        var random = SeededRandom(seed: params.seed, 2, speaker)
+        let face = FaceIdentity.random(&random)
+        return (face, VoiceIdentity.random(&random, index: speaker))
+    }
+
+    /// The clip's speech at 16 kHz, with a quarter second of silence either side.
+    static func speak(_ clip: PlannedUtterance, params: SynthesisParams) throws -> [Float] {
+        let voice = identity(of: clip.speaker, params: params).1
         let spoken = try SpeechSynthesizer.speak(clip.text, prosody: voice.prosody(for: clip.voice))
-        var samples = try AudioResampler.resample(spoken.samples, from: spoken.sampleRate, to: sampleRate)
         let pad = [Float](repeating: 0, count: sampleRate / 4)
-        samples = pad + samples + pad
-        if silent { samples = [Float](repeating: 0, count: samples.count) }
+        return pad + (try AudioResampler.resample(spoken.samples, from: spoken.sampleRate, to: sampleRate)) + pad
+    }
+
+    /// Draws and encodes one clip around its speech; returns its duration in seconds.
+    static func writeClip(_ clip: PlannedUtterance, speech: [Float], params: SynthesisParams, to path: String, silent: Bool) throws -> Double {
+        let face = identity(of: clip.speaker, params: params).0
+        let samples = silent ? [Float](repeating: 0, count: speech.count) : speech
 
         let frameCount = Int((Double(samples.count) / Double(sampleRate) * Double(params.frameRate)).rounded(.up))
         let window = sampleRate / params.frameRate

@@ -43,5 +43,19 @@ enum Sentences {
         "I miss the way things used to be.", "Get out of my room, now!", "Well, I guess that's that.",
     ]
 
+    static let openers = ["", "Oh, ", "Well, ", "Okay, ", "Honestly, ", "Wait, ", "Look, ", "So, "]
+    static let tails = ["", " Seriously.", " Right now.", " Again.", " I mean it.", " Don’t you think?"]
+
+    /// A line: an opener, a core sentence and a tail, so that dialogues rarely repeat each other's lines
+    /// (which `clean` would rightly report as a repeated scene).
+    static func line(_ random: inout SeededRandom) -> String {
+        let opener = openers[Int(random.next() % UInt64(openers.count))]
+        var core = lines[Int(random.next() % UInt64(lines.count))]
+        if !opener.isEmpty, let first = core.first, !core.hasPrefix("I ") && !core.hasPrefix("I’") && !core.hasPrefix("I'") {
+            core = first.lowercased() + core.dropFirst()
+        }
+        return opener + core + tails[Int(random.next() % UInt64(tails.count))]
+    }
+
     static let speakers = ["Avery", "Blake", "Casey", "Devon", "Emery", "Finley", "Harper", "Jordan"]
 }

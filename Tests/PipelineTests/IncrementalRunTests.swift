@@ -153,6 +153,24 @@ final class IncrementalRunTests: XCTestCase {
         XCTAssertEqual(changed.stage("second")?.executed, 1)
     }
 
+    func testMapOverTheMatchingFilesOfAWholeStage() throws {
+        let sandbox = try Sandbox()
+        let yaml = """
+            stages:
+              gen:
+                uses: test.generate
+                params: {count: 5}
+              odd:
+                uses: test.digest
+                map: {stage: gen, glob: "f000[13].bin"}
+            """
+        let run = try sandbox.run(yaml)
+        XCTAssertEqual(run.stage("odd")?.executed, 2)
+        XCTAssertEqual(Set(try sandbox.outputs().keys.filter { $0.hasPrefix("odd/") }), ["odd/f0001.bin/summary.txt", "odd/f0003.bin/summary.txt"])
+        XCTAssertEqual(try sandbox.run(yaml.replacingOccurrences(of: "{count: 5}", with: "{count: 6}")).stage("odd")?.executed, 0,
+                       "a new file outside the glob changes no item")
+    }
+
     func testForceAndUntil() throws {
         let sandbox = try Sandbox()
         try makeClips(sandbox, count: 4)

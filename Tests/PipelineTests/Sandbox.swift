@@ -1,6 +1,7 @@
 import Foundation
 import Pipeline
 import PipelineTestKinds
+import TestSupport
 import XCTest
 
 /// A throw-away workspace with helpers to write inputs and pipelines and to run them in-process.
@@ -64,29 +65,11 @@ final class Sandbox {
         return result
     }
 
-    /// Runs a command and returns its exit status and outputs.
-    static func shell(_ executable: String, _ arguments: [String], cwd: String? = nil) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    /// Runs a command and returns its exit status and outputs as text.
+    static func shell(_ executable: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let result = try TestSupport.shell(executable, arguments)
+        return (result.status, String(decoding: result.out, as: UTF8.self), result.err)
     }
-}
-
-/// The build folder holding the test bundle, where `swift build` also puts the executables.
-func productsDirectory() -> String {
-    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-        return (bundle.bundlePath as NSString).deletingLastPathComponent
-    }
-    return (CommandLine.arguments[0] as NSString).deletingLastPathComponent
 }
 
 func probePath() throws -> String {

@@ -61,3 +61,11 @@ public final class TemporaryFolder {
 
     public func file(_ name: String) -> String { path + "/" + name }
 }
+
+/// The build folder holding the test bundle, where `swift build` also puts the executables.
+public func productsDirectory() -> String {
+    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+        return (bundle.bundlePath as NSString).deletingLastPathComponent
+    }
+    return (CommandLine.arguments[0] as NSString).deletingLastPathComponent
+}

@@ -15,7 +15,8 @@ extension PipelineGraph {
     private func inputs(of stage: GraphStage) -> [(label: String, isPath: Bool, viaMap: Bool)] {
         var result: [(String, Bool, Bool)] = []
         switch stage.map {
-        case .stage(let name)?: result.append((name, false, true))
+        case .stage(let name, nil)?: result.append((name, false, true))
+        case .stage(let name, let glob?)?: result.append((name + " (" + glob + ")", false, true))
         case .files(let path, let glob)?: result.append(("\(path)/\(glob)", true, true))
         case nil: break
         }

@@ -24,14 +24,16 @@ public enum Dependency: Sendable, Hashable {
 
 /// What a map stage iterates over.
 public enum MapSource: Sendable, Hashable {
-    /// One item per item of an upstream map stage, or per top-level entry of a whole stage's output.
-    case stage(String)
+    /// With no glob, one item per item of an upstream map stage, or per top-level entry of a whole stage's
+    /// output; with a glob, one item per output file of the upstream stage whose path matches it.
+    case stage(String, glob: String?)
     /// One item per file under a workspace path whose relative path matches a glob.
     case files(path: String, glob: String)
 
     var label: String {
         switch self {
-        case .stage(let name): return "stage:\(name)"
+        case .stage(let name, nil): return "stage:\(name)"
+        case .stage(let name, let glob?): return "stage:\(name):\(glob)"
         case .files(let path, let glob): return "files:\(path):\(glob)"
         }
     }
@@ -49,7 +51,7 @@ public struct GraphStage: Sendable {
     /// Upstream stages this stage waits for, through `deps` or `map`.
     public var upstream: [String] {
         var names: [String] = []
-        if case .stage(let name)? = map { names.append(name) }
+        if case .stage(let name, _)? = map { names.append(name) }
         for case .stage(let name) in deps where !names.contains(name) { names.append(name) }
         return names
     }
@@ -101,12 +103,12 @@ public struct PipelineGraph: Sendable {
                     throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs once over all its inputs and takes no 'map'", at: location)
                 }
                 switch mapSpec {
-                case .stage(let name):
+                case .stage(let name, let glob):
                     guard declared.contains(name) else {
                         throw PipelineError(.unknownStage, "stage '\(stage.name)': maps over stage '\(name)', which this pipeline does not declare", at: location)
                     }
                     if name == stage.name { throw PipelineError(.cycle, "stage '\(stage.name)' maps over itself", at: location) }
-                    map = .stage(name)
+                    map = .stage(name, glob: glob)
                 case .files(let path, let glob):
                     map = .files(path: try PipelineGraph.normalise(path, stage: stage.name, at: location), glob: glob)
                 }

@@ -15,7 +15,7 @@ final class FileHasher: @unchecked Sendable {
         self.threads = max(1, threads)
     }
 
-    /// SHA-256 of a file's bytes, streamed through a 1 MiB buffer.
+    /// SHA-256 of a file's bytes, streamed through a 1 MiB buffer, and its size.
     static func digest(ofFileAt path: String) throws -> (Digest, Int64) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw PipelineError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -70,4 +70,9 @@ final class FileHasher: @unchecked Sendable {
         }
         return result.map { $0! }
     }
+}
+
+extension Digest {
+    /// The SHA-256 of a file's content.
+    public static func ofFile(at path: String) throws -> Digest { try FileHasher.digest(ofFileAt: path).0 }
 }

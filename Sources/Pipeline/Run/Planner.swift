@@ -111,16 +111,12 @@ final class Planner {
 
         let sources: [(id: String, input: Digest, files: () throws -> [InputFile])]
         switch map {
-        case .stage(let name):
+        case .stage(let name, nil):
             sources = outcomes[name]!.mapItems()
+        case .stage(let name, let glob?):
+            sources = Planner.fileItems(try outcomes[name]!.inputFiles(), glob: glob)
         case .files(let path, let glob):
-            let pattern = Glob(glob)
-            sources = try pathInput(path, stage: stage.name).files.filter { pattern.matches($0.path) }.map { file in
-                (file.path, file.digest, {
-                    let name = file.path.lastIndex(of: "/").map { String(file.path[file.path.index(after: $0)...]) } ?? file.path
-                    return [InputFile(path: name, location: file.location, digest: file.digest)]
-                })
-            }
+            sources = Planner.fileItems(try pathInput(path, stage: stage.name).files, glob: glob)
         }
 
         let recorded: [String: ItemRecord] = previous?.base == base && !force
@@ -160,6 +156,17 @@ final class Planner {
             reasons.append("\(resumed) of \(items.count) items already in the cache")
         }
         return .planned(Plan(stage: stage, base: base, deps: deps, work: .map(items: items, removed: removed), reasons: reasons))
+    }
+
+    /// One item per file whose path matches `glob`: the id is the path, the item's one file keeps its own name.
+    static func fileItems(_ files: [InputFile], glob: String) -> [(id: String, input: Digest, files: () throws -> [InputFile])] {
+        let pattern = Glob(glob)
+        return files.filter { pattern.matches($0.path) }.map { file in
+            (file.path, file.digest, {
+                let name = file.path.lastIndex(of: "/").map { String(file.path[file.path.index(after: $0)...]) } ?? file.path
+                return [InputFile(path: name, location: file.location, digest: file.digest)]
+            })
+        }
     }
 
     static func itemKey(base: Digest, id: String, input: Digest) -> Digest {

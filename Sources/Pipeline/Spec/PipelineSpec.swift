@@ -12,7 +12,7 @@ public struct PipelineSpec: Sendable {
     }
 
     public enum MapSpec: Sendable, Hashable {
-        case stage(String)
+        case stage(String, glob: String?)
         case files(path: String, glob: String)
     }
 
@@ -199,10 +199,10 @@ private struct Reader {
     private func map(_ node: Node, stage: String) throws -> PipelineSpec.MapSpec {
         switch node {
         case .scalar(let scalar):
-            return .stage(scalar.string)
+            return .stage(scalar.string, glob: nil)
         case .mapping(let mapping):
             var path: String?
-            var glob = "**"
+            var glob: String?
             var upstream: String?
             for (key, value) in mapping {
                 switch try string(key, what: "stage '\(stage)': a 'map' field") {
@@ -210,13 +210,13 @@ private struct Reader {
                 case "glob": glob = try string(value, what: "stage '\(stage)': map 'glob'")
                 case "stage": upstream = try string(value, what: "stage '\(stage)': map 'stage'")
                 default:
-                    throw PipelineError(.badField, "stage '\(stage)': 'map' takes a stage name, {stage: NAME}, or {path: DIR, glob: PATTERN}", at: location(key))
+                    throw PipelineError(.badField, "stage '\(stage)': 'map' takes a stage name, {stage: NAME, glob: PATTERN}, or {path: DIR, glob: PATTERN}", at: location(key))
                 }
             }
-            if let upstream, path == nil { return .stage(upstream) }
-            if let path, upstream == nil { return .files(path: path, glob: glob) }
+            if let upstream, path == nil { return .stage(upstream, glob: glob) }
+            if let path, upstream == nil { return .files(path: path, glob: glob ?? "**") }
         default: break
         }
-        throw PipelineError(.badField, "stage '\(stage)': 'map' takes a stage name, {stage: NAME}, or {path: DIR, glob: PATTERN}", at: location(node))
+        throw PipelineError(.badField, "stage '\(stage)': 'map' takes a stage name, {stage: NAME, glob: PATTERN}, or {path: DIR, glob: PATTERN}", at: location(node))
     }
 }

