@@ -5,7 +5,7 @@ MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
 MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
 
-.PHONY: setup build demo test reproduce data bench-dag clean-cache
+.PHONY: setup build demo test reproduce data bench-dag bench-synth clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -19,7 +19,7 @@ demo: build
 
 ## Every test, in release mode (numeric code runs 10-75x slower in debug).
 test: setup
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --disable-swift-testing
 
 ## The whole pipeline on MELD.Raw (fetch it first with `make data`).
 reproduce: build
@@ -32,6 +32,9 @@ data:
 
 bench-dag: setup
 	@bash scripts/bench-dag.sh
+
+bench-synth: setup
+	@bash scripts/bench-synth.sh
 
 ## Drops cache entries no run record references.
 clean-cache: build

@@ -21,9 +21,20 @@ final class CommandLineTests: XCTestCase {
             deps: [again, per]
         """
 
+    /// Starts a command in the background, its output discarded.
+    static func start(_ executable: String, _ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     func testHelpForEverySubcommand() throws {
         let probe = try probePath()
-        for command in [[], ["run"], ["status"], ["dag"], ["gc"], ["kinds"]] {
+        for command in [[], ["run"], ["status"], ["dag"], ["gc"], ["kinds"], ["synth"], ["clean"]] {
             let result = try Sandbox.shell(probe, command + ["--help"])
             XCTAssertEqual(result.status, 0, "\(command)")
             XCTAssertTrue(result.out.contains("USAGE: emotion"), result.out)
@@ -74,12 +85,7 @@ final class CommandLineTests: XCTestCase {
             let file = try sandbox.pipelineFile(Self.slowPipeline)
             var kills = 0
             for _ in 0..<3 {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: probe)
-                process.arguments = ["run", file, "--workspace", sandbox.data, "-j", "2"]
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
+                let process = try Self.start(probe, ["run", file, "--workspace", sandbox.data, "-j", "2"])
                 usleep(UInt32.random(in: 20_000...300_000, using: &generator))
                 if process.isRunning {
                     kill(process.processIdentifier, SIGKILL)
@@ -103,12 +109,7 @@ final class CommandLineTests: XCTestCase {
         let probe = try probePath()
         let sandbox = try Sandbox()
         let file = try sandbox.pipelineFile(Self.slowPipeline)
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: probe)
-        first.arguments = ["run", file, "--workspace", sandbox.data, "-j", "1"]
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let first = try Self.start(probe, ["run", file, "--workspace", sandbox.data, "-j", "1"])
         // Wait until the first run holds the lock (its note appears in the lock file).
         for _ in 0..<200 where ((try? String(contentsOfFile: sandbox.data + "/cache/lock", encoding: .utf8)) ?? "").isEmpty {
             usleep(10_000)
@@ -129,13 +130,7 @@ final class CommandLineTests: XCTestCase {
         let probe = try probePath()
         let sandbox = try Sandbox()
         let file = try sandbox.pipelineFile("stages:\n  gen: {uses: test.generate}\n")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: probe)
-        process.arguments = ["run", file, "--workspace", sandbox.data, "--wait"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+        try Self.start(probe, ["run", file, "--workspace", sandbox.data, "--wait"]).waitUntilExit()
         // What a run killed while holding the lock leaves behind: its note, and no holder.
         try "pid 999999 (emotion run pipelines/p.yaml), started 2026-01-01T00:00:00Z\n".write(toFile: sandbox.data + "/cache/lock", atomically: false, encoding: .utf8)
         let result = try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data])
