@@ -6,7 +6,7 @@ import Synthesis
 /// `synthesize`: writes a MELD.Raw-layout dataset from nothing but its params (see `DatasetSynthesizer`).
 public enum SynthesizeStage {
     public static let kind = StageKind.whole(
-        "synthesize", version: 1, summary: "generate a MELD-layout dataset: drawn faces, espeak-ng voices, MELD's CSVs and faults",
+        "synthesize", version: 2, summary: "generate a MELD-layout dataset: drawn faces, espeak-ng voices, MELD's CSVs and faults",
         params: [
             ParamSpec("seed", .int, default: .int(1), help: "everything generated follows from it"),
             ParamSpec("dialogues", .list(.int), default: .list([.int(12), .int(3), .int(3)]), help: "dialogues in train, dev, test"),

@@ -183,9 +183,17 @@ public enum DatasetSynthesizer {
             let time = Double(frame) / Double(params.frameRate)
             FacePainter.paint(canvas, identity: face, expression: Expression.of(clip.face), speech: loudness[frame], time: time)
             var pixels = canvas.rgbPixels()
-            for index in pixels.indices {
-                let jitter = Int(noise.next() % 7) - 3
-                pixels[index] = UInt8(clamping: Int(pixels[index]) + jitter)
+            // Sensor-like noise of -3...3 levels: eight pixels' worth from each random word.
+            pixels.withUnsafeMutableBufferPointer { bytes in
+                var index = 0
+                while index < bytes.count {
+                    var word = noise.next()
+                    for _ in 0..<min(8, bytes.count - index) {
+                        bytes[index] = UInt8(clamping: Int(bytes[index]) + Int(word & 0xFF) % 7 - 3)
+                        word >>= 8
+                        index += 1
+                    }
+                }
             }
             try writer.append(frame: RGBImage(width: params.width, height: params.height, pixels: pixels))
         }
