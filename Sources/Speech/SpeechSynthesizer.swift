@@ -73,7 +73,6 @@ public enum SpeechSynthesizer {
         // out here, so each call returns all of its own speech and none of the previous call's.
         let flush = Array("".utf8CString)
         _ = flush.withUnsafeBufferPointer { espeak_Synth($0.baseAddress, $0.count, 0, POS_CHARACTER, 0, UInt32(espeakCHARS_UTF8), nil, nil) }
-        espeak_Synchronize()
         let samples = collected.map { Float($0) / 32768 }
         collected = []
         return (samples, Int(sampleRate))

@@ -109,38 +109,56 @@ public enum DatasetSynthesizer {
             precondition(template.clipName == extra.file)
             clips.append(template)
         }
-        // Speech first, on this thread in plan order: espeak-ng's output depends on the calls before it, so a
-        // fixed order makes every fresh process produce the same samples (see `SpeechSynthesizer`).
-        var speech: [[Float]] = []
-        for clip in clips { speech.append(try speak(clip, params: params)) }
+        // Speech is made on one thread in plan order (espeak-ng's output depends on the calls before it, so a
+        // fixed order makes every fresh process produce the same samples; see `SpeechSynthesizer`), while the
+        // other threads draw and encode each clip as soon as its speech is ready.
+        /// What the speaking thread and the drawing threads share: speech slots, filled in order, and the first error.
+        final class Shared: @unchecked Sendable {
+            let speech: UnsafeMutableBufferPointer<[Float]>
+            let lock = NSLock()
+            private var error: Error?
+            init(_ count: Int) { speech = .allocate(capacity: count); speech.initialize(repeating: []) }
+            deinit { speech.deinitialize(); speech.deallocate() }
+            func fail(_ failure: Error) { lock.lock(); if error == nil { error = failure }; lock.unlock() }
+            var firstError: Error? { lock.lock(); defer { lock.unlock() }; return error }
+        }
+        let shared = Shared(clips.count)
+        let ready = clips.map { _ in DispatchSemaphore(value: 0) }
+        let toWrite = clips
+        let speaker = Thread {
+            for (index, clip) in toWrite.enumerated() {
+                do { shared.speech[index] = try speak(clip, params: params) } catch { shared.fail(error) }
+                ready[index].signal()
+            }
+        }
+        speaker.start()
 
         var durations = [Double](repeating: 0, count: clips.count)
-        var firstError: Error?
-        let lock = NSLock()
         var next = 0
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, clips.count))) { _ in
             while true {
-                lock.lock()
+                shared.lock.lock()
                 let index = next
                 next += 1
-                let stop = firstError != nil
-                lock.unlock()
-                guard index < clips.count, !stop else { return }
-                let clip = clips[index]
+                shared.lock.unlock()
+                guard index < toWrite.count else { return }
+                ready[index].wait()
+                if shared.firstError != nil { continue }
+                let clip = toWrite[index]
                 do {
                     let path = root + "/" + clip.split.clipFolder + "/" + clip.clipName
-                    let seconds = try writeClip(clip, speech: speech[index], params: params, to: path, silent: fault("silent", clip))
+                    let seconds = try writeClip(clip, speech: shared.speech[index], params: params, to: path, silent: fault("silent", clip))
                     if fault("truncated", clip) {
                         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
                     }
-                    lock.lock(); durations[index] = seconds; lock.unlock()
+                    shared.lock.lock(); durations[index] = seconds; shared.lock.unlock()
                 } catch {
-                    lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
+                    shared.fail(error)
                 }
             }
         }
-        if let firstError { throw firstError }
+        if let firstError = shared.firstError { throw firstError }
         var seconds: [String: Double] = [:]
         for (clip, duration) in zip(clips, durations) { seconds[clip.split.rawValue + "/" + clip.clipName] = duration }
         try writeCSVs(plan, params: params, faults: faults, durations: seconds, to: root)
