@@ -13,6 +13,7 @@
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
+#include <malloc.h>
 
 static inline int cff_error_again(void) { return AVERROR(EAGAIN); }
 static inline int cff_error_eof(void) { return AVERROR_EOF; }
@@ -50,6 +51,9 @@ static inline void cff_fill_float_plane(AVFrame *frame, const float *samples, in
     float *plane = (float *)frame->data[0];
     for (int i = 0; i < count; i++) plane[i] = samples[i];
 }
+
+/// Makes glibc fill every new allocation with a fixed byte (see FFmpegEnvironment in Media for why).
+static inline void cff_perturb_allocations(int byte) { mallopt(M_PERTURB, byte); }
 
 static inline AVStream *_Nonnull cff_stream(AVFormatContext *_Nonnull format, int index) { return format->streams[index]; }
 #endif

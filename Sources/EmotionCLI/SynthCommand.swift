@@ -33,6 +33,9 @@ struct SynthCommand: ParsableCommand {
     @Flag(help: "Do not plant MELD's faults.")
     var noFaults = false
 
+    @Option(help: "Clips drawn and encoded at once (default: the number of cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     func run() throws {
         var params = SynthesisParams()
         params.seed = seed
@@ -49,7 +52,7 @@ struct SynthCommand: ParsableCommand {
         // Built beside the target and renamed into place, so an interrupted run leaves no half dataset under its name.
         let building = out + ".partial-\(getpid())"
         try? FileManager.default.removeItem(atPath: building)
-        try DatasetSynthesizer.write(params, to: building, threads: ProcessInfo.processInfo.activeProcessorCount)
+        try DatasetSynthesizer.write(params, to: building, threads: threads)
         try FileManager.default.moveItem(atPath: building, toPath: out)
         let clips = DatasetSynthesizer.plan(params).count
         print("wrote \(out): \(clips) utterances")

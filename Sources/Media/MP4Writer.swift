@@ -42,7 +42,7 @@ public final class MP4Writer {
     private var finished = false
 
     public init(path: String, settings: Settings) throws {
-        FFmpegLog.quiet()
+        FFmpegEnvironment.prepare()
         self.path = path
         self.settings = settings
         guard settings.video || settings.audio else { throw MediaError.encoding(path, "neither video nor audio requested") }

@@ -18,7 +18,7 @@ public final class MediaReader {
     private var hasRead = false
 
     public init(path: String) throws {
-        FFmpegLog.quiet()
+        FFmpegEnvironment.prepare()
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw MediaError.notFound(path) }
         if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size == 0 {

@@ -47,8 +47,8 @@ public struct PlantedFault: Sendable, Codable, Hashable {
 
 /// Writes a MELD.Raw-layout folder from `SynthesisParams`: the three CSVs with MELD's columns, one
 /// H.264/AAC clip per utterance, and, in `synthesis/`, the ground truth and the planted faults, which
-/// no model ever reads. In a fresh process, the same params give byte-identical CSVs and identical audio;
-/// decoded frames agree to within one grey level (a few anti-aliased pixels still vary between runs).
+/// no model ever reads. In a fresh process, the same params give byte-identical CSVs and clips that decode
+/// to identical frames and samples.
 public enum DatasetSynthesizer {
     public static let sampleRate = 16_000
 
