@@ -1,0 +1,133 @@
+import CDlib
+import Foundation
+import Media
+
+/// A face found by the detector: an inclusive box in image coordinates (it may extend past the image),
+/// dlib's score, and which of the detector's five poses fired.
+public struct FaceBox: Sendable, Hashable, Codable {
+    public var left: Int
+    public var top: Int
+    public var right: Int
+    public var bottom: Int
+    public var score: Double
+    public var detectorIndex: Int
+
+    public var width: Int { right - left + 1 }
+    public var height: Int { bottom - top + 1 }
+
+    var raw: cdlib_face { cdlib_face(left: left, top: top, right: right, bottom: bottom, score: score, detector_index: Int32(detectorIndex)) }
+}
+
+public enum FaceError: Error, CustomStringConvertible {
+    case dlib(String)
+    case predictorMissing(String)
+
+    public var description: String {
+        switch self {
+        case .dlib(let message): return "dlib: \(message)"
+        case .predictorMissing(let path): return "no landmark model at \(path) (Debian's libdlib-data installs it)"
+        }
+    }
+}
+
+/// dlib's HOG frontal face detector. It keeps scratch state, so each thread needs its own.
+public final class FaceDetector {
+    private let handle: OpaquePointer
+
+    public init() throws {
+        guard let handle = cdlib_detector_create() else { throw FaceError.dlib("cannot create the face detector") }
+        self.handle = handle
+    }
+
+    deinit { cdlib_detector_free(handle) }
+
+    /// Faces in `image`, best first. `upsample` doubles the image that many times first (finds smaller faces);
+    /// `threshold` below 0 admits weaker detections. dlib's Python `detector.run(image, upsample, threshold)`.
+    public func detect(_ image: RGBImage, upsample: Int = 0, threshold: Double = 0) throws -> [FaceBox] {
+        var error = [CChar](repeating: 0, count: 512)
+        var capacity = 16
+        while true {
+            var faces = [cdlib_face](repeating: cdlib_face(), count: capacity)
+            let count = image.pixels.withUnsafeBufferPointer { pixels in
+                cdlib_detect(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3),
+                             Int32(upsample), threshold, &faces, Int32(capacity), &error, Int32(error.count))
+            }
+            guard count >= 0 else { throw FaceError.dlib(String(cString: error)) }
+            if Int(count) <= capacity {
+                return faces.prefix(Int(count)).map {
+                    FaceBox(left: $0.left, top: $0.top, right: $0.right, bottom: $0.bottom, score: $0.score, detectorIndex: Int($0.detector_index))
+                }
+            }
+            capacity = Int(count)
+        }
+    }
+}
+
+/// dlib's landmark model (68 points with `shape_predictor_68_face_landmarks.dat`). Loading takes about a
+/// second; one instance is safe to share between threads.
+public final class LandmarkPredictor: @unchecked Sendable {
+    public static let debianModelPath = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+    private let handle: OpaquePointer
+    public let parts: Int
+
+    public init(path: String = LandmarkPredictor.debianModelPath) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw FaceError.predictorMissing(path) }
+        var error = [CChar](repeating: 0, count: 512)
+        guard let handle = cdlib_predictor_load(path, &error, Int32(error.count)) else { throw FaceError.dlib(String(cString: error)) }
+        self.handle = handle
+        parts = Int(cdlib_predictor_parts(handle))
+    }
+
+    deinit { cdlib_predictor_free(handle) }
+
+    /// The landmarks of the face in `box`, as (x, y) pixel positions.
+    public func landmarks(in image: RGBImage, box: FaceBox) throws -> [[Int]] {
+        var points = [Int](repeating: 0, count: 2 * parts)
+        var error = [CChar](repeating: 0, count: 512)
+        let status = image.pixels.withUnsafeBufferPointer { pixels in
+            cdlib_landmarks(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3), box.raw,
+                            &points, &error, Int32(error.count))
+        }
+        guard status == 0 else { throw FaceError.dlib(String(cString: error)) }
+        return (0..<parts).map { [points[2 * $0], points[2 * $0 + 1]] }
+    }
+}
+
+/// An aligned face crop and where it came from.
+public struct FaceChip: Sendable {
+    public var image: RGBImage
+    /// The source rectangle (left, top, right, bottom) before rotation.
+    public var rect: [Double]
+    public var angle: Double
+
+    /// dlib's `get_face_chip_details(shape, size, padding)` then `extract_image_chip` on `image`: rotation,
+    /// scale and crop from the landmarks, bilinear after an image pyramid when shrinking.
+    public static func extract(from image: RGBImage, box: FaceBox, landmarks: [[Int]], size: Int = 224, padding: Double = 0.25) throws -> FaceChip {
+        var pixels = [UInt8](repeating: 0, count: size * size * 3)
+        var rect = [Double](repeating: 0, count: 4)
+        var angle = 0.0
+        var error = [CChar](repeating: 0, count: 512)
+        let flat = landmarks.flatMap { $0 }
+        let status = image.pixels.withUnsafeBufferPointer { source in
+            cdlib_face_chip(source.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3), box.raw, flat,
+                            Int32(landmarks.count), Int32(size), padding, &pixels, &rect, &angle, &error, Int32(error.count))
+        }
+        guard status == 0 else { throw FaceError.dlib(String(cString: error)) }
+        return FaceChip(image: RGBImage(width: size, height: size, pixels: pixels), rect: rect, angle: angle)
+    }
+}
+
+/// Images decoded by dlib's own loaders (libjpeg, libpng), for comparisons with dlib's Python results:
+/// another JPEG decoder gives slightly different pixels and then different boxes.
+public enum DlibImageFile {
+    public static func load(_ path: String) throws -> RGBImage {
+        var bytes: UnsafeMutablePointer<UInt8>?
+        var width: Int32 = 0, height: Int32 = 0
+        var error = [CChar](repeating: 0, count: 512)
+        guard cdlib_load_rgb(path, &bytes, &width, &height, &error, Int32(error.count)) == 0, let bytes else {
+            throw FaceError.dlib(String(cString: error))
+        }
+        defer { cdlib_free(bytes) }
+        return RGBImage(width: Int(width), height: Int(height), pixels: Array(UnsafeBufferPointer(start: bytes, count: Int(width * height * 3))))
+    }
+}
