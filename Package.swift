@@ -48,12 +48,18 @@ let package = Package(
         ),
         // Faces: detection, landmarks and aligned chips, as Swift types over CDlib.
         .target(name: "Faces", dependencies: ["CDlib", "Media"]),
+        // FFTW (single precision), for FFT only.
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        // Real FFTs planned once and run from any thread.
+        .target(name: "FFT", dependencies: ["CFFTW"]),
+        // Audio features: the log-mel spectrogram of MODEL.md.
+        .target(name: "AudioFeatures", dependencies: ["FFT"]),
         // MELD's conventions: labels and splits, its CSVs, timestamps, and the repair of its legacy text.
         .target(name: "Meld"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
         .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
-        .target(name: "Stages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis"]),
+        .target(name: "Stages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures"]),
         // The `emotion` command's subcommands, as a library so that tests drive the real parser.
         .target(
             name: "EmotionCLI",
@@ -68,6 +74,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", linkerSettings: [.linkedFramework("XCTest")]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
+        .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "TestSupport"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StagesTests", dependencies: ["Stages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion"]),
 

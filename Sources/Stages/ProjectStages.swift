@@ -6,5 +6,6 @@ public enum ProjectStages {
         SynthesizeStage.kind,
         ProbeStage.kind,
         CleanStage.kind,
+        MelStage.kind,
     ])
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Media
 import Pipeline
 import Stages
 import TestSupport
@@ -18,6 +19,9 @@ final class DemoPipelineTests: XCTestCase {
           clean:
             uses: clean
             deps: [synthesize, probe]
+          mel:
+            uses: mel
+            map: {stage: synthesize, glob: "**/*.mp4"}
         """
 
     func run(_ yaml: String, in folder: TemporaryFolder) throws -> RunSummary {
@@ -37,6 +41,17 @@ final class DemoPipelineTests: XCTestCase {
         XCTAssertEqual(Set(clips.keys), ["missing", "silent", "truncated", "unannotated"])
         let manifest = try String(contentsOfFile: folder.file("data/out/demo/clean/train.jsonl"), encoding: .utf8)
         XCTAssertEqual(manifest.split(separator: "\n").count, 2)
+
+        // mel.npy per decodable clip: NumPy's header, and as many frames as the decoded audio implies.
+        let clip = "train_splits/dia0_utt0.mp4"
+        let npy = try Data(contentsOf: URL(fileURLWithPath: folder.file("data/out/demo/mel/\(clip)/mel.npy")))
+        let samples = try MediaReader(path: folder.file("data/out/demo/synthesize/\(clip)")).audio().count
+        let header = String(decoding: npy.prefix(128), as: UTF8.self)
+        XCTAssertTrue(npy.starts(with: [0x93] + Array("NUMPY".utf8)))
+        XCTAssertTrue(header.contains("'descr': '<f4', 'fortran_order': False, 'shape': (64, \(1 + samples / 160)), }"), header)
+        XCTAssertEqual(npy.count, 128 + 64 * (1 + samples / 160) * 4)
+        let truncated = try String(contentsOfFile: folder.file("data/out/demo/mel/train_splits/dia0_utt1.mp4/mel.json"), encoding: .utf8)
+        XCTAssertEqual(truncated, "{\"status\":\"truncated\"}\n")
 
         XCTAssertEqual(try run(Self.pipeline, in: folder).executed, 0)
         let stricter = try run(Self.pipeline.replacingOccurrences(of: "deps: [synthesize, probe]", with: "deps: [synthesize, probe]\n    params: {max_duration: 1}"), in: folder)

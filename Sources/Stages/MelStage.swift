@@ -1,0 +1,77 @@
+import AudioFeatures
+import Foundation
+import Media
+import Pipeline
+
+/// `mel`: per clip, the log-mel spectrogram of MODEL.md as `mel.npy` (float32, 64 x T; `numpy.load` reads it),
+/// or, for a clip whose audio cannot be read, `mel.json` with the reason and no array.
+public enum MelStage {
+    public static let kind = StageKind.map(
+        "mel", version: 1, summary: "64-band log-mel spectrogram per clip (librosa's conventions, FFTW)",
+        params: [
+            ParamSpec("sample_rate", .int, default: .int(16_000), help: "audio is resampled to this rate (Hz)"),
+            ParamSpec("n_fft", .int, default: .int(512), help: "FFT size"),
+            ParamSpec("win_length", .int, default: .int(400), help: "Hann window length, zero-padded to n_fft"),
+            ParamSpec("hop_length", .int, default: .int(160), help: "samples between frames"),
+            ParamSpec("n_mels", .int, default: .int(64), help: "mel bands"),
+            ParamSpec("fmin", .double, default: .double(0), help: "lowest mel frequency (Hz)"),
+            ParamSpec("fmax", .double, default: .double(8_000), help: "highest mel frequency (Hz)"),
+            ParamSpec("top_db", .double, default: .double(80), help: "values are floored at the clip's maximum minus this"),
+        ]
+    ) { context in
+        guard let file = context.files.first else { throw PipelineError(.stageFailed, "item '\(context.id)' has no file") }
+        var config = LogMelConfig()
+        config.sampleRate = context.params.int("sample_rate")
+        config.fftSize = context.params.int("n_fft")
+        config.windowLength = context.params.int("win_length")
+        config.hopLength = context.params.int("hop_length")
+        config.melBands = context.params.int("n_mels")
+        config.minFrequency = context.params.double("fmin")
+        config.maxFrequency = context.params.double("fmax")
+        config.topDB = context.params.double("top_db")
+        guard config.fftSize >= 2, config.fftSize % 2 == 0, (1...config.fftSize).contains(config.windowLength), config.hopLength > 0,
+              config.melBands > 0, config.maxFrequency > config.minFrequency, config.maxFrequency <= Double(config.sampleRate) / 2 else {
+            throw PipelineError(.badParam, "stage '\(context.stage)': inconsistent mel params \(config)")
+        }
+        let samples: [Float]
+        do {
+            samples = try MediaReader(path: file.location).audio(sampleRate: config.sampleRate)
+        } catch let error as MediaError {
+            try context.write(Data("{\"status\":\"\(error.reason)\"}\n".utf8), to: "mel.json")
+            return
+        }
+        let mel = spectrogram(for: config)
+        let values = mel.logMel(samples)
+        try context.write(NumpyArray.float32(values, shape: [config.melBands, mel.frameCount(samples: samples.count)]), to: "mel.npy")
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var spectrograms: [LogMelConfig: LogMelSpectrogram] = [:]
+
+    /// One spectrogram (FFT plan, window, filterbank) per configuration for the whole run: planning takes ~80 ms.
+    static func spectrogram(for config: LogMelConfig) -> LogMelSpectrogram {
+        lock.lock()
+        defer { lock.unlock() }
+        if let made = spectrograms[config] { return made }
+        let made = LogMelSpectrogram(config)
+        spectrograms[config] = made
+        return made
+    }
+}
+
+/// NumPy's `.npy` format (version 1.0), for arrays people open with `numpy.load`.
+enum NumpyArray {
+    static func float32(_ values: [Float], shape: [Int]) -> Data {
+        precondition(shape.reduce(1, *) == values.count)
+        let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(dims), }"
+        let total = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+        var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0])
+        let length = UInt16(header.utf8.count)
+        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
+        data.append(Data(header.utf8))
+        values.withUnsafeBytes { data.append(contentsOf: $0) }
+        return data
+    }
+}
