@@ -59,12 +59,12 @@ let package = Package(
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
         .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
-        .target(name: "Stages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures"]),
+        .target(name: "Stages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces"]),
         // The `emotion` command's subcommands, as a library so that tests drive the real parser.
         .target(
             name: "EmotionCLI",
             dependencies: [
-                "Pipeline", "Stages", "Synthesis", "Meld",
+                "Pipeline", "Stages", "Synthesis", "Meld", "Faces", "Media",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "TestSupport"]),
-        .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", "emotion", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StagesTests", dependencies: ["Stages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion"]),
 
         // Stage kinds that exist only to exercise the runner in tests.

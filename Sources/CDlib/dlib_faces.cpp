@@ -6,6 +6,7 @@
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/image_transforms.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -73,6 +74,34 @@ int cdlib_detect(cdlib_detector *detector, const uint8_t *rgb, int width, int he
             const auto &r = detections[i].rect;
             faces[i] = cdlib_face{r.left(), r.top(), r.right(), r.bottom(), detections[i].detection_confidence,
                                   (int)detections[i].weight_index};
+        }
+        return count;
+    } catch (const std::exception &failure) {
+        report(failure.what(), error, error_capacity);
+        return -1;
+    }
+}
+
+int cdlib_detect_downscaled(cdlib_detector *detector, const uint8_t *rgb, int width, int height, int stride, int max_side,
+                            double threshold, cdlib_face *faces, int capacity, char *error, int error_capacity) {
+    try {
+        auto image = image_from(rgb, width, height, stride);
+        double scale = 1.0;
+        std::vector<dlib::rect_detection> detections;
+        int longer = width > height ? width : height;
+        if (max_side > 0 && longer > max_side) {
+            scale = (double)max_side / longer;
+            dlib::array2d<dlib::rgb_pixel> small((long)std::lround(height * scale), (long)std::lround(width * scale));
+            dlib::resize_image(image, small, dlib::interpolate_bilinear());
+            detector->detector(small, detections, threshold);
+        } else {
+            detector->detector(image, detections, threshold);
+        }
+        int count = (int)detections.size();
+        for (int i = 0; i < count && i < capacity; i++) {
+            const auto &r = detections[i].rect;
+            faces[i] = cdlib_face{std::lround(r.left() / scale), std::lround(r.top() / scale), std::lround(r.right() / scale),
+                                  std::lround(r.bottom() / scale), detections[i].detection_confidence, (int)detections[i].weight_index};
         }
         return count;
     } catch (const std::exception &failure) {
@@ -165,5 +194,16 @@ int cdlib_load_rgb(const char *path, uint8_t **rgb, int *width, int *height, cha
 }
 
 void cdlib_free(void *memory) { std::free(memory); }
+
+int cdlib_save_png(const uint8_t *rgb, int width, int height, const char *path, char *error, int error_capacity) {
+    try {
+        auto image = image_from(rgb, width, height, width * 3);
+        dlib::save_png(image, path);
+        return 0;
+    } catch (const std::exception &failure) {
+        report(std::string(path) + ": " + failure.what(), error, error_capacity);
+        return -1;
+    }
+}
 
 }  // extern "C"

@@ -41,17 +41,35 @@ public final class FaceDetector {
 
     deinit { cdlib_detector_free(handle) }
 
+    /// Faces in `image`, best first, found on a bilinear copy whose longer side is at most `maxSide` (MODEL.md's
+    /// 640), with boxes in full-resolution coordinates.
+    public func detect(_ image: RGBImage, maxSide: Int, threshold: Double = 0) throws -> [FaceBox] {
+        try run(image) { faces, capacity, error in
+            image.pixels.withUnsafeBufferPointer { pixels in
+                cdlib_detect_downscaled(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3),
+                                        Int32(maxSide), threshold, faces, capacity, error, 512)
+            }
+        }
+    }
+
     /// Faces in `image`, best first. `upsample` doubles the image that many times first (finds smaller faces);
     /// `threshold` below 0 admits weaker detections. dlib's Python `detector.run(image, upsample, threshold)`.
     public func detect(_ image: RGBImage, upsample: Int = 0, threshold: Double = 0) throws -> [FaceBox] {
+        try run(image) { faces, capacity, error in
+            image.pixels.withUnsafeBufferPointer { pixels in
+                cdlib_detect(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3),
+                             Int32(upsample), threshold, faces, capacity, error, 512)
+            }
+        }
+    }
+
+    /// Calls a detection with room for 16 faces, again with more room when there were more.
+    private func run(_ image: RGBImage, _ call: (UnsafeMutablePointer<cdlib_face>, Int32, UnsafeMutablePointer<CChar>) -> Int32) throws -> [FaceBox] {
         var error = [CChar](repeating: 0, count: 512)
         var capacity = 16
         while true {
             var faces = [cdlib_face](repeating: cdlib_face(), count: capacity)
-            let count = image.pixels.withUnsafeBufferPointer { pixels in
-                cdlib_detect(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3),
-                             Int32(upsample), threshold, &faces, Int32(capacity), &error, Int32(error.count))
-            }
+            let count = call(&faces, Int32(capacity), &error)
             guard count >= 0 else { throw FaceError.dlib(String(cString: error)) }
             if Int(count) <= capacity {
                 return faces.prefix(Int(count)).map {
@@ -114,6 +132,15 @@ public struct FaceChip: Sendable {
         }
         guard status == 0 else { throw FaceError.dlib(String(cString: error)) }
         return FaceChip(image: RGBImage(width: size, height: size, pixels: pixels), rect: rect, angle: angle)
+    }
+}
+
+/// PNG files written by dlib's own writer (libpng).
+public enum PNGFile {
+    public static func write(_ image: RGBImage, to path: String) throws {
+        var error = [CChar](repeating: 0, count: 512)
+        let status = image.pixels.withUnsafeBufferPointer { cdlib_save_png($0.baseAddress, Int32(image.width), Int32(image.height), path, &error, 512) }
+        guard status == 0 else { throw FaceError.dlib(String(cString: error)) }
     }
 }
 

@@ -59,19 +59,3 @@ public enum MelStage {
     }
 }
 
-/// NumPy's `.npy` format (version 1.0), for arrays people open with `numpy.load`.
-enum NumpyArray {
-    static func float32(_ values: [Float], shape: [Int]) -> Data {
-        precondition(shape.reduce(1, *) == values.count)
-        let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(dims), }"
-        let total = 10 + header.utf8.count + 1
-        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
-        var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0])
-        let length = UInt16(header.utf8.count)
-        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
-        data.append(Data(header.utf8))
-        values.withUnsafeBytes { data.append(contentsOf: $0) }
-        return data
-    }
-}

@@ -12,7 +12,7 @@ final class DemoPipelineTests: XCTestCase {
         stages:
           synthesize:
             uses: synthesize
-            params: {seed: 3, dialogues: [1, 1, 1], utterances: 2, width: 160, height: 120}
+            params: {seed: 3, dialogues: [1, 1, 1], utterances: 2, width: 320, height: 240}
           probe:
             uses: probe
             map: {stage: synthesize, glob: "**/*.mp4"}
@@ -22,6 +22,10 @@ final class DemoPipelineTests: XCTestCase {
           mel:
             uses: mel
             map: {stage: synthesize, glob: "**/*.mp4"}
+          faces:
+            uses: faces
+            map: {stage: synthesize, glob: "**/*.mp4"}
+            params: {frames: 3}
         """
 
     func run(_ yaml: String, in folder: TemporaryFolder) throws -> RunSummary {
@@ -50,6 +54,11 @@ final class DemoPipelineTests: XCTestCase {
         XCTAssertTrue(npy.starts(with: [0x93] + Array("NUMPY".utf8)))
         XCTAssertTrue(header.contains("'descr': '<f4', 'fortran_order': False, 'shape': (64, \(1 + samples / 160)), }"), header)
         XCTAssertEqual(npy.count, 128 + 64 * (1 + samples / 160) * 4)
+        let chips = try Data(contentsOf: URL(fileURLWithPath: folder.file("data/out/demo/faces/\(clip)/frames.npy")))
+        XCTAssertTrue(String(decoding: chips.prefix(128), as: UTF8.self).contains("'descr': '|u1', 'fortran_order': False, 'shape': (3, 224, 224, 3), }"))
+        XCTAssertEqual(chips.count, 128 + 3 * 224 * 224 * 3)
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("data/out/demo/faces/\(clip)/faces.json")))) as! [String: Any]
+        XCTAssertEqual(record["status"] as? String, "ok")
         let truncated = try String(contentsOfFile: folder.file("data/out/demo/mel/train_splits/dia0_utt1.mp4/mel.json"), encoding: .utf8)
         XCTAssertEqual(truncated, "{\"status\":\"truncated\"}\n")
 
@@ -62,7 +71,7 @@ final class DemoPipelineTests: XCTestCase {
 
     func testBadSynthesisParamIsAClearError() throws {
         let folder = try TemporaryFolder()
-        let summary = try run(Self.pipeline.replacingOccurrences(of: "width: 160", with: "width: 161"), in: folder)
+        let summary = try run(Self.pipeline.replacingOccurrences(of: "width: 320", with: "width: 321"), in: folder)
         XCTAssertEqual(summary.stage("synthesize")?.state, .failed)
         XCTAssertTrue(summary.stage("synthesize")?.failures.first?.contains("'width' and 'height' must be even") ?? false, "\(summary.stage("synthesize")!.failures)")
     }

@@ -28,6 +28,11 @@ void cdlib_detector_free(cdlib_detector *detector);
 int cdlib_detect(cdlib_detector *detector, const uint8_t *rgb, int width, int height, int stride, int upsample,
                  double threshold, cdlib_face *faces, int capacity, char *error, int error_capacity);
 
+/// Like cdlib_detect without upsampling, on a bilinear copy shrunk so its longer side is `max_side` when the
+/// image is larger (dlib's resize_image); boxes are scaled back to full resolution.
+int cdlib_detect_downscaled(cdlib_detector *detector, const uint8_t *rgb, int width, int height, int stride, int max_side,
+                            double threshold, cdlib_face *faces, int capacity, char *error, int error_capacity);
+
 /// Loads a shape predictor (`shape_predictor_68_face_landmarks.dat`). Thread-safe once loaded.
 cdlib_predictor *cdlib_predictor_load(const char *path, char *error, int error_capacity);
 void cdlib_predictor_free(cdlib_predictor *predictor);
@@ -46,6 +51,9 @@ int cdlib_face_chip(const uint8_t *rgb, int width, int height, int stride, cdlib
 /// On success `*rgb` holds `width * height * 3` bytes to release with `cdlib_free`.
 int cdlib_load_rgb(const char *path, uint8_t **rgb, int *width, int *height, char *error, int error_capacity);
 void cdlib_free(void *memory);
+
+/// Writes packed RGB as a PNG with dlib's writer (libpng).
+int cdlib_save_png(const uint8_t *rgb, int width, int height, const char *path, char *error, int error_capacity);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Faces
+import Foundation
+import Media
+
+struct FacesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "faces",
+        abstract: "Show what the face stage does on one image or clip: chips, an overview with boxes and landmarks, faces.json.")
+
+    @Argument(help: "An image (jpg, png) or a clip (anything FFmpeg reads).")
+    var input: String
+
+    @Option(help: "The folder to write face_N.png, overview_N.png and faces.json to.")
+    var out: String
+
+    @Option(help: "Frames sampled uniformly from a clip.")
+    var frames = 8
+
+    @Option(help: "Detect on a copy whose longer side is at most this (0: full size).")
+    var maxSide = 640
+
+    func run() throws {
+        let imageTypes: Set<String> = ["jpg", "jpeg", "png", "bmp", "gif"]
+        let sampled: [(time: Double, image: RGBImage)]
+        if imageTypes.contains((input as NSString).pathExtension.lowercased()) {
+            sampled = [(0, try DlibImageFile.load(input))]
+        } else {
+            sampled = try MediaReader(path: input).frames(count: frames)
+        }
+        let result = try ClipFaces.extract(frames: sampled, detector: try FaceDetector(), predictor: try LandmarkPredictor(), maxSide: maxSide)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        for (index, chip) in result.chips.enumerated() { try PNGFile.write(chip, to: out + "/face_\(index).png") }
+        for (index, frame) in result.record.frames.enumerated() where !frame.faces.isEmpty {
+            var overview = sampled[index].image
+            for face in frame.faces { Overlay.box(face, on: &overview, color: (255, 200, 0)) }
+            if let chosen = frame.chosen { Overlay.box(chosen, on: &overview, color: (0, 255, 0)) }
+            for point in frame.landmarks ?? [] { Overlay.dot(x: point[0], y: point[1], on: &overview, color: (255, 0, 0)) }
+            try PNGFile.write(overview, to: out + "/overview_\(index).png")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(result.record).write(to: URL(fileURLWithPath: out + "/faces.json"))
+        let found = result.record.frames.filter { !$0.faces.isEmpty }.count
+        print("\(input): \(result.record.status); faces in \(found) of \(sampled.count) frame(s); wrote \(out)")
+    }
+}
+
+/// Marks drawn on an overview picture: detection boxes and landmark dots.
+enum Overlay {
+    static func box(_ face: FaceBox, on image: inout RGBImage, color: (UInt8, UInt8, UInt8)) {
+        for thickness in 0..<2 {
+            for x in face.left...face.right {
+                set(x, face.top + thickness, &image, color)
+                set(x, face.bottom - thickness, &image, color)
+            }
+            for y in face.top...face.bottom {
+                set(face.left + thickness, y, &image, color)
+                set(face.right - thickness, y, &image, color)
+            }
+        }
+    }
+
+    static func dot(x: Int, y: Int, on image: inout RGBImage, color: (UInt8, UInt8, UInt8)) {
+        for dy in -1...1 { for dx in -1...1 { set(x + dx, y + dy, &image, color) } }
+    }
+
+    private static func set(_ x: Int, _ y: Int, _ image: inout RGBImage, _ color: (UInt8, UInt8, UInt8)) {
+        guard x >= 0, y >= 0, x < image.width, y < image.height else { return }
+        let offset = (y * image.width + x) * 3
+        image.pixels[offset] = color.0
+        image.pixels[offset + 1] = color.1
+        image.pixels[offset + 2] = color.2
+    }
+}
