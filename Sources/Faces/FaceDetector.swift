@@ -12,6 +12,15 @@ public struct FaceBox: Sendable, Hashable, Codable {
     public var score: Double
     public var detectorIndex: Int
 
+    public init(left: Int, top: Int, right: Int, bottom: Int, score: Double, detectorIndex: Int) {
+        self.left = left
+        self.top = top
+        self.right = right
+        self.bottom = bottom
+        self.score = score
+        self.detectorIndex = detectorIndex
+    }
+
     public var width: Int { right - left + 1 }
     public var height: Int { bottom - top + 1 }
 
