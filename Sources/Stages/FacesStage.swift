@@ -48,16 +48,10 @@ public enum FacesStage {
         return made
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var predictors: [String: LandmarkPredictor] = [:]
-
     /// One landmark model per path for the whole run: loading takes about a second.
+    private static let predictors = SharedInstances<String, LandmarkPredictor>()
+
     static func predictor(_ path: String) throws -> LandmarkPredictor {
-        lock.lock()
-        defer { lock.unlock() }
-        if let loaded = predictors[path] { return loaded }
-        let loaded = try LandmarkPredictor(path: path)
-        predictors[path] = loaded
-        return loaded
+        try predictors.value(for: path) { try LandmarkPredictor(path: $0) }
     }
 }

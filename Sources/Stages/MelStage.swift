@@ -45,17 +45,11 @@ public enum MelStage {
         try context.write(NumpyArray.float32(values, shape: [config.melBands, mel.frameCount(samples: samples.count)]), to: "mel.npy")
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var spectrograms: [LogMelConfig: LogMelSpectrogram] = [:]
-
     /// One spectrogram (FFT plan, window, filterbank) per configuration for the whole run: planning takes ~80 ms.
+    private static let spectrograms = SharedInstances<LogMelConfig, LogMelSpectrogram>()
+
     static func spectrogram(for config: LogMelConfig) -> LogMelSpectrogram {
-        lock.lock()
-        defer { lock.unlock() }
-        if let made = spectrograms[config] { return made }
-        let made = LogMelSpectrogram(config)
-        spectrograms[config] = made
-        return made
+        spectrograms.value(for: config) { LogMelSpectrogram($0) }
     }
 }
 
