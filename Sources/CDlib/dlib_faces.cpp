@@ -12,6 +12,10 @@
 #include <exception>
 #include <string>
 
+struct cdlib_image {
+    dlib::array2d<dlib::rgb_pixel> pixels;
+};
+
 struct cdlib_detector {
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
 };
@@ -44,6 +48,18 @@ dlib::rectangle rectangle_of(const cdlib_face &box) { return dlib::rectangle(box
 
 extern "C" {
 
+cdlib_image *cdlib_image_create(const uint8_t *rgb, int width, int height, int stride) {
+    try {
+        auto made = new cdlib_image();
+        made->pixels = image_from(rgb, width, height, stride);
+        return made;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void cdlib_image_free(cdlib_image *image) { delete image; }
+
 cdlib_detector *cdlib_detector_create(void) {
     try {
         return new cdlib_detector();
@@ -54,10 +70,10 @@ cdlib_detector *cdlib_detector_create(void) {
 
 void cdlib_detector_free(cdlib_detector *detector) { delete detector; }
 
-int cdlib_detect(cdlib_detector *detector, const uint8_t *rgb, int width, int height, int stride, int upsample,
+int cdlib_detect(cdlib_detector *detector, const cdlib_image *source, int upsample,
                  double threshold, cdlib_face *faces, int capacity, char *error, int error_capacity) {
     try {
-        auto image = image_from(rgb, width, height, stride);
+        const auto &image = source->pixels;
         std::vector<dlib::rect_detection> detections;
         dlib::pyramid_down<2> pyramid;
         if (upsample <= 0) {
@@ -82,10 +98,11 @@ int cdlib_detect(cdlib_detector *detector, const uint8_t *rgb, int width, int he
     }
 }
 
-int cdlib_detect_downscaled(cdlib_detector *detector, const uint8_t *rgb, int width, int height, int stride, int max_side,
+int cdlib_detect_downscaled(cdlib_detector *detector, const cdlib_image *source, int max_side,
                             double threshold, cdlib_face *faces, int capacity, char *error, int error_capacity) {
     try {
-        auto image = image_from(rgb, width, height, stride);
+        const auto &image = source->pixels;
+        const int width = (int)image.nc(), height = (int)image.nr();
         double scale = 1.0;
         std::vector<dlib::rect_detection> detections;
         int longer = width > height ? width : height;
@@ -125,11 +142,10 @@ void cdlib_predictor_free(cdlib_predictor *predictor) { delete predictor; }
 
 int cdlib_predictor_parts(const cdlib_predictor *predictor) { return (int)predictor->predictor.num_parts(); }
 
-int cdlib_landmarks(const cdlib_predictor *predictor, const uint8_t *rgb, int width, int height, int stride,
-                    cdlib_face box, long *points, char *error, int error_capacity) {
+int cdlib_landmarks(const cdlib_predictor *predictor, const cdlib_image *image, cdlib_face box, long *points,
+                    char *error, int error_capacity) {
     try {
-        auto image = image_from(rgb, width, height, stride);
-        auto shape = predictor->predictor(image, rectangle_of(box));
+        auto shape = predictor->predictor(image->pixels, rectangle_of(box));
         for (unsigned long i = 0; i < shape.num_parts(); i++) {
             points[2 * i] = shape.part(i).x();
             points[2 * i + 1] = shape.part(i).y();
@@ -141,16 +157,15 @@ int cdlib_landmarks(const cdlib_predictor *predictor, const uint8_t *rgb, int wi
     }
 }
 
-int cdlib_face_chip(const uint8_t *rgb, int width, int height, int stride, cdlib_face box, const long *points, int parts,
+int cdlib_face_chip(const cdlib_image *image, cdlib_face box, const long *points, int parts,
                     int size, double padding, uint8_t *chip, double *rect, double *angle, char *error, int error_capacity) {
     try {
-        auto image = image_from(rgb, width, height, stride);
         std::vector<dlib::point> part_points;
         for (int i = 0; i < parts; i++) part_points.emplace_back(points[2 * i], points[2 * i + 1]);
         dlib::full_object_detection shape(rectangle_of(box), part_points);
         auto details = dlib::get_face_chip_details(shape, size, padding);
         dlib::array2d<dlib::rgb_pixel> out;
-        dlib::extract_image_chip(image, details, out);
+        dlib::extract_image_chip(image->pixels, details, out);
         for (long y = 0; y < out.nr(); y++)
             for (long x = 0; x < out.nc(); x++) {
                 uint8_t *pixel = chip + 3 * (y * size + x);

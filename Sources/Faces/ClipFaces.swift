@@ -36,7 +36,8 @@ public enum ClipFaces {
     public static func extract(frames: [(time: Double, image: RGBImage)], detector: FaceDetector, predictor: LandmarkPredictor,
                                maxSide: Int = 640, size: Int = 224, padding: Double = 0.25) throws -> Result {
         let width = frames.first?.image.width ?? 0, height = frames.first?.image.height ?? 0
-        let detections = try frames.map { try detector.detect($0.image, maxSide: maxSide) }
+        let prepared = try frames.map { try FaceImage($0.image) }
+        let detections = try prepared.map { try detector.detect($0, maxSide: maxSide) }
         let tracks = link(detections)
         var record = ClipFaceRecord(status: "no_face", width: width, height: height,
                                     frames: zip(frames, detections).map { ClipFaceRecord.Frame(time: $0.0.time, faces: $0.1, chosen: nil, chosenDetected: false, landmarks: nil) },
@@ -51,8 +52,8 @@ public enum ClipFaces {
             let detected = tracks[best][index]
             let nearest = tracks[best].keys.min { abs($0 - index) < abs($1 - index) }!
             let box = detected ?? tracks[best][nearest]!
-            let landmarks = try predictor.landmarks(in: frames[index].image, box: box)
-            let chip = try FaceChip.extract(from: frames[index].image, box: box, landmarks: landmarks, size: size, padding: padding)
+            let landmarks = try predictor.landmarks(in: prepared[index], box: box)
+            let chip = try FaceChip.extract(from: prepared[index], box: box, landmarks: landmarks, size: size, padding: padding)
             record.frames[index].chosen = box
             record.frames[index].chosenDetected = detected != nil
             record.frames[index].landmarks = landmarks

@@ -39,6 +39,24 @@ public enum FaceError: Error, CustomStringConvertible {
     }
 }
 
+/// A frame converted once into dlib's image format, for detection, landmarks and chips on the same frame.
+public final class FaceImage {
+    let handle: OpaquePointer
+    public let width: Int
+    public let height: Int
+
+    public init(_ image: RGBImage) throws {
+        guard let handle = image.pixels.withUnsafeBufferPointer({
+            cdlib_image_create($0.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3))
+        }) else { throw FaceError.dlib("out of memory converting a \(image.width)x\(image.height) image") }
+        self.handle = handle
+        width = image.width
+        height = image.height
+    }
+
+    deinit { cdlib_image_free(handle) }
+}
+
 /// dlib's HOG frontal face detector. It keeps scratch state, so each thread needs its own.
 public final class FaceDetector {
     private let handle: OpaquePointer
@@ -52,28 +70,30 @@ public final class FaceDetector {
 
     /// Faces in `image`, best first, found on a bilinear copy whose longer side is at most `maxSide` (MODEL.md's
     /// 640), with boxes in full-resolution coordinates.
-    public func detect(_ image: RGBImage, maxSide: Int, threshold: Double = 0) throws -> [FaceBox] {
-        try run(image) { faces, capacity, error in
-            image.pixels.withUnsafeBufferPointer { pixels in
-                cdlib_detect_downscaled(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3),
-                                        Int32(maxSide), threshold, faces, capacity, error, 512)
-            }
+    public func detect(_ image: FaceImage, maxSide: Int, threshold: Double = 0) throws -> [FaceBox] {
+        try run { faces, capacity, error in
+            cdlib_detect_downscaled(handle, image.handle, Int32(maxSide), threshold, faces, capacity, error, 512)
         }
+    }
+
+    public func detect(_ image: RGBImage, maxSide: Int, threshold: Double = 0) throws -> [FaceBox] {
+        try detect(try FaceImage(image), maxSide: maxSide, threshold: threshold)
     }
 
     /// Faces in `image`, best first. `upsample` doubles the image that many times first (finds smaller faces);
     /// `threshold` below 0 admits weaker detections. dlib's Python `detector.run(image, upsample, threshold)`.
-    public func detect(_ image: RGBImage, upsample: Int = 0, threshold: Double = 0) throws -> [FaceBox] {
-        try run(image) { faces, capacity, error in
-            image.pixels.withUnsafeBufferPointer { pixels in
-                cdlib_detect(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3),
-                             Int32(upsample), threshold, faces, capacity, error, 512)
-            }
+    public func detect(_ image: FaceImage, upsample: Int = 0, threshold: Double = 0) throws -> [FaceBox] {
+        try run { faces, capacity, error in
+            cdlib_detect(handle, image.handle, Int32(upsample), threshold, faces, capacity, error, 512)
         }
     }
 
+    public func detect(_ image: RGBImage, upsample: Int = 0, threshold: Double = 0) throws -> [FaceBox] {
+        try detect(try FaceImage(image), upsample: upsample, threshold: threshold)
+    }
+
     /// Calls a detection with room for 16 faces, again with more room when there were more.
-    private func run(_ image: RGBImage, _ call: (UnsafeMutablePointer<cdlib_face>, Int32, UnsafeMutablePointer<CChar>) -> Int32) throws -> [FaceBox] {
+    private func run(_ call: (UnsafeMutablePointer<cdlib_face>, Int32, UnsafeMutablePointer<CChar>) -> Int32) throws -> [FaceBox] {
         var error = [CChar](repeating: 0, count: 512)
         var capacity = 16
         while true {
@@ -109,12 +129,13 @@ public final class LandmarkPredictor: @unchecked Sendable {
 
     /// The landmarks of the face in `box`, as (x, y) pixel positions.
     public func landmarks(in image: RGBImage, box: FaceBox) throws -> [[Int]] {
+        try landmarks(in: try FaceImage(image), box: box)
+    }
+
+    public func landmarks(in image: FaceImage, box: FaceBox) throws -> [[Int]] {
         var points = [Int](repeating: 0, count: 2 * parts)
         var error = [CChar](repeating: 0, count: 512)
-        let status = image.pixels.withUnsafeBufferPointer { pixels in
-            cdlib_landmarks(handle, pixels.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3), box.raw,
-                            &points, &error, Int32(error.count))
-        }
+        let status = cdlib_landmarks(handle, image.handle, box.raw, &points, &error, Int32(error.count))
         guard status == 0 else { throw FaceError.dlib(String(cString: error)) }
         return (0..<parts).map { [points[2 * $0], points[2 * $0 + 1]] }
     }
@@ -130,15 +151,17 @@ public struct FaceChip: Sendable {
     /// dlib's `get_face_chip_details(shape, size, padding)` then `extract_image_chip` on `image`: rotation,
     /// scale and crop from the landmarks, bilinear after an image pyramid when shrinking.
     public static func extract(from image: RGBImage, box: FaceBox, landmarks: [[Int]], size: Int = 224, padding: Double = 0.25) throws -> FaceChip {
+        try extract(from: try FaceImage(image), box: box, landmarks: landmarks, size: size, padding: padding)
+    }
+
+    public static func extract(from image: FaceImage, box: FaceBox, landmarks: [[Int]], size: Int = 224, padding: Double = 0.25) throws -> FaceChip {
         var pixels = [UInt8](repeating: 0, count: size * size * 3)
         var rect = [Double](repeating: 0, count: 4)
         var angle = 0.0
         var error = [CChar](repeating: 0, count: 512)
         let flat = landmarks.flatMap { $0 }
-        let status = image.pixels.withUnsafeBufferPointer { source in
-            cdlib_face_chip(source.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3), box.raw, flat,
-                            Int32(landmarks.count), Int32(size), padding, &pixels, &rect, &angle, &error, Int32(error.count))
-        }
+        let status = cdlib_face_chip(image.handle, box.raw, flat, Int32(landmarks.count), Int32(size), padding, &pixels, &rect, &angle,
+                                     &error, Int32(error.count))
         guard status == 0 else { throw FaceError.dlib(String(cString: error)) }
         return FaceChip(image: RGBImage(width: size, height: size, pixels: pixels), rect: rect, angle: angle)
     }

@@ -8,6 +8,7 @@
 extern "C" {
 #endif
 
+typedef struct cdlib_image cdlib_image;
 typedef struct cdlib_detector cdlib_detector;
 typedef struct cdlib_predictor cdlib_predictor;
 
@@ -18,19 +19,23 @@ typedef struct {
     int detector_index;
 } cdlib_face;
 
+/// An RGB image in dlib's own format, converted once and used by every call on the same frame.
+cdlib_image *cdlib_image_create(const uint8_t *rgb, int width, int height, int stride);
+void cdlib_image_free(cdlib_image *image);
+
 /// A HOG frontal face detector. Not thread-safe: one per thread.
 cdlib_detector *cdlib_detector_create(void);
 void cdlib_detector_free(cdlib_detector *detector);
 
-/// Detects faces in packed RGB rows (`stride` bytes apart), after upsampling `upsample` times as dlib's Python
+/// Detects faces in an image, after upsampling `upsample` times as dlib's Python
 /// `detector.run(image, upsample, threshold)` does. Writes at most `capacity` faces, best first; returns how
 /// many were found (which may exceed `capacity`), or -1 with `error` filled.
-int cdlib_detect(cdlib_detector *detector, const uint8_t *rgb, int width, int height, int stride, int upsample,
+int cdlib_detect(cdlib_detector *detector, const cdlib_image *image, int upsample,
                  double threshold, cdlib_face *faces, int capacity, char *error, int error_capacity);
 
 /// Like cdlib_detect without upsampling, on a bilinear copy shrunk so its longer side is `max_side` when the
 /// image is larger (dlib's resize_image); boxes are scaled back to full resolution.
-int cdlib_detect_downscaled(cdlib_detector *detector, const uint8_t *rgb, int width, int height, int stride, int max_side,
+int cdlib_detect_downscaled(cdlib_detector *detector, const cdlib_image *image, int max_side,
                             double threshold, cdlib_face *faces, int capacity, char *error, int error_capacity);
 
 /// Loads a shape predictor (`shape_predictor_68_face_landmarks.dat`). Thread-safe once loaded.
@@ -39,12 +44,11 @@ void cdlib_predictor_free(cdlib_predictor *predictor);
 int cdlib_predictor_parts(const cdlib_predictor *predictor);
 
 /// Landmarks of the face in `box`: `2 * parts` longs, x then y for each part. Returns 0, or -1 with `error`.
-int cdlib_landmarks(const cdlib_predictor *predictor, const uint8_t *rgb, int width, int height, int stride,
-                    cdlib_face box, long *points, char *error, int error_capacity);
+int cdlib_landmarks(const cdlib_predictor *predictor, const cdlib_image *image, cdlib_face box, long *points, char *error, int error_capacity);
 
 /// dlib's `get_face_chip_details(shape, size, padding)` and `extract_image_chip`: writes `size * size * 3` bytes
 /// of RGB to `chip`, and the chip's source rectangle (left, top, right, bottom) and angle.
-int cdlib_face_chip(const uint8_t *rgb, int width, int height, int stride, cdlib_face box, const long *points, int parts,
+int cdlib_face_chip(const cdlib_image *image, cdlib_face box, const long *points, int parts,
                     int size, double padding, uint8_t *chip, double *rect, double *angle, char *error, int error_capacity);
 
 /// Decodes an image file with dlib's own loaders (libjpeg, libpng), as dlib's Python `load_rgb_image` does.
