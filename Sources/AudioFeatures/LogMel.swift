@@ -26,6 +26,7 @@ public final class LogMelSpectrogram: @unchecked Sendable {
     /// The periodic Hann window, zero-padded at its centre to fftSize.
     public let window: [Float]
     private let fft: RealFFT
+    private var cachedRanges: [Range<Int>]?
 
     public init(_ config: LogMelConfig = LogMelConfig()) {
         precondition(config.windowLength <= config.fftSize && config.hopLength > 0)
@@ -38,6 +39,8 @@ public final class LogMelSpectrogram: @unchecked Sendable {
         }
         self.window = window
         filterbank = LogMelSpectrogram.melFilterbank(config)
+        cachedRanges = nil
+        cachedRanges = bandRanges
     }
 
     public var bins: Int { config.fftSize / 2 + 1 }
@@ -48,21 +51,9 @@ public final class LogMelSpectrogram: @unchecked Sendable {
     /// The power spectrogram before the filterbank, (bins, T) row-major.
     public func powerSpectrogram(_ samples: [Float]) -> [Float] {
         let frames = frameCount(samples: samples.count)
-        let n = config.fftSize, half = n / 2
         var power = [Float](repeating: 0, count: bins * frames)
-        let workspace = RealFFT.Workspace(size: n)
-        var column = [Float](repeating: 0, count: bins)
-        samples.withUnsafeBufferPointer { signal in
-            for t in 0..<frames {
-                let start = t * config.hopLength - half
-                let buffer = workspace.samples
-                for i in 0..<n {
-                    let index = start + i
-                    buffer[i] = index >= 0 && index < signal.count ? signal[index] * window[i] : 0
-                }
-                column.withUnsafeMutableBufferPointer { fft.power(workspace, into: $0.baseAddress!) }
-                for k in 0..<bins { power[k * frames + t] = column[k] }
-            }
+        forEachPowerColumn(samples) { t, column in
+            for k in 0..<bins { power[k * frames + t] = column[k] }
         }
         return power
     }
@@ -70,24 +61,73 @@ public final class LogMelSpectrogram: @unchecked Sendable {
     /// The mel power spectrogram, (melBands, T) row-major.
     public func melPower(_ samples: [Float]) -> [Float] {
         let frames = frameCount(samples: samples.count)
-        let power = powerSpectrogram(samples)
         var mel = [Float](repeating: 0, count: config.melBands * frames)
-        for m in 0..<config.melBands {
-            for k in 0..<bins {
-                let weight = filterbank[m * bins + k]
-                if weight == 0 { continue }
-                let row = k * frames, out = m * frames
-                for t in 0..<frames { mel[out + t] += weight * power[row + t] }
+        mel.withUnsafeMutableBufferPointer { out in
+            filterbank.withUnsafeBufferPointer { weights in
+                forEachPowerColumn(samples) { t, column in
+                    for (m, range) in bandRanges.enumerated() {
+                        var sum: Float = 0
+                        let row = weights.baseAddress! + m * bins
+                        for k in range { sum += row[k] * column[k] }
+                        out[m * frames + t] = sum
+                    }
+                }
             }
         }
         return mel
     }
 
+    /// Each band's non-zero bins: the filterbank is sparse (a few bins a band), so only these are multiplied.
+    private var bandRanges: [Range<Int>] {
+        if let cached = cachedRanges { return cached }
+        return (0..<config.melBands).map { m in
+            let row = filterbank[m * bins..<(m + 1) * bins]
+            guard let first = row.firstIndex(where: { $0 != 0 }), let last = row.lastIndex(where: { $0 != 0 }) else { return 0..<0 }
+            return (first - m * bins)..<(last - m * bins + 1)
+        }
+    }
+
+    /// Windows each centred frame, transforms it and hands its power column (bins values) to `body`.
+    private func forEachPowerColumn(_ samples: [Float], _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let frames = frameCount(samples: samples.count)
+        let n = config.fftSize, half = n / 2
+        let workspace = RealFFT.Workspace(size: n)
+        let column = UnsafeMutablePointer<Float>.allocate(capacity: bins)
+        defer { column.deallocate() }
+        samples.withUnsafeBufferPointer { signal in
+            window.withUnsafeBufferPointer { window in
+                let buffer = workspace.samples.baseAddress!
+                for t in 0..<frames {
+                    let start = t * config.hopLength - half
+                    if start >= 0 && start + n <= signal.count {
+                        let source = signal.baseAddress! + start
+                        for i in 0..<n { buffer[i] = source[i] * window[i] }
+                    } else {
+                        for i in 0..<n {
+                            let index = start + i
+                            buffer[i] = index >= 0 && index < signal.count ? signal[index] * window[i] : 0
+                        }
+                    }
+                    fft.power(workspace, into: column)
+                    body(t, column)
+                }
+            }
+        }
+    }
+
     /// The log-mel spectrogram in dB, (melBands, T) row-major: `librosa.power_to_db(S, ref=1, amin=1e-10, top_db)`.
     public func logMel(_ samples: [Float]) -> [Float] {
-        var values = melPower(samples).map { 10 * log10(max($0, 1e-10)) }
-        let floor = (values.max() ?? 0) - Float(config.topDB)
-        for index in values.indices where values[index] < floor { values[index] = floor }
+        var values = melPower(samples)
+        var peak = -Float.infinity
+        values.withUnsafeMutableBufferPointer { buffer in
+            for index in buffer.indices {
+                let decibels = 10 * log10(max(buffer[index], 1e-10))
+                buffer[index] = decibels
+                peak = max(peak, decibels)
+            }
+            let floor = peak - Float(config.topDB)
+            for index in buffer.indices where buffer[index] < floor { buffer[index] = floor }
+        }
         return values
     }
 

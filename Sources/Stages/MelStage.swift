@@ -42,8 +42,11 @@ public enum MelStage {
         }
         let mel = spectrogram(for: config)
         let values = mel.logMel(samples)
-        try context.write(NumpyArray.float32(values, shape: [config.melBands, mel.frameCount(samples: samples.count)]), to: "mel.npy")
+        try context.write(npy(values, bands: config.melBands, frames: mel.frameCount(samples: samples.count)), to: "mel.npy")
     }
+
+    /// A (bands, frames) log-mel as NumPy's `.npy`.
+    public static func npy(_ values: [Float], bands: Int, frames: Int) -> Data { NumpyArray.float32(values, shape: [bands, frames]) }
 
     /// One spectrogram (FFT plan, window, filterbank) per configuration for the whole run: planning takes ~80 ms.
     private static let spectrograms = SharedInstances<LogMelConfig, LogMelSpectrogram>()
