@@ -6,7 +6,9 @@ public final class Progress: @unchecked Sendable {
     private struct Active {
         var total: Int
         var done = 0
-        var started = Date()
+        /// When the first item finished: a stage's items may wait behind another stage's, so the rate is
+        /// measured from there rather than from when they were queued.
+        var firstDone: Date?
         var lastLine = Date()
     }
 
@@ -38,6 +40,7 @@ public final class Progress: @unchecked Sendable {
     func itemFinished(_ name: String) {
         guard let index = active.firstIndex(where: { $0.0 == name }) else { return }
         active[index].1.done += 1
+        if active[index].1.firstDone == nil { active[index].1.firstDone = Date() }
         if !isTerminal, !quiet, active[index].1.done < active[index].1.total, Date().timeIntervalSince(active[index].1.lastLine) >= 10 {
             active[index].1.lastLine = Date()
             output.write(Data((Progress.describe(name, active[index].1) + "\n").utf8))
@@ -56,8 +59,8 @@ public final class Progress: @unchecked Sendable {
     func finish() { clearLiveLine() }
 
     private static func describe(_ name: String, _ stage: Active) -> String {
-        let elapsed = Date().timeIntervalSince(stage.started)
-        let rate = elapsed > 0 ? Double(stage.done) / elapsed : 0
+        let elapsed = stage.firstDone.map { Date().timeIntervalSince($0) } ?? 0
+        let rate = elapsed > 0 && stage.done > 1 ? Double(stage.done - 1) / elapsed : 0
         var line = "\(name) \(stage.done)/\(stage.total)"
         if rate > 0 {
             line += String(format: " %.1f/s", rate)
