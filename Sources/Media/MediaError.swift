@@ -32,13 +32,6 @@ public enum MediaError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var path: String {
-        switch self {
-        case .notFound(let path), .noVideoStream(let path), .noAudioStream(let path), .zeroDuration(let path): return path
-        case .undecodable(let path, _), .truncated(let path, _), .encoding(let path, _): return path
-        }
-    }
-
     public var description: String {
         switch self {
         case .notFound(let path): return "\(path): no such file"

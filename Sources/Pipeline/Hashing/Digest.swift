@@ -59,8 +59,6 @@ public struct Digest: Hashable, Comparable, Sendable, Codable, CustomStringConve
         return String(decoding: chars, as: UTF8.self)
     }
 
-    /// The first 12 hex digits, enough for people to tell digests apart in reports.
-    public var short: String { String(hex.prefix(12)) }
     public var description: String { hex }
 
     public static func == (a: Digest, b: Digest) -> Bool { a.words == b.words }

@@ -13,8 +13,6 @@ public struct StageInput: Sendable {
     /// The stage name, or the path as written in the pipeline.
     public var name: String
     public var files: [InputFile]
-
-    public func file(_ path: String) -> InputFile? { files.first { $0.path == path } }
 }
 
 /// What a running stage or item sees. Outputs go into `outputDirectory`, a fresh private folder
