@@ -274,7 +274,7 @@ public final class Runner {
 
         func submit(stage: String, item: Int?, key: Digest, work: @escaping (String) throws -> Void) {
             let store = self.store
-            pool.submit {
+            pool.submit(first: item == nil) {
                 do {
                     let directory = try store.makeWorkDirectory()
                     do {

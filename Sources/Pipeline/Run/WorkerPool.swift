@@ -21,9 +21,11 @@ final class WorkerPool<Event>: @unchecked Sendable {
         }
     }
 
-    func submit(_ unit: @escaping () -> Event) {
+    /// Queues a unit; `first` puts it ahead of everything waiting (a whole stage's single unit should not wait
+    /// behind hundreds of another stage's items when stages below it wait for it).
+    func submit(first: Bool = false, _ unit: @escaping () -> Event) {
         condition.lock()
-        queue.append(unit)
+        if first { queue.insert(unit, at: head) } else { queue.append(unit) }
         condition.broadcast()
         condition.unlock()
     }
