@@ -48,6 +48,7 @@ struct SynthCommand: ParsableCommand {
         params.visualSignal = visualSignal
         params.audioSignal = audioSignal
         params.plantFaults = !noFaults
+        if let problem = params.problem { throw ValidationError(problem) }
         guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) already exists") }
         // Built beside the target and renamed into place, so an interrupted run leaves no half dataset under its name.
         let building = out + ".partial-\(getpid())"

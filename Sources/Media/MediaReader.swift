@@ -71,7 +71,7 @@ public final class MediaReader {
         defer { av_channel_layout_uninit(&inputLayout) }
         var outputLayout = cff_layout_mono()
         var resampler: OpaquePointer?
-        var code = swr_alloc_set_opts2(&resampler, &outputLayout, AV_SAMPLE_FMT_FLT, Int32(sampleRate),
+        let code = swr_alloc_set_opts2(&resampler, &outputLayout, AV_SAMPLE_FMT_FLT, Int32(sampleRate),
                                        &inputLayout, context.pointee.sample_fmt, context.pointee.sample_rate, 0, nil)
         guard code >= 0, resampler != nil, swr_init(resampler) >= 0 else {
             swr_free(&resampler)
@@ -90,7 +90,6 @@ public final class MediaReader {
         }
         let outcome = try decoder.decodeAll(format: format, streamIndex: audioIndex) { frame in try append(frame) }
         try append(nil)
-        code = 0
         if outcome.readError != nil || (outcome.framesDecoded == 0 && outcome.packetsFailed > 0) {
             if samples.isEmpty { throw MediaError.undecodable(path, outcome.readError ?? "no audio packet decodes") }
             throw MediaError.truncated(path, outcome.readError ?? "audio ends early")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// MELD's seven emotions, in the class order of the model contract (MODEL.md): the index is the label.
 public enum Emotion: Int, CaseIterable, Sendable, Codable, CustomStringConvertible {
     case neutral = 0, joy, sadness, anger, surprise, fear, disgust
@@ -53,5 +55,3 @@ public enum Split: String, CaseIterable, Sendable, Codable {
 /// MELD's CSV columns, in order.
 public let meldColumns = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
                           "Season", "Episode", "StartTime", "EndTime"]
-
-import Foundation

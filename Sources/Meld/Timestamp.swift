@@ -1,3 +1,5 @@
+import Foundation
+
 /// MELD's `h:mm:ss,ms` times: hours written `0:` or `00:`, and a few with two millisecond digits
 /// (`00:06:47,28`, which means 280 ms as a fraction of a second).
 public enum Timestamp {
@@ -24,5 +26,3 @@ public enum Timestamp {
         return "\(hourText):\(String(format: "%02d", minutes)):\(String(format: "%02d", secs)),\(fraction)"
     }
 }
-
-import Foundation

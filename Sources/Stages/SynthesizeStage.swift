@@ -26,31 +26,20 @@ public enum SynthesizeStage {
     }
 
     static func synthesisParams(_ values: Params, stage: String) throws -> SynthesisParams {
-        func bad(_ message: String) -> PipelineError { PipelineError(.badParam, "stage '\(stage)': \(message)") }
         var params = SynthesisParams()
         params.seed = values.int("seed")
         let dialogues = values.list("dialogues").compactMap { if case .int(let value) = $0 { return value } else { return nil } }
-        guard dialogues.count == 3, dialogues.allSatisfy({ $0 >= 0 }) else { throw bad("param 'dialogues' must be three counts: train, dev, test") }
+        guard dialogues.count == 3 else { throw PipelineError(.badParam, "stage '\(stage)': param 'dialogues' must be three counts: train, dev, test") }
         params.dialogues = [.train: dialogues[0], .dev: dialogues[1], .test: dialogues[2]]
         params.utterancesPerDialogue = values.int("utterances")
-        guard params.utterancesPerDialogue >= 1 else { throw bad("param 'utterances' must be at least 1") }
         params.width = values.int("width")
         params.height = values.int("height")
-        guard params.width >= 64, params.height >= 64, params.width % 2 == 0, params.height % 2 == 0 else {
-            throw bad("params 'width' and 'height' must be even and at least 64, not \(params.width)x\(params.height)")
-        }
         params.frameRate = values.int("fps")
-        guard (1...120).contains(params.frameRate) else { throw bad("param 'fps' must be 1 to 120") }
         params.labelWeights = values.list("label_weights").compactMap { if case .double(let value) = $0 { return value } else { return nil } }
-        guard params.labelWeights.count == 7, params.labelWeights.allSatisfy({ $0 >= 0 }), params.labelWeights.reduce(0, +) > 0 else {
-            throw bad("param 'label_weights' must be 7 non-negative weights, not all zero")
-        }
         params.visualSignal = values.double("visual_signal")
         params.audioSignal = values.double("audio_signal")
-        guard (0...1).contains(params.visualSignal), (0...1).contains(params.audioSignal) else {
-            throw bad("params 'visual_signal' and 'audio_signal' are probabilities in [0, 1]")
-        }
         params.plantFaults = values.bool("faults")
+        if let problem = params.problem { throw PipelineError(.badParam, "stage '\(stage)': param \(problem)") }
         return params
     }
 }

@@ -23,6 +23,24 @@ public struct SynthesisParams: Sendable {
     public var plantFaults = true
 
     public init() {}
+
+    /// What is wrong with these params, named as pipeline files name them; nil when they can be generated.
+    public var problem: String? {
+        let counts = Split.allCases.map { dialogues[$0] ?? 0 }
+        if counts.contains(where: { $0 < 0 }) { return "'dialogues' must be three counts (train, dev, test), none negative" }
+        if utterancesPerDialogue < 1 { return "'utterances' must be at least 1" }
+        if width < 64 || height < 64 || width % 2 != 0 || height % 2 != 0 {
+            return "'width' and 'height' must be even and at least 64, not \(width)x\(height)"
+        }
+        if !(1...120).contains(frameRate) { return "'fps' must be 1 to 120" }
+        if labelWeights.count != 7 || labelWeights.contains(where: { $0 < 0 }) || labelWeights.reduce(0, +) <= 0 {
+            return "'label_weights' must be 7 non-negative weights, not all zero"
+        }
+        if !(0...1).contains(visualSignal) || !(0...1).contains(audioSignal) {
+            return "'visual_signal' and 'audio_signal' are probabilities in [0, 1]"
+        }
+        return nil
+    }
 }
 
 /// One generated utterance: its MELD annotation and the ground truth of what each modality shows.

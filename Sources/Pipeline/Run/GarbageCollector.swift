@@ -25,7 +25,7 @@ public enum GarbageCollector {
                 for item in stage.items ?? [] {
                     let key = Planner.itemKey(base: stage.base, id: item.id, input: item.input)
                     liveEntries.insert(key)
-                    for file in store.readEntry(key)?.files.values.map({ $0 }) ?? [] { liveObjects.insert(file.digest) }
+                    for file in store.readEntry(key)?.files.values ?? [:].values { liveObjects.insert(file.digest) }
                 }
             }
         }
