@@ -54,6 +54,22 @@ let package = Package(
         .target(name: "FFT", dependencies: ["CFFTW"]),
         // Audio features: the log-mel spectrogram of MODEL.md.
         .target(name: "AudioFeatures", dependencies: ["FFT"]),
+        // oneDNN (libdnnl-dev), for DNNL only: convolutions and matrix products, threaded with OpenMP.
+        .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
+        // oneDNN's convolution primitives and sgemm as Swift calls on plain NCHW buffers.
+        .target(name: "DNNL", dependencies: ["COneDNN"]),
+        // OpenBLAS's CBLAS, for BLAS only.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS's sgemm as a Swift call.
+        .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+        // The safetensors format PyTorch users save state dictionaries in: a reader and an atomic writer.
+        .target(name: "Safetensors"),
+        // Float32 tensors on the CPU with define-by-run reverse-mode differentiation; knows nothing of media.
+        .target(name: "Tensor", dependencies: ["DNNL"]),
+        // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
+        .target(name: "NN", dependencies: ["Tensor", "Safetensors"]),
+        // MODEL.md's EmotionModel: ResNet-18 faces, CNN + BiGRU voice, five fusions, classifier.
+        .target(name: "EmotionModel", dependencies: ["NN", "Tensor"]),
         // MELD's conventions: labels and splits, its CSVs, timestamps, and the repair of its legacy text.
         .target(name: "Meld"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
@@ -73,6 +89,8 @@ let package = Package(
         // Locating ../shared, running oracle programs, temporary folders: for every test target.
         .target(name: "TestSupport", path: "Tests/TestSupport", linkerSettings: [.linkedFramework("XCTest")]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "Safetensors", "DNNL", "TestSupport"]),
+        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion"]),
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "TestSupport"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", "emotion", .product(name: "Crypto", package: "swift-crypto")]),

@@ -1,0 +1,177 @@
+import COneDNN
+import Foundation
+
+/// The shape of a 2-D convolution over NCHW float32 data with OIHW weights, as PyTorch's `Conv2d` has it.
+public struct ConvolutionGeometry: Hashable, Sendable {
+    public var batch: Int, inChannels: Int, outChannels: Int
+    public var height: Int, width: Int
+    public var kernel: (Int, Int) { (kernelHeight, kernelWidth) }
+    public var kernelHeight: Int, kernelWidth: Int
+    public var stride: Int, padding: Int
+    public var hasBias: Bool
+
+    public init(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
+                kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int, hasBias: Bool) {
+        self.batch = batch; self.inChannels = inChannels; self.outChannels = outChannels
+        self.height = height; self.width = width
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+        self.stride = stride; self.padding = padding; self.hasBias = hasBias
+    }
+
+    public var outHeight: Int { (height + 2 * padding - kernelHeight) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernelWidth) / stride + 1 }
+    public var inputDims: [Int] { [batch, inChannels, height, width] }
+    public var weightDims: [Int] { [outChannels, inChannels, kernelHeight, kernelWidth] }
+    public var outputDims: [Int] { [batch, outChannels, outHeight, outWidth] }
+    /// Multiply-adds times two, for one forward pass.
+    public var flops: Double {
+        2 * Double(batch * outChannels * outHeight * outWidth) * Double(inChannels * kernelHeight * kernelWidth)
+    }
+}
+
+/// oneDNN's convolution primitives for one geometry: forward, gradient of the input, gradient of the weights
+/// (and bias). Plans are made once per geometry and reused; data stays in the caller's plain NCHW buffers, and
+/// is reordered to and from the layout oneDNN prefers where that differs.
+public final class Convolution {
+    public let geometry: ConvolutionGeometry
+    private let forwardPrimitive: Primitive
+    private lazy var backwardDataPrimitive: Primitive = makeBackwardData()
+    private lazy var backwardWeightsPrimitive: Primitive = makeBackwardWeights()
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var plans: [ConvolutionGeometry: Convolution] = [:]
+
+    /// The plan for a geometry, made on first use.
+    public static func plan(_ geometry: ConvolutionGeometry) -> Convolution {
+        lock.lock(); defer { lock.unlock() }
+        if let plan = plans[geometry] { return plan }
+        let plan = Convolution(geometry)
+        plans[geometry] = plan
+        return plan
+    }
+
+    private var strides: [Int64] { [Int64(geometry.stride), Int64(geometry.stride)] }
+    private var paddings: [Int64] { [Int64(geometry.padding), Int64(geometry.padding)] }
+
+    private init(_ geometry: ConvolutionGeometry) {
+        self.geometry = geometry
+        var src = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
+        let bias = plainDescriptor([geometry.outChannels])
+        var dst = anyDescriptor(geometry.outputDims)
+        var desc = dnnl_convolution_desc_t()
+        let strides = [Int64(geometry.stride), Int64(geometry.stride)]
+        let paddings = [Int64(geometry.padding), Int64(geometry.padding)]
+        withUnsafePointer(to: bias) { bias in
+            DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
+                                                          &src, &weights, geometry.hasBias ? bias : nil, &dst,
+                                                          strides, paddings, paddings), "convolution forward \(geometry)")
+        }
+        var pd: dnnl_primitive_desc_t?
+        DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, nil), "convolution forward \(geometry)")
+        forwardPrimitive = Primitive(descriptor: pd!)
+    }
+
+    private func makeBackwardData() -> Primitive {
+        var diffSrc = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
+        var diffDst = anyDescriptor(geometry.outputDims)
+        var desc = dnnl_convolution_desc_t()
+        DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst,
+                                                            strides, paddings, paddings), "convolution backward data \(geometry)")
+        var pd: dnnl_primitive_desc_t?
+        DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, forwardPrimitive.descriptor),
+                   "convolution backward data \(geometry)")
+        return Primitive(descriptor: pd!)
+    }
+
+    private func makeBackwardWeights() -> Primitive {
+        var src = anyDescriptor(geometry.inputDims), diffWeights = anyDescriptor(geometry.weightDims)
+        let diffBias = plainDescriptor([geometry.outChannels])
+        var diffDst = anyDescriptor(geometry.outputDims)
+        var desc = dnnl_convolution_desc_t()
+        withUnsafePointer(to: diffBias) { diffBias in
+            DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &diffWeights,
+                                                                   geometry.hasBias ? diffBias : nil, &diffDst,
+                                                                   strides, paddings, paddings), "convolution backward weights \(geometry)")
+        }
+        var pd: dnnl_primitive_desc_t?
+        DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, forwardPrimitive.descriptor),
+                   "convolution backward weights \(geometry)")
+        return Primitive(descriptor: pd!)
+    }
+
+    /// `output = conv(input, weight) + bias`.
+    public func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        output: UnsafeMutablePointer<Float>) {
+        let p = forwardPrimitive
+        let src = Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))
+        let w = Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))
+        let dst = Operand(plain: geometry.outputDims, pointer: output, wanted: p.memoryDescriptor(dnnl_query_dst_md), isOutput: true)
+        var args = [(DNNL_ARG_SRC, src.memory.handle), (DNNL_ARG_WEIGHTS, w.memory.handle), (DNNL_ARG_DST, dst.memory.handle)]
+        var biasMemory: Memory?
+        if let bias, geometry.hasBias {
+            biasMemory = Memory(plainDescriptor([geometry.outChannels]), pointer: UnsafeMutableRawPointer(mutating: bias))
+            args.append((DNNL_ARG_BIAS, biasMemory!.handle))
+        }
+        p.execute(args)
+        dst.finish()
+        withExtendedLifetime((src, w, biasMemory)) {}
+    }
+
+    /// `gradInput = d(sum(output * gradOutput)) / d input` (overwritten).
+    public func backwardData(gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
+        let p = backwardDataPrimitive
+        let diffDst = Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))
+        let w = Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))
+        let diffSrc = Operand(plain: geometry.inputDims, pointer: gradInput, wanted: p.memoryDescriptor(dnnl_query_diff_src_md), isOutput: true)
+        p.execute([(DNNL_ARG_DIFF_DST, diffDst.memory.handle), (DNNL_ARG_WEIGHTS, w.memory.handle), (DNNL_ARG_DIFF_SRC, diffSrc.memory.handle)])
+        diffSrc.finish()
+        withExtendedLifetime((diffDst, w)) {}
+    }
+
+    /// `gradWeight` (and `gradBias`) of `sum(output * gradOutput)` (overwritten).
+    public func backwardWeights(input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
+        let p = backwardWeightsPrimitive
+        let src = Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))
+        let diffDst = Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))
+        let diffW = Operand(plain: geometry.weightDims, pointer: gradWeight, wanted: p.memoryDescriptor(dnnl_query_diff_weights_md), isOutput: true)
+        var args = [(DNNL_ARG_SRC, src.memory.handle), (DNNL_ARG_DIFF_DST, diffDst.memory.handle), (DNNL_ARG_DIFF_WEIGHTS, diffW.memory.handle)]
+        var biasMemory: Memory?
+        if let gradBias, geometry.hasBias {
+            biasMemory = Memory(plainDescriptor([geometry.outChannels]), pointer: UnsafeMutableRawPointer(gradBias))
+            args.append((DNNL_ARG_DIFF_BIAS, biasMemory!.handle))
+        }
+        p.execute(args)
+        diffW.finish()
+        withExtendedLifetime((src, diffDst, biasMemory)) {}
+    }
+}
+
+/// A caller's plain buffer as a primitive argument: used in place when the primitive takes the plain layout,
+/// otherwise reordered into (inputs) or out of (outputs) a buffer in the primitive's layout.
+private struct Operand {
+    let memory: Memory
+    let plain: Memory?
+    let plainMD: dnnl_memory_desc_t
+    let wantedMD: dnnl_memory_desc_t
+
+    init(plain dims: [Int], pointer: UnsafePointer<Float>, wanted: dnnl_memory_desc_t, isOutput: Bool = false) {
+        plainMD = plainDescriptor(dims)
+        wantedMD = wanted
+        let raw = UnsafeMutableRawPointer(mutating: pointer)
+        if Reorder.needed(plainMD, wanted) {
+            let plain = Memory(plainMD, pointer: raw)
+            memory = Memory(wanted, pointer: nil)
+            if !isOutput { Reorder.run(from: plain, plainMD, to: memory, wanted) }
+            self.plain = plain
+        } else {
+            memory = Memory(plainMD, pointer: raw)
+            plain = nil
+        }
+    }
+
+    /// Copies an output computed in the primitive's layout back to the caller's plain buffer.
+    func finish() {
+        if let plain { Reorder.run(from: memory, wantedMD, to: plain, plainMD) }
+    }
+}

@@ -1,0 +1,122 @@
+import COneDNN
+import Foundation
+
+/// oneDNN on the CPU: the library PyTorch itself uses for convolutions, here for the project's matrix products
+/// and convolutions. oneDNN threads with OpenMP; callers keep their own threads idle while it runs.
+public enum DNNL {
+    /// Row-major `C = alpha * op(A) * op(B) + beta * C`, with `op` a transpose where asked.
+    /// `A` is M x K (K x M when transposed), `B` is K x N (N x K when transposed), leading dimensions row strides.
+    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        let status = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78, Int64(m), Int64(n), Int64(k), alpha,
+                                a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))
+        check(status, "sgemm \(m)x\(n)x\(k)")
+    }
+
+    /// Whether oneDNN prints each primitive it runs and the implementation it chose (`ONEDNN_VERBOSE` also does).
+    public static func setVerbose(_ on: Bool) { _ = dnnl_set_verbose(on ? 1 : 0) }
+
+    static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
+        precondition(status == dnnl_success, "oneDNN \(what()) failed with status \(status.rawValue)")
+    }
+
+    /// One CPU engine and one in-order stream for the process.
+    static let context: (engine: dnnl_engine_t, stream: dnnl_stream_t) = {
+        var engine: dnnl_engine_t?
+        check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine")
+        var stream: dnnl_stream_t?
+        check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream")
+        return (engine!, stream!)
+    }()
+}
+
+/// A memory descriptor in a plain row-major layout (nchw, oihw, x).
+func plainDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    let tag: dnnl_format_tag_t = dims.count == 4 ? dnnl_nchw : dims.count == 2 ? dnnl_ab : dnnl_a
+    let dims64 = dims.map(Int64.init)
+    DNNL.check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims64, dnnl_f32, tag), "memory descriptor \(dims)")
+    return md
+}
+
+/// A memory descriptor that lets the primitive pick its fastest layout.
+func anyDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    let dims64 = dims.map(Int64.init)
+    DNNL.check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims64, dnnl_f32, dnnl_format_tag_any), "memory descriptor \(dims)")
+    return md
+}
+
+/// A primitive together with its descriptor, destroyed with it.
+final class Primitive {
+    let descriptor: dnnl_primitive_desc_t
+    let primitive: dnnl_primitive_t
+
+    init(descriptor: dnnl_primitive_desc_t) {
+        var primitive: dnnl_primitive_t?
+        DNNL.check(dnnl_primitive_create(&primitive, descriptor), "primitive")
+        self.descriptor = descriptor
+        self.primitive = primitive!
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    func memoryDescriptor(_ query: dnnl_query_t) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(descriptor, query, 0).pointee
+    }
+
+    func execute(_ arguments: [(Int32, dnnl_memory_t)]) {
+        let args = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+        DNNL.check(dnnl_primitive_execute(primitive, DNNL.context.stream, Int32(args.count), args), "execute")
+        DNNL.check(dnnl_stream_wait(DNNL.context.stream), "stream wait")
+    }
+}
+
+/// A oneDNN memory object over a pointer, or over its own buffer when the primitive wants another layout.
+final class Memory {
+    let handle: dnnl_memory_t
+    let owned: UnsafeMutableRawPointer?
+
+    init(_ md: dnnl_memory_desc_t, pointer: UnsafeMutableRawPointer?) {
+        var md = md
+        var owned: UnsafeMutableRawPointer? = nil
+        var pointer = pointer
+        if pointer == nil {
+            owned = UnsafeMutableRawPointer.allocate(byteCount: max(dnnl_memory_desc_get_size(&md), 64), alignment: 64)
+            pointer = owned
+        }
+        var handle: dnnl_memory_t?
+        DNNL.check(dnnl_memory_create(&handle, &md, DNNL.context.engine, pointer), "memory")
+        self.handle = handle!
+        self.owned = owned
+    }
+
+    deinit {
+        dnnl_memory_destroy(handle)
+        owned?.deallocate()
+    }
+}
+
+/// Copies between a plain layout and a primitive's chosen layout.
+enum Reorder {
+    static func needed(_ a: dnnl_memory_desc_t, _ b: dnnl_memory_desc_t) -> Bool {
+        var a = a, b = b
+        return dnnl_memory_desc_equal(&a, &b) == 0
+    }
+
+    static func run(from source: Memory, _ sourceMD: dnnl_memory_desc_t, to destination: Memory, _ destinationMD: dnnl_memory_desc_t) {
+        var s = sourceMD, d = destinationMD
+        var pd: dnnl_primitive_desc_t?
+        DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &s, DNNL.context.engine, &d, DNNL.context.engine, nil), "reorder")
+        Primitive(descriptor: pd!).execute([(DNNL_ARG_FROM, source.handle), (DNNL_ARG_TO, destination.handle)])
+    }
+}

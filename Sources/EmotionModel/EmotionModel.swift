@@ -1,0 +1,222 @@
+import Foundation
+import NN
+import Tensor
+
+/// How the two encoders' outputs are combined (MODEL.md, section Network, item 3).
+public enum Fusion: String, CaseIterable, Sendable {
+    case crossAttention = "cross_attention"
+    case transformer
+    case concat
+    case visual
+    case audio
+
+    public var usesVisual: Bool { self != .audio }
+    public var usesAudio: Bool { self != .visual }
+    /// Width of the classifier's input.
+    public var fusedWidth: Int { self == .visual || self == .audio ? 256 : 512 }
+}
+
+/// The classes, in the model's output order.
+public let emotionClasses = ["neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust"]
+
+/// Why inputs do not fit the model: names the tensor, its shape and what was expected.
+public struct ModelInputError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// `visual`: ResNet-18 on every frame, `proj` to 256 and a ReLU: (B, Tv, 3, H, W) to (B, Tv, 256).
+public final class VisualEncoder: Module {
+    public let backbone = ResNet18Trunk()
+    public let proj = Linear(512, 256)
+
+    override public init() {
+        super.init()
+        child("backbone", backbone)
+        child("proj", proj)
+    }
+
+    public func callAsFunction(_ frames: Tensor) -> (backbone: Tensor, sequence: Tensor) {
+        let b = frames.shape[0], t = frames.shape[1]
+        let features = backbone(frames.reshaped([b * t] + Array(frames.shape[2...])))
+        return (features, relu(proj(features)).reshaped([b, t, 256]))
+    }
+}
+
+/// `audio`: three conv-BN-ReLU-maxpool blocks, then a 2-layer bidirectional GRU: (B, 1, 64, Ta) to (B, Ta/8, 256).
+public final class AudioEncoder: Module {
+    let convs = [Conv2d(1, 32, kernel: 3, padding: 1), Conv2d(32, 64, kernel: 3, padding: 1), Conv2d(64, 128, kernel: 3, padding: 1)]
+    let norms = [BatchNorm2d(32), BatchNorm2d(64), BatchNorm2d(128)]
+    public let gru = GRU(inputSize: 1024, hiddenSize: 128, layers: 2, bidirectional: true)
+
+    override public init() {
+        super.init()
+        child("conv", Indexed([(0, convs[0]), (1, norms[0]), (4, convs[1]), (5, norms[1]), (8, convs[2]), (9, norms[2])]))
+        child("gru", gru)
+    }
+
+    public func callAsFunction(_ mel: Tensor) -> (conv: Tensor, sequence: Tensor) {
+        var h = mel
+        for (conv, norm) in zip(convs, norms) { h = maxPool2d(norm(conv(h), relu: true), kernel: 2, stride: 2) }
+        let b = h.shape[0], steps = h.shape[3]
+        let sequence = h.permuted([0, 3, 1, 2]).reshaped([b, steps, h.shape[1] * h.shape[2]])
+        return (h, gru(sequence).output)
+    }
+}
+
+/// Sequential(Linear(256, 512), ReLU, Dropout, Linear(512, 256)), named `0` and `3`.
+final class FeedForward: Module {
+    let first = Linear(256, 512), second = Linear(512, 256)
+    let drop: Dropout
+
+    init(dropout: Float, generator: RandomGenerator) {
+        drop = Dropout(dropout, generator: generator)
+        super.init()
+        child("0", first)
+        child("3", second)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor { second(drop(relu(first(x)))) }
+}
+
+/// `cross_attention`: each modality attends to the other, then residual, LayerNorm and feed-forward per side.
+final class CrossAttentionFusion: Module {
+    let v2a: MultiheadAttention, a2v: MultiheadAttention
+    let vNorm1 = LayerNorm(256), vNorm2 = LayerNorm(256), aNorm1 = LayerNorm(256), aNorm2 = LayerNorm(256)
+    let vFFN: FeedForward, aFFN: FeedForward
+
+    init(dropout: Float, generator: RandomGenerator) {
+        v2a = MultiheadAttention(embedDim: 256, heads: 8, generator: generator)
+        a2v = MultiheadAttention(embedDim: 256, heads: 8, generator: generator)
+        vFFN = FeedForward(dropout: dropout, generator: generator)
+        aFFN = FeedForward(dropout: dropout, generator: generator)
+        super.init()
+        child("v2a", v2a); child("a2v", a2v)
+        child("v_norm1", vNorm1); child("v_ffn", vFFN); child("v_norm2", vNorm2)
+        child("a_norm1", aNorm1); child("a_ffn", aFFN); child("a_norm2", aNorm2)
+    }
+
+    func callAsFunction(visual: Tensor, audio: Tensor) -> Tensor {
+        var v = vNorm1(visual + v2a(query: visual, key: audio, value: audio))
+        v = vNorm2(v + vFFN(v))
+        var a = aNorm1(audio + a2v(query: audio, key: visual, value: visual))
+        a = aNorm2(a + aFFN(a))
+        return concat([v.mean(axis: 1), a.mean(axis: 1)], axis: 1)
+    }
+}
+
+/// `transformer`: both sequences, tagged by a learned modality embedding, through a 2-layer encoder.
+final class TransformerFusion: Module {
+    let modality = Module.makeParameter([2, 256])
+    let layers: [TransformerEncoderLayer]
+
+    init(dropout: Float, generator: RandomGenerator) {
+        layers = (0..<2).map { _ in TransformerEncoderLayer(dModel: 256, heads: 8, feedForward: 512, dropout: dropout, generator: generator) }
+        super.init()
+        register(parameter: "modality", modality)
+        let encoder = Indexed([])
+        encoder.child("layers", Indexed(layers.enumerated().map { ($0.offset, $0.element as Module) }))
+        child("encoder", encoder)
+    }
+
+    func callAsFunction(visual: Tensor, audio: Tensor) -> Tensor {
+        let tv = visual.shape[1]
+        var tokens = concat([visual + modality.select(axis: 0, 0), audio + modality.select(axis: 0, 1)], axis: 1)
+        for layer in layers { tokens = layer(tokens) }
+        let ta = tokens.shape[1] - tv
+        return concat([tokens.slice(axis: 1, 0..<tv).mean(axis: 1), tokens.slice(axis: 1, tv..<tv + ta).mean(axis: 1)], axis: 1)
+    }
+}
+
+/// Sequential(Linear(in, 256), ReLU, Dropout, Linear(256, 128), ReLU, Dropout, Linear(128, 7)), named 0, 3, 6.
+final class Classifier: Module {
+    let layers: [Linear]
+    let drop: Dropout
+
+    init(inFeatures: Int, dropout: Float, generator: RandomGenerator) {
+        layers = [Linear(inFeatures, 256), Linear(256, 128), Linear(128, 7)]
+        drop = Dropout(dropout, generator: generator)
+        super.init()
+        child("0", layers[0]); child("3", layers[1]); child("6", layers[2])
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        layers[2](drop(relu(layers[1](drop(relu(layers[0](x)))))))
+    }
+}
+
+/// MODEL.md's `EmotionModel`: face and voice encoders, one of five fusions, and the classifier, with
+/// PyTorch's parameter names throughout.
+public final class EmotionModel: Module {
+    /// What one forward pass computed: the logits and the intermediate tensors MODEL.md names.
+    public struct Output {
+        public var logits: Tensor
+        public var backbone: Tensor?, visualSequence: Tensor?
+        public var audioConv: Tensor?, audioSequence: Tensor?
+        public var fused: Tensor
+    }
+
+    public let fusion: Fusion
+    public let dropout: Float
+    public let visual: VisualEncoder?
+    public let audio: AudioEncoder?
+    let crossAttention: CrossAttentionFusion?
+    let transformer: TransformerFusion?
+    let classifier: Classifier
+    /// Source of every dropout mask in the model.
+    public let generator: RandomGenerator
+
+    public init(fusion: Fusion = .crossAttention, dropout: Float = 0.3, seed: UInt64 = 0) {
+        self.fusion = fusion
+        self.dropout = dropout
+        generator = RandomGenerator(seed: seed)
+        visual = fusion.usesVisual ? VisualEncoder() : nil
+        audio = fusion.usesAudio ? AudioEncoder() : nil
+        crossAttention = fusion == .crossAttention ? CrossAttentionFusion(dropout: dropout, generator: generator) : nil
+        transformer = fusion == .transformer ? TransformerFusion(dropout: dropout, generator: generator) : nil
+        classifier = Classifier(inFeatures: fusion.fusedWidth, dropout: dropout, generator: generator)
+        super.init()
+        if let visual { child("visual", visual) }
+        if let audio { child("audio", audio) }
+        if let crossAttention { child("fusion", crossAttention) }
+        if let transformer { child("fusion", transformer) }
+        child("classifier", classifier)
+    }
+
+    /// Checks the inputs MODEL.md defines: frames (B, Tv, 3, H, W) and mel (B, 1, 64, Ta) with Ta a multiple of 8.
+    public func validate(frames: Tensor?, mel: Tensor?) throws {
+        var batch: Int?
+        if fusion.usesVisual {
+            guard let frames else { throw ModelInputError(description: "fusion \(fusion.rawValue) needs frames (B, Tv, 3, H, W)") }
+            guard frames.rank == 5, frames.shape[2] == 3, frames.shape[0] > 0, frames.shape[1] > 0, frames.shape[3] >= 32, frames.shape[4] >= 32 else {
+                throw ModelInputError(description: "frames has shape \(frames.shape); expected (B, Tv, 3, H, W) with H, W >= 32")
+            }
+            batch = frames.shape[0]
+        }
+        if fusion.usesAudio {
+            guard let mel else { throw ModelInputError(description: "fusion \(fusion.rawValue) needs mel (B, 1, 64, Ta)") }
+            guard mel.rank == 4, mel.shape[1] == 1, mel.shape[2] == 64, mel.shape[3] >= 8, mel.shape[0] > 0 else {
+                throw ModelInputError(description: "mel has shape \(mel.shape); expected (B, 1, 64, Ta) with Ta >= 8")
+            }
+            if let batch, batch != mel.shape[0] {
+                throw ModelInputError(description: "frames has batch \(batch) but mel has batch \(mel.shape[0])")
+            }
+        }
+    }
+
+    public func forward(frames: Tensor?, mel: Tensor?) throws -> Output {
+        try validate(frames: frames, mel: mel)
+        var backbone: Tensor?, visualSequence: Tensor?, audioConv: Tensor?, audioSequence: Tensor?
+        if let visual, let frames { (backbone, visualSequence) = visual(frames) }
+        if let audio, let mel { (audioConv, audioSequence) = audio(mel) }
+        let fused: Tensor
+        switch fusion {
+        case .crossAttention: fused = crossAttention!(visual: visualSequence!, audio: audioSequence!)
+        case .transformer: fused = transformer!(visual: visualSequence!, audio: audioSequence!)
+        case .concat: fused = concat([visualSequence!.mean(axis: 1), audioSequence!.mean(axis: 1)], axis: 1)
+        case .visual: fused = visualSequence!.mean(axis: 1)
+        case .audio: fused = audioSequence!.mean(axis: 1)
+        }
+        return Output(logits: classifier(fused), backbone: backbone, visualSequence: visualSequence,
+                      audioConv: audioConv, audioSequence: audioSequence, fused: fused)
+    }
+}

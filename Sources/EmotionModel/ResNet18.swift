@@ -1,0 +1,69 @@
+import NN
+import Tensor
+
+/// Children named "0", "1", ...: the shape of PyTorch's `nn.Sequential` in parameter names.
+final class Indexed: Module {
+    init(_ modules: [(Int, Module)]) {
+        super.init()
+        for (index, module) in modules { child(String(index), module) }
+    }
+}
+
+/// torchvision's `BasicBlock`: two 3x3 convolutions with BatchNorm, and a 1x1 projection of the shortcut
+/// (`downsample.0` / `downsample.1`) where the stride or width changes.
+final class BasicBlock: Module {
+    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
+    let downsample: (conv: Conv2d, bn: BatchNorm2d)?
+
+    init(_ inChannels: Int, _ outChannels: Int, stride: Int) {
+        conv1 = Conv2d(inChannels, outChannels, kernel: 3, stride: stride, padding: 1, bias: false)
+        bn1 = BatchNorm2d(outChannels)
+        conv2 = Conv2d(outChannels, outChannels, kernel: 3, stride: 1, padding: 1, bias: false)
+        bn2 = BatchNorm2d(outChannels)
+        downsample = stride != 1 || inChannels != outChannels
+            ? (Conv2d(inChannels, outChannels, kernel: 1, stride: stride, bias: false), BatchNorm2d(outChannels)) : nil
+        super.init()
+        child("conv1", conv1)
+        child("bn1", bn1)
+        child("conv2", conv2)
+        child("bn2", bn2)
+        if let downsample { child("downsample", Indexed([(0, downsample.conv), (1, downsample.bn)])) }
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let out = bn2(conv2(bn1(conv1(x), relu: true)))
+        let shortcut = downsample.map { $0.bn($0.conv(x)) } ?? x
+        return addReLU(out, shortcut)
+    }
+}
+
+/// torchvision's ResNet-18 trunk with its own parameter names, without `fc`: (N, 3, H, W) to (N, 512).
+public final class ResNet18Trunk: Module {
+    let conv1 = Conv2d(3, 64, kernel: 7, stride: 2, padding: 3, bias: false)
+    let bn1 = BatchNorm2d(64)
+    let stages: [[BasicBlock]]
+
+    override public init() {
+        let widths = [64, 128, 256, 512]
+        var stages: [[BasicBlock]] = []
+        var inChannels = 64
+        for (i, width) in widths.enumerated() {
+            let stride = i == 0 ? 1 : 2
+            stages.append([BasicBlock(inChannels, width, stride: stride), BasicBlock(width, width, stride: 1)])
+            inChannels = width
+        }
+        self.stages = stages
+        super.init()
+        child("conv1", conv1)
+        child("bn1", bn1)
+        for (i, blocks) in stages.enumerated() {
+            child("layer\(i + 1)", Indexed(blocks.enumerated().map { ($0.offset, $0.element as Module) }))
+        }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = maxPool2d(bn1(conv1(x), relu: true), kernel: 3, stride: 2, padding: 1)
+        for blocks in stages { for block in blocks { h = block(h) } }
+        return globalAveragePool(h)
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Tensor
+
+/// An integer buffer of a module (BatchNorm's `num_batches_tracked`), saved as I64 in a state dictionary.
+public final class Counter {
+    public var value: Int64 = 0
+    public init() {}
+}
+
+/// One entry of a state dictionary: a float tensor (parameter or buffer) or an integer counter.
+public enum StateEntry {
+    case tensor(Tensor)
+    case counter(Counter)
+}
+
+/// A node of the module tree, as PyTorch's `nn.Module`: named parameters, buffers and children, whose dotted
+/// paths are the parameter names of a PyTorch `state_dict`, and a train/eval mode that children follow.
+open class Module {
+    public private(set) var training = true
+    private var ownParameters: [(String, Tensor)] = []
+    private var ownState: [(String, StateEntry)] = []
+    private var children: [(String, Module)] = []
+
+    public init() {}
+
+    /// A new trainable tensor, to be registered with `register(parameter:_:)` once `self` exists.
+    public static func makeParameter(_ shape: [Int], value: Float = 0) -> Tensor {
+        let tensor = Tensor(repeating: value, shape: shape)
+        tensor.requiresGrad = true
+        return tensor
+    }
+
+    /// Lists a trainable tensor of this module under `name`.
+    public func register(parameter name: String, _ tensor: Tensor) {
+        ownParameters.append((name, tensor))
+        ownState.append((name, .tensor(tensor)))
+    }
+
+    /// Lists a float buffer (running statistics) under `name`: saved and loaded, never trained.
+    public func register(buffer name: String, _ tensor: Tensor) {
+        ownState.append((name, .tensor(tensor)))
+    }
+
+    /// Lists an integer buffer under `name`.
+    public func register(counter name: String, _ counter: Counter) {
+        ownState.append((name, .counter(counter)))
+    }
+
+    /// Registers a child under `name` and returns it.
+    @discardableResult
+    public func child<M: Module>(_ name: String, _ module: M) -> M {
+        children.append((name, module))
+        return module
+    }
+
+    /// Every parameter with its dotted name, in PyTorch's order (own parameters, then children's in order).
+    public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
+        ownParameters.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedParameters(prefix: prefix + $0.0 + ".") }
+    }
+
+    /// Every state-dictionary entry with its dotted name, in `state_dict()` order.
+    public func namedState(prefix: String = "") -> [(String, StateEntry)] {
+        ownState.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedState(prefix: prefix + $0.0 + ".") }
+    }
+
+    public var parameters: [Tensor] { namedParameters().map(\.1) }
+
+    /// Training mode (batch statistics, dropout) or evaluation mode, for this module and all below it.
+    public func train(_ on: Bool = true) {
+        training = on
+        for (_, child) in children { child.train(on) }
+    }
+
+    public func eval() { train(false) }
+}
+
+/// A model's parameters in one contiguous buffer and their gradients in another, in `namedParameters` order:
+/// a checkpoint is one write, and data-parallel workers all-reduce the gradient buffer in place.
+public final class FlatParameters {
+    public let names: [String]
+    public let tensors: [Tensor]
+    /// Offset of each parameter within the buffers.
+    public let offsets: [Int]
+    public let values: TensorStorage
+    public let gradients: TensorStorage
+
+    public init(_ module: Module) {
+        let named = module.namedParameters()
+        names = named.map(\.0)
+        tensors = named.map(\.1)
+        var offsets: [Int] = []
+        var total = 0
+        for t in tensors { offsets.append(total); total += t.count }
+        self.offsets = offsets
+        values = TensorStorage(count: total)
+        gradients = TensorStorage(count: total)
+        gradients.pointer.initialize(repeating: 0, count: total)
+        for (t, offset) in zip(tensors, offsets) {
+            t.rebind(to: TensorStorage(pointer: values.pointer + offset, count: t.count, owner: values))
+            t.grad = Tensor(shape: t.shape, storage: TensorStorage(pointer: gradients.pointer + offset, count: t.count, owner: gradients))
+        }
+    }
+
+    public var count: Int { values.count }
+
+    public func zeroGrad() { gradients.pointer.update(repeating: 0, count: gradients.count) }
+
+    /// L2 norm of all gradients together.
+    public func gradientNorm() -> Double {
+        var s = 0.0
+        let g = gradients.pointer
+        for i in 0..<gradients.count { s += Double(g[i]) * Double(g[i]) }
+        return s.squareRoot()
+    }
+
+    /// Scales the gradients so their global L2 norm is at most `maxNorm` (as `clip_grad_norm_`); returns the
+    /// norm before clipping.
+    @discardableResult
+    public func clipGradientNorm(_ maxNorm: Double) -> Double {
+        let norm = gradientNorm()
+        let scale = maxNorm / (norm + 1e-6)
+        if scale < 1 {
+            let g = gradients.pointer, s = Float(scale)
+            for i in 0..<gradients.count { g[i] *= s }
+        }
+        return norm
+    }
+}

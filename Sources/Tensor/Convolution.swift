@@ -1,0 +1,31 @@
+import DNNL
+import Foundation
+
+/// PyTorch's `conv2d` on NCHW input with OIHW weights, square stride and padding, on oneDNN.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+    shapeCheck(x.rank == 4 && weight.rank == 4 && x.shape[1] == weight.shape[1],
+               "conv2d: input \(x.shape) for weight \(weight.shape)")
+    let geometry = ConvolutionGeometry(batch: x.shape[0], inChannels: x.shape[1], outChannels: weight.shape[0],
+                                       height: x.shape[2], width: x.shape[3],
+                                       kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
+                                       stride: stride, padding: padding, hasBias: bias != nil)
+    shapeCheck(geometry.outHeight > 0 && geometry.outWidth > 0, "conv2d: input \(x.shape) too small for kernel \(weight.shape)")
+    let plan = Convolution.plan(geometry)
+    let result = Tensor(uninitialized: geometry.outputDims)
+    plan.forward(input: x.pointer, weight: weight.pointer, bias: bias?.pointer, output: result.pointer)
+    var inputs = [x, weight]
+    if let bias { inputs.append(bias) }
+    return result.recording(inputs) { g in
+        var dx: Tensor?, dw: Tensor?, db: Tensor?
+        if x.requiresGrad {
+            dx = Tensor(uninitialized: x.shape)
+            plan.backwardData(gradOutput: g.pointer, weight: weight.pointer, gradInput: dx!.pointer)
+        }
+        if weight.requiresGrad || (bias?.requiresGrad ?? false) {
+            dw = Tensor(uninitialized: weight.shape)
+            db = bias.map { Tensor(uninitialized: $0.shape) }
+            plan.backwardWeights(input: x.pointer, gradOutput: g.pointer, gradWeight: dw!.pointer, gradBias: db?.pointer)
+        }
+        return [dx, weight.requiresGrad ? dw : nil, bias?.requiresGrad == true ? db : nil]
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+/// Runs `body(i)` for i in 0..<count on both cores when the work is large enough to pay for it.
+@inline(__always)
+func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
+    if work < 1 << 16 || count < 2 {
+        for i in 0..<count { body(i) }
+    } else {
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+}
+
+/// PyTorch's `batch_norm` over NCHW input, with ReLU fused on the output where asked (it saves a pass over
+/// the data and the ReLU's own copy). Training normalises with the batch statistics and updates the running
+/// ones in place (momentum, unbiased variance); evaluation normalises with the running statistics.
+public func batchNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
+                        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) -> Tensor {
+    shapeCheck(x.rank == 4 && weight.count == x.shape[1], "batchNorm2d: input \(x.shape) for \(weight.count) channels")
+    let n = x.shape[0], channels = x.shape[1], plane = x.shape[2] * x.shape[3]
+    let count = n * plane
+    let mean = Tensor(uninitialized: [channels]), invStd = Tensor(uninitialized: [channels])
+    let src = x.pointer
+    if training {
+        shapeCheck(count > 1, "batchNorm2d: training needs more than one value per channel, got input \(x.shape)")
+        parallelFor(channels, work: x.count) { c in
+            var sum = 0.0
+            for b in 0..<n {
+                let p = src + (b * channels + c) * plane
+                var s: Float = 0
+                for i in 0..<plane { s += p[i] }
+                sum += Double(s)
+            }
+            let m = sum / Double(count)
+            // Second pass for the variance: sum-of-squares alone loses precision when the mean is large.
+            var v = 0.0
+            for b in 0..<n {
+                let p = src + (b * channels + c) * plane
+                let mf = Float(m)
+                var q: Float = 0
+                for i in 0..<plane { let d = p[i] - mf; q += d * d }
+                v += Double(q)
+            }
+            let variance = v / Double(count)
+            mean.pointer[c] = Float(m)
+            invStd.pointer[c] = Float(1 / (variance + Double(eps)).squareRoot())
+            runningMean.pointer[c] = (1 - momentum) * runningMean.pointer[c] + momentum * Float(m)
+            runningVar.pointer[c] = (1 - momentum) * runningVar.pointer[c] + momentum * Float(variance * Double(count) / Double(count - 1))
+        }
+    } else {
+        for c in 0..<channels {
+            mean.pointer[c] = runningMean.pointer[c]
+            invStd.pointer[c] = 1 / (runningVar.pointer[c] + eps).squareRoot()
+        }
+    }
+    let result = Tensor(uninitialized: x.shape)
+    let dst = result.pointer, gamma = weight.pointer, beta = bias.pointer
+    parallelFor(channels, work: x.count) { c in
+        let scale = gamma[c] * invStd.pointer[c], shift = beta[c] - mean.pointer[c] * scale
+        for b in 0..<n {
+            let o = (b * channels + c) * plane
+            let p = src + o, q = dst + o
+            if relu { for i in 0..<plane { q[i] = max(p[i] * scale + shift, 0) } }
+            else { for i in 0..<plane { q[i] = p[i] * scale + shift } }
+        }
+    }
+    let output = result.storage
+    return result.recording([x, weight, bias]) { g in
+        let dx = Tensor(uninitialized: x.shape), dgamma = Tensor(uninitialized: [channels]), dbeta = Tensor(uninitialized: [channels])
+        let gp = g.pointer, y = output.pointer, o = dx.pointer
+        parallelFor(channels, work: x.count) { c in
+            let m = mean.pointer[c], s = invStd.pointer[c]
+            var sumG = 0.0, sumGX = 0.0
+            for b in 0..<n {
+                let off = (b * channels + c) * plane
+                let gg = gp + off, xx = src + off, yy = y + off
+                var a: Float = 0, d: Float = 0
+                if relu {
+                    for i in 0..<plane { let gi = yy[i] > 0 ? gg[i] : 0; a += gi; d += gi * (xx[i] - m) }
+                } else {
+                    for i in 0..<plane { a += gg[i]; d += gg[i] * (xx[i] - m) }
+                }
+                sumG += Double(a); sumGX += Double(d)
+            }
+            let dgam = Float(sumGX) * s
+            dgamma.pointer[c] = dgam
+            dbeta.pointer[c] = Float(sumG)
+            let k = gamma[c] * s
+            if training {
+                let meanG = Float(sumG / Double(count)), meanGX = dgam / Float(count)
+                for b in 0..<n {
+                    let off = (b * channels + c) * plane
+                    let gg = gp + off, xx = src + off, yy = y + off, oo = o + off
+                    for i in 0..<plane {
+                        let gi = relu ? (yy[i] > 0 ? gg[i] : 0) : gg[i]
+                        oo[i] = k * (gi - meanG - (xx[i] - m) * s * meanGX)
+                    }
+                }
+            } else {
+                for b in 0..<n {
+                    let off = (b * channels + c) * plane
+                    let gg = gp + off, yy = y + off, oo = o + off
+                    for i in 0..<plane { oo[i] = k * (relu ? (yy[i] > 0 ? gg[i] : 0) : gg[i]) }
+                }
+            }
+        }
+        return [x.requiresGrad ? dx : nil, dgamma, dbeta]
+    }
+}
+
+/// PyTorch's `layer_norm` over the last dimension.
+public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e-5) -> Tensor {
+    let d = x.shape.last ?? 0
+    shapeCheck(weight.count == d && bias.count == d, "layerNorm: input \(x.shape) for \(weight.count) features")
+    let rows = x.count / max(d, 1)
+    let result = Tensor(uninitialized: x.shape)
+    let means = Tensor(uninitialized: [rows]), invStds = Tensor(uninitialized: [rows])
+    let src = x.pointer, dst = result.pointer, w = weight.pointer, b = bias.pointer
+    for r in 0..<rows {
+        let p = src + r * d, q = dst + r * d
+        var sum = 0.0
+        for i in 0..<d { sum += Double(p[i]) }
+        let m = sum / Double(d)
+        var v = 0.0
+        for i in 0..<d { let e = Double(p[i]) - m; v += e * e }
+        let s = 1 / (v / Double(d) + Double(eps)).squareRoot()
+        means.pointer[r] = Float(m); invStds.pointer[r] = Float(s)
+        for i in 0..<d { q[i] = (p[i] - Float(m)) * Float(s) * w[i] + b[i] }
+    }
+    return result.recording([x, weight, bias]) { g in
+        let dx = Tensor(uninitialized: x.shape), dw = Tensor(zeros: [d]), db = Tensor(zeros: [d])
+        let gp = g.pointer, o = dx.pointer
+        for r in 0..<rows {
+            let p = src + r * d, gg = gp + r * d, oo = o + r * d
+            let m = means.pointer[r], s = invStds.pointer[r]
+            var sumDy = 0.0, sumDyX = 0.0
+            for i in 0..<d {
+                let xhat = (p[i] - m) * s
+                let dy = gg[i] * w[i]
+                sumDy += Double(dy); sumDyX += Double(dy * xhat)
+                dw.pointer[i] += gg[i] * xhat
+                db.pointer[i] += gg[i]
+            }
+            let meanDy = Float(sumDy / Double(d)), meanDyX = Float(sumDyX / Double(d))
+            for i in 0..<d {
+                let xhat = (p[i] - m) * s
+                oo[i] = s * (gg[i] * w[i] - meanDy - xhat * meanDyX)
+            }
+        }
+        return [dx, dw, db]
+    }
+}
