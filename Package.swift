@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "EmotionCLI",
             dependencies: [
-                "Pipeline", "Stages", "Synthesis", "Meld", "Faces", "Media",
+                "Pipeline", "Stages", "Synthesis", "Meld", "Faces", "Media", "EmotionModel", "NN", "Tensor", "Safetensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

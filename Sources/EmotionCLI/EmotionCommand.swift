@@ -8,7 +8,7 @@ public struct EmotionCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emotion",
         abstract: "Recognise emotion from face and voice: build datasets, features and models with incremental pipelines.",
-        subcommands: [RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self]
     )
 
     /// The stage kinds pipelines may use. The `emotion` executable registers the project's stages;

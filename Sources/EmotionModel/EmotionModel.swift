@@ -22,6 +22,7 @@ public let emotionClasses = ["neutral", "joy", "sadness", "anger", "surprise", "
 /// Why inputs do not fit the model: names the tensor, its shape and what was expected.
 public struct ModelInputError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// `visual`: ResNet-18 on every frame, `proj` to 256 and a ReLU: (B, Tv, 3, H, W) to (B, Tv, 256).

@@ -1,0 +1,78 @@
+import ArgumentParser
+import EmotionModel
+import Foundation
+import NN
+import Safetensors
+import Tensor
+
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Run EmotionModel on the frames and mel tensors of a safetensors file and write its logits.",
+        discussion: """
+            WEIGHTS is a state dictionary as PyTorch writes it (safetensors.torch.save_file(model.state_dict(), W)),
+            with num_batches_tracked as I64. INPUTS holds `frames` (B, Tv, 3, H, W) and/or `mel` (B, 1, 64, Ta) as
+            float32, as the fusion needs. OUT receives `logits` (B, 7).
+            """)
+
+    @Option(help: "The fusion: \(Fusion.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var fusion: String = Fusion.crossAttention.rawValue
+
+    @Option(help: "The state dictionary (.safetensors).")
+    var weights: String
+
+    @Option(help: "The inputs (.safetensors with frames and/or mel).")
+    var inputs: String
+
+    @Option(help: "Where to write the logits (.safetensors).")
+    var out: String
+
+    @Flag(help: "Run in training mode (BatchNorm batch statistics, dropout) instead of evaluation mode.")
+    var train = false
+
+    @Option(help: "Dropout probability in training mode.")
+    var dropout: Float = 0
+
+    @Option(help: "Seed of the dropout masks.")
+    var seed: UInt64 = 0
+
+    func run() throws {
+        guard let fusion = Fusion(rawValue: fusion) else {
+            throw ValidationError("unknown fusion '\(self.fusion)'; choose one of \(Fusion.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        do {
+            let model = EmotionModel(fusion: fusion, dropout: dropout, seed: seed)
+            try model.loadStateDictionary(try SafetensorsFile(path: weights))
+            let file = try SafetensorsFile(path: inputs)
+            func input(_ name: String, needed: Bool) throws -> Tensor? {
+                guard needed else { return nil }
+                guard file.entries[name] != nil else {
+                    throw ModelInputError(description: "\(inputs): no tensor '\(name)', which fusion \(fusion.rawValue) needs")
+                }
+                return Tensor(try file.floats(name), shape: try file.entry(name).shape)
+            }
+            let frames = try input("frames", needed: fusion.usesVisual), mel = try input("mel", needed: fusion.usesAudio)
+            model.train(train)
+            let started = Date()
+            let output = try withoutGrad { try model.forward(frames: frames, mel: mel) }
+            let elapsed = Date().timeIntervalSince(started)
+            var writer = SafetensorsWriter()
+            writer.add("logits", shape: output.logits.shape, floats: output.logits.scalars)
+            writer.metadata = ["fusion": fusion.rawValue, "mode": train ? "train" : "eval", "weights": weights,
+                               "classes": emotionClasses.joined(separator: ",")]
+            try writer.write(to: out)
+            print(String(format: "%@: logits %@ in %.1f ms (%@ mode)", out, "\(output.logits.shape)", elapsed * 1000, train ? "train" : "eval"))
+        } catch let error as SafetensorsError {
+            throw fail(error.description)
+        } catch let error as StateDictionaryError {
+            throw fail(error.description)
+        } catch let error as ModelInputError {
+            throw fail(error.description)
+        }
+    }
+
+    private func fail(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        return ExitCode(1)
+    }
+}
