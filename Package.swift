@@ -57,7 +57,11 @@ let package = Package(
         // oneDNN (libdnnl-dev), for DNNL only: convolutions and matrix products, threaded with OpenMP.
         .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
         // oneDNN's convolution primitives and sgemm as Swift calls on plain NCHW buffers.
-        .target(name: "DNNL", dependencies: ["COneDNN"]),
+        .target(name: "DNNL", dependencies: ["COneDNN", "COpenMP", "BufferPool"]),
+        // GNU OpenMP, the thread pool oneDNN runs on, for DNNL only.
+        .systemLibrary(name: "COpenMP"),
+        // Large buffers reused between tensors of one size: a training step allocates the same sizes each step.
+        .target(name: "BufferPool"),
         // OpenBLAS's CBLAS, for BLAS only.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // OpenBLAS's sgemm as a Swift call.
@@ -65,7 +69,7 @@ let package = Package(
         // The safetensors format PyTorch users save state dictionaries in: a reader and an atomic writer.
         .target(name: "Safetensors"),
         // Float32 tensors on the CPU with define-by-run reverse-mode differentiation; knows nothing of media.
-        .target(name: "Tensor", dependencies: ["DNNL"]),
+        .target(name: "Tensor", dependencies: ["DNNL", "BufferPool"]),
         // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
         .target(name: "NN", dependencies: ["Tensor", "Safetensors"]),
         // MODEL.md's EmotionModel: ResNet-18 faces, CNN + BiGRU voice, five fusions, classifier.
@@ -85,6 +89,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
+        // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine.
+        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "DNNL", "BLAS"]),
 
         // Locating ../shared, running oracle programs, temporary folders: for every test target.
         .target(name: "TestSupport", path: "Tests/TestSupport", linkerSettings: [.linkedFramework("XCTest")]),

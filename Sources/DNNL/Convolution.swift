@@ -55,9 +55,9 @@ public final class Convolution {
 
     private init(_ geometry: ConvolutionGeometry) {
         self.geometry = geometry
-        var src = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
+        var src = layoutDescriptor(geometry.inputDims), weights = layoutDescriptor(geometry.weightDims)
         let bias = plainDescriptor([geometry.outChannels])
-        var dst = anyDescriptor(geometry.outputDims)
+        var dst = layoutDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
         let strides = [Int64(geometry.stride), Int64(geometry.stride)]
         let paddings = [Int64(geometry.padding), Int64(geometry.padding)]
@@ -72,8 +72,8 @@ public final class Convolution {
     }
 
     private func makeBackwardData() -> Primitive {
-        var diffSrc = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
-        var diffDst = anyDescriptor(geometry.outputDims)
+        var diffSrc = layoutDescriptor(geometry.inputDims), weights = layoutDescriptor(geometry.weightDims)
+        var diffDst = layoutDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
         DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst,
                                                             strides, paddings, paddings), "convolution backward data \(geometry)")
@@ -84,9 +84,9 @@ public final class Convolution {
     }
 
     private func makeBackwardWeights() -> Primitive {
-        var src = anyDescriptor(geometry.inputDims), diffWeights = anyDescriptor(geometry.weightDims)
+        var src = layoutDescriptor(geometry.inputDims), diffWeights = layoutDescriptor(geometry.weightDims)
         let diffBias = plainDescriptor([geometry.outChannels])
-        var diffDst = anyDescriptor(geometry.outputDims)
+        var diffDst = layoutDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
         withUnsafePointer(to: diffBias) { diffBias in
             DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &diffWeights,
@@ -146,6 +146,9 @@ public final class Convolution {
         withExtendedLifetime((src, diffDst, biasMemory)) {}
     }
 }
+
+let plainLayouts = ProcessInfo.processInfo.environment["EMOTION_CONV_LAYOUT"] == "plain"
+func layoutDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t { plainLayouts ? plainDescriptor(dims) : anyDescriptor(dims) }
 
 /// A caller's plain buffer as a primitive argument: used in place when the primitive takes the plain layout,
 /// otherwise reordered into (inputs) or out of (outputs) a buffer in the primitive's layout.

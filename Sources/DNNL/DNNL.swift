@@ -1,3 +1,4 @@
+import BufferPool
 import COneDNN
 import Foundation
 
@@ -85,13 +86,15 @@ final class Primitive {
 final class Memory {
     let handle: dnnl_memory_t
     let owned: UnsafeMutableRawPointer?
+    let ownedBytes: Int
 
     init(_ md: dnnl_memory_desc_t, pointer: UnsafeMutableRawPointer?) {
         var md = md
         var owned: UnsafeMutableRawPointer? = nil
         var pointer = pointer
+        ownedBytes = max(dnnl_memory_desc_get_size(&md), 64)
         if pointer == nil {
-            owned = UnsafeMutableRawPointer.allocate(byteCount: max(dnnl_memory_desc_get_size(&md), 64), alignment: 64)
+            owned = BufferPool.allocate(bytes: ownedBytes)
             pointer = owned
         }
         var handle: dnnl_memory_t?
@@ -102,7 +105,7 @@ final class Memory {
 
     deinit {
         dnnl_memory_destroy(handle)
-        owned?.deallocate()
+        if let owned { BufferPool.release(owned, bytes: ownedBytes) }
     }
 }
 

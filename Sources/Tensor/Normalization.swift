@@ -1,12 +1,13 @@
+import DNNL
 import Foundation
 
-/// Runs `body(i)` for i in 0..<count on both cores when the work is large enough to pay for it.
+/// Runs `body(i)` for i in 0..<count on oneDNN's threads when the work (elements touched) pays for it.
 @inline(__always)
 func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
     if work < 1 << 16 || count < 2 {
         for i in 0..<count { body(i) }
     } else {
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        DNNL.parallelFor(count, body)
     }
 }
 
@@ -24,22 +25,11 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, runningMean: 
         shapeCheck(count > 1, "batchNorm2d: training needs more than one value per channel, got input \(x.shape)")
         parallelFor(channels, work: x.count) { c in
             var sum = 0.0
-            for b in 0..<n {
-                let p = src + (b * channels + c) * plane
-                var s: Float = 0
-                for i in 0..<plane { s += p[i] }
-                sum += Double(s)
-            }
+            for b in 0..<n { sum += Double(Reduce.sum(src + (b * channels + c) * plane, plane)) }
             let m = sum / Double(count)
-            // Second pass for the variance: sum-of-squares alone loses precision when the mean is large.
+            // A second pass for the variance: the sum of squares alone loses precision when the mean is large.
             var v = 0.0
-            for b in 0..<n {
-                let p = src + (b * channels + c) * plane
-                let mf = Float(m)
-                var q: Float = 0
-                for i in 0..<plane { let d = p[i] - mf; q += d * d }
-                v += Double(q)
-            }
+            for b in 0..<n { v += Double(Reduce.squaredDeviation(src + (b * channels + c) * plane, plane, mean: Float(m))) }
             let variance = v / Double(count)
             mean.pointer[c] = Float(m)
             invStd.pointer[c] = Float(1 / (variance + Double(eps)).squareRoot())
@@ -72,34 +62,29 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, runningMean: 
             var sumG = 0.0, sumGX = 0.0
             for b in 0..<n {
                 let off = (b * channels + c) * plane
-                let gg = gp + off, xx = src + off, yy = y + off
-                var a: Float = 0, d: Float = 0
-                if relu {
-                    for i in 0..<plane { let gi = yy[i] > 0 ? gg[i] : 0; a += gi; d += gi * (xx[i] - m) }
-                } else {
-                    for i in 0..<plane { a += gg[i]; d += gg[i] * (xx[i] - m) }
-                }
+                // With the ReLU fused, the masked gradient is parked in dx for the second pass.
+                let (a, d) = Reduce.gradientSums(gp + off, src + off, plane, mean: m, mask: relu ? y + off : nil, maskedOut: o + off)
                 sumG += Double(a); sumGX += Double(d)
             }
             let dgam = Float(sumGX) * s
             dgamma.pointer[c] = dgam
             dbeta.pointer[c] = Float(sumG)
             let k = gamma[c] * s
+            let source = relu ? UnsafePointer(o) : UnsafePointer(gp)
             if training {
+                // dx = k (g - mean(g) - xhat mean(g xhat)), folded into one multiply-add per element.
                 let meanG = Float(sumG / Double(count)), meanGX = dgam / Float(count)
+                let slope = -k * s * meanGX, offset = -k * meanG + k * s * meanGX * m
                 for b in 0..<n {
                     let off = (b * channels + c) * plane
-                    let gg = gp + off, xx = src + off, yy = y + off, oo = o + off
-                    for i in 0..<plane {
-                        let gi = relu ? (yy[i] > 0 ? gg[i] : 0) : gg[i]
-                        oo[i] = k * (gi - meanG - (xx[i] - m) * s * meanGX)
-                    }
+                    let gg = source + off, xx = src + off, oo = o + off
+                    for i in 0..<plane { oo[i] = k * gg[i] + slope * xx[i] + offset }
                 }
             } else {
                 for b in 0..<n {
                     let off = (b * channels + c) * plane
-                    let gg = gp + off, yy = y + off, oo = o + off
-                    for i in 0..<plane { oo[i] = k * (relu ? (yy[i] > 0 ? gg[i] : 0) : gg[i]) }
+                    let gg = source + off, oo = o + off
+                    for i in 0..<plane { oo[i] = k * gg[i] }
                 }
             }
         }

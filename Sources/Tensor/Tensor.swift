@@ -1,3 +1,4 @@
+import BufferPool
 import Foundation
 
 /// Contiguous float32 memory: owned, or a window into a larger buffer whose owner it keeps alive
@@ -9,7 +10,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Fresh memory, uninitialised.
     public init(count: Int) {
-        pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        pointer = BufferPool.allocate(bytes: count * 4).bindMemory(to: Float.self, capacity: count)
         self.count = count
         owner = nil
     }
@@ -21,7 +22,7 @@ public final class TensorStorage: @unchecked Sendable {
         self.owner = owner
     }
 
-    deinit { if owner == nil { pointer.deallocate() } }
+    deinit { if owner == nil { BufferPool.release(UnsafeMutableRawPointer(pointer), bytes: count * 4) } }
 }
 
 /// A float32 tensor on the CPU: a shape over contiguous row-major storage, and, when it takes part in

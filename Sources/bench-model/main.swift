@@ -1,0 +1,143 @@
+import BLAS
+import DNNL
+import EmotionModel
+import Foundation
+import NN
+import Tensor
+
+// make bench-model: training step, encoders alone and one-clip inference of EmotionModel at the shapes
+// (batch 8 clips, Tv 4 frames of 224x224, Ta 300 mel frames, dropout 0.3), and the convolutions' GFLOP/s
+// against the matrix product on the same shapes. Prints JSON on its last line.
+
+setvbuf(stdout, nil, _IOLBF, 0)
+let arguments = CommandLine.arguments
+func option(_ name: String, _ fallback: Int) -> Int {
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count, let v = Int(arguments[i + 1]) else { return fallback }
+    return v
+}
+let batch = option("--batch", 8), frames = option("--frames", 4), melFrames = option("--mel-frames", 300)
+let repeats = option("--repeats", 3)
+
+func now() -> Double { Date().timeIntervalSinceReferenceDate }
+
+func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// Median seconds of `repeats` runs after one warm-up run.
+func time(_ body: () throws -> Void) rethrows -> Double {
+    try body()
+    var samples: [Double] = []
+    for _ in 0..<repeats {
+        let start = now()
+        try body()
+        samples.append(now() - start)
+    }
+    return samples.sorted()[samples.count / 2]
+}
+
+let generator = RandomGenerator(seed: 7)
+func random(_ shape: [Int]) -> Tensor {
+    Tensor((0..<shape.reduce(1, *)).map { _ in 2 * generator.uniform() - 1 }, shape: shape)
+}
+
+/// One optimiser step of `model` on a fixed batch: forward, cross-entropy, backward, Adam.
+func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel) {
+    let model = EmotionModel(fusion: fusion, dropout: 0.3, seed: 1)
+    model.hashInitialize()
+    model.train()
+    let flat = FlatParameters(model)
+    let adam = Adam(flat, groups: Adam.modelGroups(), weightDecay: 1e-4)
+    let x = fusion.usesVisual ? random([batch, frames, 3, 224, 224]) : nil
+    let mel = fusion.usesAudio ? random([batch, 1, 64, melFrames]) : nil
+    let labels = (0..<batch).map { $0 % 7 }
+    let seconds = try time {
+        flat.zeroGrad()
+        let output = try model.forward(frames: x, mel: mel)
+        let loss = crossEntropy(output.logits, targets: labels, labelSmoothing: 0.1)
+        loss.backward()
+        adam.step()
+    }
+    return (seconds, model)
+}
+
+print("EmotionModel on this machine: batch \(batch) clips, Tv \(frames) x 224x224, Ta \(melFrames), dropout 0.3, release build")
+let (stepSeconds, model) = try trainStep(.crossAttention)
+print(String(format: "train step (cross_attention): %.0f ms/step, %.2f samples/s", stepSeconds * 1000, Double(batch) / stepSeconds))
+let trainRSS = peakRSSMegabytes()
+if arguments.contains("--train-only") { exit(0) }
+
+model.eval()
+let clipFrames = random([1, frames, 3, 224, 224]), clipMel = random([1, 1, 64, melFrames])
+let inferSeconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
+print(String(format: "inference, one clip (eval mode): %.1f ms", inferSeconds * 1000))
+
+let visualSeconds = try trainStep(.visual).seconds
+print(String(format: "visual encoder alone (fusion visual), train step: %.0f ms, %.2f samples/s", visualSeconds * 1000, Double(batch) / visualSeconds))
+let audioSeconds = try trainStep(.audio).seconds
+print(String(format: "audio encoder alone (fusion audio), train step: %.0f ms, %.2f samples/s", audioSeconds * 1000, Double(batch) / audioSeconds))
+print(String(format: "peak RSS: %.0f MB (after the cross_attention step: %.0f MB)", peakRSSMegabytes(), trainRSS))
+
+// Convolutions of the training step (ResNet-18 at batch x Tv images, the audio CNN) against sgemm on the
+// shapes im2col would give them: forward (oc x N*OH*OW x ic*k*k), backward data and backward weights.
+var geometries: [ConvolutionGeometry] = []
+let images = batch * frames
+func add(_ inC: Int, _ outC: Int, _ size: Int, kernel: Int, stride: Int, padding: Int, batch n: Int = images, width: Int? = nil, bias: Bool = false) {
+    geometries.append(ConvolutionGeometry(batch: n, inChannels: inC, outChannels: outC, height: size, width: width ?? size,
+                                          kernelHeight: kernel, kernelWidth: kernel, stride: stride, padding: padding, hasBias: bias))
+}
+add(3, 64, 224, kernel: 7, stride: 2, padding: 3)
+for (inC, outC, size) in [(64, 64, 56), (64, 128, 56), (128, 256, 28), (256, 512, 14)] {
+    let stride = inC == outC ? 1 : 2, out = size / stride
+    add(inC, outC, size, kernel: 3, stride: stride, padding: 1)
+    if stride == 2 { add(inC, outC, size, kernel: 1, stride: 2, padding: 0) }
+    add(outC, outC, out, kernel: 3, stride: 1, padding: 1)
+}
+add(1, 32, 64, kernel: 3, stride: 1, padding: 1, batch: batch, width: melFrames, bias: true)
+add(32, 64, 32, kernel: 3, stride: 1, padding: 1, batch: batch, width: melFrames / 2, bias: true)
+add(64, 128, 16, kernel: 3, stride: 1, padding: 1, batch: batch, width: melFrames / 4, bias: true)
+
+var convFlops = 0.0, convSeconds = 0.0, gemmSeconds = 0.0, blasSeconds = 0.0
+print("convolution (N, C->O, HxW, k, s)        conv GFLOP/s   oneDNN sgemm   OpenBLAS sgemm (fwd + bwd data + bwd weights)")
+for g in geometries {
+    let x = random(g.inputDims), w = random(g.weightDims), y = Tensor(uninitialized: g.outputDims)
+    let dx = Tensor(uninitialized: g.inputDims), dw = Tensor(uninitialized: g.weightDims)
+    let b = g.hasBias ? random([g.outChannels]) : nil, db = g.hasBias ? Tensor(uninitialized: [g.outChannels]) : nil
+    let plan = Convolution.plan(g)
+    let c = time {
+        plan.forward(input: x.pointer, weight: w.pointer, bias: b?.pointer, output: y.pointer)
+        plan.backwardData(gradOutput: y.pointer, weight: w.pointer, gradInput: dx.pointer)
+        plan.backwardWeights(input: x.pointer, gradOutput: y.pointer, gradWeight: dw.pointer, gradBias: db?.pointer)
+    }
+    let n = g.batch * g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth, m = g.outChannels
+    let a = random([max(m * k, k * n, m * n)]), bb = random([max(k * n, m * n, m * k)]), cc = Tensor(uninitialized: [max(m * n, k * n, m * k)])
+    func products(_ sgemm: (Bool, Bool, Int, Int, Int, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void) -> Double {
+        time {
+            sgemm(false, false, m, n, k, a.pointer, k, bb.pointer, n, cc.pointer, n)   // forward
+            sgemm(true, false, k, n, m, a.pointer, k, bb.pointer, n, cc.pointer, n)    // backward data
+            sgemm(false, true, m, k, n, bb.pointer, n, a.pointer, n, cc.pointer, k)    // backward weights
+        }
+    }
+    let d = products { DNNL.sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, a: $5, lda: $6, b: $7, ldb: $8, beta: 0, c: $9, ldc: $10) }
+    let o = products { BLAS.sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, a: $5, lda: $6, b: $7, ldb: $8, beta: 0, c: $9, ldc: $10) }
+    let flops = 3 * g.flops
+    convFlops += flops; convSeconds += c; gemmSeconds += d; blasSeconds += o
+    let label = "\(g.batch), \(g.inChannels)->\(g.outChannels), \(g.height)x\(g.width), \(g.kernelHeight), \(g.stride)"
+    print(label.padding(toLength: 40, withPad: " ", startingAt: 0)
+          + String(format: "%8.1f      %8.1f        %8.1f", flops / c / 1e9, flops / d / 1e9, flops / o / 1e9))
+}
+let convGflops = convFlops / convSeconds / 1e9, gemmGflops = convFlops / gemmSeconds / 1e9, blasGflops = convFlops / blasSeconds / 1e9
+print(String(format: "all convolutions: %.1f GFLOP/s; oneDNN sgemm on the same shapes %.1f GFLOP/s (%.0f%%), OpenBLAS %.1f GFLOP/s; conv time %.0f ms of one step's",
+             convGflops, gemmGflops, 100 * convGflops / gemmGflops, blasGflops, convSeconds * 1000))
+
+let figures: [String: Any] = [
+    "train_step_ms": (stepSeconds * 1000).rounded(), "samples_per_s": Double(batch) / stepSeconds,
+    "infer_one_clip_ms": inferSeconds * 1000, "visual_step_ms": (visualSeconds * 1000).rounded(),
+    "audio_step_ms": (audioSeconds * 1000).rounded(), "peak_rss_mb": peakRSSMegabytes().rounded(),
+    "conv_gflops": convGflops, "gemm_gflops": gemmGflops, "openblas_gemm_gflops": blasGflops,
+    "conv_ms_per_step": convSeconds * 1000,
+]
+let json = try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])
+print(String(decoding: json, as: UTF8.self))
