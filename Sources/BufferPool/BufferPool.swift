@@ -4,12 +4,13 @@ import Foundation
 ///
 /// A training step allocates and frees the same few dozen activation and gradient sizes every step; fresh
 /// memory from the kernel arrives as pages to fault in and zero (a seventh of a ResNet-18 step here before
-/// this pool). Buffers of at least `minimumBytes` are kept per exact page-rounded size, up to `limitBytes` in
-/// all; smaller ones go straight to malloc.
+/// this pool). Buffers of at least `minimumBytes` are kept per exact page-rounded size; smaller ones go
+/// straight to malloc. In a steady training loop the pool holds no more than the step's own peak.
 public enum BufferPool {
     public static let minimumBytes = 256 << 10
-    /// Upper bound on what the pool holds unused.
-    nonisolated(unsafe) public static var limitBytes = 1 << 30
+    /// Upper bound on what the pool holds unused; past it, everything cached goes back to the system (sizes
+    /// that stop recurring, say after the batch shape changes, do not pile up).
+    nonisolated(unsafe) public static var limitBytes = 2 << 30
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
@@ -36,14 +37,16 @@ public enum BufferPool {
         guard bytes >= minimumBytes else { return pointer.deallocate() }
         let size = rounded(bytes)
         lock.lock()
-        if cachedBytes + size <= limitBytes {
-            free[size, default: []].append(pointer)
-            cachedBytes += size
-            lock.unlock()
-        } else {
-            lock.unlock()
-            pointer.deallocate()
+        var evicted: [UnsafeMutableRawPointer] = []
+        if cachedBytes + size > limitBytes {
+            evicted = free.values.flatMap { $0 }
+            free = [:]
+            cachedBytes = 0
         }
+        free[size, default: []].append(pointer)
+        cachedBytes += size
+        lock.unlock()
+        for pointer in evicted { pointer.deallocate() }
     }
 
     /// Returns every cached buffer to the system.

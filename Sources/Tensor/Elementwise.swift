@@ -87,17 +87,22 @@ private func binary(_ a: Tensor, _ b: Tensor, _ op: BinaryOp) -> Tensor {
         case .div: forEachOffset(shape, sa, sb) { i, p, q in z[i] = x[p] / y[q] }
         }
     }
-    return result.recording([a, b]) { g in
-        switch op {
-        case .add: return [a.requiresGrad ? g.sumToShape(a.shape) : nil, b.requiresGrad ? g.sumToShape(b.shape) : nil]
-        case .sub: return [a.requiresGrad ? g.sumToShape(a.shape) : nil, b.requiresGrad ? (-g.detached()).sumToShape(b.shape) : nil]
-        case .mul:
-            return [a.requiresGrad ? (g.detached() * b.detached()).sumToShape(a.shape) : nil,
-                    b.requiresGrad ? (g.detached() * a.detached()).sumToShape(b.shape) : nil]
-        case .div:
+    let aShape = a.shape, bShape = b.shape, aNeeds = a.requiresGrad, bNeeds = b.requiresGrad
+    switch op {
+    case .add:
+        return result.recording([a, b]) { g in [aNeeds ? g.sumToShape(aShape) : nil, bNeeds ? g.sumToShape(bShape) : nil] }
+    case .sub:
+        return result.recording([a, b]) { g in [aNeeds ? g.sumToShape(aShape) : nil, bNeeds ? (-g.detached()).sumToShape(bShape) : nil] }
+    case .mul:
+        return result.recording([a, b]) { g in
+            [aNeeds ? (g.detached() * b.detached()).sumToShape(aShape) : nil,
+             bNeeds ? (g.detached() * a.detached()).sumToShape(bShape) : nil]
+        }
+    case .div:
+        return result.recording([a, b]) { g in
             let bd = b.detached()
-            return [a.requiresGrad ? (g.detached() / bd).sumToShape(a.shape) : nil,
-                    b.requiresGrad ? (-(g.detached() * a.detached()) / (bd * bd)).sumToShape(b.shape) : nil]
+            return [aNeeds ? (g.detached() / bd).sumToShape(aShape) : nil,
+                    bNeeds ? (-(g.detached() * a.detached()) / (bd * bd)).sumToShape(bShape) : nil]
         }
     }
 }
@@ -125,9 +130,10 @@ private func unary(_ x: Tensor, _ f: (Float) -> Float, derivative: @escaping (_ 
     let result = Tensor(uninitialized: x.shape)
     let s = x.pointer, d = result.pointer
     for i in 0..<x.count { d[i] = f(s[i]) }
-    return result.recording([x]) { [unowned result] g in
+    let output = result.storage
+    return result.recording([x]) { g in
         let dx = Tensor(uninitialized: x.shape)
-        let gp = g.pointer, xp = x.pointer, yp = result.pointer, o = dx.pointer
+        let gp = g.pointer, xp = x.pointer, yp = output.pointer, o = dx.pointer
         for i in 0..<x.count { o[i] = gp[i] * derivative(xp[i], yp[i]) }
         return [dx]
     }
@@ -176,7 +182,7 @@ public func addReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
         let range = half == 0 ? 0..<a.count / 2 : a.count / 2..<a.count
         for i in range { z[i] = max(x[i] + y[i], 0) }
     }
-    let mask = result.storage
+    let mask = result.storage, aNeeds = a.requiresGrad, bNeeds = b.requiresGrad
     return result.recording([a, b]) { g in
         let dx = Tensor(uninitialized: g.shape)
         let gp = g.pointer, m = mask.pointer, o = dx.pointer
@@ -184,6 +190,6 @@ public func addReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
             let range = half == 0 ? 0..<g.count / 2 : g.count / 2..<g.count
             for i in range { o[i] = m[i] > 0 ? gp[i] : 0 }
         }
-        return [a.requiresGrad ? dx : nil, b.requiresGrad ? dx : nil]
+        return [aNeeds ? dx : nil, bNeeds ? dx : nil]
     }
 }

@@ -21,8 +21,9 @@ public func gruCell(inputGates gi: Tensor, hiddenGates gh: Tensor, hidden h: Ten
             out[j] = (1 - z) * n + z * hp[j]
         }
     }
+    let gatesShape = gi.shape
     return result.recording([gi, gh, h]) { grad in
-        let dgi = Tensor(uninitialized: gi.shape), dgh = Tensor(uninitialized: gh.shape), dh = Tensor(uninitialized: h.shape)
+        let dgi = Tensor(uninitialized: gatesShape), dgh = Tensor(uninitialized: gh.shape), dh = Tensor(uninitialized: h.shape)
         for b in 0..<batch {
             let s = saved.pointer + b * 3 * size, g = gh.pointer + b * 3 * size, hp = h.pointer + b * size
             let d = grad.pointer + b * size

@@ -29,10 +29,11 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -
             }
         }
     }
+    let inputShape = x.shape, inputCount = x.count
     return result.recording([x]) { g in
-        let dx = Tensor(zeros: x.shape)
+        let dx = Tensor(zeros: inputShape)
         let gp = g.pointer, o = dx.pointer, a = indices.pointer
-        parallelFor(planes, work: x.count) { p in
+        parallelFor(planes, work: inputCount) { p in
             let gg = gp + p * oh * ow, aa = a + p * oh * ow, oo = o + p * h * w
             for i in 0..<oh * ow { oo[Int(aa[i])] += gg[i] }
         }

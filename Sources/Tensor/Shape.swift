@@ -91,12 +91,13 @@ public func concat(_ tensors: [Tensor], axis: Int) -> Tensor {
         }
         start += size
     }
+    let parts = tensors.map { (shape: $0.shape, needed: $0.requiresGrad) }
     return result.recording(tensors) { g in
         var start = 0
-        return zip(tensors, sizes).map { t, size in
+        return zip(parts, sizes).map { part, size in
             defer { start += size }
-            guard t.requiresGrad else { return nil }
-            let dx = Tensor(uninitialized: t.shape)
+            guard part.needed else { return nil }
+            let dx = Tensor(uninitialized: part.shape)
             for o in 0..<outer {
                 (dx.pointer + o * size * inner).update(from: g.pointer + (o * total + start) * inner, count: size * inner)
             }
