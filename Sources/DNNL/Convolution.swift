@@ -55,9 +55,9 @@ public final class Convolution {
 
     private init(_ geometry: ConvolutionGeometry) {
         self.geometry = geometry
-        var src = layoutDescriptor(geometry.inputDims), weights = layoutDescriptor(geometry.weightDims)
+        var src = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
         let bias = plainDescriptor([geometry.outChannels])
-        var dst = layoutDescriptor(geometry.outputDims)
+        var dst = anyDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
         let strides = [Int64(geometry.stride), Int64(geometry.stride)]
         let paddings = [Int64(geometry.padding), Int64(geometry.padding)]
@@ -72,8 +72,8 @@ public final class Convolution {
     }
 
     private func makeBackwardData() -> Primitive {
-        var diffSrc = layoutDescriptor(geometry.inputDims), weights = layoutDescriptor(geometry.weightDims)
-        var diffDst = layoutDescriptor(geometry.outputDims)
+        var diffSrc = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
+        var diffDst = anyDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
         DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst,
                                                             strides, paddings, paddings), "convolution backward data \(geometry)")
@@ -84,9 +84,9 @@ public final class Convolution {
     }
 
     private func makeBackwardWeights() -> Primitive {
-        var src = layoutDescriptor(geometry.inputDims), diffWeights = layoutDescriptor(geometry.weightDims)
+        var src = anyDescriptor(geometry.inputDims), diffWeights = anyDescriptor(geometry.weightDims)
         let diffBias = plainDescriptor([geometry.outChannels])
-        var diffDst = layoutDescriptor(geometry.outputDims)
+        var diffDst = anyDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
         withUnsafePointer(to: diffBias) { diffBias in
             DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &diffWeights,
@@ -103,52 +103,46 @@ public final class Convolution {
     public func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         output: UnsafeMutablePointer<Float>) {
         let p = forwardPrimitive
-        let src = Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))
-        let w = Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))
-        let dst = Operand(plain: geometry.outputDims, pointer: output, wanted: p.memoryDescriptor(dnnl_query_dst_md), isOutput: true)
-        var args = [(DNNL_ARG_SRC, src.memory.handle), (DNNL_ARG_WEIGHTS, w.memory.handle), (DNNL_ARG_DST, dst.memory.handle)]
-        var biasMemory: Memory?
-        if let bias, geometry.hasBias {
-            biasMemory = Memory(plainDescriptor([geometry.outChannels]), pointer: UnsafeMutableRawPointer(mutating: bias))
-            args.append((DNNL_ARG_BIAS, biasMemory!.handle))
-        }
-        p.execute(args)
-        dst.finish()
-        withExtendedLifetime((src, w, biasMemory)) {}
+        run(p, [(DNNL_ARG_SRC, Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))),
+                (DNNL_ARG_WEIGHTS, Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))),
+                (DNNL_ARG_DST, Operand(plain: geometry.outputDims, pointer: output, wanted: p.memoryDescriptor(dnnl_query_dst_md), isOutput: true))],
+            bias: bias.map { (DNNL_ARG_BIAS, UnsafeMutableRawPointer(mutating: $0)) })
     }
 
     /// `gradInput = d(sum(output * gradOutput)) / d input` (overwritten).
     public func backwardData(gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
         let p = backwardDataPrimitive
-        let diffDst = Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))
-        let w = Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))
-        let diffSrc = Operand(plain: geometry.inputDims, pointer: gradInput, wanted: p.memoryDescriptor(dnnl_query_diff_src_md), isOutput: true)
-        p.execute([(DNNL_ARG_DIFF_DST, diffDst.memory.handle), (DNNL_ARG_WEIGHTS, w.memory.handle), (DNNL_ARG_DIFF_SRC, diffSrc.memory.handle)])
-        diffSrc.finish()
-        withExtendedLifetime((diffDst, w)) {}
+        run(p, [(DNNL_ARG_DIFF_DST, Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))),
+                (DNNL_ARG_WEIGHTS, Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))),
+                (DNNL_ARG_DIFF_SRC, Operand(plain: geometry.inputDims, pointer: gradInput, wanted: p.memoryDescriptor(dnnl_query_diff_src_md), isOutput: true))],
+            bias: nil)
     }
 
     /// `gradWeight` (and `gradBias`) of `sum(output * gradOutput)` (overwritten).
     public func backwardWeights(input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                 gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
         let p = backwardWeightsPrimitive
-        let src = Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))
-        let diffDst = Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))
-        let diffW = Operand(plain: geometry.weightDims, pointer: gradWeight, wanted: p.memoryDescriptor(dnnl_query_diff_weights_md), isOutput: true)
-        var args = [(DNNL_ARG_SRC, src.memory.handle), (DNNL_ARG_DIFF_DST, diffDst.memory.handle), (DNNL_ARG_DIFF_WEIGHTS, diffW.memory.handle)]
+        run(p, [(DNNL_ARG_SRC, Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))),
+                (DNNL_ARG_DIFF_DST, Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))),
+                (DNNL_ARG_DIFF_WEIGHTS, Operand(plain: geometry.weightDims, pointer: gradWeight, wanted: p.memoryDescriptor(dnnl_query_diff_weights_md), isOutput: true))],
+            bias: gradBias.map { (DNNL_ARG_DIFF_BIAS, UnsafeMutableRawPointer($0)) })
+    }
+
+    /// Executes with the operands (and the bias, plain, where the geometry has one), then copies outputs
+    /// computed in another layout back to the caller's buffers.
+    private func run(_ primitive: Primitive, _ operands: [(Int32, Operand)], bias: (Int32, UnsafeMutableRawPointer)?) {
+        var args = operands.map { ($0.0, $0.1.memory.handle) }
         var biasMemory: Memory?
-        if let gradBias, geometry.hasBias {
-            biasMemory = Memory(plainDescriptor([geometry.outChannels]), pointer: UnsafeMutableRawPointer(gradBias))
-            args.append((DNNL_ARG_DIFF_BIAS, biasMemory!.handle))
+        if let bias, geometry.hasBias {
+            let memory = Memory(plainDescriptor([geometry.outChannels]), pointer: bias.1)
+            args.append((bias.0, memory.handle))
+            biasMemory = memory
         }
-        p.execute(args)
-        diffW.finish()
-        withExtendedLifetime((src, diffDst, biasMemory)) {}
+        primitive.execute(args)
+        for (_, operand) in operands where operand.isOutput { operand.finish() }
+        withExtendedLifetime((operands, biasMemory)) {}
     }
 }
-
-let plainLayouts = ProcessInfo.processInfo.environment["EMOTION_CONV_LAYOUT"] == "plain"
-func layoutDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t { plainLayouts ? plainDescriptor(dims) : anyDescriptor(dims) }
 
 /// A caller's plain buffer as a primitive argument: used in place when the primitive takes the plain layout,
 /// otherwise reordered into (inputs) or out of (outputs) a buffer in the primitive's layout.
@@ -157,10 +151,12 @@ private struct Operand {
     let plain: Memory?
     let plainMD: dnnl_memory_desc_t
     let wantedMD: dnnl_memory_desc_t
+    let isOutput: Bool
 
     init(plain dims: [Int], pointer: UnsafePointer<Float>, wanted: dnnl_memory_desc_t, isOutput: Bool = false) {
         plainMD = plainDescriptor(dims)
         wantedMD = wanted
+        self.isOutput = isOutput
         let raw = UnsafeMutableRawPointer(mutating: pointer)
         if Reorder.needed(plainMD, wanted) {
             let plain = Memory(plainMD, pointer: raw)

@@ -42,6 +42,16 @@ final class OpsFixtureTests: XCTestCase {
             }
         }
 
+        /// The whole check of a one-input op: output, then the input's and every parameter's gradient.
+        func checkOneInput(module: Module? = nil, _ op: (Tensor) -> Tensor) throws {
+            if let module { try load(module) }
+            let input = try tensor("input", grad: true)
+            let output = op(input)
+            try checkForward("output", output)
+            try backward(output, module: module)
+            try checkGrad("grad_input", input.grad)
+        }
+
         /// Runs backward from `sum(output * grad_out)` and checks every parameter's gradient.
         func backward(_ output: Tensor, module: Module?) throws {
             output.backward(try tensor("grad_out"))
@@ -93,34 +103,14 @@ final class OpsFixtureTests: XCTestCase {
             ("global_avgpool", { globalAveragePool($0) }),
             ("softmax", { softmax($0) }),
         ]
-        for (name, op) in cases {
-            let c = try Case(name)
-            let input = try c.tensor("input", grad: true)
-            let output = op(input)
-            try c.checkForward("output", output)
-            try c.backward(output, module: nil)
-            try c.checkGrad("grad_input", input.grad)
-        }
+        for (name, op) in cases { try Case(name).checkOneInput(op) }
     }
 
     func testLinearAndLayerNorm() throws {
-        let c = try Case("linear")
         let layer = Linear(16, 8)
-        try c.load(layer)
-        let input = try c.tensor("input", grad: true)
-        let output = layer(input)
-        try c.checkForward("output", output)
-        try c.backward(output, module: layer)
-        try c.checkGrad("grad_input", input.grad)
-
-        let n = try Case("layernorm")
+        try Case("linear").checkOneInput(module: layer) { layer($0) }
         let norm = LayerNorm(32)
-        try n.load(norm)
-        let x = try n.tensor("input", grad: true)
-        let y = norm(x)
-        try n.checkForward("output", y)
-        try n.backward(y, module: norm)
-        try n.checkGrad("grad_input", x.grad)
+        try Case("layernorm").checkOneInput(module: norm) { norm($0) }
     }
 
     func testGRU() throws {
@@ -148,14 +138,8 @@ final class OpsFixtureTests: XCTestCase {
     }
 
     func testTransformerEncoderLayer() throws {
-        let c = try Case("transformer_encoder_layer")
         let layer = TransformerEncoderLayer(dModel: 32, heads: 8, feedForward: 64, dropout: 0, generator: RandomGenerator(seed: 0))
-        try c.load(layer)
-        let input = try c.tensor("input", grad: true)
-        let output = layer(input)
-        try c.checkForward("output", output)
-        try c.backward(output, module: layer)
-        try c.checkGrad("grad_input", input.grad)
+        try Case("transformer_encoder_layer").checkOneInput(module: layer) { layer($0) }
     }
 
     func testCrossEntropy() throws {
