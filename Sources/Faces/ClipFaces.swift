@@ -33,7 +33,10 @@ public enum ClipFaces {
         public var chips: [RGBImage]
     }
 
-    public static func extract(frames: [(time: Double, image: RGBImage)], detector: FaceDetector, predictor: LandmarkPredictor,
+    /// `predictor` is asked for only once a face track exists, so a caller may still be loading it (about a
+    /// second) while the frames are searched, and a clip without faces never needs it.
+    public static func extract(frames: [(time: Double, image: RGBImage)], detector: FaceDetector,
+                               predictor loadPredictor: @autoclosure () throws -> LandmarkPredictor,
                                maxSide: Int = 640, size: Int = 224, padding: Double = 0.25) throws -> Result {
         let width = frames.first?.image.width ?? 0, height = frames.first?.image.height ?? 0
         let prepared = try frames.map { try FaceImage($0.image) }
@@ -47,6 +50,7 @@ public enum ClipFaces {
         }
         record.status = "ok"
         record.chosenTrack = best
+        let predictor = try loadPredictor()
         var chips: [RGBImage] = []
         for index in frames.indices {
             let detected = tracks[best][index]

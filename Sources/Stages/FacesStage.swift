@@ -19,6 +19,7 @@ public enum FacesStage {
     ) { context in
         guard let file = context.files.first else { throw PipelineError(.stageFailed, "item '\(context.id)' has no file") }
         let count = context.params.int("frames"), size = context.params.int("size")
+        prefetchPredictor(context.params.string("predictor"))
         guard count >= 1, size >= 16 else { throw PipelineError(.badParam, "stage '\(context.stage)': 'frames' must be at least 1 and 'size' at least 16") }
         let sampled: [(time: Double, image: RGBImage)]
         do {
@@ -53,5 +54,16 @@ public enum FacesStage {
 
     static func predictor(_ path: String) throws -> LandmarkPredictor {
         try predictors.value(for: path) { try LandmarkPredictor(path: $0) }
+    }
+
+    private static let prefetched = SharedInstances<String, Bool>()
+
+    /// Starts loading the landmark model on another thread the first time a path is seen, so that the first
+    /// clip's decoding and detection overlap the load instead of waiting for it.
+    static func prefetchPredictor(_ path: String) {
+        prefetched.value(for: path) { path in
+            DispatchQueue.global().async { _ = try? predictor(path) }
+            return true
+        }
     }
 }
