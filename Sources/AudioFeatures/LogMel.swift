@@ -26,7 +26,10 @@ public final class LogMelSpectrogram: @unchecked Sendable {
     /// The periodic Hann window, zero-padded at its centre to fftSize.
     public let window: [Float]
     private let fft: RealFFT
-    private var cachedRanges: [Range<Int>]?
+    /// The filterbank without its zeros (it is sparse: a few bins a band), band after band, and where each
+    /// band's bins start and how many there are.
+    private let packedWeights: [Float]
+    private let bandStarts: [Int], bandLengths: [Int]
 
     public init(_ config: LogMelConfig = LogMelConfig()) {
         precondition(config.windowLength <= config.fftSize && config.hopLength > 0)
@@ -38,9 +41,20 @@ public final class LogMelSpectrogram: @unchecked Sendable {
             window[offset + n] = Float(0.5 - 0.5 * cos(2 * Double.pi * Double(n) / Double(config.windowLength)))
         }
         self.window = window
-        filterbank = LogMelSpectrogram.melFilterbank(config)
-        cachedRanges = nil
-        cachedRanges = bandRanges
+        let filterbank = LogMelSpectrogram.melFilterbank(config)
+        self.filterbank = filterbank
+        let bins = config.fftSize / 2 + 1
+        var packed: [Float] = [], starts: [Int] = [], lengths: [Int] = []
+        for m in 0..<config.melBands {
+            let row = Array(filterbank[m * bins..<(m + 1) * bins])
+            let first = row.firstIndex { $0 != 0 } ?? 0, last = row.lastIndex { $0 != 0 } ?? -1
+            starts.append(first)
+            lengths.append(max(0, last - first + 1))
+            if last >= first { packed += row[first...last] }
+        }
+        packedWeights = packed
+        bandStarts = starts
+        bandLengths = lengths
     }
 
     public var bins: Int { config.fftSize / 2 + 1 }
@@ -62,29 +76,26 @@ public final class LogMelSpectrogram: @unchecked Sendable {
     public func melPower(_ samples: [Float]) -> [Float] {
         let frames = frameCount(samples: samples.count)
         var mel = [Float](repeating: 0, count: config.melBands * frames)
+        let bands = config.melBands
         mel.withUnsafeMutableBufferPointer { out in
-            filterbank.withUnsafeBufferPointer { weights in
-                forEachPowerColumn(samples) { t, column in
-                    for (m, range) in bandRanges.enumerated() {
-                        var sum: Float = 0
-                        let row = weights.baseAddress! + m * bins
-                        for k in range { sum += row[k] * column[k] }
-                        out[m * frames + t] = sum
+            packedWeights.withUnsafeBufferPointer { packed in
+                bandStarts.withUnsafeBufferPointer { starts in
+                    bandLengths.withUnsafeBufferPointer { lengths in
+                        forEachPowerColumn(samples) { t, column in
+                            var weights = packed.baseAddress!
+                            for m in 0..<bands {
+                                let bin = column + starts[m]
+                                var sum: Float = 0
+                                for k in 0..<lengths[m] { sum += weights[k] * bin[k] }
+                                out[m * frames + t] = sum
+                                weights += lengths[m]
+                            }
+                        }
                     }
                 }
             }
         }
         return mel
-    }
-
-    /// Each band's non-zero bins: the filterbank is sparse (a few bins a band), so only these are multiplied.
-    private var bandRanges: [Range<Int>] {
-        if let cached = cachedRanges { return cached }
-        return (0..<config.melBands).map { m in
-            let row = filterbank[m * bins..<(m + 1) * bins]
-            guard let first = row.firstIndex(where: { $0 != 0 }), let last = row.lastIndex(where: { $0 != 0 }) else { return 0..<0 }
-            return (first - m * bins)..<(last - m * bins + 1)
-        }
     }
 
     /// Windows each centred frame, transforms it and hands its power column (bins values) to `body`.
@@ -118,15 +129,20 @@ public final class LogMelSpectrogram: @unchecked Sendable {
     /// The log-mel spectrogram in dB, (melBands, T) row-major: `librosa.power_to_db(S, ref=1, amin=1e-10, top_db)`.
     public func logMel(_ samples: [Float]) -> [Float] {
         var values = melPower(samples)
-        var peak = -Float.infinity
         values.withUnsafeMutableBufferPointer { buffer in
-            for index in buffer.indices {
-                let decibels = 10 * log10(max(buffer[index], 1e-10))
-                buffer[index] = decibels
-                peak = max(peak, decibels)
+            let n = buffer.count, p = buffer.baseAddress!
+            var peak = SIMD8<Float>(repeating: -.infinity)
+            var i = 0
+            while i + 8 <= n {
+                let decibels = Decibels.of(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
+                UnsafeMutableRawPointer(p + i).storeBytes(of: decibels, as: SIMD8<Float>.self)
+                peak = pointwiseMax(peak, decibels)
+                i += 8
             }
-            let floor = peak - Float(config.topDB)
-            for index in buffer.indices where buffer[index] < floor { buffer[index] = floor }
+            var top = peak.max()
+            while i < n { p[i] = 10 * log10(max(p[i], 1e-10)); top = max(top, p[i]); i += 1 }
+            let floor = top - Float(config.topDB)
+            for index in 0..<n where p[index] < floor { p[index] = floor }
         }
         return values
     }
@@ -159,5 +175,41 @@ public final class LogMelSpectrogram: @unchecked Sendable {
             }
         }
         return weights
+    }
+}
+
+/// `10 log10(max(x, 1e-10))` eight values at a time: the natural logarithm by Cephes' `logf` (frexp, then a
+/// degree-9 polynomial on [sqrt(1/2) - 1, sqrt(2) - 1]; error about 1e-7 relative), where glibc's scalar
+/// `log10f`, one call per value, took a third of the spectrogram's time.
+enum Decibels {
+    @inline(__always)
+    static func of(_ values: SIMD8<Float>) -> SIMD8<Float> {
+        let x = pointwiseMax(values, SIMD8(repeating: 1e-10))
+        let bits = SIMD8<UInt32>(truncatingIfNeeded: unsafeBitCast(x, to: SIMD8<Int32>.self))
+        // x = m 2^e with m in [0.5, 1).
+        var e = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: (bits &>> 23) & 0xFF) &- 126)
+        var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: SIMD8<Float>.self)
+        let small = m .< SIMD8(repeating: 0.707106781186547524)
+        e.replace(with: e - 1, where: small)
+        m.replace(with: m + m, where: small)
+        let f = m - 1
+        let z = f * f
+        var y: SIMD8<Float> = SIMD8(repeating: 7.0376836292e-2)
+        y = y * f - 1.1514610310e-1
+        y = y * f + 1.1676998740e-1
+        y = y * f - 1.2420140846e-1
+        y = y * f + 1.4249322787e-1
+        y = y * f - 1.6668057665e-1
+        y = y * f + 2.0000714765e-1
+        y = y * f - 2.4999993993e-1
+        y = y * f + 3.3333331174e-1
+        y = y * f * z
+        y += e * -2.12194440e-4
+        y += -0.5 * z
+        let ln = f + y + e * 0.693359375
+        var decibels = ln * (10 / 2.302585092994046)
+        // The floor itself exactly, as librosa gives it: 10 log10(1e-10) = -100.
+        decibels.replace(with: -100, where: values .<= 1e-10)
+        return decibels
     }
 }

@@ -7,7 +7,7 @@ import Pipeline
 /// or, for a clip whose audio cannot be read, `mel.json` with the reason and no array.
 public enum MelStage {
     public static let kind = StageKind.map(
-        "mel", version: 1, summary: "64-band log-mel spectrogram per clip (librosa's conventions, FFTW)",
+        "mel", version: 2, summary: "64-band log-mel spectrogram per clip (librosa's conventions, FFTW)",
         params: [
             ParamSpec("sample_rate", .int, default: .int(16_000), help: "audio is resampled to this rate (Hz)"),
             ParamSpec("n_fft", .int, default: .int(512), help: "FFT size"),
