@@ -65,6 +65,11 @@ open class Module {
 
     public var parameters: [Tensor] { namedParameters().map(\.1) }
 
+    /// Sets every parameter's accumulated gradient to zero (in place, so gradients kept in a flat buffer stay there).
+    public func zeroGrad() {
+        for parameter in parameters { parameter.grad?.zero() }
+    }
+
     /// Training mode (batch statistics, dropout) or evaluation mode, for this module and all below it.
     public func train(_ on: Bool = true) {
         training = on

@@ -154,5 +154,12 @@ final class GradientCheckTests: XCTestCase {
         let z = x * x
         z.sum().backward()
         XCTAssertEqual(x.grad?.scalars, [7, 9, 11])
+
+        let layer = Linear(2, 1)
+        layer(Tensor([1, 2], shape: [1, 2])).sum().backward()
+        XCTAssertEqual(layer.weight.grad?.scalars, [1, 2])
+        layer.zeroGrad()
+        XCTAssertEqual(layer.weight.grad?.scalars, [0, 0])
+        XCTAssertEqual(layer.bias?.grad?.scalars, [0])
     }
 }
