@@ -98,6 +98,9 @@ final class GradientCheckTests: XCTestCase {
         exact([Self.dyadic([2, 3, 4], seed: 23), Self.dyadic([3, 1], seed: 24)]) { $0[0] - $0[1] }
         exact([Self.dyadic([2, 3, 4], seed: 25), Self.dyadic([2, 1, 4], seed: 26)]) { $0[0] * $0[1] }
         exact([Self.dyadic([2, 3], seed: 27)]) { $0[0] * 0.5 + 0.25 }
+        exact([Self.dyadic([3, 4], seed: 60) + 1.0 / 32]) { relu($0[0]) }
+        exact([Self.dyadic([3, 4], seed: 61)]) { square($0[0]) }
+        exact([Self.dyadic([3, 4], seed: 62)]) { dropout($0[0], p: 0.5, training: true, generator: RandomGenerator(seed: 5)) }
         exact([Self.dyadic([3, 4], seed: 28) + 1.0 / 32, Self.dyadic([3, 4], seed: 29) + 1.0 / 32]) { addReLU($0[0], $0[1]) }
         approximate([Self.smooth([2, 3], seed: 30), Self.smooth([2, 3], seed: 31) + 3]) { $0[0] / $0[1] }
     }
