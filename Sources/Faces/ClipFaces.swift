@@ -35,12 +35,14 @@ public enum ClipFaces {
 
     /// `predictor` is asked for only once a face track exists, so a caller may still be loading it (about a
     /// second) while the frames are searched, and a clip without faces never needs it.
-    public static func extract(frames: [(time: Double, image: RGBImage)], detector: FaceDetector,
+    /// With several `detectors` (one per thread: each keeps scratch state), the frames are searched on that
+    /// many threads at once, as a decoder runs its frame threads.
+    public static func extract(frames: [(time: Double, image: RGBImage)], detectors: [FaceDetector],
                                predictor loadPredictor: @autoclosure () throws -> LandmarkPredictor,
                                maxSide: Int = 640, size: Int = 224, padding: Double = 0.25) throws -> Result {
+        precondition(!detectors.isEmpty, "at least one detector")
         let width = frames.first?.image.width ?? 0, height = frames.first?.image.height ?? 0
-        let prepared = try frames.map { try FaceImage($0.image) }
-        let detections = try prepared.map { try detector.detect($0, maxSide: maxSide) }
+        let (prepared, detections) = try search(frames.map(\.image), detectors: detectors, maxSide: maxSide)
         let tracks = link(detections)
         var record = ClipFaceRecord(status: "no_face", width: width, height: height,
                                     frames: zip(frames, detections).map { ClipFaceRecord.Frame(time: $0.0.time, faces: $0.1, chosen: nil, chosenDetected: false, landmarks: nil) },
@@ -64,6 +66,37 @@ public enum ClipFaces {
             chips.append(chip.image)
         }
         return Result(record: record, chips: chips)
+    }
+
+    public static func extract(frames: [(time: Double, image: RGBImage)], detector: FaceDetector,
+                               predictor: @autoclosure () throws -> LandmarkPredictor,
+                               maxSide: Int = 640, size: Int = 224, padding: Double = 0.25) throws -> Result {
+        try extract(frames: frames, detectors: [detector], predictor: try predictor(), maxSide: maxSide, size: size, padding: padding)
+    }
+
+    /// Each frame in dlib's form and its detections; frame i goes to detector i mod count, each detector on
+    /// its own thread.
+    static func search(_ images: [RGBImage], detectors: [FaceDetector], maxSide: Int) throws -> ([FaceImage], [[FaceBox]]) {
+        final class Slots: @unchecked Sendable {
+            var prepared: [FaceImage?], detections: [[FaceBox]], failure: Error?
+            let lock = NSLock()
+            init(_ count: Int) { prepared = Array(repeating: nil, count: count); detections = Array(repeating: [], count: count) }
+        }
+        let slots = Slots(images.count)
+        let work = { (lane: Int) in
+            for index in stride(from: lane, to: images.count, by: detectors.count) {
+                do {
+                    let image = try FaceImage(images[index])
+                    let found = try detectors[lane].detect(image, maxSide: maxSide)
+                    slots.lock.lock(); slots.prepared[index] = image; slots.detections[index] = found; slots.lock.unlock()
+                } catch {
+                    slots.lock.lock(); slots.failure = slots.failure ?? error; slots.lock.unlock()
+                }
+            }
+        }
+        if detectors.count == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: detectors.count, execute: work) }
+        if let failure = slots.failure { throw failure }
+        return (slots.prepared.map { $0! }, slots.detections)
     }
 
     /// Links detections of consecutive frames into tracks by box overlap (intersection over union above 0.3);

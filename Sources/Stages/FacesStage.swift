@@ -28,7 +28,7 @@ public enum FacesStage {
             try context.write(Data("{\"status\":\"\(error.reason)\"}\n".utf8), to: "faces.json")
             return
         }
-        let result = try ClipFaces.extract(frames: sampled, detector: try detector(), predictor: try predictor(context.params.string("predictor")),
+        let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(context.params.string("predictor")),
                                            maxSide: context.params.int("max_side"), size: size, padding: context.params.double("padding"))
         var pixels = [UInt8](repeating: 0, count: count * size * size * 3)
         for (index, chip) in result.chips.enumerated() {
@@ -40,11 +40,12 @@ public enum FacesStage {
         try context.write(try encoder.encode(result.record), to: "faces.json")
     }
 
-    /// One detector per thread (it keeps scratch state), kept for the thread's life.
-    static func detector() throws -> FaceDetector {
-        let key = "emotion.faces.detector"
-        if let made = Thread.current.threadDictionary[key] as? FaceDetector { return made }
-        let made = try FaceDetector()
+    /// Detectors for this worker thread, kept for its life: one per core, so that a clip's frames are searched
+    /// in parallel (with -j 1 the decoder's second core would otherwise sit idle during detection).
+    static func detectors() throws -> [FaceDetector] {
+        let key = "emotion.faces.detectors"
+        if let made = Thread.current.threadDictionary[key] as? [FaceDetector] { return made }
+        let made = try (0..<max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))).map { _ in try FaceDetector() }
         Thread.current.threadDictionary[key] = made
         return made
     }

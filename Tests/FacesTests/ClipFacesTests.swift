@@ -28,6 +28,24 @@ final class ClipFacesTests: XCTestCase {
         XCTAssertEqual(none.chips.count, 0)
     }
 
+    /// Searching the frames on several threads finds what one thread finds, frame for frame.
+    func testParallelSearchMatchesSequential() throws {
+        let predictor = try LandmarkPredictor()
+        let frames: [(time: Double, image: RGBImage)] = try ["two_people.jpg", "obama.jpg", "biden2.jpg", "astronaut.png", "obama_small.jpg"]
+            .enumerated().map { (Double($0.offset), try DlibImageFile.load(try Shared.path("data/faces/\($0.element)"))) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // One size per clip: each photo alone, three times, so that frames land on different threads.
+        for frame in frames {
+            let clip = [frame, frame, frame]
+            let one = try ClipFaces.extract(frames: clip, detector: try FaceDetector(), predictor: predictor)
+            let two = try ClipFaces.extract(frames: clip, detectors: [try FaceDetector(), try FaceDetector()], predictor: predictor)
+            XCTAssertEqual(try encoder.encode(one.record), try encoder.encode(two.record))
+            XCTAssertEqual(one.record.status, "ok")
+            XCTAssertEqual(one.chips.map(\.pixels), two.chips.map(\.pixels))
+        }
+    }
+
     func testDownscaledDetectionFindsTheFullResolutionFace() throws {
         let photo = try DlibImageFile.load(try Shared.path("data/faces/obama.jpg"))  // 910x1137
         let full = try FaceDetector().detect(photo)
