@@ -119,7 +119,11 @@ public final class MediaReader {
 
         var result: [(Double, RGBImage)] = []
         var position = -Double.infinity  // time of the last frame decoded
-        var last: (Double, RGBImage)?
+        // The last frame decoded, kept by reference and converted only if it is needed (when a clip ends
+        // before a target time): converting every decoded frame to RGB cost more than decoding it.
+        var lastFrame: UnsafeMutablePointer<AVFrame>? = av_frame_alloc()
+        defer { av_frame_free(&lastFrame) }
+        var lastTime: Double?
         for index in 0..<count {
             let target = start + (Double(index) + 0.5) * duration / Double(count)
             let stamp = Int64(target / timeBase)
@@ -135,12 +139,13 @@ public final class MediaReader {
                 let pts = frame.pointee.best_effort_timestamp != cff_no_pts() ? frame.pointee.best_effort_timestamp : frame.pointee.pts
                 let time = Double(pts) * timeBase
                 position = time
-                let image = try converter.convert(frame, path: path)
-                last = (time, image)
-                if time + 1e-6 >= target { found = (time, image); return true }
-                return false
+                if time + 1e-6 >= target { found = (time, try converter.convert(frame, path: path)) }
+                av_frame_unref(lastFrame)
+                if av_frame_ref(lastFrame, frame) >= 0 { lastTime = time } else { lastTime = nil }
+                return found != nil
             }
-            if let found { result.append(found) } else if let last { result.append(last) } else {
+            if found == nil, let lastTime, let lastFrame { found = (lastTime, try converter.convert(lastFrame, path: path)) }
+            if let found { result.append(found) } else {
                 throw outcome.readError.map { MediaError.truncated(path, $0) } ?? MediaError.undecodable(path, "no video frame decodes")
             }
         }
