@@ -64,7 +64,7 @@ public final class Tensor: @unchecked Sendable {
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
         precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
         self.init(uninitialized: shape)
-        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
+        if !values.isEmpty { values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) } }
         self.requiresGrad = requiresGrad
     }
 
