@@ -1,3 +1,4 @@
+import BufferPool
 import Foundation
 
 /// PyTorch's `max_pool2d` (square kernel, stride, padding that never wins, floor rounding) on NCHW input.
@@ -8,24 +9,29 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -
     shapeCheck(oh > 0 && ow > 0, "maxPool2d: input \(x.shape) too small for kernel \(kernel)")
     let result = Tensor(uninitialized: [x.shape[0], x.shape[1], oh, ow])
     // Where each output came from, for the backward scatter.
-    let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: result.count)
-    let indices = IndexBuffer(argmax)
+    let indices = IndexBuffer(count: result.count)
+    let argmax = indices.pointer
     let src = x.pointer, dst = result.pointer
+    // Each output row's and column's window, clipped to the input once rather than per output.
+    let rows = (0..<oh).map { max($0 * stride - padding, 0)..<min($0 * stride - padding + kernel, h) }
+    let columns = (0..<ow).map { max($0 * stride - padding, 0)..<min($0 * stride - padding + kernel, w) }
     parallelFor(planes, work: x.count) { p in
         let s = src + p * h * w, d = dst + p * oh * ow, a = argmax + p * oh * ow
         for oy in 0..<oh {
-            let y0 = oy * stride - padding
+            let rowRange = rows[oy]
             for ox in 0..<ow {
-                let x0 = ox * stride - padding
-                var best = -Float.infinity, at: Int32 = -1
-                for ky in max(y0, 0)..<min(y0 + kernel, h) {
-                    for kx in max(x0, 0)..<min(x0 + kernel, w) {
-                        let v = s[ky * w + kx]
-                        if v > best || at < 0 || v.isNaN { best = v; at = Int32(ky * w + kx) }
+                let columnRange = columns[ox]
+                var at = rowRange.lowerBound * w + columnRange.lowerBound
+                var best = s[at]
+                for ky in rowRange {
+                    let line = ky * w
+                    for kx in columnRange {
+                        let v = s[line + kx]
+                        if v > best || v.isNaN { best = v; at = line + kx }
                     }
                 }
                 d[oy * ow + ox] = best
-                a[oy * ow + ox] = at
+                a[oy * ow + ox] = Int32(at)
             }
         }
     }
@@ -44,8 +50,12 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -
 /// Owns the argmax indices a max-pool keeps for its backward pass.
 private final class IndexBuffer {
     let pointer: UnsafeMutablePointer<Int32>
-    init(_ pointer: UnsafeMutablePointer<Int32>) { self.pointer = pointer }
-    deinit { pointer.deallocate() }
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        pointer = BufferPool.allocate(bytes: count * 4).bindMemory(to: Int32.self, capacity: count)
+    }
+    deinit { BufferPool.release(UnsafeMutableRawPointer(pointer), bytes: count * 4) }
 }
 
 /// Mean over each NCHW plane: `adaptive_avg_pool2d(x, 1)` flattened to (N, C).
