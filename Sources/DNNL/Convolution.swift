@@ -35,6 +35,8 @@ public struct ConvolutionGeometry: Hashable, Sendable {
 public final class Convolution {
     public let geometry: ConvolutionGeometry
     private let forwardPrimitive: Primitive
+    /// The forward pass when no gradient will follow: oneDNN may choose other kernels for it.
+    private lazy var inferencePrimitive: Primitive = makeForward(dnnl_forward_inference)
     private lazy var backwardDataPrimitive: Primitive = makeBackwardData()
     private lazy var backwardWeightsPrimitive: Primitive = makeBackwardWeights()
 
@@ -55,6 +57,12 @@ public final class Convolution {
 
     private init(_ geometry: ConvolutionGeometry) {
         self.geometry = geometry
+        forwardPrimitive = Convolution.makeForward(geometry, dnnl_forward_training)
+    }
+
+    private func makeForward(_ kind: dnnl_prop_kind_t) -> Primitive { Convolution.makeForward(geometry, kind) }
+
+    private static func makeForward(_ geometry: ConvolutionGeometry, _ kind: dnnl_prop_kind_t) -> Primitive {
         var src = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
         let bias = plainDescriptor([geometry.outChannels])
         var dst = anyDescriptor(geometry.outputDims)
@@ -62,13 +70,13 @@ public final class Convolution {
         let strides = [Int64(geometry.stride), Int64(geometry.stride)]
         let paddings = [Int64(geometry.padding), Int64(geometry.padding)]
         withUnsafePointer(to: bias) { bias in
-            DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
+            DNNL.check(dnnl_convolution_forward_desc_init(&desc, kind, dnnl_convolution_direct,
                                                           &src, &weights, geometry.hasBias ? bias : nil, &dst,
                                                           strides, paddings, paddings), "convolution forward \(geometry)")
         }
         var pd: dnnl_primitive_desc_t?
         DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, nil), "convolution forward \(geometry)")
-        forwardPrimitive = Primitive(descriptor: pd!)
+        return Primitive(descriptor: pd!)
     }
 
     private func makeBackwardData() -> Primitive {
@@ -99,10 +107,10 @@ public final class Convolution {
         return Primitive(descriptor: pd!)
     }
 
-    /// `output = conv(input, weight) + bias`.
+    /// `output = conv(input, weight) + bias`; `inference` when no backward pass will follow.
     public func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        output: UnsafeMutablePointer<Float>) {
-        let p = forwardPrimitive
+                        output: UnsafeMutablePointer<Float>, inference: Bool = false) {
+        let p = inference ? inferencePrimitive : forwardPrimitive
         run(p, [(DNNL_ARG_SRC, Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))),
                 (DNNL_ARG_WEIGHTS, Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))),
                 (DNNL_ARG_DST, Operand(plain: geometry.outputDims, pointer: output, wanted: p.memoryDescriptor(dnnl_query_dst_md), isOutput: true))],

@@ -12,9 +12,10 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
     shapeCheck(geometry.outHeight > 0 && geometry.outWidth > 0, "conv2d: input \(x.shape) too small for kernel \(weight.shape)")
     let plan = Convolution.plan(geometry)
     let result = Tensor(uninitialized: geometry.outputDims)
-    plan.forward(input: x.pointer, weight: weight.pointer, bias: bias?.pointer, output: result.pointer)
     var inputs = [x, weight]
     if let bias { inputs.append(bias) }
+    let recorded = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+    plan.forward(input: x.pointer, weight: weight.pointer, bias: bias?.pointer, output: result.pointer, inference: !recorded)
     return result.recording(inputs) { g in
         var dx: Tensor?, dw: Tensor?, db: Tensor?
         if x.requiresGrad {

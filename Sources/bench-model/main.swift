@@ -7,7 +7,8 @@ import Tensor
 
 // make bench-model: training step, encoders alone and one-clip inference of EmotionModel at the issue's shapes
 // (batch 8 clips, Tv 4 frames of 224x224, Ta 300 mel frames, dropout 0.3), and the convolutions' GFLOP/s
-// against the matrix product on the same shapes. Prints JSON on its last line.
+// against the matrix product on the same shapes. `--part model|visual|audio|convs` runs one part, so that
+// each gets its own process and its own peak RSS; without it, all run in one process. JSON on the last line.
 
 setvbuf(stdout, nil, _IOLBF, 0)
 let arguments = CommandLine.arguments
@@ -17,6 +18,9 @@ func option(_ name: String, _ fallback: Int) -> Int {
 }
 let batch = option("--batch", 8), frames = option("--frames", 4), melFrames = option("--mel-frames", 300)
 let repeats = option("--repeats", 3)
+let part = arguments.firstIndex(of: "--part").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } ?? "all"
+func runs(_ name: String) -> Bool { part == "all" || part == name }
+var figures: [String: Any] = [:]
 
 func now() -> Double { Date().timeIntervalSinceReferenceDate }
 
@@ -64,23 +68,32 @@ func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel
 }
 
 print("EmotionModel on this machine: batch \(batch) clips, Tv \(frames) x 224x224, Ta \(melFrames), dropout 0.3, release build")
-let (stepSeconds, model) = try trainStep(.crossAttention)
-print(String(format: "train step (cross_attention): %.0f ms/step, %.2f samples/s", stepSeconds * 1000, Double(batch) / stepSeconds))
-let trainRSS = peakRSSMegabytes()
-if arguments.contains("--train-only") { print(String(format: "peak RSS %.0f MB", trainRSS)); exit(0) }
-
-model.eval()
-let clipFrames = random([1, frames, 3, 224, 224]), clipMel = random([1, 1, 64, melFrames])
-let inferSeconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
-print(String(format: "inference, one clip (eval mode): %.1f ms", inferSeconds * 1000))
-// Like the PyTorch anchor's figure: the process's peak after the training steps and the inference.
-let modelRSS = peakRSSMegabytes()
-
-let visualSeconds = try trainStep(.visual).seconds
-print(String(format: "visual encoder alone (fusion visual), train step: %.0f ms, %.2f samples/s", visualSeconds * 1000, Double(batch) / visualSeconds))
-let audioSeconds = try trainStep(.audio).seconds
-print(String(format: "audio encoder alone (fusion audio), train step: %.0f ms, %.2f samples/s", audioSeconds * 1000, Double(batch) / audioSeconds))
-print(String(format: "peak RSS: %.0f MB after the training steps and the inference (%.0f MB after everything above)", modelRSS, peakRSSMegabytes()))
+if runs("model") {
+    let (stepSeconds, model) = try trainStep(.crossAttention)
+    print(String(format: "train step (cross_attention): %.0f ms/step, %.2f samples/s", stepSeconds * 1000, Double(batch) / stepSeconds))
+    model.eval()
+    let clipFrames = random([1, frames, 3, 224, 224]), clipMel = random([1, 1, 64, melFrames])
+    let inferSeconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
+    print(String(format: "inference, one clip (eval mode): %.1f ms", inferSeconds * 1000))
+    // Like the PyTorch anchor's figure: the process's peak after the training steps and the inference.
+    let rss = peakRSSMegabytes()
+    print(String(format: "peak RSS after the training steps and the inference: %.0f MB", rss))
+    figures.merge(["train_step_ms": (stepSeconds * 1000).rounded(), "samples_per_s": Double(batch) / stepSeconds,
+                   "infer_one_clip_ms": inferSeconds * 1000, "peak_rss_mb": rss.rounded()]) { $1 }
+}
+for (name, fusion) in [("visual", Fusion.visual), ("audio", Fusion.audio)] where runs(name) {
+    let seconds = try trainStep(fusion).seconds
+    let rss = peakRSSMegabytes()
+    print(String(format: "%@ encoder alone (fusion %@), train step: %.0f ms, %.2f samples/s%@", name, name, seconds * 1000,
+                 Double(batch) / seconds, part == name ? String(format: ", peak RSS %.0f MB", rss) : ""))
+    figures["\(name)_step_ms"] = (seconds * 1000).rounded()
+    figures["\(name)_samples_per_s"] = Double(batch) / seconds
+    if part == name { figures["\(name)_peak_rss_mb"] = rss.rounded() }
+}
+if !runs("convs") {
+    print(String(decoding: try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys]), as: UTF8.self))
+    exit(0)
+}
 
 // Convolutions of the training step (ResNet-18 at batch x Tv images, the audio CNN) against sgemm on the
 // shapes im2col would give them: forward (oc x N*OH*OW x ic*k*k), backward data and backward weights.
@@ -131,15 +144,10 @@ for g in geometries {
           + String(format: "%8.1f      %8.1f        %8.1f", flops / c / 1e9, flops / d / 1e9, flops / o / 1e9))
 }
 let convGflops = convFlops / convSeconds / 1e9, gemmGflops = convFlops / gemmSeconds / 1e9, blasGflops = convFlops / blasSeconds / 1e9
-print(String(format: "all convolutions: %.1f GFLOP/s; oneDNN sgemm on the same shapes %.1f GFLOP/s (%.0f%%), OpenBLAS %.1f GFLOP/s; conv time %.0f ms of one step's",
+print(String(format: "all convolutions: %.1f GFLOP/s; oneDNN sgemm on the same shapes %.1f GFLOP/s (%.0f%%), OpenBLAS %.1f GFLOP/s; %.0f ms for each shape once",
              convGflops, gemmGflops, 100 * convGflops / gemmGflops, blasGflops, convSeconds * 1000))
 
-let figures: [String: Any] = [
-    "train_step_ms": (stepSeconds * 1000).rounded(), "samples_per_s": Double(batch) / stepSeconds,
-    "infer_one_clip_ms": inferSeconds * 1000, "visual_step_ms": (visualSeconds * 1000).rounded(),
-    "audio_step_ms": (audioSeconds * 1000).rounded(), "peak_rss_mb": modelRSS.rounded(),
-    "conv_gflops": convGflops, "gemm_gflops": gemmGflops, "openblas_gemm_gflops": blasGflops,
-    "conv_ms_per_step": convSeconds * 1000,
-]
+figures.merge(["conv_gflops": convGflops, "gemm_gflops": gemmGflops, "openblas_gemm_gflops": blasGflops,
+               "conv_ms_all_shapes": convSeconds * 1000]) { $1 }
 let json = try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys])
 print(String(decoding: json, as: UTF8.self))
