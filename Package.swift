@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "Safetensors", "DNNL", "TestSupport"]),
         .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion"]),
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
-        .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "TestSupport"]),
+        .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "Safetensors", "TestSupport"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", "emotion", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StagesTests", dependencies: ["Stages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion"]),
 

@@ -48,14 +48,4 @@ public enum BufferPool {
         lock.unlock()
         for pointer in evicted { pointer.deallocate() }
     }
-
-    /// Returns every cached buffer to the system.
-    public static func drain() {
-        lock.lock()
-        let all = free.values.flatMap { $0 }
-        free = [:]
-        cachedBytes = 0
-        lock.unlock()
-        for pointer in all { pointer.deallocate() }
-    }
 }

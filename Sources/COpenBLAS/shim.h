@@ -1,2 +1,2 @@
-// OpenBLAS's CBLAS interface and its thread-count controls.
+// OpenBLAS's CBLAS interface.
 #include <cblas.h>

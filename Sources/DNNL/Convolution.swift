@@ -5,7 +5,6 @@ import Foundation
 public struct ConvolutionGeometry: Hashable, Sendable {
     public var batch: Int, inChannels: Int, outChannels: Int
     public var height: Int, width: Int
-    public var kernel: (Int, Int) { (kernelHeight, kernelWidth) }
     public var kernelHeight: Int, kernelWidth: Int
     public var stride: Int, padding: Int
     public var hasBias: Bool
@@ -23,6 +22,8 @@ public struct ConvolutionGeometry: Hashable, Sendable {
     public var inputDims: [Int] { [batch, inChannels, height, width] }
     public var weightDims: [Int] { [outChannels, inChannels, kernelHeight, kernelWidth] }
     public var outputDims: [Int] { [batch, outChannels, outHeight, outWidth] }
+    var strides: [Int64] { [Int64(stride), Int64(stride)] }
+    var paddings: [Int64] { [Int64(padding), Int64(padding)] }
     /// Multiply-adds times two, for one forward pass.
     public var flops: Double {
         2 * Double(batch * outChannels * outHeight * outWidth) * Double(inChannels * kernelHeight * kernelWidth)
@@ -52,9 +53,6 @@ public final class Convolution {
         return plan
     }
 
-    private var strides: [Int64] { [Int64(geometry.stride), Int64(geometry.stride)] }
-    private var paddings: [Int64] { [Int64(geometry.padding), Int64(geometry.padding)] }
-
     private init(_ geometry: ConvolutionGeometry) {
         self.geometry = geometry
         forwardPrimitive = Convolution.makeForward(geometry, dnnl_forward_training)
@@ -67,12 +65,11 @@ public final class Convolution {
         let bias = plainDescriptor([geometry.outChannels])
         var dst = anyDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
-        let strides = [Int64(geometry.stride), Int64(geometry.stride)]
-        let paddings = [Int64(geometry.padding), Int64(geometry.padding)]
         withUnsafePointer(to: bias) { bias in
             DNNL.check(dnnl_convolution_forward_desc_init(&desc, kind, dnnl_convolution_direct,
                                                           &src, &weights, geometry.hasBias ? bias : nil, &dst,
-                                                          strides, paddings, paddings), "convolution forward \(geometry)")
+                                                          geometry.strides, geometry.paddings, geometry.paddings),
+                       "convolution forward \(geometry)")
         }
         var pd: dnnl_primitive_desc_t?
         DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, nil), "convolution forward \(geometry)")
@@ -84,7 +81,8 @@ public final class Convolution {
         var diffDst = anyDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
         DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst,
-                                                            strides, paddings, paddings), "convolution backward data \(geometry)")
+                                                            geometry.strides, geometry.paddings, geometry.paddings),
+                   "convolution backward data \(geometry)")
         var pd: dnnl_primitive_desc_t?
         DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, forwardPrimitive.descriptor),
                    "convolution backward data \(geometry)")
@@ -99,7 +97,8 @@ public final class Convolution {
         withUnsafePointer(to: diffBias) { diffBias in
             DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &diffWeights,
                                                                    geometry.hasBias ? diffBias : nil, &diffDst,
-                                                                   strides, paddings, paddings), "convolution backward weights \(geometry)")
+                                                                   geometry.strides, geometry.paddings, geometry.paddings),
+                       "convolution backward weights \(geometry)")
         }
         var pd: dnnl_primitive_desc_t?
         DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, forwardPrimitive.descriptor),

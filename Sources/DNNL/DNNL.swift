@@ -20,9 +20,6 @@ public enum DNNL {
         check(status, "sgemm \(m)x\(n)x\(k)")
     }
 
-    /// Whether oneDNN prints each primitive it runs and the implementation it chose (`ONEDNN_VERBOSE` also does).
-    public static func setVerbose(_ on: Bool) { _ = dnnl_set_verbose(on ? 1 : 0) }
-
     static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
         precondition(status == dnnl_success, "oneDNN \(what()) failed with status \(status.rawValue)")
     }

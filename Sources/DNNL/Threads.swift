@@ -23,7 +23,4 @@ extension DNNL {
             }
         }
     }
-
-    /// Threads in oneDNN's pool.
-    public static var threads: Int { Int(omp_get_max_threads()) }
 }

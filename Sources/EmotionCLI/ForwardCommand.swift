@@ -62,17 +62,9 @@ struct ForwardCommand: ParsableCommand {
                                "classes": emotionClasses.joined(separator: ",")]
             try writer.write(to: out)
             print(String(format: "%@: logits %@ in %.1f ms (%@ mode)", out, "\(output.logits.shape)", elapsed * 1000, train ? "train" : "eval"))
-        } catch let error as SafetensorsError {
-            throw fail(error.description)
-        } catch let error as StateDictionaryError {
-            throw fail(error.description)
-        } catch let error as ModelInputError {
-            throw fail(error.description)
+        } catch where error is SafetensorsError || error is StateDictionaryError || error is ModelInputError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
         }
-    }
-
-    private func fail(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-        return ExitCode(1)
     }
 }

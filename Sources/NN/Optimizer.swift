@@ -71,11 +71,6 @@ public final class Adam {
             }
         }
     }
-
-    /// The learning rate each group used (or will use) with this factor.
-    public func learningRates(factor: Double) -> [String: Double] {
-        Dictionary(uniqueKeysWithValues: groups.map { ($0.name, $0.learningRate * factor) })
-    }
 }
 
 /// MODEL.md's schedule: linear warm-up to the base rate over `warmup` steps, then a cosine down to

@@ -65,9 +65,9 @@ extension Tensor {
 private enum BinaryOp { case add, sub, mul, div }
 
 private func binary(_ a: Tensor, _ b: Tensor, _ op: BinaryOp) -> Tensor {
-    guard let shape = broadcastShape(a.shape, b.shape) else {
-        fatalError(ShapeError("cannot broadcast \(a.shape) with \(b.shape)").description)
-    }
+    let broadcast = broadcastShape(a.shape, b.shape)
+    shapeCheck(broadcast != nil, "cannot broadcast \(a.shape) with \(b.shape)")
+    let shape = broadcast!
     let result = Tensor(uninitialized: shape)
     let x = a.pointer, y = b.pointer, z = result.pointer
     if a.shape == b.shape {

@@ -1,15 +1,4 @@
-import DNNL
 import Foundation
-
-/// Runs `body(i)` for i in 0..<count on oneDNN's threads when the work (elements touched) pays for it.
-@inline(__always)
-func parallelFor(_ count: Int, work: Int, _ body: (Int) -> Void) {
-    if work < 1 << 16 || count < 2 {
-        for i in 0..<count { body(i) }
-    } else {
-        DNNL.parallelFor(count, body)
-    }
-}
 
 /// PyTorch's `batch_norm` over NCHW input, with ReLU fused on the output where asked (it saves a pass over
 /// the data and the ReLU's own copy). Training normalises with the batch statistics and updates the running

@@ -30,13 +30,6 @@ extension Tensor {
         return result.recording([self]) { g in [g.detached().permuted(inverse)] }
     }
 
-    /// Two dimensions swapped (a copy).
-    public func transposed(_ a: Int, _ b: Int) -> Tensor {
-        var order = Array(0..<rank)
-        order.swapAt(normalize(a), normalize(b))
-        return permuted(order)
-    }
-
     /// Elements `range` along `axis` (a copy).
     public func slice(axis: Int, _ range: Range<Int>) -> Tensor {
         let axis = normalize(axis)

@@ -99,9 +99,6 @@ public final class Tensor: @unchecked Sendable {
     /// The same values outside the graph: no gradient flows through the result.
     public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
 
-    /// Size of a dimension, negative counting from the end.
-    public func size(_ axis: Int) -> Int { shape[normalize(axis)] }
-
     func normalize(_ axis: Int) -> Int {
         let a = axis < 0 ? axis + rank : axis
         precondition(a >= 0 && a < rank, "axis \(axis) out of range for shape \(shape)")
@@ -116,12 +113,8 @@ extension Tensor: CustomStringConvertible {
     }
 }
 
-/// Reports a shape mismatch as the caller's error, naming the operation and the shapes.
-public struct ShapeError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
+/// Stops on a shape mismatch inside an op, naming the op and the shapes. Inputs a user supplies are checked
+/// (and thrown as errors) before they reach the ops: by the model, the state dictionary and the file readers.
 @inline(__always) func shapeCheck(_ condition: Bool, _ message: @autoclosure () -> String) {
-    if !condition { fatalError(ShapeError(message()).description) }
+    if !condition { fatalError("shape mismatch: \(message())") }
 }

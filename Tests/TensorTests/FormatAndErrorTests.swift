@@ -23,12 +23,12 @@ final class FormatAndErrorTests: XCTestCase {
         XCTAssertEqual(file.metadata, ["what": "test"])
     }
 
-    /// Files written by the reference implementation (Python's safetensors) read back value for value.
+    /// A file written by Python's safetensors reads back value for value: its `weight` is hashinit's, which
+    /// the fixture generator computed independently (bit for bit, per the reference README).
     func testReadsPythonWrittenFile() throws {
         let file = try SafetensorsFile(path: try Shared.path("reference/ops/linear.safetensors"))
         XCTAssertEqual(file.entries["weight"]?.shape, [8, 16])
-        let reference = try FixtureTensors(path: file.path)
-        XCTAssertEqual(try file.floats("weight"), reference.floats("weight"))
+        XCTAssertEqual(try file.floats("weight"), HashInit.values(name: "weight", shape: [8, 16]))
     }
 
     func testBadFiles() throws {
