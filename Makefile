@@ -31,16 +31,16 @@ data:
 	@bash scripts/fetch-meld.sh "$(MELD_URL)" "$(MELD_BYTES)" "$(MELD_SHA256)"
 
 bench-dag: setup
-	@bash scripts/bench-dag.sh
+	@python3 scripts/bench_dag.py
 
 bench-synth: setup
-	@bash scripts/bench-synth.sh
+	@python3 scripts/bench_synth.py
 
 bench-media: setup
-	@bash scripts/bench-media.sh
+	@python3 scripts/bench_media.py
 
 bench-model: setup
-	@bash scripts/bench-model.sh
+	@python3 scripts/bench_model.py
 
 ## Drops cache entries no run record references.
 clean-cache: build

@@ -1,0 +1,102 @@
+"""make bench-media: the faces and mel stages on 1280x720 H.264/AAC clips (generated: drawn faces, speech, about
+3-4 s each), with 1 and 2 workers, beside `ffmpeg -i X -f null -` (decode only, the floor), and the log-mel
+computation alone beside librosa's (when importable). Stage times come from `emotion run` and include its
+start-up and the landmark model's load. Every figure is the best of ROUNDS, anchors alternating with ours.
+Last line: JSON."""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from benchlib import ROOT, ROUNDS, best, build, importable, report, run, say
+
+CLIPS = 12
+emotion = build("emotion")
+bench = os.path.join(ROOT, "data", "bench", "media")
+clips = sorted(glob.glob(os.path.join(bench, "clips", "*.mp4")))
+if len(clips) != CLIPS:
+    shutil.rmtree(bench, ignore_errors=True)
+    os.makedirs(os.path.join(bench, "clips"))
+    run([emotion, "synth", "--out", os.path.join(bench, "synth"), "--width", "1280", "--height", "720",
+         "--dialogues", "4,0,0", "--utterances", "3", "--no-faults"])
+    for clip in glob.glob(os.path.join(bench, "synth", "train_splits", "*.mp4")):
+        shutil.copy(clip, os.path.join(bench, "clips"))
+    clips = sorted(glob.glob(os.path.join(bench, "clips", "*.mp4")))
+with open(os.path.join(bench, "media.yaml"), "w") as f:
+    f.write('stages:\n'
+            '  faces: {uses: faces, map: {path: clips, glob: "*.mp4"}}\n'
+            '  mel: {uses: mel, map: {path: clips, glob: "*.mp4"}}\n'
+            '  faces_one: {uses: faces, map: {path: clips, glob: "dia0_utt0.mp4"}}\n')
+
+durations = [float(run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", clip])) for clip in clips]
+mean_clip = sum(durations) / len(durations)
+
+
+def decode_all():
+    for clip in clips:
+        subprocess.run(["ffmpeg", "-v", "quiet", "-i", clip, "-f", "null", "-"], check=True)
+
+
+def stage(name, workers):
+    return [emotion, "run", os.path.join(bench, "media.yaml"), "--workspace", bench, "--until", name, "-j", str(workers)]
+
+
+def fresh(_):
+    for folder in ("cache", "out"):
+        shutil.rmtree(os.path.join(bench, folder), ignore_errors=True)
+
+
+runs = {"decode": decode_all, "faces_1w": stage("faces", 1), "faces_2w": stage("faces", 2), "mel_1w": stage("mel", 1),
+        "mel_2w": stage("mel", 2), "faces_one": stage("faces_one", 1)}
+seconds, _ = best(runs, before=fresh)
+per_clip = {name: value / CLIPS for name, value in seconds.items()}
+decode = per_clip["decode"]
+# What each further clip costs once the process is up and the landmark model (about 1 s) is loaded.
+marginal = (seconds["faces_1w"] - seconds["faces_one"]) / (CLIPS - 1)
+say(f"clips: {CLIPS} at 1280x720, mean {mean_clip:.2f} s; ffmpeg decode only: {decode:.4f} s/clip (best of {ROUNDS})")
+say(f"faces: {per_clip['faces_1w']:.4f} s/clip with 1 worker ({marginal:.4f} s/clip after start-up and model load), "
+    f"{per_clip['faces_2w']:.4f} s/clip with 2")
+say(f"       vs decode-only: {per_clip['faces_1w'] / decode:.2f}x all-in, {marginal / decode:.2f}x per further clip (target <= 2x);")
+say(f"       {per_clip['faces_2w'] / decode:.2f}x with 2 workers (ffmpeg's decode also uses both cores: 2 frame threads)")
+say(f"mel:   {per_clip['mel_1w']:.4f} s/clip with 1 worker, {per_clip['mel_2w']:.4f} s/clip with 2 (includes decoding the audio)")
+
+LIBROSA = r'''
+import glob, sys, time, librosa
+files = sorted(glob.glob(sys.argv[1] + "/*.mp4"))
+audio = [librosa.load(f, sr=16000, mono=True)[0] for f in files]
+mel = lambda y: librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=64), top_db=80)
+mel(audio[0])  # numba compiles its kernels before the timing
+t = time.perf_counter()
+for _ in range(20):
+    for y in audio: mel(y)
+print((time.perf_counter() - t) / len(files) / 20)
+'''
+
+
+def ours_mel():
+    times = [float(re.search(r"log-mel ([0-9.]+) ms", run([emotion, "mel", clip, "--out", os.path.join(bench, "one.npy"), "--repeats", "20"])).group(1))
+             for clip in clips]
+    return sum(times) / len(times) / 1000
+
+
+have_librosa = importable("librosa")
+ours_rounds, librosa_rounds = [], []
+for _ in range(ROUNDS):
+    ours_rounds.append(ours_mel())
+    if have_librosa:
+        librosa_rounds.append(float(run([sys.executable, "-W", "ignore", "-c", LIBROSA, os.path.join(bench, "clips")])))
+ours = min(ours_rounds)
+say(f"log-mel computation alone (in-process, decoded audio, mean of 20, best of {ROUNDS}): {ours:.6f} s/clip")
+speedup = None
+if have_librosa:
+    speedup = min(librosa_rounds) / ours
+    say(f"librosa melspectrogram + power_to_db alone (warmed up, same rounds): {min(librosa_rounds):.6f} s/clip: ours is {speedup:.2f}x faster (target >= 5x)")
+else:
+    say("librosa is not importable here (pip install librosa): no comparison")
+
+report({"clips": CLIPS, "rounds": ROUNDS, "mean_clip_s": mean_clip, "decode_only_s_per_clip": decode, "face_s_per_clip": per_clip["faces_1w"],
+        "face_marginal_s_per_clip": marginal, "face_vs_decode": per_clip["faces_1w"] / decode, "face_vs_decode_2w": per_clip["faces_2w"] / decode,
+        "face_clips_per_s_2w": 1 / per_clip["faces_2w"], "mel_s_per_clip": per_clip["mel_1w"], "mel_s_per_clip_2w": per_clip["mel_2w"],
+        "log_mel_s_per_clip": ours, "mel_vs_librosa_speedup": speedup})
