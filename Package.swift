@@ -18,10 +18,13 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
+                "ParallelWork",
                 "Yams",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Independent work on several threads, keeping the first error: one helper for every caller.
+        .target(name: "ParallelWork"),
         // FFmpeg's C API (libavformat, libavcodec, libavutil, libswscale, libswresample), for Media only.
         .systemLibrary(
             name: "CFFmpeg",
@@ -47,29 +50,29 @@ let package = Package(
                              .linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("stdc++")]
         ),
         // Faces: detection, landmarks and aligned chips, as Swift types over CDlib.
-        .target(name: "Faces", dependencies: ["CDlib", "Media"]),
+        .target(name: "Faces", dependencies: ["CDlib", "Media", "ParallelWork"]),
         // FFTW (single precision), for FFT only.
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         // Real FFTs planned once and run from any thread.
         .target(name: "FFT", dependencies: ["CFFTW"]),
         // Audio features: the log-mel spectrogram of MODEL.md.
         .target(name: "AudioFeatures", dependencies: ["FFT"]),
-        // oneDNN (libdnnl-dev), for DNNL only: convolutions and matrix products, threaded with OpenMP.
+        // oneDNN (libdnnl-dev), for OneDNN only: convolutions and matrix products, threaded with OpenMP.
         .systemLibrary(name: "COneDNN", providers: [.apt(["libdnnl-dev"])]),
         // oneDNN's convolution primitives and sgemm as Swift calls on plain NCHW buffers.
-        .target(name: "DNNL", dependencies: ["COneDNN", "COpenMP", "BufferPool"]),
-        // GNU OpenMP, the thread pool oneDNN runs on, for DNNL only.
+        .target(name: "OneDNN", dependencies: ["COneDNN", "COpenMP", "BufferPool"]),
+        // GNU OpenMP, the thread pool oneDNN runs on, for OneDNN only.
         .systemLibrary(name: "COpenMP"),
         // Large buffers reused between tensors of one size: a training step allocates the same sizes each step.
         .target(name: "BufferPool"),
-        // OpenBLAS's CBLAS, for BLAS only.
+        // OpenBLAS's CBLAS, for OpenBLAS only.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        // OpenBLAS's sgemm as a Swift call.
-        .target(name: "BLAS", dependencies: ["COpenBLAS"]),
+        // OpenBLAS's sgemm as a Swift call: bench-model's comparison for oneDNN's (the engine computes on oneDNN).
+        .target(name: "OpenBLAS", dependencies: ["COpenBLAS"]),
         // The safetensors format PyTorch users save state dictionaries in: a reader and an atomic writer.
         .target(name: "Safetensors"),
         // Float32 tensors on the CPU with define-by-run reverse-mode differentiation; knows nothing of media.
-        .target(name: "Tensor", dependencies: ["DNNL", "BufferPool"]),
+        .target(name: "Tensor", dependencies: ["OneDNN", "BufferPool"]),
         // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
         .target(name: "NN", dependencies: ["Tensor", "Safetensors"]),
         // MODEL.md's EmotionModel: ResNet-18 faces, CNN + BiGRU voice, five fusions, classifier.
@@ -77,30 +80,41 @@ let package = Package(
         // MELD's conventions: labels and splits, its CSVs, timestamps, and the repair of its legacy text.
         .target(name: "Meld"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
-        .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech"]),
+        .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
-        .target(name: "Stages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces"]),
+        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces"]),
         // The `emotion` command's subcommands, as a library so that tests drive the real parser.
         .target(
             name: "EmotionCLI",
             dependencies: [
-                "Pipeline", "Stages", "Synthesis", "Meld", "Faces", "Media", "EmotionModel", "NN", "Tensor", "Safetensors",
+                "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "EmotionModel", "NN", "Tensor", "Safetensors",
+                "ParallelWork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
         // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine.
-        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "DNNL", "BLAS"]),
+        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS"]),
 
-        // Locating ../shared, running oracle programs, temporary folders: for every test target.
-        .target(name: "TestSupport", path: "Tests/TestSupport", linkerSettings: [.linkedFramework("XCTest")]),
+        // Locating ../shared, running oracle programs, temporary folders, the ops fixtures: for every test target.
+        .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors"], path: "Tests/TestSupport",
+                linkerSettings: [.linkedFramework("XCTest")]),
+        .testTarget(name: "ParallelWorkTests", dependencies: ["ParallelWork"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "Safetensors", "DNNL", "TestSupport"]),
-        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion"]),
-        .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
+        .testTarget(name: "FFTTests", dependencies: ["FFT"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "Safetensors", "TestSupport"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", "emotion", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "StagesTests", dependencies: ["Stages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion"]),
+        .testTarget(name: "SpeechTests", dependencies: ["Speech"]),
+        .testTarget(name: "DrawingTests", dependencies: ["Drawing"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "NN", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Safetensors", "TestSupport"]),
+        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion"]),
+        .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
+        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion"]),
+        .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion"]),
+        .testTarget(name: "EmotionCLITests", dependencies: ["EmotionCLI", "EmotionStages", "Pipeline",
+                                                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Stage kinds that exist only to exercise the runner in tests.
         .target(name: "PipelineTestKinds", dependencies: ["Pipeline"], path: "Tests/PipelineTestKinds"),

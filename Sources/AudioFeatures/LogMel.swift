@@ -16,6 +16,19 @@ public struct LogMelConfig: Sendable, Hashable, Codable {
     public var topDB = 80.0
 
     public init() {}
+
+    /// What makes these settings unusable, in words; nil when a spectrogram can be made with them.
+    public var problem: String? {
+        if fftSize < 2 || fftSize % 2 != 0 { return "the FFT size must be even and at least 2, not \(fftSize)" }
+        if !(1...fftSize).contains(windowLength) { return "the window length must be 1 to the FFT size \(fftSize), not \(windowLength)" }
+        if hopLength < 1 { return "the hop length must be at least 1, not \(hopLength)" }
+        if melBands < 1 { return "there must be at least one mel band, not \(melBands)" }
+        if sampleRate < 1 { return "the sample rate must be positive, not \(sampleRate)" }
+        if !(minFrequency >= 0 && minFrequency < maxFrequency && maxFrequency <= Double(sampleRate) / 2) {
+            return "the mel range must satisfy 0 <= fmin < fmax <= sample rate / 2, not \(minFrequency)...\(maxFrequency) at \(sampleRate) Hz"
+        }
+        return nil
+    }
 }
 
 /// Computes log-mel spectrograms; FFT plan, window and filterbank are made once and shared by threads.

@@ -19,7 +19,7 @@ public enum BufferPool {
     private static func rounded(_ bytes: Int) -> Int { (bytes + 4095) & ~4095 }
 
     /// Memory for `bytes` bytes, aligned to 64, uninitialised.
-    public static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+    package static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
         guard bytes >= minimumBytes else { return UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64) }
         let size = rounded(bytes)
         lock.lock()
@@ -33,7 +33,7 @@ public enum BufferPool {
     }
 
     /// Gives back memory from `allocate(bytes:)` with the same byte count.
-    public static func release(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+    package static func release(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
         guard bytes >= minimumBytes else { return pointer.deallocate() }
         let size = rounded(bytes)
         lock.lock()

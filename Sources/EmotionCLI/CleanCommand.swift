@@ -1,13 +1,17 @@
 import ArgumentParser
 import Foundation
 import Meld
+import ParallelWork
 import Pipeline
-import Stages
+import EmotionStages
 
-struct CleanCommand: ParsableCommand {
+struct CleanCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(
         commandName: "clean",
-        abstract: "Clean a MELD.Raw folder on its own: SPLIT.jsonl manifests, report.json and report.md.")
+        abstract: "Clean a MELD.Raw folder on its own, as the probe and clean stages do: SPLIT.jsonl manifests, report.json and report.md.")
+    static let kind = CleanStage.kind
+    typealias Settings = CleaningParams
+    private static let defaults = CleaningParams()
 
     @Argument(help: "The MELD.Raw root (CSVs and clip folders, nested however the tarballs put them).")
     var root: String
@@ -15,47 +19,41 @@ struct CleanCommand: ParsableCommand {
     @Option(help: "The folder to write the manifests and reports to.")
     var out: String
 
-    @Option(help: "Utterances longer than this many seconds are flagged.")
-    var maxDuration = 30.0
+    @Option(help: help("max_duration")) var maxDuration = defaults.maxDuration
+    @Option(help: help("deny")) var deny: [String] = defaults.denyList.sorted()
+    @Flag(help: help("prefer_final_videos")) var preferFinalVideos = defaults.preferFinalVideos
+    @OptionGroup var probe: ProbeOptions
 
-    @Option(help: "A clip id to drop (repeatable): dia125_utt3 or train/dia125_utt3.")
-    var deny: [String] = []
+    var paramValues: [String: ParamValue] {
+        ["max_duration": .double(maxDuration), "deny": .list(deny.map(ParamValue.string)), "prefer_final_videos": .bool(preferFinalVideos)]
+    }
 
-    @Flag(help: "In test, let the final_videos_test* copy win over the plain clip.")
-    var preferFinalVideos = false
-
-    @Option(help: "Audio quieter than this (dBFS RMS) is silent.")
-    var silenceDb = -60.0
+    func validate() throws {
+        _ = try settings()
+        _ = try probe.settings()
+    }
 
     func run() throws {
-        guard let walker = FileManager.default.enumerator(atPath: root) else { throw ValidationError("cannot read \(root)") }
-        var paths: [String] = []
-        for case let path as String in walker where path.hasSuffix(".mp4") || path.hasSuffix("_sent_emo.csv") { paths.append(path) }
-        paths.sort()
-        var files = [(path: String, location: String, digest: String)](repeating: ("", "", ""), count: paths.count)
-        var probes = [ClipProbe?](repeating: nil, count: paths.count)
-        let threshold = silenceDb
-        let base = root
-        files.withUnsafeMutableBufferPointer { fileSlots in
-            probes.withUnsafeMutableBufferPointer { probeSlots in
-                let (fileBase, probeBase) = (fileSlots, probeSlots)
-                DispatchQueue.concurrentPerform(iterations: paths.count) { index in
-                    let location = base + "/" + paths[index]
-                    fileBase[index] = (paths[index], location, (try? Digest.ofFile(at: location).hex) ?? "")
-                    if paths[index].hasSuffix(".mp4") { probeBase[index] = ProbeStage.probeClip(at: location, silenceDB: threshold) }
-                }
-            }
-        }
-        var params = CleaningParams()
-        params.maxDuration = maxDuration
-        params.denyList = Set(deny)
-        params.preferFinalVideos = preferFinalVideos
-        let byPath = Dictionary(uniqueKeysWithValues: zip(paths, probes).compactMap { path, probe in probe.map { (path, $0) } })
-        let result = try CleanStage.clean(files: files, probes: byPath, params: params)
+        let settings = try settings(), probing = try probe.settings()
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let files = try StageInput.scan(root, threads: threads).files.filter { $0.path.hasSuffix(".mp4") || $0.path.hasSuffix("_sent_emo.csv") }
+        let clips = files.filter { $0.path.hasSuffix(".mp4") }
+        let probes = try ParallelWork.map(clips, threads: threads) { ProbeStage.probeClip(at: $0.location, settings: probing) }
+        let result = try CleanStage.clean(files: files, probes: Dictionary(uniqueKeysWithValues: zip(clips.map(\.path), probes)), params: settings)
         try CleanStage.write(result, to: out)
         for split in Split.allCases {
             if let counts = result.report.splits[split.rawValue] { print("\(split.rawValue): \(counts.rows) rows, \(counts.kept) kept") }
         }
         print("wrote \(out)/{train,dev,test}.jsonl, report.json, report.md")
     }
+}
+
+/// The probe stage's params as options, for commands that probe clips as a step.
+struct ProbeOptions: ParsableArguments, StageOptions {
+    static let kind = ProbeStage.kind
+    typealias Settings = ProbeSettings
+
+    @Option(help: help("silence_db")) var silenceDb = ProbeSettings().silenceDB
+
+    var paramValues: [String: ParamValue] { ["silence_db": .double(silenceDb)] }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
-import Stages
+import EmotionStages
 
 /// The `emotion` command: runs and inspects pipelines, and (as stages land) offers each stage on its own.
 public struct EmotionCommand: ParsableCommand {
@@ -82,7 +82,7 @@ struct RunCommand: ParsableCommand {
                 return
             }
             let started = Date()
-            let summary = try runner.run(command: "emotion run \(pipeline)")
+            let summary = try runner.run()
             let ran = summary.stages.filter { $0.state == .ran }.count
             let fresh = summary.stages.filter { $0.state == .upToDate }.count
             print("\(graph.name): \(summary.stages.count) stages, \(ran) ran, \(fresh) up to date; \(summary.executed) units executed; "

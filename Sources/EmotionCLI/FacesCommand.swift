@@ -2,11 +2,16 @@ import ArgumentParser
 import Faces
 import Foundation
 import Media
+import Pipeline
+import EmotionStages
 
-struct FacesCommand: ParsableCommand {
+struct FacesCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(
         commandName: "faces",
-        abstract: "Show what the face stage does on one image or clip: chips, an overview with boxes and landmarks, faces.json.")
+        abstract: "Show what the faces stage does on one image or clip: chips, an overview with boxes and landmarks, faces.json.")
+    static let kind = FacesStage.kind
+    typealias Settings = FaceSettings
+    private static let defaults = FaceSettings()
 
     @Argument(help: "An image (jpg, png) or a clip (anything FFmpeg reads).")
     var input: String
@@ -14,21 +19,29 @@ struct FacesCommand: ParsableCommand {
     @Option(help: "The folder to write face_N.png, overview_N.png and faces.json to.")
     var out: String
 
-    @Option(help: "Frames sampled uniformly from a clip.")
-    var frames = 8
+    @Option(help: help("frames")) var frames = defaults.frames
+    @Option(help: help("max_side")) var maxSide = defaults.maxSide
+    @Option(help: help("size")) var size = defaults.size
+    @Option(help: help("padding")) var padding = defaults.padding
+    @Option(help: help("predictor")) var predictor = defaults.predictor
 
-    @Option(help: "Detect on a copy whose longer side is at most this (0: full size).")
-    var maxSide = 640
+    var paramValues: [String: ParamValue] {
+        ["frames": .int(frames), "max_side": .int(maxSide), "size": .int(size), "padding": .double(padding), "predictor": .string(predictor)]
+    }
+
+    func validate() throws { _ = try settings() }
 
     func run() throws {
+        let settings = try settings()
         let imageTypes: Set<String> = ["jpg", "jpeg", "png", "bmp", "gif"]
         let sampled: [(time: Double, image: RGBImage)]
         if imageTypes.contains((input as NSString).pathExtension.lowercased()) {
             sampled = [(0, try DlibImageFile.load(input))]
         } else {
-            sampled = try MediaReader(path: input).frames(count: frames)
+            sampled = try MediaReader(path: input).frames(count: settings.frames)
         }
-        let result = try ClipFaces.extract(frames: sampled, detector: try FaceDetector(), predictor: try LandmarkPredictor(), maxSide: maxSide)
+        let result = try ClipFaces.extract(frames: sampled, detectors: try FacesStage.detectors(),
+                                           predictor: try FacesStage.predictor(settings.predictor), settings: settings)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         for (index, chip) in result.chips.enumerated() { try PNGFile.write(chip, to: out + "/face_\(index).png") }
         for (index, frame) in result.record.frames.enumerated() where !frame.faces.isEmpty {
@@ -42,7 +55,7 @@ struct FacesCommand: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(result.record).write(to: URL(fileURLWithPath: out + "/faces.json"))
         let found = result.record.frames.filter { !$0.faces.isEmpty }.count
-        print("\(input): \(result.record.status); faces in \(found) of \(sampled.count) frame(s); wrote \(out)")
+        print("\(input): \(result.record.status.rawValue); faces in \(found) of \(sampled.count) frame(s); wrote \(out)")
     }
 }
 

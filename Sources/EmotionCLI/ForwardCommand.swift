@@ -15,8 +15,8 @@ struct ForwardCommand: ParsableCommand {
             float32, as the fusion needs. OUT receives `logits` (B, 7).
             """)
 
-    @Option(help: "The fusion: \(Fusion.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var fusion: String = Fusion.crossAttention.rawValue
+    @Option(help: "How the face and voice encodings are combined.")
+    var fusion: Fusion = .crossAttention
 
     @Option(help: "The state dictionary (.safetensors).")
     var weights: String
@@ -30,16 +30,17 @@ struct ForwardCommand: ParsableCommand {
     @Flag(help: "Run in training mode (BatchNorm batch statistics, dropout) instead of evaluation mode.")
     var train = false
 
-    @Option(help: "Dropout probability in training mode.")
+    @Option(help: "Dropout probability in training mode, in [0, 1).")
     var dropout: Float = 0
 
     @Option(help: "Seed of the dropout masks.")
     var seed: UInt64 = 0
 
+    func validate() throws {
+        guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be at least 0 and below 1, not \(dropout)") }
+    }
+
     func run() throws {
-        guard let fusion = Fusion(rawValue: fusion) else {
-            throw ValidationError("unknown fusion '\(self.fusion)'; choose one of \(Fusion.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         do {
             let model = EmotionModel(fusion: fusion, dropout: dropout, seed: seed)
             try model.loadStateDictionary(try SafetensorsFile(path: weights))
@@ -68,3 +69,5 @@ struct ForwardCommand: ParsableCommand {
         }
     }
 }
+
+extension Fusion: ExpressibleByArgument {}

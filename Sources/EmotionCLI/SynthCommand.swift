@@ -1,61 +1,71 @@
 import ArgumentParser
 import Foundation
+import Meld
+import Pipeline
+import EmotionStages
 import Synthesis
 
-struct SynthCommand: ParsableCommand {
+struct SynthCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(
-        commandName: "synth", abstract: "Generate a MELD.Raw-layout dataset (drawn faces, synthesized speech) on its own, outside a pipeline.")
+        commandName: "synth", abstract: "Generate a MELD.Raw-layout dataset (drawn faces, synthesized speech) on its own, as the synthesize stage does.")
+    static let kind = SynthesizeStage.kind
+    typealias Settings = SynthesisParams
+    private static let defaults = SynthesisParams()
 
     @Option(help: "The folder to create; it must not exist yet.")
     var out: String
 
-    @Option(help: "Everything generated follows from the seed.")
-    var seed = 1
+    @Option(help: help("seed")) var seed = defaults.seed
+    @Option(help: help("dialogues")) var dialogues = CommaSeparated(Split.allCases.map { defaults.dialogues[$0] ?? 0 })
+    @Option(help: help("utterances")) var utterances = defaults.utterancesPerDialogue
+    @Option(help: help("width")) var width = defaults.width
+    @Option(help: help("height")) var height = defaults.height
+    @Option(help: help("fps")) var fps = defaults.frameRate
+    @Option(help: help("label_weights")) var labelWeights = CommaSeparated(defaults.labelWeights)
+    @Option(help: help("visual_signal")) var visualSignal = defaults.visualSignal
+    @Option(help: help("audio_signal")) var audioSignal = defaults.audioSignal
+    @Flag(inversion: .prefixedNo, help: help("faults")) var faults = defaults.plantFaults
 
-    @Option(help: "Dialogues in train, dev and test, e.g. 12,3,3.")
-    var dialogues = "12,3,3"
-
-    @Option(help: "Utterances per dialogue.")
-    var utterances = 5
-
-    @Option(help: "Frame width (even).")
-    var width = 640
-
-    @Option(help: "Frame height (even).")
-    var height = 360
-
-    @Option(help: "Probability that the face shows the label.")
-    var visualSignal = 0.7
-
-    @Option(help: "Probability that the voice carries the label.")
-    var audioSignal = 0.6
-
-    @Flag(help: "Do not plant MELD's faults.")
-    var noFaults = false
-
-    @Option(help: "Clips drawn and encoded at once (default: the number of cores).")
+    @Option(help: "Clips drawn and encoded at once.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    var paramValues: [String: ParamValue] {
+        ["seed": .int(seed), "dialogues": .list(dialogues.values.map(ParamValue.int)), "utterances": .int(utterances),
+         "width": .int(width), "height": .int(height), "fps": .int(fps), "label_weights": .list(labelWeights.values.map(ParamValue.double)),
+         "visual_signal": .double(visualSignal), "audio_signal": .double(audioSignal), "faults": .bool(faults)]
+    }
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        _ = try settings()
+    }
+
     func run() throws {
-        var params = SynthesisParams()
-        params.seed = seed
-        let counts = dialogues.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard counts.count == 3 else { throw ValidationError("--dialogues takes three counts: train,dev,test") }
-        params.dialogues = [.train: counts[0], .dev: counts[1], .test: counts[2]]
-        params.utterancesPerDialogue = utterances
-        params.width = width
-        params.height = height
-        params.visualSignal = visualSignal
-        params.audioSignal = audioSignal
-        params.plantFaults = !noFaults
-        if let problem = params.problem { throw ValidationError(problem) }
+        let params = try settings()
         guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) already exists") }
         // Built beside the target and renamed into place, so an interrupted run leaves no half dataset under its name.
         let building = out + ".partial-\(getpid())"
         try? FileManager.default.removeItem(atPath: building)
         try DatasetSynthesizer.write(params, to: building, threads: threads)
         try FileManager.default.moveItem(atPath: building, toPath: out)
-        let clips = DatasetSynthesizer.plan(params).count
-        print("wrote \(out): \(clips) utterances")
+        print("wrote \(out): \(DatasetSynthesizer.plan(params).count) utterances")
     }
+}
+
+/// A list option written as one comma-separated value (`--dialogues 12,3,3`).
+struct CommaSeparated<Element: LosslessStringConvertible>: ExpressibleByArgument {
+    var values: [Element]
+
+    init(_ values: [Element]) { self.values = values }
+
+    init?(argument: String) {
+        var values: [Element] = []
+        for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let value = Element(part.trimmingCharacters(in: .whitespaces)) else { return nil }
+            values.append(value)
+        }
+        self.values = values
+    }
+
+    var defaultValueDescription: String { values.map(String.init(describing:)).joined(separator: ",") }
 }

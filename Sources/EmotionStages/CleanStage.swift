@@ -6,34 +6,24 @@ import Pipeline
 /// split and a report out, accounting for every row and every clip (see `Cleaner`).
 public enum CleanStage {
     public static let kind = StageKind.whole(
-        "clean", version: 1, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report",
-        params: [
-            ParamSpec("max_duration", .double, default: .double(30), help: "utterances longer than this (s) are flagged"),
-            ParamSpec("deny", .list(.string), default: .list([]), help: "clip ids to drop: dia125_utt3 or train/dia125_utt3"),
-            ParamSpec("prefer_final_videos", .bool, default: .bool(false), help: "in test, the final_videos_test* copy wins"),
-        ]
+        "clean", version: 1, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report", params: CleaningParams.params
     ) { context in
-        var params = CleaningParams()
-        params.maxDuration = context.params.double("max_duration")
-        params.denyList = Set(context.params.list("deny").compactMap { if case .string(let id) = $0 { return id } else { return nil } })
-        params.preferFinalVideos = context.params.bool("prefer_final_videos")
         var raw: [InputFile] = [], probes: [String: ClipProbe] = [:]
         for input in context.inputs {
             for file in input.files {
                 if file.path.hasSuffix("/probe.json") {
-                    let probe = try JSONDecoder().decode(ClipProbe.self, from: Data(contentsOf: URL(fileURLWithPath: file.location)))
-                    probes[String(file.path.dropLast("/probe.json".count))] = probe
+                    probes[String(file.path.dropLast("/probe.json".count))] = try JSONDecoder().decode(ClipProbe.self, from: Data(contentsOf: URL(fileURLWithPath: file.location)))
                 } else {
                     raw.append(file)
                 }
             }
         }
-        let files = raw.map { (path: $0.path, location: $0.location, digest: $0.digest.hex) }
-        try write(try clean(files: files, probes: probes, params: params), to: context.outputDirectory)
+        try write(try clean(files: raw, probes: probes, params: try CleaningParams(context.params, stage: context.stage)), to: context.outputDirectory)
     }
 
-    /// Finds the CSVs and clips among `files` (wherever they are nested) and cleans them.
-    public static func clean(files: [(path: String, location: String, digest: String)], probes: [String: ClipProbe], params: CleaningParams) throws -> Cleaner.Result {
+    /// Finds the CSVs and clips among `files` (wherever they are nested) and cleans them; `probes` holds the
+    /// probe's verdict by clip path.
+    public static func clean(files: [InputFile], probes: [String: ClipProbe], params: CleaningParams) throws -> Cleaner.Result {
         var csvs: [Split: (name: String, text: String)] = [:]
         for split in Split.allCases {
             let candidates = files.filter { ($0.path as NSString).lastPathComponent == split.csvName }
@@ -47,7 +37,7 @@ public enum CleanStage {
         guard !csvs.isEmpty else {
             throw PipelineError(.stageFailed, "no MELD CSV (train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv) among the inputs")
         }
-        let clips = files.filter { $0.path.hasSuffix(".mp4") }.map { ClipFile(path: $0.path, digest: $0.digest, probe: probes[$0.path]) }
+        let clips = files.filter { $0.path.hasSuffix(".mp4") }.map { ClipFile(path: $0.path, digest: $0.digest.hex, probe: probes[$0.path]) }
         return Cleaner.clean(csvs: csvs, clips: clips, params: params)
     }
 

@@ -7,36 +7,69 @@ import Pipeline
 /// loudness, or the reason it cannot. A broken clip is a result, never a failure of the run.
 public enum ProbeStage {
     public static let kind = StageKind.map(
-        "probe", version: 1, summary: "decode each clip: streams, duration, loudness, or why it is unusable",
-        params: [ParamSpec("silence_db", .double, default: .double(-60), help: "audio whose RMS is below this (dBFS) is silent")]
+        "probe", version: 2, summary: "decode each clip: streams, duration, loudness, or why it is unusable", params: ProbeSettings.params
     ) { context in
-        guard let file = context.files.first else { throw PipelineError(.stageFailed, "item '\(context.id)' has no file") }
-        let probe = probeClip(at: file.location, silenceDB: context.params.double("silence_db"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try context.write(try encoder.encode(probe), to: "probe.json")
+        let settings = try ProbeSettings(context.params, stage: context.stage)
+        try context.writeJSON(probeClip(at: try context.onlyFile().location, settings: settings), to: "probe.json")
     }
 
-    public static func probeClip(at path: String, silenceDB: Double) -> ClipProbe {
+    public static func probeClip(at path: String, settings: ProbeSettings) -> ClipProbe {
         do {
             let reader = try MediaReader(path: path)
-            var probe = ClipProbe(status: "ok", duration: reader.duration, width: reader.videoSize?.width, height: reader.videoSize?.height)
-            guard reader.hasVideo else { return ClipProbe(status: MediaError.noVideoStream(path).reason, duration: reader.duration) }
-            guard reader.hasAudio else { return ClipProbe(status: MediaError.noAudioStream(path).reason, duration: reader.duration) }
-            guard reader.duration > 0 else { return ClipProbe(status: MediaError.zeroDuration(path).reason) }
+            guard reader.hasVideo else { return ClipProbe(status: .noVideoStream, duration: reader.duration) }
+            guard reader.hasAudio else { return ClipProbe(status: .noAudioStream, duration: reader.duration) }
+            guard reader.duration > 0 else { return ClipProbe(status: .zeroDuration) }
+            var probe = ClipProbe(status: .ok, duration: reader.duration, width: reader.videoSize?.width, height: reader.videoSize?.height)
             let samples = try reader.audio()
             let rms = (samples.reduce(0) { $0 + Double($1) * Double($1) } / Double(max(1, samples.count))).squareRoot()
             probe.audioRMS = rms
             _ = try reader.frames(count: 1)
-            if 20 * log10(max(rms, 1e-12)) < silenceDB {
-                probe.status = "silent"
-                probe.detail = String(format: "audio RMS %.1f dBFS", 20 * log10(max(rms, 1e-12)))
+            let decibels = 20 * log10(max(rms, 1e-12))
+            if decibels < settings.silenceDB {
+                probe.status = .silent
+                probe.detail = String(format: "audio RMS %.1f dBFS", decibels)
             }
             return probe
         } catch let error as MediaError {
-            return ClipProbe(status: error.reason, detail: error.detail)
+            return ClipProbe(status: ClipProbe.Status(error), detail: error.detail)
         } catch {
-            return ClipProbe(status: "undecodable", detail: "\(error)")
+            return ClipProbe(status: .undecodable, detail: "\(error)")
         }
+    }
+}
+
+/// What the probe calls unusable beyond what fails to decode.
+public struct ProbeSettings: Sendable, Hashable {
+    /// Audio whose RMS is below this (dBFS) is silent.
+    public var silenceDB = -60.0
+
+    public init() {}
+
+    public var problem: String? { silenceDB.isFinite ? nil : "the silence threshold must be a finite number of dBFS" }
+}
+
+extension ClipProbe.Status {
+    /// The verdict a decoding error stands for.
+    init(_ error: MediaError) {
+        switch error {
+        case .notFound: self = .notFound
+        case .noVideoStream: self = .noVideoStream
+        case .noAudioStream: self = .noAudioStream
+        case .undecodable, .encoding: self = .undecodable
+        case .zeroDuration: self = .zeroDuration
+        case .truncated: self = .truncated
+        }
+    }
+}
+
+/// What a per-clip stage writes instead of its features when the clip cannot be decoded: the same verdict
+/// the probe gives, so that downstream stages and people read one vocabulary.
+struct UnreadableClip: Codable {
+    var status: ClipProbe.Status
+    var detail: String
+
+    init(_ error: MediaError) {
+        status = ClipProbe.Status(error)
+        detail = error.detail
     }
 }

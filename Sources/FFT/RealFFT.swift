@@ -43,11 +43,11 @@ public final class RealFFT: @unchecked Sendable {
         }
 
         /// The buffer to fill with `size` samples before `power(into:)`.
-        public var samples: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: input, count: size) }
+        package var samples: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: input, count: size) }
     }
 
     /// |X[k]|^2 for k = 0 ... size/2 of the samples in `workspace`, written to `power`.
-    public func power(_ workspace: Workspace, into power: UnsafeMutablePointer<Float>) {
+    package func power(_ workspace: Workspace, into power: UnsafeMutablePointer<Float>) {
         precondition(workspace.size == size)
         fftwf_execute_dft_r2c(plan, workspace.input, workspace.output)
         let bins = UnsafeMutableRawPointer(workspace.output).assumingMemoryBound(to: Float.self)

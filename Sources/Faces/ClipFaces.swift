@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import ParallelWork
 
 /// What the face stage found in one clip: every detection per sampled frame, the one face track it chose,
 /// and that face's landmarks per frame. People read it as `faces.json`.
@@ -13,14 +14,44 @@ public struct ClipFaceRecord: Codable, Sendable {
         public var landmarks: [[Int]]?
     }
 
-    /// `ok`, or `no_face` when no frame has a face.
-    public var status: String
+    public enum Status: String, Codable, Sendable {
+        case ok
+        /// No sampled frame has a face: the frames are all zero.
+        case noFace = "no_face"
+    }
+
+    public var status: Status
     public var width: Int
     public var height: Int
     public var frames: [Frame]
     /// Which track was chosen, and how many there were.
     public var chosenTrack: Int?
     public var tracks: Int
+}
+
+/// How the face stage samples and aligns a clip: the numbers of MODEL.md, each a stage param.
+public struct FaceSettings: Sendable, Hashable {
+    /// Frames sampled uniformly over the clip.
+    public var frames = 8
+    /// Detection runs on a copy whose longer side is at most this (0: full size).
+    public var maxSide = 640
+    /// The chip's side in pixels.
+    public var size = 224
+    /// dlib's chip padding around the landmarks.
+    public var padding = 0.25
+    /// dlib's 68-point landmark model.
+    public var predictor = LandmarkPredictor.debianModelPath
+
+    public init() {}
+
+    /// What makes these settings unusable, in words; nil when they can be used.
+    public var problem: String? {
+        if frames < 1 { return "at least one frame must be sampled, not \(frames)" }
+        if size < 16 { return "the chip size must be at least 16, not \(size)" }
+        if maxSide < 0 { return "the detection size must be 0 (full size) or positive, not \(maxSide)" }
+        if !(padding >= 0) { return "the padding must be 0 or more, not \(padding)" }
+        return nil
+    }
 }
 
 /// Chooses one face per clip and aligns it in every sampled frame, as MODEL.md says: detect on a copy no larger
@@ -39,18 +70,18 @@ public enum ClipFaces {
     /// many threads at once, as a decoder runs its frame threads.
     public static func extract(frames: [(time: Double, image: RGBImage)], detectors: [FaceDetector],
                                predictor loadPredictor: @autoclosure () throws -> LandmarkPredictor,
-                               maxSide: Int = 640, size: Int = 224, padding: Double = 0.25) throws -> Result {
+                               settings: FaceSettings = FaceSettings()) throws -> Result {
         precondition(!detectors.isEmpty, "at least one detector")
         let width = frames.first?.image.width ?? 0, height = frames.first?.image.height ?? 0
-        let (prepared, detections) = try search(frames.map(\.image), detectors: detectors, maxSide: maxSide)
+        let (prepared, detections) = try search(frames.map(\.image), detectors: detectors, maxSide: settings.maxSide)
         let tracks = link(detections)
-        var record = ClipFaceRecord(status: "no_face", width: width, height: height,
+        var record = ClipFaceRecord(status: .noFace, width: width, height: height,
                                     frames: zip(frames, detections).map { ClipFaceRecord.Frame(time: $0.0.time, faces: $0.1, chosen: nil, chosenDetected: false, landmarks: nil) },
                                     chosenTrack: nil, tracks: tracks.count)
         guard let best = tracks.indices.max(by: { weight(tracks[$0], width: width, height: height) < weight(tracks[$1], width: width, height: height) }) else {
             return Result(record: record, chips: [])
         }
-        record.status = "ok"
+        record.status = .ok
         record.chosenTrack = best
         let predictor = try loadPredictor()
         var chips: [RGBImage] = []
@@ -59,7 +90,7 @@ public enum ClipFaces {
             let nearest = tracks[best].keys.min { abs($0 - index) < abs($1 - index) }!
             let box = detected ?? tracks[best][nearest]!
             let landmarks = try predictor.landmarks(in: prepared[index], box: box)
-            let chip = try FaceChip.extract(from: prepared[index], box: box, landmarks: landmarks, size: size, padding: padding)
+            let chip = try FaceChip.extract(from: prepared[index], box: box, landmarks: landmarks, size: settings.size, padding: settings.padding)
             record.frames[index].chosen = box
             record.frames[index].chosenDetected = detected != nil
             record.frames[index].landmarks = landmarks
@@ -70,33 +101,21 @@ public enum ClipFaces {
 
     public static func extract(frames: [(time: Double, image: RGBImage)], detector: FaceDetector,
                                predictor: @autoclosure () throws -> LandmarkPredictor,
-                               maxSide: Int = 640, size: Int = 224, padding: Double = 0.25) throws -> Result {
-        try extract(frames: frames, detectors: [detector], predictor: try predictor(), maxSide: maxSide, size: size, padding: padding)
+                               settings: FaceSettings = FaceSettings()) throws -> Result {
+        try extract(frames: frames, detectors: [detector], predictor: try predictor(), settings: settings)
     }
 
     /// Each frame in dlib's form and its detections; frame i goes to detector i mod count, each detector on
-    /// its own thread.
+    /// its own thread (a detector keeps scratch state, so no two threads share one).
     static func search(_ images: [RGBImage], detectors: [FaceDetector], maxSide: Int) throws -> ([FaceImage], [[FaceBox]]) {
-        final class Slots: @unchecked Sendable {
-            var prepared: [FaceImage?], detections: [[FaceBox]], failure: Error?
-            let lock = NSLock()
-            init(_ count: Int) { prepared = Array(repeating: nil, count: count); detections = Array(repeating: [], count: count) }
-        }
-        let slots = Slots(images.count)
-        let work = { (lane: Int) in
-            for index in stride(from: lane, to: images.count, by: detectors.count) {
-                do {
-                    let image = try FaceImage(images[index])
-                    let found = try detectors[lane].detect(image, maxSide: maxSide)
-                    slots.lock.lock(); slots.prepared[index] = image; slots.detections[index] = found; slots.lock.unlock()
-                } catch {
-                    slots.lock.lock(); slots.failure = slots.failure ?? error; slots.lock.unlock()
-                }
+        let lanes = try ParallelWork.map(Array(detectors.indices), threads: detectors.count) { lane in
+            try stride(from: lane, to: images.count, by: detectors.count).map { index -> (Int, FaceImage, [FaceBox]) in
+                let image = try FaceImage(images[index])
+                return (index, image, try detectors[lane].detect(image, maxSide: maxSide))
             }
         }
-        if detectors.count == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: detectors.count, execute: work) }
-        if let failure = slots.failure { throw failure }
-        return (slots.prepared.map { $0! }, slots.detections)
+        let found = lanes.joined().sorted { $0.0 < $1.0 }
+        return (found.map(\.1), found.map(\.2))
     }
 
     /// Links detections of consecutive frames into tracks by box overlap (intersection over union above 0.3);

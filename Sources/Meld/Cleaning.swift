@@ -1,9 +1,21 @@
 import Foundation
 
-/// What decoding a clip found: `ok`, or why it cannot be used (`undecodable`, `truncated`, `silent`,
-/// `no_video_stream`, `no_audio_stream`, `zero_duration`), with the numbers that decided it.
+/// What decoding a clip found: `ok`, or why it cannot be used, with the numbers that decided it.
 public struct ClipProbe: Codable, Sendable, Hashable {
-    public var status: String
+    /// The verdict on a clip, as the probe writes it and cleaning reads it (`probe.json`'s `status`).
+    public enum Status: String, Codable, Sendable, CaseIterable {
+        case ok
+        /// Decodes, but its audio is quieter than the probe's threshold.
+        case silent
+        case notFound = "not_found"
+        case noVideoStream = "no_video_stream"
+        case noAudioStream = "no_audio_stream"
+        case undecodable
+        case zeroDuration = "zero_duration"
+        case truncated
+    }
+
+    public var status: Status
     public var detail: String?
     public var duration: Double?
     public var width: Int?
@@ -11,7 +23,7 @@ public struct ClipProbe: Codable, Sendable, Hashable {
     /// Root mean square of the decoded 16 kHz mono audio.
     public var audioRMS: Double?
 
-    public init(status: String, detail: String? = nil, duration: Double? = nil, width: Int? = nil, height: Int? = nil, audioRMS: Double? = nil) {
+    public init(status: Status, detail: String? = nil, duration: Double? = nil, width: Int? = nil, height: Int? = nil, audioRMS: Double? = nil) {
         self.status = status
         self.detail = detail
         self.duration = duration
@@ -47,27 +59,88 @@ public struct CleaningParams: Sendable {
     public var checkClips = true
 
     public init() {}
+
+    /// What makes these settings unusable, in words; nil when they can be used.
+    public var problem: String? {
+        maxDuration > 0 ? nil : "'max_duration' must be a positive number of seconds, not \(maxDuration)"
+    }
 }
 
 /// One utterance of a manifest: the CSV row, repaired and typed, its clip, and whether it is kept.
 public struct ManifestRecord: Codable, Sendable, Equatable {
-    public var split: String
+    /// Whether a row is kept, or why it was dropped; written as one word (`kept`, `bad_id`, `silent`, ...).
+    public enum Status: Codable, Sendable, Hashable, CustomStringConvertible {
+        case kept
+        /// More or fewer fields than the header.
+        case malformedRow
+        /// `Dialogue_ID` or `Utterance_ID` is not a whole number.
+        case badID
+        case unknownEmotion
+        /// The same dialogue and utterance twice in one CSV.
+        case duplicateRow
+        /// On the deny list.
+        case denied
+        case clipMissing
+        /// Clips were to be checked but this one was not probed.
+        case unprobed
+        /// The clip exists but the probe found it unusable.
+        case clip(ClipProbe.Status)
+
+        /// Every status, clip verdicts included.
+        public static let all: [Status] = [.kept, .malformedRow, .badID, .unknownEmotion, .duplicateRow, .denied, .clipMissing, .unprobed]
+            + ClipProbe.Status.allCases.filter { $0 != .ok }.map(Status.clip)
+
+        public var description: String {
+            switch self {
+            case .kept: return "kept"
+            case .malformedRow: return "malformed_row"
+            case .badID: return "bad_id"
+            case .unknownEmotion: return "unknown_emotion"
+            case .duplicateRow: return "duplicate_row"
+            case .denied: return "denied"
+            case .clipMissing: return "clip_missing"
+            case .unprobed: return "unprobed"
+            case .clip(let verdict): return verdict.rawValue
+            }
+        }
+
+        public init(from decoder: Decoder) throws {
+            let word = try decoder.singleValueContainer().decode(String.self)
+            guard let match = Status.all.first(where: { $0.description == word }) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown manifest status '\(word)'"))
+            }
+            self = match
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(description)
+        }
+    }
+
+    /// Conditions under which a row is kept but noted.
+    public enum Flag: String, Codable, Sendable, CaseIterable {
+        case nonpositiveDuration = "nonpositive_duration"
+        case longDuration = "long_duration"
+        case badTimestamp = "bad_timestamp"
+        case textRepaired = "text_repaired"
+    }
+
+    public var split: Split
     public var dialogue: Int?
     public var utterance: Int?
     public var speaker: String
     public var text: String
-    /// The class index of MODEL.md (0 neutral ... 6 disgust).
-    public var emotion: Int?
+    /// Written as the class index of MODEL.md (0 neutral ... 6 disgust).
+    public var emotion: Emotion?
     public var sentiment: String
     public var start: Double?
     public var end: Double?
     /// The clip's path relative to the MELD.Raw root.
     public var clip: String?
     public var clipSHA256: String?
-    /// `kept`, or why the utterance was dropped.
-    public var status: String
-    /// Kept-but-noted conditions: `nonpositive_duration`, `long_duration`, `bad_timestamp`, `text_repaired`.
-    public var flags: [String]
+    public var status: Status
+    public var flags: [Flag]
     /// `FILE:LINE` of the CSV row.
     public var source: String
 
@@ -126,109 +199,26 @@ public enum Cleaner {
     public static func clean(csvs: [Split: (name: String, text: String)], clips: [ClipFile], params: CleaningParams) -> Result {
         var report = CleaningReport()
         var manifests: [Split: [ManifestRecord]] = [:]
-        let index = ClipIndex(clips)
-        var referenced: Set<String> = []
-
+        var judge = RowJudge(index: ClipIndex(clips), params: params)
         for split in Split.allCases {
             guard let (name, text) = csvs[split] else { continue }
             var counts = CleaningReport.SplitCounts()
             var records: [ManifestRecord] = []
-            var seen: Set<[Int]> = []
-            let rows: [CSV.Record]
-            do {
-                rows = try CSV.parse(text)
-            } catch let error as CSV.ParseError {
-                report.problems.append("\(name):\(error.line): \(error.message); the rest of the file cannot be read")
-                rows = []
-            } catch {
-                rows = []
-            }
-            guard let header = rows.first else {
-                report.problems.append("\(name): empty")
-                report.splits[split.rawValue] = counts
-                continue
-            }
-            let column = Dictionary(header.fields.enumerated().map { ($1.trimmingCharacters(in: .whitespaces), $0) }, uniquingKeysWith: { a, _ in a })
-            let missing = meldColumns.filter { column[$0] == nil && $0 != "Sr No." && $0 != "Season" && $0 != "Episode" }
-            if !missing.isEmpty {
-                report.problems.append("\(name):\(header.line): header lacks \(missing.joined(separator: ", "))")
-                report.splits[split.rawValue] = counts
-                continue
-            }
-            for row in rows.dropFirst() {
-                counts.rows += 1
-                func field(_ key: String) -> String { column[key].flatMap { $0 < row.fields.count ? row.fields[$0] : nil } ?? "" }
-                var record = ManifestRecord(split: split.rawValue, dialogue: nil, utterance: nil, speaker: TextRepair.repair(field("Speaker")),
-                                            text: TextRepair.repair(field("Utterance")), emotion: nil, sentiment: field("Sentiment").lowercased(),
-                                            start: Timestamp.parse(field("StartTime")), end: Timestamp.parse(field("EndTime")), clip: nil,
-                                            clipSHA256: nil, status: "kept", flags: [], source: "\(name):\(row.line)")
-                func drop(_ reason: String, _ problem: String? = nil) {
-                    record.status = reason
-                    if let problem { report.problems.append("\(name):\(row.line): \(problem)") }
+            if let table = MeldTable(name: name, text: text, problems: &report.problems) {
+                var seen: Set<[Int]> = []
+                for row in table.rows {
+                    let record = judge.judge(row, of: table, split: split, seen: &seen)
+                    counts.count(record)
+                    records.append(record)
                 }
-                if record.text != field("Utterance") { record.flags.append("text_repaired") }
-                if let start = record.start, let end = record.end {
-                    if end <= start { record.flags.append("nonpositive_duration") }
-                    if end - start > params.maxDuration { record.flags.append("long_duration") }
-                } else {
-                    record.flags.append("bad_timestamp")
-                }
-                let dialogue = Cleaner.integer(field("Dialogue_ID")), utterance = Cleaner.integer(field("Utterance_ID"))
-                record.dialogue = dialogue
-                record.utterance = utterance
-                if row.fields.count != header.fields.count {
-                    drop("malformed_row", "has \(row.fields.count) fields, the header \(header.fields.count)")
-                } else if dialogue == nil || utterance == nil {
-                    drop("bad_id", "Dialogue_ID '\(field("Dialogue_ID"))' or Utterance_ID '\(field("Utterance_ID"))' is not a whole number")
-                } else if let emotion = Emotion(name: field("Emotion")) {
-                    record.emotion = emotion.rawValue
-                    let id = "dia\(dialogue!)_utt\(utterance!)"
-                    if !seen.insert([dialogue!, utterance!]).inserted {
-                        drop("duplicate_row", "\(id) appears twice in \(name)")
-                    } else if params.denyList.contains(id) || params.denyList.contains("\(split.rawValue)/\(id)") {
-                        drop("denied")
-                        for clip in index.copies(split: split, dialogue: dialogue!, utterance: utterance!) {
-                            referenced.insert(clip.path)
-                            report.clips["denied", default: []].append(clip.path)
-                        }
-                    } else if params.checkClips {
-                        let choice = index.choose(split: split, dialogue: dialogue!, utterance: utterance!, preferFinal: params.preferFinalVideos)
-                        for other in choice.others {
-                            report.clips["superseded_copy", default: []].append(other.path)
-                            referenced.insert(other.path)
-                        }
-                        if let clip = choice.clip {
-                            referenced.insert(clip.path)
-                            record.clip = clip.path
-                            record.clipSHA256 = clip.digest
-                            let status = clip.probe?.status ?? "unprobed"
-                            if status != "ok" {
-                                drop(status)
-                                report.clips[status, default: []].append(clip.path)
-                            }
-                        } else {
-                            let expected = split.clipFolder + "/" + id + ".mp4"
-                            drop("clip_missing")
-                            report.clips["missing", default: []].append(expected)
-                        }
-                    }
-                } else {
-                    drop("unknown_emotion", "unknown emotion '\(field("Emotion"))'")
-                }
-                if record.status == "kept" {
-                    counts.kept += 1
-                    counts.labels[Emotion(rawValue: record.emotion!)!.name, default: 0] += 1
-                } else {
-                    counts.dropped[record.status, default: 0] += 1
-                }
-                for flag in record.flags { counts.flagged[flag, default: 0] += 1 }
-                records.append(record)
+                manifests[split] = records
+                report.problems += judge.takeProblems()
             }
-            manifests[split] = records
             report.splits[split.rawValue] = counts
         }
+        report.clips = judge.clipFindings
         if params.checkClips {
-            for clip in clips where !referenced.contains(clip.path) {
+            for clip in clips where !judge.referenced.contains(clip.path) {
                 report.clips["unannotated", default: []].append(clip.path)
             }
         }
@@ -281,12 +271,12 @@ public enum Cleaner {
             // Listed with the training side second, as people say "test dia85 is train dia12".
             let (first, second) = pair[0].hasPrefix("train/") && !pair[1].hasPrefix("train/") ? (pair[1], pair[0]) : (pair[0], pair[1])
             var labels: [String: String] = [:]
-            for record in dialogues[first]! { labels[record.text] = record.emotion.flatMap { Emotion(rawValue: $0)?.name } ?? "?" }
+            for record in dialogues[first]! { labels[record.text] = record.emotion?.name ?? "?" }
             var shared = 0, conflicting: [String] = []
             for record in dialogues[second]! {
                 guard let label = labels.removeValue(forKey: record.text) else { continue }
                 shared += 1
-                let other = record.emotion.flatMap { Emotion(rawValue: $0)?.name } ?? "?"
+                let other = record.emotion?.name ?? "?"
                 if other != label { conflicting.append("\(record.text): \(label) / \(other)") }
             }
             let entry = CleaningReport.DialoguePair(first: first, second: second, sharedUtterances: shared, conflicting: conflicting.sorted())
@@ -328,5 +318,161 @@ struct ClipIndex {
         case (nil, let b?): return (b, [])
         case (nil, nil): return (nil, [])
         }
+    }
+}
+
+extension CleaningReport.SplitCounts {
+    mutating func count(_ record: ManifestRecord) {
+        rows += 1
+        if record.status == .kept, let emotion = record.emotion {
+            kept += 1
+            labels[emotion.name, default: 0] += 1
+        } else {
+            dropped[record.status.description, default: 0] += 1
+        }
+        for flag in record.flags { flagged[flag.rawValue, default: 0] += 1 }
+    }
+}
+
+/// One MELD CSV parsed, with its header checked: the rows to judge and where each column is.
+struct MeldTable {
+    var name: String
+    var header: CSV.Record
+    var rows: ArraySlice<CSV.Record>
+    private var column: [String: Int]
+
+    /// nil, with the problem recorded, when the file cannot be read as a MELD CSV at all.
+    init?(name: String, text: String, problems: inout [String]) {
+        var records: [CSV.Record]
+        do {
+            records = try CSV.parse(text)
+        } catch {
+            let line = (error as? CSV.ParseError).map { "\($0.line): \($0.message)" } ?? "\(error)"
+            problems.append("\(name):\(line); the rest of the file cannot be read")
+            records = []
+        }
+        guard let header = records.first else {
+            problems.append("\(name): empty")
+            return nil
+        }
+        let column = Dictionary(header.fields.enumerated().map { ($1.trimmingCharacters(in: .whitespaces), $0) }, uniquingKeysWith: { first, _ in first })
+        let optional: Set = ["Sr No.", "Season", "Episode"]
+        let missing = meldColumns.filter { column[$0] == nil && !optional.contains($0) }
+        guard missing.isEmpty else {
+            problems.append("\(name):\(header.line): header lacks \(missing.joined(separator: ", "))")
+            return nil
+        }
+        self.name = name
+        self.header = header
+        self.column = column
+        rows = records.dropFirst()
+    }
+
+    /// A row's field by column name; empty when the row is short.
+    func field(_ key: String, of row: CSV.Record) -> String {
+        column[key].flatMap { $0 < row.fields.count ? row.fields[$0] : nil } ?? ""
+    }
+}
+
+/// Decides each row's fate: its typed record, kept or dropped with a reason, and which clip files the
+/// rows account for (the rest are unannotated).
+struct RowJudge {
+    let index: ClipIndex
+    let params: CleaningParams
+    /// Clip files some row accounts for.
+    private(set) var referenced: Set<String> = []
+    /// Clip files (or expected paths) by finding: `missing`, `denied`, `superseded_copy`, or the probe's verdict.
+    private(set) var clipFindings: [String: [String]] = [:]
+    /// `FILE:LINE: problem` for rows that are not MELD rows, since the last `takeProblems`.
+    private var problems: [String] = []
+
+    init(index: ClipIndex, params: CleaningParams) {
+        self.index = index
+        self.params = params
+    }
+
+    mutating func judge(_ row: CSV.Record, of table: MeldTable, split: Split, seen: inout Set<[Int]>) -> ManifestRecord {
+        func field(_ key: String) -> String { table.field(key, of: row) }
+        var record = ManifestRecord(split: split, dialogue: Cleaner.integer(field("Dialogue_ID")), utterance: Cleaner.integer(field("Utterance_ID")),
+                                    speaker: TextRepair.repair(field("Speaker")), text: TextRepair.repair(field("Utterance")), emotion: nil,
+                                    sentiment: field("Sentiment").lowercased(), start: Timestamp.parse(field("StartTime")),
+                                    end: Timestamp.parse(field("EndTime")), clip: nil, clipSHA256: nil, status: .kept, flags: [],
+                                    source: "\(table.name):\(row.line)")
+        record.flags = flags(of: record, rawText: field("Utterance"))
+        func problem(_ text: String) { problems.append("\(table.name):\(row.line): \(text)") }
+
+        guard row.fields.count == table.header.fields.count else {
+            problem("has \(row.fields.count) fields, the header \(table.header.fields.count)")
+            record.status = .malformedRow
+            return record
+        }
+        guard let dialogue = record.dialogue, let utterance = record.utterance else {
+            problem("Dialogue_ID '\(field("Dialogue_ID"))' or Utterance_ID '\(field("Utterance_ID"))' is not a whole number")
+            record.status = .badID
+            return record
+        }
+        guard let emotion = Emotion(name: field("Emotion")) else {
+            problem("unknown emotion '\(field("Emotion"))'")
+            record.status = .unknownEmotion
+            return record
+        }
+        record.emotion = emotion
+        let id = "dia\(dialogue)_utt\(utterance)"
+        guard seen.insert([dialogue, utterance]).inserted else {
+            problem("\(id) appears twice in \(table.name)")
+            record.status = .duplicateRow
+            return record
+        }
+        if params.denyList.contains(id) || params.denyList.contains("\(split.rawValue)/\(id)") {
+            record.status = .denied
+            for clip in index.copies(split: split, dialogue: dialogue, utterance: utterance) { find("denied", clip.path) }
+        } else if params.checkClips {
+            record.status = attachClip(to: &record, split: split, dialogue: dialogue, utterance: utterance)
+        }
+        return record
+    }
+
+    mutating func takeProblems() -> [String] {
+        defer { problems = [] }
+        return problems
+    }
+
+    private func flags(of record: ManifestRecord, rawText: String) -> [ManifestRecord.Flag] {
+        var flags: [ManifestRecord.Flag] = []
+        if record.text != rawText { flags.append(.textRepaired) }
+        if let start = record.start, let end = record.end {
+            if end <= start { flags.append(.nonpositiveDuration) }
+            if end - start > params.maxDuration { flags.append(.longDuration) }
+        } else {
+            flags.append(.badTimestamp)
+        }
+        return flags
+    }
+
+    /// Finds the utterance's clip, records it (and the copies it supersedes), and says whether it is usable.
+    private mutating func attachClip(to record: inout ManifestRecord, split: Split, dialogue: Int, utterance: Int) -> ManifestRecord.Status {
+        let choice = index.choose(split: split, dialogue: dialogue, utterance: utterance, preferFinal: params.preferFinalVideos)
+        for other in choice.others { find("superseded_copy", other.path) }
+        guard let clip = choice.clip else {
+            find("missing", split.clipFolder + "/dia\(dialogue)_utt\(utterance).mp4", referenced: false)
+            return .clipMissing
+        }
+        record.clip = clip.path
+        record.clipSHA256 = clip.digest
+        referenced.insert(clip.path)
+        guard let verdict = clip.probe?.status else {
+            find("unprobed", clip.path)
+            return .unprobed
+        }
+        guard verdict == .ok else {
+            find(verdict.rawValue, clip.path)
+            return .clip(verdict)
+        }
+        return .kept
+    }
+
+    private mutating func find(_ finding: String, _ path: String, referenced isFile: Bool = true) {
+        if isFile { referenced.insert(path) }
+        clipFindings[finding, default: []].append(path)
     }
 }

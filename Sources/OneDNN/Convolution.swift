@@ -71,9 +71,7 @@ public final class Convolution {
                                                           geometry.strides, geometry.paddings, geometry.paddings),
                        "convolution forward \(geometry)")
         }
-        var pd: dnnl_primitive_desc_t?
-        DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, nil), "convolution forward \(geometry)")
-        return Primitive(descriptor: pd!)
+        return Primitive.plan(&desc, pairedWith: nil, name: "convolution forward \(geometry)")
     }
 
     private func makeBackwardData() -> Primitive {
@@ -83,10 +81,7 @@ public final class Convolution {
         DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst,
                                                             geometry.strides, geometry.paddings, geometry.paddings),
                    "convolution backward data \(geometry)")
-        var pd: dnnl_primitive_desc_t?
-        DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, forwardPrimitive.descriptor),
-                   "convolution backward data \(geometry)")
-        return Primitive(descriptor: pd!)
+        return Primitive.plan(&desc, pairedWith: forwardPrimitive.descriptor, name: "convolution backward data \(geometry)")
     }
 
     private func makeBackwardWeights() -> Primitive {
@@ -100,14 +95,11 @@ public final class Convolution {
                                                                    geometry.strides, geometry.paddings, geometry.paddings),
                        "convolution backward weights \(geometry)")
         }
-        var pd: dnnl_primitive_desc_t?
-        DNNL.check(dnnl_primitive_desc_create(&pd, &desc, nil, DNNL.context.engine, forwardPrimitive.descriptor),
-                   "convolution backward weights \(geometry)")
-        return Primitive(descriptor: pd!)
+        return Primitive.plan(&desc, pairedWith: forwardPrimitive.descriptor, name: "convolution backward weights \(geometry)")
     }
 
     /// `output = conv(input, weight) + bias`; `inference` when no backward pass will follow.
-    public func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    package func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         output: UnsafeMutablePointer<Float>, inference: Bool = false) {
         let p = inference ? inferencePrimitive : forwardPrimitive
         run(p, [(DNNL_ARG_SRC, Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))),
@@ -117,7 +109,7 @@ public final class Convolution {
     }
 
     /// `gradInput = d(sum(output * gradOutput)) / d input` (overwritten).
-    public func backwardData(gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
+    package func backwardData(gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
         let p = backwardDataPrimitive
         run(p, [(DNNL_ARG_DIFF_DST, Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))),
                 (DNNL_ARG_WEIGHTS, Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))),
@@ -126,7 +118,7 @@ public final class Convolution {
     }
 
     /// `gradWeight` (and `gradBias`) of `sum(output * gradOutput)` (overwritten).
-    public func backwardWeights(input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+    package func backwardWeights(input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                 gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
         let p = backwardWeightsPrimitive
         run(p, [(DNNL_ARG_SRC, Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))),

@@ -7,7 +7,7 @@ import Foundation
 public enum DNNL {
     /// Row-major `C = alpha * op(A) * op(B) + beta * C`, with `op` a transpose where asked.
     /// `A` is M x K (K x M when transposed), `B` is K x N (N x K when transposed), leading dimensions row strides.
-    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    package static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
@@ -20,8 +20,24 @@ public enum DNNL {
         check(status, "sgemm \(m)x\(n)x\(k)")
     }
 
+    /// Traps with the primitive's name and oneDNN's word for the status: a failure here is a shape or layout
+    /// the engine asked for that oneDNN cannot do, or memory running out, never bad user input (which the
+    /// model and the files validate first).
     static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
-        precondition(status == dnnl_success, "oneDNN \(what()) failed with status \(status.rawValue)")
+        guard status != dnnl_success else { return }
+        preconditionFailure("oneDNN: \(what()) failed: \(describe(status))")
+    }
+
+    static func describe(_ status: dnnl_status_t) -> String {
+        switch status {
+        case dnnl_out_of_memory: return "out of memory"
+        case dnnl_invalid_arguments: return "invalid arguments"
+        case dnnl_unimplemented: return "not implemented for these shapes and layouts"
+        case dnnl_iterator_ends: return "no implementation left to try"
+        case dnnl_runtime_error: return "runtime error during execution"
+        case dnnl_not_required: return "queried element not required"
+        default: return "status \(status.rawValue)"
+        }
     }
 
     /// One CPU engine and one in-order stream for the process.
@@ -30,7 +46,8 @@ public enum DNNL {
         check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine")
         var stream: dnnl_stream_t?
         check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream")
-        return (engine!, stream!)
+        guard let engine, let stream else { preconditionFailure("oneDNN: no CPU engine or stream") }
+        return (engine, stream)
     }()
 }
 
@@ -55,12 +72,25 @@ func anyDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t {
 final class Primitive {
     let descriptor: dnnl_primitive_desc_t
     let primitive: dnnl_primitive_t
+    /// What it computes, for messages: `convolution forward (8, 64->64, 56x56, k3 s1 p1)`.
+    let name: String
 
-    init(descriptor: dnnl_primitive_desc_t) {
+    init(descriptor: dnnl_primitive_desc_t, name: String) {
         var primitive: dnnl_primitive_t?
-        DNNL.check(dnnl_primitive_create(&primitive, descriptor), "primitive")
+        DNNL.check(dnnl_primitive_create(&primitive, descriptor), "creating \(name)")
+        guard let primitive else { preconditionFailure("oneDNN: creating \(name) returned no primitive") }
         self.descriptor = descriptor
-        self.primitive = primitive!
+        self.primitive = primitive
+        self.name = name
+    }
+
+    /// The primitive oneDNN picks for a convolution descriptor; `pairedWith` is the forward primitive a backward
+    /// one must match.
+    static func plan(_ operation: inout dnnl_convolution_desc_t, pairedWith forward: dnnl_primitive_desc_t?, name: String) -> Primitive {
+        var descriptor: dnnl_primitive_desc_t?
+        DNNL.check(dnnl_primitive_desc_create(&descriptor, &operation, nil, DNNL.context.engine, forward), "planning \(name)")
+        guard let descriptor else { preconditionFailure("oneDNN: planning \(name) returned no descriptor") }
+        return Primitive(descriptor: descriptor, name: name)
     }
 
     deinit {
@@ -74,8 +104,8 @@ final class Primitive {
 
     func execute(_ arguments: [(Int32, dnnl_memory_t)]) {
         let args = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
-        DNNL.check(dnnl_primitive_execute(primitive, DNNL.context.stream, Int32(args.count), args), "execute")
-        DNNL.check(dnnl_stream_wait(DNNL.context.stream), "stream wait")
+        DNNL.check(dnnl_primitive_execute(primitive, DNNL.context.stream, Int32(args.count), args), "executing \(name)")
+        DNNL.check(dnnl_stream_wait(DNNL.context.stream), "waiting for \(name)")
     }
 }
 
@@ -95,8 +125,9 @@ final class Memory {
             pointer = owned
         }
         var handle: dnnl_memory_t?
-        DNNL.check(dnnl_memory_create(&handle, &md, DNNL.context.engine, pointer), "memory")
-        self.handle = handle!
+        DNNL.check(dnnl_memory_create(&handle, &md, DNNL.context.engine, pointer), "creating memory of \(ownedBytes) bytes")
+        guard let handle else { preconditionFailure("oneDNN: creating memory returned no handle") }
+        self.handle = handle
         self.owned = owned
     }
 
@@ -116,7 +147,8 @@ enum Reorder {
     static func run(from source: Memory, _ sourceMD: dnnl_memory_desc_t, to destination: Memory, _ destinationMD: dnnl_memory_desc_t) {
         var s = sourceMD, d = destinationMD
         var pd: dnnl_primitive_desc_t?
-        DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &s, DNNL.context.engine, &d, DNNL.context.engine, nil), "reorder")
-        Primitive(descriptor: pd!).execute([(DNNL_ARG_FROM, source.handle), (DNNL_ARG_TO, destination.handle)])
+        DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &s, DNNL.context.engine, &d, DNNL.context.engine, nil), "planning a reorder")
+        guard let pd else { preconditionFailure("oneDNN: planning a reorder returned no descriptor") }
+        Primitive(descriptor: pd, name: "reorder").execute([(DNNL_ARG_FROM, source.handle), (DNNL_ARG_TO, destination.handle)])
     }
 }

@@ -117,7 +117,7 @@ public struct SafetensorsFile {
     }
 
     /// Copies a float32 tensor's values into `destination`, which must hold exactly its element count.
-    public func copyFloats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+    package func copyFloats(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
         let entry = try self.entry(name)
         guard entry.dtype == .f32 else { throw SafetensorsError.wrongDType(path: path, tensor: name, expected: "F32", found: entry.dtype.rawValue) }
         precondition(destination.count == entry.count, "destination holds \(destination.count), tensor \(entry.count)")
@@ -155,7 +155,7 @@ public struct SafetensorsWriter {
 
     public init() {}
 
-    public mutating func add(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) {
+    package mutating func add(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) {
         precondition(shape.reduce(1, *) == floats.count, "\(name): shape \(shape) does not hold \(floats.count) values")
         var data = Data(count: floats.count * 4)
         data.withUnsafeMutableBytes { raw in

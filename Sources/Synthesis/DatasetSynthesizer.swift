@@ -1,5 +1,6 @@
 import Drawing
 import Foundation
+import ParallelWork
 import Media
 import Meld
 import Speech
@@ -26,6 +27,7 @@ public struct SynthesisParams: Sendable {
 
     /// What is wrong with these params, named as pipeline files name them; nil when they can be generated.
     public var problem: String? {
+        guard Split.allCases.allSatisfy({ dialogues[$0] != nil }) else { return "'dialogues' must be three counts: train, dev, test" }
         let counts = Split.allCases.map { dialogues[$0] ?? 0 }
         if counts.contains(where: { $0 < 0 }) { return "'dialogues' must be three counts (train, dev, test), none negative" }
         if utterancesPerDialogue < 1 { return "'utterances' must be at least 1" }
@@ -58,8 +60,23 @@ public struct PlannedUtterance: Sendable {
 
 /// A fault planted on purpose, so that tests and the demo can check that `clean` reports exactly these.
 public struct PlantedFault: Sendable, Codable, Hashable {
-    public var kind: String
-    public var split: String
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// A clip cut to half its bytes.
+        case truncated
+        /// An annotated utterance without its clip.
+        case missing
+        /// A clip whose audio track is silence.
+        case silent
+        /// A clip no CSV row names.
+        case unannotated
+        /// The train CSV's text damaged as MELD's Windows-1252 mojibake.
+        case legacyEncoding = "legacy_encoding"
+        /// Timestamps with one hour digit or two millisecond digits, as some MELD rows have.
+        case shortTimestamps = "short_timestamps"
+    }
+
+    public var kind: Kind
+    public var split: Split
     public var file: String
 }
 
@@ -95,15 +112,15 @@ public enum DatasetSynthesizer {
         guard params.plantFaults else { return [] }
         var faults: [PlantedFault] = []
         func first(_ split: Split, skipping: Int = 0) -> PlannedUtterance? { plan.filter { $0.split == split }.dropFirst(skipping).first }
-        if let clip = first(.train, skipping: 1) { faults.append(PlantedFault(kind: "truncated", split: "train", file: clip.clipName)) }
-        if let clip = plan.last(where: { $0.split == .dev }) { faults.append(PlantedFault(kind: "missing", split: "dev", file: clip.clipName)) }
-        if let clip = first(.test, skipping: 1) { faults.append(PlantedFault(kind: "silent", split: "test", file: clip.clipName)) }
+        if let clip = first(.train, skipping: 1) { faults.append(PlantedFault(kind: .truncated, split: .train, file: clip.clipName)) }
+        if let clip = plan.last(where: { $0.split == .dev }) { faults.append(PlantedFault(kind: .missing, split: .dev, file: clip.clipName)) }
+        if let clip = first(.test, skipping: 1) { faults.append(PlantedFault(kind: .silent, split: .test, file: clip.clipName)) }
         if plan.contains(where: { $0.split == .dev }) {
-            faults.append(PlantedFault(kind: "unannotated", split: "dev", file: "dia\((params.dialogues[.dev] ?? 0) + 50)_utt0.mp4"))
+            faults.append(PlantedFault(kind: .unannotated, split: .dev, file: "dia\((params.dialogues[.dev] ?? 0) + 50)_utt0.mp4"))
         }
         if plan.contains(where: { $0.split == .train }) {
-            faults.append(PlantedFault(kind: "legacy_encoding", split: "train", file: Split.train.csvName))
-            faults.append(PlantedFault(kind: "short_timestamps", split: "train", file: Split.train.csvName))
+            faults.append(PlantedFault(kind: .legacyEncoding, split: .train, file: Split.train.csvName))
+            faults.append(PlantedFault(kind: .shortTimestamps, split: .train, file: Split.train.csvName))
         }
         return faults
     }
@@ -112,16 +129,16 @@ public enum DatasetSynthesizer {
     public static func write(_ params: SynthesisParams, to root: String, threads: Int) throws {
         let plan = plan(params)
         let faults = faults(params, plan: plan)
-        func fault(_ kind: String, _ clip: PlannedUtterance) -> Bool {
-            faults.contains { $0.kind == kind && $0.split == clip.split.rawValue && $0.file == clip.clipName }
+        func fault(_ kind: PlantedFault.Kind, _ clip: PlannedUtterance) -> Bool {
+            faults.contains { $0.kind == kind && $0.split == clip.split && $0.file == clip.clipName }
         }
         for split in Split.allCases {
             try FileManager.default.createDirectory(atPath: root + "/" + split.clipFolder, withIntermediateDirectories: true)
         }
         try FileManager.default.createDirectory(atPath: root + "/synthesis", withIntermediateDirectories: true)
 
-        var clips = plan.filter { !fault("missing", $0) }
-        if let extra = faults.first(where: { $0.kind == "unannotated" }), var template = plan.first(where: { $0.split == .dev }) {
+        var clips = plan.filter { !fault(.missing, $0) }
+        if let extra = faults.first(where: { $0.kind == .unannotated }), var template = plan.first(where: { $0.split == .dev }) {
             template.dialogue = (params.dialogues[.dev] ?? 0) + 50
             template.utterance = 0
             precondition(template.clipName == extra.file)
@@ -130,53 +147,32 @@ public enum DatasetSynthesizer {
         // Speech is made on one thread in plan order (espeak-ng's output depends on the calls before it, so a
         // fixed order makes every fresh process produce the same samples; see `SpeechSynthesizer`), while the
         // other threads draw and encode each clip as soon as its speech is ready.
-        /// What the speaking thread and the drawing threads share: speech slots, filled in order, and the first error.
-        final class Shared: @unchecked Sendable {
-            let speech: UnsafeMutableBufferPointer<[Float]>
-            let lock = NSLock()
-            private var error: Error?
-            init(_ count: Int) { speech = .allocate(capacity: count); speech.initialize(repeating: []) }
-            deinit { speech.deinitialize(); speech.deallocate() }
-            func fail(_ failure: Error) { lock.lock(); if error == nil { error = failure }; lock.unlock() }
-            var firstError: Error? { lock.lock(); defer { lock.unlock() }; return error }
+        final class SpeechSlots: @unchecked Sendable {
+            var speech: [Result<[Float], Error>]
+            let ready: [DispatchSemaphore]
+            init(_ count: Int) { speech = Array(repeating: .success([]), count: count); ready = (0..<count).map { _ in DispatchSemaphore(value: 0) } }
         }
-        let shared = Shared(clips.count)
-        let ready = clips.map { _ in DispatchSemaphore(value: 0) }
-        let toWrite = clips
+        let slots = SpeechSlots(clips.count)
+        let toSpeak = clips
         let speaker = Thread {
-            for (index, clip) in toWrite.enumerated() {
-                do { shared.speech[index] = try speak(clip, params: params) } catch { shared.fail(error) }
-                ready[index].signal()
+            for (index, clip) in toSpeak.enumerated() {
+                slots.speech[index] = Result { try speak(clip, params: params) }
+                slots.ready[index].signal()
             }
         }
         speaker.start()
-
-        var durations = [Double](repeating: 0, count: clips.count)
-        var next = 0
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, clips.count))) { _ in
-            while true {
-                shared.lock.lock()
-                let index = next
-                next += 1
-                shared.lock.unlock()
-                guard index < toWrite.count else { return }
-                ready[index].wait()
-                if shared.firstError != nil { continue }
-                let clip = toWrite[index]
-                do {
-                    let path = root + "/" + clip.split.clipFolder + "/" + clip.clipName
-                    let seconds = try writeClip(clip, speech: shared.speech[index], params: params, to: path, silent: fault("silent", clip))
-                    if fault("truncated", clip) {
-                        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-                        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
-                    }
-                    shared.lock.lock(); durations[index] = seconds; shared.lock.unlock()
-                } catch {
-                    shared.fail(error)
-                }
+        // ParallelWork hands out clips in plan order, the order in which their speech becomes ready.
+        let durations = try ParallelWork.map(Array(clips.indices), threads: threads) { index -> Double in
+            slots.ready[index].wait()
+            let clip = clips[index]
+            let path = root + "/" + clip.split.clipFolder + "/" + clip.clipName
+            let seconds = try writeClip(clip, speech: try slots.speech[index].get(), params: params, to: path, silent: fault(.silent, clip))
+            if fault(.truncated, clip) {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
             }
+            return seconds
         }
-        if let firstError = shared.firstError { throw firstError }
         var seconds: [String: Double] = [:]
         for (clip, duration) in zip(clips, durations) { seconds[clip.split.rawValue + "/" + clip.clipName] = duration }
         try writeCSVs(plan, params: params, faults: faults, durations: seconds, to: root)
@@ -239,8 +235,8 @@ public enum DatasetSynthesizer {
     }
 
     static func writeCSVs(_ plan: [PlannedUtterance], params: SynthesisParams, faults: [PlantedFault], durations: [String: Double], to root: String) throws {
-        let legacy = faults.contains { $0.kind == "legacy_encoding" }
-        let shortStamps = faults.contains { $0.kind == "short_timestamps" }
+        let legacy = faults.contains { $0.kind == .legacyEncoding }
+        let shortStamps = faults.contains { $0.kind == .shortTimestamps }
         for split in Split.allCases {
             var lines = [CSV.line(meldColumns)]
             var clock = 0.0, previousDialogue = -1, row = 0

@@ -1,4 +1,4 @@
-import DNNL
+import OneDNN
 import Foundation
 
 /// PyTorch's `conv2d` on NCHW input with OIHW weights, square stride and padding, on oneDNN.

@@ -1,4 +1,4 @@
-import DNNL
+import OneDNN
 import Foundation
 
 /// `C (m x n) = op(A) op(B) (+ C when accumulate)`, row-major, on oneDNN's sgemm.

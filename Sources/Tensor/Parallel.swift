@@ -1,4 +1,4 @@
-import DNNL
+import OneDNN
 
 /// Runs `body(i)` for i in 0..<count on oneDNN's threads when the work (elements touched) pays for it.
 @inline(__always)

@@ -4,7 +4,7 @@ import Foundation
 /// Contiguous float32 memory: owned, or a window into a larger buffer whose owner it keeps alive
 /// (a model's parameters and gradients live in one flat buffer each).
 public final class TensorStorage: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<Float>
+    package let pointer: UnsafeMutablePointer<Float>
     public let count: Int
     private let owner: AnyObject?
 
@@ -16,7 +16,7 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     /// A window of `count` values at `pointer`, valid while `owner` lives.
-    public init(pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+    package init(pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
         self.pointer = pointer
         self.count = count
         self.owner = owner
@@ -72,8 +72,8 @@ public final class Tensor: @unchecked Sendable {
 
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
-    public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
-    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: storage.pointer, count: count) }
+    package var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+    package var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: storage.pointer, count: count) }
     public var scalars: [Float] { Array(buffer) }
     /// The single value of a one-element tensor.
     public var item: Float {

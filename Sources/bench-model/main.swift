@@ -1,5 +1,5 @@
-import BLAS
-import DNNL
+import OpenBLAS
+import OneDNN
 import EmotionModel
 import Foundation
 import NN

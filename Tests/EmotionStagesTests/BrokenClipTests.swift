@@ -1,7 +1,7 @@
 import Foundation
 import Media
 import Pipeline
-import Stages
+import EmotionStages
 import Synthesis
 import TestSupport
 import XCTest

@@ -10,8 +10,8 @@ final class ClipFacesTests: XCTestCase {
     func testTheLargerMoreCentralFaceIsChosenAndNoFaceIsNoChip() throws {
         let detector = try FaceDetector(), predictor = try LandmarkPredictor()
         let photo = try DlibImageFile.load(try Shared.path("data/faces/two_people.jpg"))
-        let result = try ClipFaces.extract(frames: [(0, photo), (0.5, photo)], detector: detector, predictor: predictor, maxSide: 640)
-        XCTAssertEqual(result.record.status, "ok")
+        let result = try ClipFaces.extract(frames: [(0, photo), (0.5, photo)], detector: detector, predictor: predictor)
+        XCTAssertEqual(result.record.status, .ok)
         XCTAssertEqual(result.record.tracks, 2, "the same two faces in both frames make two tracks")
         let faces = result.record.frames[0].faces
         XCTAssertEqual(faces.count, 2)
@@ -24,7 +24,7 @@ final class ClipFacesTests: XCTestCase {
         var blank = RGBImage(width: 640, height: 360)
         for index in blank.pixels.indices { blank.pixels[index] = UInt8(index / 3 % 640 / 3) }
         let none = try ClipFaces.extract(frames: [(0, blank)], detector: detector, predictor: predictor)
-        XCTAssertEqual(none.record.status, "no_face")
+        XCTAssertEqual(none.record.status, .noFace)
         XCTAssertEqual(none.chips.count, 0)
     }
 
@@ -41,7 +41,7 @@ final class ClipFacesTests: XCTestCase {
             let one = try ClipFaces.extract(frames: clip, detector: try FaceDetector(), predictor: predictor)
             let two = try ClipFaces.extract(frames: clip, detectors: [try FaceDetector(), try FaceDetector()], predictor: predictor)
             XCTAssertEqual(try encoder.encode(one.record), try encoder.encode(two.record))
-            XCTAssertEqual(one.record.status, "ok")
+            XCTAssertEqual(one.record.status, .ok)
             XCTAssertEqual(one.chips.map(\.pixels), two.chips.map(\.pixels))
         }
     }

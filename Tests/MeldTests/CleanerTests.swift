@@ -35,7 +35,7 @@ final class MeldCSVTests: XCTestCase {
         }
         XCTAssertEqual(result.report.problems, [])
         let test = result.manifests[.test]!
-        let neutralShare = Double(test.filter { $0.emotion == 0 }.count) / Double(test.count)
+        let neutralShare = Double(test.filter { $0.emotion == .neutral }.count) / Double(test.count)
         XCTAssertEqual(neutralShare, 0.481, accuracy: 0.0005, "always predicting neutral scores 48.1 % on test")
     }
 
@@ -44,14 +44,14 @@ final class MeldCSVTests: XCTestCase {
         func record(_ split: Split, _ dialogue: Int, _ utterance: Int) -> ManifestRecord? {
             result.manifests[split]?.first { $0.dialogue == dialogue && $0.utterance == utterance }
         }
-        XCTAssertEqual(record(.test, 155, 3)?.flags.contains("nonpositive_duration"), true)
+        XCTAssertEqual(record(.test, 155, 3)?.flags.contains(.nonpositiveDuration), true)
         for (split, dialogue, utterance, seconds) in [(Split.test, 38, 4, 305.0), (.test, 220, 0, 235), (.train, 309, 0, 41)] {
             let row = try XCTUnwrap(record(split, dialogue, utterance))
-            XCTAssertTrue(row.flags.contains("long_duration"), "\(split) dia\(dialogue)_utt\(utterance)")
+            XCTAssertTrue(row.flags.contains(.longDuration), "\(split) dia\(dialogue)_utt\(utterance)")
             XCTAssertEqual(row.end! - row.start!, seconds, accuracy: 1)
         }
         let allRows = result.manifests.values.flatMap { $0 }
-        XCTAssertEqual(allRows.filter { $0.flags.contains("bad_timestamp") }, [], "hours as 0: or 00: and two-digit milliseconds all parse")
+        XCTAssertEqual(allRows.filter { $0.flags.contains(.badTimestamp) }, [], "hours as 0: or 00: and two-digit milliseconds all parse")
         XCTAssertEqual(result.report.splits.values.reduce(0) { $0 + ($1.flagged["long_duration"] ?? 0) }, 3)
     }
 
@@ -78,7 +78,7 @@ final class MeldCSVTests: XCTestCase {
                       decoded == new.text, raw.fields[1] != new.text else { continue }
                 encodingOnly += 1
                 XCTAssertEqual(old.text, new.text, old.source)
-                XCTAssertTrue(old.flags.contains("text_repaired"), old.source)
+                XCTAssertTrue(old.flags.contains(.textRepaired), old.source)
             }
         }
         XCTAssertGreaterThan(encodingOnly, 3000, "MELD's legacy files differ by encoding in thousands of rows")
@@ -104,18 +104,18 @@ final class CleanerFaultTests: XCTestCase {
                      row(1, "Fine, thanks.", "joy", "0", "0"),               // the same utterance again
                      "9,\"Multi-line,\r\nquoted\",Sam,sadness,negative,1,2,1,1,\"00:00:01,000\",\"00:00:02,000\""].joined(separator: "\r\n")
         let test = [header, row(1, "Quiet", "neutral", "2", "0"), row(2, "Twice", "joy", "2", "1"), row(3, "Cut", "neutral", "2", "2")].joined(separator: "\r\n")
-        let ok = ClipProbe(status: "ok", duration: 2.5)
+        let ok = ClipProbe(status: .ok, duration: 2.5)
         let clips = [
             ClipFile(path: "MELD.Raw/train/train_splits/dia0_utt0.mp4", digest: "a", probe: ok),
-            ClipFile(path: "MELD.Raw/train/train_splits/dia0_utt1.mp4", digest: "b", probe: ClipProbe(status: "undecodable")),
+            ClipFile(path: "MELD.Raw/train/train_splits/dia0_utt1.mp4", digest: "b", probe: ClipProbe(status: .undecodable)),
             ClipFile(path: "MELD.Raw/train/train_splits/dia1_utt0.mp4", digest: "c", probe: ok),
             ClipFile(path: "MELD.Raw/train/train_splits/dia1_utt1.mp4", digest: "d", probe: ok),
             ClipFile(path: "MELD.Raw/train/train_splits/dia1_utt2.mp4", digest: "e", probe: ok),
             ClipFile(path: "MELD.Raw/train/train_splits/dia9_utt9.mp4", digest: "f", probe: ok),    // unannotated
-            ClipFile(path: "MELD.Raw/output_repeated_splits_test/dia2_utt0.mp4", digest: "g", probe: ClipProbe(status: "silent")),
+            ClipFile(path: "MELD.Raw/output_repeated_splits_test/dia2_utt0.mp4", digest: "g", probe: ClipProbe(status: .silent)),
             ClipFile(path: "MELD.Raw/output_repeated_splits_test/dia2_utt1.mp4", digest: "h", probe: ok),
             ClipFile(path: "MELD.Raw/output_repeated_splits_test/final_videos_testdia2_utt1.mp4", digest: "i", probe: ok),
-            ClipFile(path: "MELD.Raw/output_repeated_splits_test/dia2_utt2.mp4", digest: "j", probe: ClipProbe(status: "truncated")),
+            ClipFile(path: "MELD.Raw/output_repeated_splits_test/dia2_utt2.mp4", digest: "j", probe: ClipProbe(status: .truncated)),
         ]
         var params = CleaningParams()
         params.denyList = ["train/dia1_utt1"]
@@ -135,7 +135,7 @@ final class CleanerFaultTests: XCTestCase {
         XCTAssertTrue(report.problems.contains { $0.hasPrefix("train_sent_emo.csv:7: Dialogue_ID '../x'") })
         let records = result.manifests[.train]!
         XCTAssertEqual(records[1].text, "It’s broken")
-        XCTAssertEqual(records[6].flags, ["long_duration"])
+        XCTAssertEqual(records[6].flags, [.longDuration])
         XCTAssertEqual(records[9].text, "Multi-line,\r\nquoted")
         XCTAssertEqual(records[9].source, "train_sent_emo.csv:11", "a record's line is where it starts")
         XCTAssertEqual(records[9].clipSHA256, "e")

@@ -6,16 +6,16 @@ import XCTest
 
 /// A throw-away workspace with helpers to write inputs and pipelines and to run them in-process.
 final class Sandbox {
-    let root: String
+    private let folder: TemporaryFolder
     let workspace: Workspace
 
     init() throws {
-        root = NSTemporaryDirectory() + "pipeline-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root + "/pipelines", withIntermediateDirectories: true)
-        workspace = try Workspace(root: root + "/data")
+        folder = try TemporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder.path + "/pipelines", withIntermediateDirectories: true)
+        workspace = try Workspace(root: folder.path + "/data")
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+    var root: String { folder.path }
 
     var data: String { root + "/data" }
 

@@ -1,7 +1,8 @@
 import Foundation
 import Media
 import Meld
-import Stages
+import Pipeline
+import EmotionStages
 import Synthesis
 import TestSupport
 import XCTest
@@ -21,12 +22,9 @@ final class SynthesisTests: XCTestCase {
     }
 
     func cleanTree(_ root: String) throws -> Cleaner.Result {
-        var files: [(path: String, location: String, digest: String)] = []
+        let files = try StageInput.scan(root, threads: 2).files.filter { $0.path.hasSuffix(".mp4") || $0.path.hasSuffix(".csv") }
         var probes: [String: ClipProbe] = [:]
-        for case let path as String in FileManager.default.enumerator(atPath: root)! where path.hasSuffix(".mp4") || path.hasSuffix(".csv") {
-            files.append((path, root + "/" + path, String(path.hashValue)))
-            if path.hasSuffix(".mp4") { probes[path] = ProbeStage.probeClip(at: root + "/" + path, silenceDB: -60) }
-        }
+        for file in files where file.path.hasSuffix(".mp4") { probes[file.path] = ProbeStage.probeClip(at: file.location, settings: ProbeSettings()) }
         return try CleanStage.clean(files: files, probes: probes, params: CleaningParams())
     }
 
@@ -35,17 +33,17 @@ final class SynthesisTests: XCTestCase {
         let params = Self.small()
         try DatasetSynthesizer.write(params, to: folder.path, threads: 2)
         let faults = try JSONDecoder().decode([PlantedFault].self, from: Data(contentsOf: URL(fileURLWithPath: folder.file("synthesis/faults.json"))))
-        XCTAssertEqual(Set(faults.map(\.kind)), ["truncated", "missing", "silent", "unannotated", "legacy_encoding", "short_timestamps"])
+        XCTAssertEqual(Set(faults.map(\.kind)), Set(PlantedFault.Kind.allCases))
 
         let result = try cleanTree(folder.path)
         func clips(_ reason: String) -> [String] { result.report.clips[reason] ?? [] }
-        func planted(_ kind: String) -> [String] {
-            faults.filter { $0.kind == kind }.map { Split(rawValue: $0.split)!.clipFolder + "/" + $0.file }
+        func planted(_ kind: PlantedFault.Kind) -> [String] {
+            faults.filter { $0.kind == kind }.map { $0.split.clipFolder + "/" + $0.file }
         }
-        XCTAssertEqual(clips("truncated"), planted("truncated"))
-        XCTAssertEqual(clips("missing"), planted("missing"))
-        XCTAssertEqual(clips("silent"), planted("silent"))
-        XCTAssertEqual(clips("unannotated"), planted("unannotated"))
+        for kind in [PlantedFault.Kind.truncated, .missing, .silent, .unannotated] {
+            XCTAssertEqual(clips(kind.rawValue), planted(kind), kind.rawValue)
+            XCTAssertEqual(planted(kind).count, 1, kind.rawValue)
+        }
         XCTAssertEqual(Set(result.report.clips.keys), ["truncated", "missing", "silent", "unannotated"], "nothing else is wrong")
         XCTAssertEqual(result.report.problems, [])
         XCTAssertEqual(result.report.duplicateDialogues.count + result.report.splitOverlaps.count, 0)
@@ -56,13 +54,13 @@ final class SynthesisTests: XCTestCase {
         XCTAssertEqual(train.map(\.text), plan.filter { $0.split == .train }.map(\.text))
         let csv = try String(contentsOfFile: folder.file(Split.train.csvName), encoding: .utf8)
         XCTAssertTrue(csv.contains("\"0:00:"), "a `0:` hour is planted")
-        XCTAssertTrue(train.allSatisfy { !$0.flags.contains("bad_timestamp") })
+        XCTAssertTrue(train.allSatisfy { !$0.flags.contains(.badTimestamp) })
         if plan.contains(where: { $0.split == .train && $0.text.contains("’") }) {
             XCTAssertTrue(csv.unicodeScalars.contains { $0.value == 0x92 }, "curly apostrophes are stored as C1 controls")
         }
 
         // Every usable clip decodes to the requested size, with speech in it.
-        for record in result.manifests.values.flatMap({ $0 }) where record.status == "kept" {
+        for record in result.manifests.values.flatMap({ $0 }) where record.status == .kept {
             let reader = try MediaReader(path: folder.file(record.clip!))
             XCTAssertEqual(reader.videoSize?.width, 320)
             XCTAssertGreaterThan(reader.duration, 0.8)

@@ -77,7 +77,7 @@ public struct PipelineGraph: Sendable {
                 let known = registry.kinds.keys.sorted().joined(separator: ", ")
                 throw PipelineError(.unknownKind, "stage '\(stage.name)': unknown stage kind '\(stage.uses)' (known kinds: \(known))", at: stage.usesLocation)
             }
-            let params = try Params.validate(stage.params, against: kind.params, stage: stage.name, stageLocation: stage.location)
+            let params = try Params.validate(stage.params.mapValues { ($0.0, Optional($0.1)) }, against: kind.params, stage: stage.name, stageLocation: stage.location)
             var deps: [Dependency] = []
             for (reference, location) in stage.deps {
                 let dependency: Dependency

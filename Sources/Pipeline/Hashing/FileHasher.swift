@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ParallelWork
 
 /// Content digests of files, read only when the stat cache cannot vouch for them, and read in parallel.
 final class FileHasher: @unchecked Sendable {
@@ -40,39 +41,31 @@ final class FileHasher: @unchecked Sendable {
 
     /// Digests of `files`, in the same order.
     func digests(of files: [ScannedFile]) throws -> [Digest] {
-        var result = [Digest?](repeating: nil, count: files.count)
-        var pending: [Int] = []
-        for (index, file) in files.enumerated() {
-            if let known = statCache.digest(for: file) { result[index] = known } else { pending.append(index) }
+        var result = files.map { statCache.digest(for: $0) }
+        let pending = result.indices.filter { result[$0] == nil }
+        let computed = try ParallelWork.map(pending, threads: threads) { index -> Digest in
+            let (digest, bytes) = try FileHasher.digest(ofFileAt: files[index].absolute)
+            statCache.remember(files[index], digest: digest)
+            counter.lock(); bytesRead += bytes; filesRead += 1; counter.unlock()
+            return digest
         }
-        if !pending.isEmpty {
-            let lock = NSLock()
-            var firstError: Error?
-            result.withUnsafeMutableBufferPointer { slots in
-                let slotsBase = slots
-                DispatchQueue.concurrentPerform(iterations: min(threads, pending.count)) { worker in
-                    var next = worker
-                    while next < pending.count {
-                        let index = pending[next]
-                        next += threads
-                        do {
-                            let (digest, bytes) = try FileHasher.digest(ofFileAt: files[index].absolute)
-                            slotsBase[index] = digest
-                            statCache.remember(files[index], digest: digest)
-                            counter.lock(); bytesRead += bytes; filesRead += 1; counter.unlock()
-                        } catch {
-                            lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
-                        }
-                    }
-                }
-            }
-            if let firstError { throw firstError }
-        }
-        return result.map { $0! }
+        for (index, digest) in zip(pending, computed) { result[index] = digest }
+        return result.compactMap { $0 }
     }
 }
 
 extension Digest {
     /// The SHA-256 of a file's content.
     public static func ofFile(at path: String) throws -> Digest { try FileHasher.digest(ofFileAt: path).0 }
+}
+
+extension StageInput {
+    /// The files under `root` (or `root` itself), hashed as a stage would see them, outside any workspace:
+    /// for commands that run one stage's code on a folder of the user's.
+    public static func scan(_ root: String, threads: Int) throws -> StageInput {
+        let files = try FileScanner.scan(root)
+        let hasher = FileHasher(statCache: StatCache(path: "/dev/null"), threads: threads)
+        let digests = try hasher.digests(of: files)
+        return StageInput(name: root, files: zip(files, digests).map { InputFile(path: $0.relative, location: $0.absolute, digest: $1) })
+    }
 }

@@ -11,7 +11,7 @@ public enum GarbageCollector {
     }
 
     public static func collect(workspace: Workspace, dryRun: Bool = false) throws -> Result {
-        let lock = try WorkspaceLock(workspace: workspace, command: "emotion gc", wait: .no)
+        let lock = try WorkspaceLock(workspace: workspace, wait: .no)
         defer { lock.release() }
         let store = try ObjectStore(root: workspace.cache)
         var liveEntries: Set<Digest> = []

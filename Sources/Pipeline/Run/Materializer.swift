@@ -15,15 +15,19 @@ struct Materializer {
     func update(stage: String, previous: StageRecord?, outcome: StageOutcome) throws {
         let root = folder(stage)
         let exists = access(root, F_OK) == 0
-        if let files = outcome.files {
+        let items: [ItemOutcome]
+        switch outcome.produced {
+        case .whole(let files):
             if exists && previous?.output == outcome.output { return }
             try replace(root, with: files)
             return
+        case .items(let produced):
+            items = produced
         }
         let before = exists ? Dictionary((previous?.items ?? []).map { ($0.id, $0.output) }, uniquingKeysWith: { $1 }) : [:]
         if !exists { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
         var current: Set<String> = []
-        for item in outcome.items ?? [] {
+        for item in items {
             current.insert(item.id)
             if before[item.id] == item.output { continue }
             try replace(root + "/" + item.id, with: try outcome.entry(of: item).files)

@@ -14,26 +14,26 @@ struct ItemOutcome {
 
 /// What a finished (or already up-to-date) stage produced, as later stages consume it.
 final class StageOutcome {
+    enum Produced {
+        /// A whole stage's files, by path.
+        case whole([String: FileEntry])
+        /// A map stage's items, in item order.
+        case items([ItemOutcome])
+    }
+
     let output: Digest
-    let files: [String: FileEntry]?
-    let items: [ItemOutcome]?
+    let produced: Produced
     private let store: ObjectStore
     private let stage: String
 
-    init(stage: String, whole files: [String: FileEntry], store: ObjectStore) {
+    init(stage: String, _ produced: Produced, store: ObjectStore) {
         self.stage = stage
-        self.files = files
-        self.items = nil
+        self.produced = produced
         self.store = store
-        output = Digest.tree(files.map { (path: $0.key, digest: $0.value.digest) })
-    }
-
-    init(stage: String, items: [ItemOutcome], store: ObjectStore) {
-        self.stage = stage
-        self.files = nil
-        self.items = items
-        self.store = store
-        output = StageOutcome.digest(of: items)
+        switch produced {
+        case .whole(let files): output = Digest.tree(files.map { (path: $0.key, digest: $0.value.digest) })
+        case .items(let items): output = StageOutcome.digest(of: items)
+        }
     }
 
     static func digest(of items: [ItemOutcome]) -> Digest {
@@ -52,24 +52,26 @@ final class StageOutcome {
 
     /// Every output file: a whole stage's own paths, a map stage's as `ITEM/PATH`.
     func inputFiles() throws -> [InputFile] {
-        if let files {
+        switch produced {
+        case .whole(let files):
             return store.inputFiles(of: Entry(files: files))
+        case .items(let items):
+            return try items.flatMap { store.inputFiles(of: try entry(of: $0), prefix: $0.id + "/") }
         }
-        var result: [InputFile] = []
-        for item in items ?? [] {
-            result += store.inputFiles(of: try entry(of: item), prefix: item.id + "/")
-        }
-        return result
     }
 
     /// The items a map stage downstream iterates over: a map stage's own items, or the top-level
     /// entries of a whole stage's output (a folder per item, or a file per item).
     func mapItems() -> [(id: String, input: Digest, files: () throws -> [InputFile])] {
-        if let items {
+        let files: [String: FileEntry]
+        switch produced {
+        case .items(let items):
             return items.map { item in (item.id, item.output, { [self] in store.inputFiles(of: try entry(of: item)) }) }
+        case .whole(let whole):
+            files = whole
         }
         var groups: [String: [String: FileEntry]] = [:]
-        for (path, file) in files ?? [:] {
+        for (path, file) in files {
             let parts = path.split(separator: "/", maxSplits: 1)
             let rest = parts.count == 2 ? String(parts[1]) : String(parts[0])
             groups[String(parts[0]), default: [:]][rest] = file

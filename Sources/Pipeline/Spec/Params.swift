@@ -113,34 +113,21 @@ public struct Params: Sendable, Hashable {
 
     public subscript(name: String) -> ParamValue? { values[name] }
 
-    public func int(_ name: String) -> Int {
-        guard case .int(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared int") }
+    /// A declared param's value; asking for an undeclared one is a programming error.
+    public func value(_ name: String) -> ParamValue {
+        guard let value = values[name] else { preconditionFailure("param \(name) is not declared") }
         return value
     }
 
-    public func double(_ name: String) -> Double {
-        guard case .double(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared number") }
-        return value
-    }
-
-    public func string(_ name: String) -> String {
-        guard case .string(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared string") }
-        return value
-    }
-
-    public func bool(_ name: String) -> Bool {
-        guard case .bool(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared bool") }
-        return value
-    }
-
-    public func list(_ name: String) -> [ParamValue] {
-        guard case .list(let value)? = values[name] else { preconditionFailure("param \(name) is not a declared list") }
-        return value
-    }
+    public func int(_ name: String) -> Int { value(name).intValue }
+    public func double(_ name: String) -> Double { value(name).doubleValue }
+    public func string(_ name: String) -> String { value(name).stringValue }
+    public func bool(_ name: String) -> Bool { value(name).boolValue }
+    public func list(_ name: String) -> [ParamValue] { value(name).listValue }
 
     /// Validates what a pipeline file wrote against what the kind declares, naming stage and field on error.
-    static func validate(_ written: [String: (ParamValue, SourceLocation)], against specs: [ParamSpec],
-                         stage: String, stageLocation: SourceLocation) throws -> Params {
+    static func validate(_ written: [String: (ParamValue, SourceLocation?)], against specs: [ParamSpec],
+                         stage: String, stageLocation: SourceLocation?) throws -> Params {
         let known = Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0) })
         for name in written.keys.sorted() where known[name] == nil {
             let names = specs.map(\.name).sorted().joined(separator: ", ")

@@ -50,6 +50,13 @@ public class WorkContext: @unchecked Sendable {
             throw PipelineError(.io, "stage '\(stage)': cannot write output \(relative)")
         }
     }
+
+    /// Writes `value` as JSON with sorted keys, so the same value always gives the same bytes.
+    public func writeJSON<Value: Encodable>(_ value: Value, to relative: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try write(try encoder.encode(value), to: relative)
+    }
 }
 
 /// The context of a whole stage: all its inputs at once.
@@ -65,5 +72,11 @@ public final class ItemContext: WorkContext, @unchecked Sendable {
         self.id = id
         self.files = files
         super.init(stage: stage, params: params, inputs: inputs, outputDirectory: outputDirectory, workspace: workspace)
+    }
+
+    /// The item's single file, for kinds that map over files one at a time.
+    public func onlyFile() throws -> InputFile {
+        guard let file = files.first else { throw PipelineError(.stageFailed, "stage '\(stage)': item '\(id)' has no file") }
+        return file
     }
 }

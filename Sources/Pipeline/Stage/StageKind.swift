@@ -35,6 +35,15 @@ public struct StageKind: Sendable {
         self.body = body
     }
 
+    /// `values` checked and completed with the defaults, as a pipeline file's `params:` would be: for
+    /// programs that run this kind's code outside a pipeline. `name` is what errors call the caller.
+    public func params(_ values: [String: ParamValue], for name: String) throws -> Params {
+        try Params.validate(values.mapValues { ($0, nil) }, against: params, stage: name, stageLocation: nil)
+    }
+
+    /// The declared parameter called `name`.
+    public func param(_ name: String) -> ParamSpec? { params.first { $0.name == name } }
+
     public var isMap: Bool {
         if case .map = body { return true }
         return false

@@ -2,7 +2,7 @@ import Foundation
 
 /// Keeps two runs from writing one workspace at once. Built on `flock`, which the kernel releases when
 /// its holder dies however it dies, so a lock left by a killed run is never mistaken for a live one;
-/// the holder's pid and command are written inside for the message the second run shows.
+/// the holder's pid and command line are written inside for the message the second run shows.
 public final class WorkspaceLock {
     private let fd: Int32
     /// What the lock file said when this process took it from a run that had died holding it.
@@ -10,7 +10,9 @@ public final class WorkspaceLock {
 
     public enum Wait { case no, yes(notify: (String) -> Void) }
 
-    public init(workspace: Workspace, command: String, wait: Wait) throws {
+    /// `command` is how the holder is described to others; by default, this process's own command line
+    /// (the runner does not know which program drives it).
+    public init(workspace: Workspace, command: String = WorkspaceLock.commandLine, wait: Wait) throws {
         fd = open(workspace.lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PipelineError(.io, "cannot open \(workspace.lockPath): \(String(cString: strerror(errno)))") }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -35,6 +37,14 @@ public final class WorkspaceLock {
         let note = "pid \(getpid()) (\(command)), started \(ISO8601DateFormatter().string(from: Date()))\n"
         ftruncate(fd, 0)
         _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    /// This process's command line, its program named by its file name alone.
+    public static var commandLine: String {
+        var words = CommandLine.arguments
+        guard !words.isEmpty else { return "" }
+        words[0] = (words[0] as NSString).lastPathComponent
+        return words.joined(separator: " ")
     }
 
     private static func read(_ fd: Int32) -> String {
