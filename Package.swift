@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "EmotionCLI",
             dependencies: [
-                "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "EmotionModel", "NN", "Tensor", "Safetensors",
+                "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "FFT", "EmotionModel", "NN", "Tensor", "Safetensors",
                 "ParallelWork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

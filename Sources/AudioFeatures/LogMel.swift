@@ -44,10 +44,12 @@ public final class LogMelSpectrogram: @unchecked Sendable {
     private let packedWeights: [Float]
     private let bandStarts: [Int], bandLengths: [Int]
 
-    public init(_ config: LogMelConfig = LogMelConfig()) {
+    /// `planning` is `.estimate` for every stage output (the same bits in every run); `.measure` exists to time
+    /// what reproducibility costs.
+    public init(_ config: LogMelConfig = LogMelConfig(), planning: RealFFT.Planning = .estimate) {
         precondition(config.windowLength <= config.fftSize && config.hopLength > 0)
         self.config = config
-        fft = RealFFT(size: config.fftSize)
+        fft = RealFFT(size: config.fftSize, planning: planning)
         var window = [Float](repeating: 0, count: config.fftSize)
         let offset = (config.fftSize - config.windowLength) / 2
         for n in 0..<config.windowLength {

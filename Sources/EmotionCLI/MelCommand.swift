@@ -1,5 +1,6 @@
 import ArgumentParser
 import AudioFeatures
+import FFT
 import Foundation
 import Media
 import Pipeline
@@ -20,6 +21,9 @@ struct MelCommand: ParsableCommand, StageOptions {
 
     @Option(help: "Compute this many times and report the mean (for timing).")
     var repeats = 1
+
+    @Option(help: "FFTW's planning: estimate (the stage's, the same bits in every run) or measure (timed on this machine; its bits can differ between runs).")
+    var fftPlanning: RealFFT.Planning = .estimate
 
     @Option(help: help("sample_rate")) var sampleRate = defaults.sampleRate
     @Option(help: help("n_fft")) var nFft = defaults.fftSize
@@ -45,7 +49,7 @@ struct MelCommand: ParsableCommand, StageOptions {
         let started = Date()
         let samples = try MediaReader(path: input).audio(sampleRate: config.sampleRate)
         let decoded = Date()
-        let mel = MelStage.spectrogram(for: config)
+        let mel = fftPlanning == .estimate ? MelStage.spectrogram(for: config) : LogMelSpectrogram(config, planning: fftPlanning)
         let planned = Date()
         var values: [Float] = []
         for _ in 0..<repeats { values = mel.logMel(samples) }
@@ -57,3 +61,5 @@ struct MelCommand: ParsableCommand, StageOptions {
                      computed.timeIntervalSince(planned) * 1000 / Double(repeats)))
     }
 }
+
+extension RealFFT.Planning: ExpressibleByArgument {}

@@ -8,7 +8,7 @@ import Pipeline
 /// landmarks, faces per frame, the chosen track, and `status`: ok, no_face, or why the clip cannot be read).
 public enum FacesStage {
     public static let kind = StageKind.map(
-        "faces", version: 2, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
+        "faces", version: 3, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
     ) { context in
         let settings = try FaceSettings(context.params, stage: context.stage)
         let file = try context.onlyFile()

@@ -7,7 +7,7 @@ import Pipeline
 /// or, for a clip whose audio cannot be read, `mel.json` with the reason and no array.
 public enum MelStage {
     public static let kind = StageKind.map(
-        "mel", version: 3, summary: "64-band log-mel spectrogram per clip (librosa's conventions, FFTW)", params: LogMelConfig.params
+        "mel", version: 4, summary: "64-band log-mel spectrogram per clip (librosa's conventions, FFTW)", params: LogMelConfig.params
     ) { context in
         let config = try LogMelConfig(context.params, stage: context.stage)
         let file = try context.onlyFile()

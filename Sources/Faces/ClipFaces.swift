@@ -78,7 +78,10 @@ public enum ClipFaces {
         var record = ClipFaceRecord(status: .noFace, width: width, height: height,
                                     frames: zip(frames, detections).map { ClipFaceRecord.Frame(time: $0.0.time, faces: $0.1, chosen: nil, chosenDetected: false, landmarks: nil) },
                                     chosenTrack: nil, tracks: tracks.count)
-        guard let best = tracks.indices.max(by: { weight(tracks[$0], width: width, height: height) < weight(tracks[$1], width: width, height: height) }) else {
+        // The heaviest track; of equal weights, the first found. Every choice here is made in frame order,
+        // never in a dictionary's, whose order Swift seeds differently in every process.
+        let weights = tracks.map { weight($0, width: width, height: height) }
+        guard let best = weights.indices.min(by: { (-weights[$0], $0) < (-weights[$1], $1) }) else {
             return Result(record: record, chips: [])
         }
         record.status = .ok
@@ -87,8 +90,7 @@ public enum ClipFaces {
         var chips: [RGBImage] = []
         for index in frames.indices {
             let detected = tracks[best][index]
-            let nearest = tracks[best].keys.min { abs($0 - index) < abs($1 - index) }!
-            let box = detected ?? tracks[best][nearest]!
+            let box = detected ?? nearestBox(in: tracks[best], to: index)
             let landmarks = try predictor.landmarks(in: prepared[index], box: box)
             let chip = try FaceChip.extract(from: prepared[index], box: box, landmarks: landmarks, size: settings.size, padding: settings.padding)
             record.frames[index].chosen = box
@@ -125,7 +127,7 @@ public enum ClipFaces {
         var last: [FaceBox] = []
         for (frame, boxes) in detections.enumerated() {
             var taken: Set<Int> = []
-            for box in boxes.sorted(by: { $0.score > $1.score }) {
+            for box in boxes.sorted(by: { ($1.score, $0.left, $0.top) < ($0.score, $1.left, $1.top) }) {
                 let candidates = tracks.indices.filter { !taken.contains($0) }.map { ($0, overlap(last[$0], box)) }.filter { $0.1 > 0.3 }
                 if let (track, _) = candidates.max(by: { $0.1 < $1.1 }) {
                     tracks[track][frame] = box
@@ -148,10 +150,19 @@ public enum ClipFaces {
         return intersection / (Double(a.width * a.height + b.width * b.height) - intersection)
     }
 
-    /// Area times closeness to the frame's centre, summed over the frames the track is seen in.
+    /// The track's box in the frame nearest to `frame`; of two as near, the earlier one.
+    static func nearestBox(in track: [Int: FaceBox], to frame: Int) -> FaceBox {
+        guard let nearest = track.keys.min(by: { (abs($0 - frame), $0) < (abs($1 - frame), $1) }), let box = track[nearest] else {
+            preconditionFailure("a face track without a box")
+        }
+        return box
+    }
+
+    /// Area times closeness to the frame's centre, summed over the frames the track is seen in, in frame order
+    /// (a sum in another order can round differently).
     static func weight(_ track: [Int: FaceBox], width: Int, height: Int) -> Double {
         let halfDiagonal = 0.5 * (Double(width * width + height * height)).squareRoot()
-        return track.values.reduce(0) { sum, box in
+        return track.keys.sorted().compactMap { track[$0] }.reduce(0) { sum, box in
             let dx = Double(box.left + box.right) / 2 - Double(width) / 2, dy = Double(box.top + box.bottom) / 2 - Double(height) / 2
             let centrality = max(0, 1 - (dx * dx + dy * dy).squareRoot() / halfDiagonal)
             return sum + Double(box.width * box.height) * centrality

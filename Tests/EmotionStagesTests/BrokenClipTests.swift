@@ -24,9 +24,9 @@ final class BrokenClipTests: XCTestCase {
         try FileManager.default.copyItem(atPath: good, toPath: clips + "/good.mp4")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: clips + "/truncated.mp4"))
-        var generator = SystemRandomNumberGenerator()
+        var generator = SeededGenerator(seed: 7)
         try Data((0..<40_000).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(to: URL(fileURLWithPath: clips + "/random.mp4"))
-        FileManager.default.createFile(atPath: clips + "/empty.mp4", contents: Data())
+        _ = FileManager.default.createFile(atPath: clips + "/empty.mp4", contents: Data())
         let tone = (0..<16_000).map { Float(sin(Double($0) * 0.2)) * 0.3 }
         let radio = try MP4Writer(path: clips + "/audio_only.mp4", settings: .init(width: 64, height: 64, video: false))
         try radio.append(samples: tone)

@@ -51,17 +51,11 @@ final class Sandbox {
         return Dictionary(uniqueKeysWithValues: try runner.status().map { ($0.name, $0) })
     }
 
-    /// Every file under `out/` with its content (following the links into the cache).
+    /// Every file under `out/` with its content (following the links into the cache); never empty, so that
+    /// two runs that produced nothing do not compare equal.
     func outputs(pipeline: String = "p") throws -> [String: Data] {
-        let base = data + "/out/" + pipeline
-        var result: [String: Data] = [:]
-        guard let walker = FileManager.default.enumerator(atPath: base) else { return [:] }
-        for case let path as String in walker {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: base + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
-                result[path] = FileManager.default.contents(atPath: base + "/" + path)
-            }
-        }
+        let result = try outputFiles(under: data + "/out/" + pipeline)
+        guard !result.isEmpty else { throw OutputsMissing(folder: data + "/out/" + pipeline) }
         return result
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// `../shared` beside the project: reference fixtures and real data. Tests that need it skip, saying so,
-/// when it is absent (a user's fresh clone).
+/// when it is absent (a user's fresh clone); under CI (`CI=true`), which always has it, its absence fails them.
 public enum Shared {
     public static let root: String = {
         var url = URL(fileURLWithPath: #filePath)
@@ -14,6 +14,7 @@ public enum Shared {
     public static func path(_ relative: String) throws -> String {
         let path = root + "/" + relative
         guard FileManager.default.fileExists(atPath: path) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { throw SharedMissing(path: path) }
             throw XCTSkip("../shared/\(relative) is absent (tests that need the shared fixtures skip without it)")
         }
         return path
@@ -25,6 +26,73 @@ public enum Shared {
             .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
             .sorted().map { folder + "/" + $0 }
     }
+}
+
+/// CI runs with `../shared` beside the clone: a fixture missing there is a failure, not a skip.
+public struct SharedMissing: Error, CustomStringConvertible {
+    public var path: String
+    public var description: String { "\(path) is missing under CI, which always has ../shared" }
+}
+
+/// A folder of outputs that should hold files and holds none.
+public struct OutputsMissing: Error, CustomStringConvertible {
+    public var folder: String
+    public init(folder: String) { self.folder = folder }
+    public var description: String { "no output files under \(folder)" }
+}
+
+/// Every regular file below `folder` (following symbolic links, as into a workspace's cache) with its bytes,
+/// by path relative to `folder`; empty when the folder does not exist.
+public func outputFiles(under folder: String) throws -> [String: Data] {
+    var result: [String: Data] = [:]
+    guard let walker = FileManager.default.enumerator(atPath: folder) else { return [:] }
+    for case let path as String in walker {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            result[path] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + path))
+        }
+    }
+    return result
+}
+
+/// Reproducible pseudo-random numbers for test inputs (SplitMix64): the same seed, the same sequence.
+public struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Kills `process` with SIGKILL as soon as the workspace's cache holds `count` finished units, and says whether
+/// the kill landed mid-run: the run was still going when it came. Gives up (false) when the run ends first.
+public func killMidRun(_ process: Process, workspace: String, afterEntries count: Int, timeout: TimeInterval = 120) throws -> Bool {
+    let entries = workspace + "/cache/entries"
+    let deadline = Date(timeIntervalSinceNow: timeout)
+    func recorded() -> Int {
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: entries)) ?? []
+        return folders.reduce(0) { $0 + ((try? FileManager.default.contentsOfDirectory(atPath: entries + "/" + $1))?.count ?? 0) }
+    }
+    while process.isRunning && recorded() < count && Date() < deadline { usleep(2_000) }
+    guard process.isRunning else {
+        process.waitUntilExit()
+        return false
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return process.terminationReason == .uncaughtSignal
+}
+
+/// The count in `emotion run`'s summary line (`...; N units executed; ...`).
+public func unitsExecuted(_ output: String) -> Int? {
+    guard let range = output.range(of: #"\d+(?= units executed)"#, options: .regularExpression) else { return nil }
+    return Int(output[range])
 }
 
 /// Runs a program and captures what it prints.
