@@ -8,7 +8,7 @@ public struct EmotionCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emotion",
         abstract: "Recognise emotion from face and voice: build datasets, features and models with incremental pipelines.",
-        subcommands: [RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self, WorkerSubcommand.self]
     )
 
     /// The stage kinds pipelines may use. The `emotion` executable registers the project's stages;
@@ -65,6 +65,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "If another run holds the workspace, wait for it instead of exiting.")
     var wait = false
 
+    @Flag(help: "Run units on this process's threads, not in worker processes (for a debugger; a crash then ends the run, and limits do not apply).")
+    var inProcess = false
+
     @OptionGroup var options: WorkspaceOptions
 
     func validate() throws {
@@ -74,7 +77,8 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let graph = try loadGraph(pipeline)
-            let runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait)
+            let isolation: UnitIsolation = inProcess ? .threads : .processes(WorkerSubcommand.command)
+            let runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait, isolation: isolation)
             let runner = try Runner(workspace: try options.open(), graph: graph, options: runOptions)
             if dryRun {
                 print("dry run: nothing is executed")
@@ -89,7 +93,9 @@ struct RunCommand: ParsableCommand {
                   + "\(summary.filesHashed) files (\(summary.bytesHashed) bytes) hashed; \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
             if summary.failed {
                 for stage in summary.stages where !stage.failures.isEmpty {
-                    FileHandle.standardError.write(Data("error: stage '\(stage.name)' \(stage.state.rawValue): \(stage.failures.count) problem(s); first: \(stage.failures[0])\n".utf8))
+                    let shown = stage.failures.prefix(20).map { "\n  " + $0 }.joined()
+                    let more = stage.failures.count > 20 ? "\n  ... and \(stage.failures.count - 20) more" : ""
+                    FileHandle.standardError.write(Data("error: stage '\(stage.name)' \(stage.state.rawValue): \(stage.failures.count) problem(s):\(shown)\(more)\n".utf8))
                 }
                 throw ExitCode(1)
             }
@@ -170,5 +176,22 @@ struct KindsCommand: ParsableCommand {
                 print("    \(param.name): \(param.type)\(fallback) - \(param.help)")
             }
         }
+    }
+}
+
+/// `emotion worker`: what `emotion run` starts once per job to run units in; not for people to call.
+struct WorkerSubcommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Serve units of work to `emotion run` (started by it, on file descriptors 3 and 4).", shouldDisplay: false)
+
+    /// This same program, as a worker: the test harness's program serves its own kinds the same way.
+    static var command: WorkerCommand {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return WorkerCommand(executable: executable, arguments: ["worker"])
+    }
+
+    func run() throws {
+        let status = WorkerLoop.serve(registry: EmotionCommand.registry)
+        if status != 0 { throw ExitCode(status) }
     }
 }

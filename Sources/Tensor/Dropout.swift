@@ -1,7 +1,8 @@
 import Foundation
 
-/// A seeded source of uniform numbers (SplitMix64) for dropout masks, so a training run can be repeated.
-public final class RandomGenerator: @unchecked Sendable {
+/// A seeded source of uniform numbers (SplitMix64) for dropout masks, so a training run can be repeated; also
+/// a `RandomNumberGenerator` for anything else that must draw the same numbers in every run.
+public final class RandomGenerator: RandomNumberGenerator, @unchecked Sendable {
     private var state: UInt64
 
     public init(seed: UInt64) { state = seed }

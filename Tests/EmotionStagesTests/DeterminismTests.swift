@@ -6,27 +6,11 @@ import XCTest
 /// processes, one of them on one core under a competing load and with another `-j`; and a run killed mid-way
 /// by SIGKILL resumes to those bytes.
 final class DeterminismTests: XCTestCase {
-    /// A generated set with its planted faults (truncated, missing, silent, unannotated clips): every kind of
-    /// outcome each stage writes.
-    static let pipeline = """
-        stages:
-          synthesize:
-            uses: synthesize
-            params: {seed: 5, dialogues: [2, 1, 1], utterances: 2, width: 320, height: 240}
-          probe:
-            uses: probe
-            map: {stage: synthesize, glob: "**/*.mp4"}
-          clean:
-            uses: clean
-            deps: [synthesize, probe]
-          faces:
-            uses: faces
-            map: {stage: synthesize, glob: "**/*.mp4"}
-            params: {frames: 4}
-          mel:
-            uses: mel
-            map: {stage: synthesize, glob: "**/*.mp4"}
-        """
+    /// The demo graph on a generated set with its planted faults (truncated, missing, silent, unannotated
+    /// clips): every kind of outcome each stage writes.
+    static let pipeline = DemoPipelineTests.pipeline
+        .replacingOccurrences(of: "{seed: 3, dialogues: [1, 1, 1]", with: "{seed: 5, dialogues: [2, 1, 1]")
+        .replacingOccurrences(of: "params: {frames: 3}", with: "params: {frames: 4}")
 
     func emotion() throws -> String {
         let path = productsDirectory() + "/emotion"

@@ -4,7 +4,7 @@ import Pipeline
 /// Stage kinds that exist to exercise the runner: deterministic, cheap, and able to be slowed down
 /// (to be killed mid-run) or made to fail on a chosen item.
 public enum TestKinds {
-    public static let registry = StageRegistry([generate, digest, concat])
+    public static let registry = StageRegistry([generate, digest, concat, crash])
 
     /// Writes `count` files of deterministic pseudo-random bytes: `fNNNN.bin`.
     public static let generate = StageKind.whole(
@@ -62,5 +62,28 @@ public enum TestKinds {
             }
         }
         try context.write(out, to: "all.txt")
+    }
+
+    /// Per item: `copy.txt`, the item's bytes. When the environment has `PIPELINE_TEST_CRASH=1`, an item whose
+    /// bytes are `SEGV`, `ABORT`, `ALLOCATE` or `HANG` takes its process down that way (or never ends), as a
+    /// hostile clip can in a C library.
+    public static let crash = StageKind.map("test.crash", version: 1, summary: "copies each item; crashes on request") { context in
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: try context.onlyFile().location))
+        if ProcessInfo.processInfo.environment["PIPELINE_TEST_CRASH"] == "1" {
+            switch String(decoding: bytes, as: UTF8.self) {
+            case "SEGV": UnsafeMutablePointer<Int>(bitPattern: 16)!.pointee = 1
+            case "ABORT": abort()
+            case "ALLOCATE":
+                var blocks: [UnsafeMutableRawPointer] = []
+                while true {
+                    guard let block = malloc(64 << 20) else { fatalError("out of memory after \(blocks.count * 64) MiB") }
+                    memset(block, 1, 64 << 20)
+                    blocks.append(block)
+                }
+            case "HANG": while true { sleep(1) }
+            default: break
+            }
+        }
+        try context.write(bytes, to: "copy.txt")
     }
 }

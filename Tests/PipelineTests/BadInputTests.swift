@@ -23,6 +23,21 @@ final class BadInputTests: XCTestCase {
         XCTAssertTrue(error.description.contains("p.yaml:5:"), error.description)
     }
 
+    func testBadLimitsNameTheFieldAndKeepOutOfTheKey() throws {
+        let negative = try error("stages:\n  a:\n    uses: test.generate\n    limits: {seconds: -2}\n")
+        XCTAssertEqual(negative.code, .badField)
+        XCTAssertEqual(negative.location?.line, 4)
+        XCTAssertTrue(negative.message.contains("stage 'a': limits.seconds must be a positive number, got -2"), negative.message)
+        let unknown = try error("stages:\n  a:\n    uses: test.generate\n    limits: {minutes: 2}\n")
+        XCTAssertTrue(unknown.message.contains("unknown limit 'minutes' (expected seconds, memory_mb)"), unknown.message)
+
+        let sandbox = try Sandbox()
+        XCTAssertEqual(try sandbox.run("stages:\n  a:\n    uses: test.generate\n").executed, 1)
+        let limited = "stages:\n  a:\n    uses: test.generate\n    limits: {seconds: 5, memory_mb: 100}\n"
+        XCTAssertEqual(try sandbox.graph(limited).stage("a")?.limits, UnitLimits(seconds: 5, memoryMB: 100))
+        XCTAssertEqual(try sandbox.run(limited).executed, 0, "a limit does not change what a unit produces, so nothing reruns")
+    }
+
     func testUnknownStageKind() throws {
         let error = try error("stages:\n  a:\n    uses: test.nope\n")
         XCTAssertEqual(error.code, .unknownKind)

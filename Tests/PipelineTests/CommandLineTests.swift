@@ -107,6 +107,79 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// Units run in worker processes: an item that segfaults, aborts, outgrows its memory limit or hangs past
+    /// its time limit costs only itself, named with its signal or limit; the others finish, the run exits 1,
+    /// and a rerun retries exactly the failed items.
+    func testCrashingItemsCostOnlyThemselves() throws {
+        let probe = try probePath()
+        let sandbox = try Sandbox()
+        let contents = ["a": "fine", "b": "SEGV", "c": "ABORT", "d": "ALLOCATE", "e": "HANG", "f": "also fine"]
+        for (name, text) in contents { try sandbox.write("items/\(name).txt", text) }
+        let file = try sandbox.pipelineFile("""
+            stages:
+              copy:
+                uses: test.crash
+                map: {path: items, glob: "*.txt"}
+                limits: {seconds: 3, memory_mb: 300}
+            """)
+        let crashing = try shell("/usr/bin/env", ["PIPELINE_TEST_CRASH=1", probe, "run", file, "--workspace", sandbox.data, "-j", "2"])
+        let err = crashing.err
+        XCTAssertEqual(crashing.status, 1, err)
+        for (item, words) in [("b", "died of SIGSEGV"), ("c", "died of SIGABRT"), ("d", "its memory limit: 300 MiB"), ("e", "stopped after its time limit of 3 s")] {
+            XCTAssertTrue(err.contains("item '\(item).txt': ") && err.components(separatedBy: "\n").contains { $0.contains("item '\(item).txt'") && $0.contains(words) },
+                          "\(item): \(words) in: \(err)")
+        }
+        XCTAssertTrue(err.contains("4 problem(s)"), err)
+
+        let retry = try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data])
+        XCTAssertEqual(retry.status, 0, retry.err)
+        XCTAssertEqual(unitsExecuted(retry.out), 4, "exactly the four failed items; the others finished the first time: \(retry.out)")
+        for (name, text) in contents { XCTAssertEqual(try sandbox.read("out/p/copy/\(name).txt/copy.txt"), text) }
+    }
+
+    /// A worker process killed with SIGKILL in the middle of a unit costs that unit; the run goes on with a
+    /// new worker, and a rerun ends with the bytes of an uninterrupted run.
+    func testKillingAWorkerCostsOneUnit() throws {
+        let probe = try probePath()
+        let reference = try Sandbox()
+        let pipeline = Self.slowPipeline.replacingOccurrences(of: "sleep_ms: 4", with: "sleep_ms: 40")
+        XCTAssertEqual(try Sandbox.shell(probe, ["run", try reference.pipelineFile(pipeline), "--workspace", reference.data]).status, 0)
+        let sandbox = try Sandbox()
+        let file = try sandbox.pipelineFile(pipeline)
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: probe)
+        run.arguments = ["run", file, "--workspace", sandbox.data, "-j", "2"]
+        let errors = Pipe()
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = errors
+        try run.run()
+        // Once the slow stage is under way, kill one of the run's workers.
+        var workers: [Int32] = []
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while workers.isEmpty && run.isRunning && Date() < deadline {
+            usleep(20_000)
+            // Each of the run's threads lists the children it started.
+            let tasks = "/proc/\(run.processIdentifier)/task"
+            let children = ((try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? [])
+                .map { (try? String(contentsOfFile: "\(tasks)/\($0)/children", encoding: .utf8)) ?? "" }.joined(separator: " ")
+            let entries = (try? FileManager.default.subpathsOfDirectory(atPath: sandbox.data + "/cache/entries").filter { $0.hasSuffix(".json") }.count) ?? 0
+            if entries > 20 { workers = children.split(separator: " ").compactMap { Int32($0) } }
+        }
+        let worker = try XCTUnwrap(workers.first, "the run has worker processes")
+        kill(worker, SIGKILL)
+        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 1, err)
+        XCTAssertTrue(err.contains("the worker process died of SIGKILL"), err)
+        XCTAssertTrue(err.contains("1 problem(s)"), "only the unit the worker held: \(err)")
+
+        let rerun = try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data])
+        XCTAssertEqual(rerun.status, 0, rerun.err)
+        XCTAssertEqual(unitsExecuted(rerun.out), 1 + 120 + 1, "the killed unit, then the two stages that waited on its stage: \(rerun.out)")
+        let outputs = try sandbox.outputs(), expected = try reference.outputs()
+        XCTAssertEqual(Set(outputs.keys).union(expected.keys).filter { outputs[$0] != expected[$0] }, [])
+    }
+
     func testASecondRunIsRefusedOrWaits() throws {
         let probe = try probePath()
         let sandbox = try Sandbox()

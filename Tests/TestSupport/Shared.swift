@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import XCTest
 
 /// `../shared` beside the project: reference fixtures and real data. Tests that need it skip, saying so,
@@ -55,20 +56,8 @@ public func outputFiles(under folder: String) throws -> [String: Data] {
     return result
 }
 
-/// Reproducible pseudo-random numbers for test inputs (SplitMix64): the same seed, the same sequence.
-public struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// Reproducible pseudo-random numbers for test inputs: the engine's seeded SplitMix64.
+public typealias SeededGenerator = RandomGenerator
 
 /// Kills `process` with SIGKILL as soon as the workspace's cache holds `count` finished units, and says whether
 /// the kill landed mid-run: the run was still going when it came. Gives up (false) when the run ends first.

@@ -46,6 +46,8 @@ public struct GraphStage: Sendable {
     public var params: Params
     public var deps: [Dependency]
     public var map: MapSource?
+    /// How long and how much memory each unit may take (when units run in child processes).
+    public var limits: UnitLimits
     public var location: SourceLocation
 
     /// Upstream stages this stage waits for, through `deps` or `map`.
@@ -115,7 +117,7 @@ public struct PipelineGraph: Sendable {
             } else if kind.isMap {
                 throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs per item and needs 'map: STAGE' or 'map: {path: DIR, glob: PATTERN}'", at: stage.location)
             }
-            built[stage.name] = GraphStage(name: stage.name, kind: kind, params: params, deps: deps, map: map, location: stage.location)
+            built[stage.name] = GraphStage(name: stage.name, kind: kind, params: params, deps: deps, map: map, limits: stage.limits, location: stage.location)
         }
         stages = try PipelineGraph.order(spec.stages.map { built[$0.name]! })
     }

@@ -39,6 +39,7 @@ final class RunExecution {
     private let planner: Planner
     private let completion: StageCompletion
     private let pool: WorkerPool<UnitResult>
+    private let executor: UnitExecutor
     private var store: ObjectStore { planner.store }
 
     private var waiting: [GraphStage]
@@ -53,10 +54,14 @@ final class RunExecution {
         self.planner = planner
         self.completion = completion
         pool = WorkerPool(threads: runner.options.jobs)
+        executor = UnitExecutor(runner.options.isolation)
         waiting = runner.graph.stages
     }
 
-    deinit { pool.shutdown() }
+    deinit {
+        pool.shutdown()
+        executor.close()
+    }
 
     /// Runs until every stage has finished, failed or been skipped.
     func run() throws {
@@ -100,30 +105,34 @@ final class RunExecution {
             preconditionFailure("stage \(stage.name) started before its upstream finished")
         }
         let inputs = try plan.deps.map { try $0.input() }
-        let root = planner.workspace.root
+        let unit = UnitRequest(stage: stage.name, kind: stage.kind.name, params: stage.params.values, inputs: inputs, item: nil,
+                               outputDirectory: "", workspace: planner.workspace.root, limits: stage.limits)
+        let (executor, kind) = (self.executor, stage.kind)
         let activeStage: ActiveStage
-        switch (plan.work, stage.kind.body) {
-        case (.whole(let cached), .whole(let body)):
+        switch plan.work {
+        case .whole(let cached):
             activeStage = ActiveStage(plan: plan, pending: cached == nil ? 1 : 0)
             if cached == nil {
                 progress.stageStarted(stage.name, toRun: 1, cached: 0)
                 submit(stage: stage.name, item: nil, key: plan.base) { directory in
-                    try body(StageContext(stage: stage.name, params: stage.params, inputs: inputs, outputDirectory: directory, workspace: root))
+                    var request = unit
+                    request.outputDirectory = directory
+                    try executor.run(request, kind: kind)
                 }
             }
-        case (.map(let items, _), .map(let body)):
+        case .map(let items, _):
             let toRun = items.indices.filter { items[$0].cached == nil }
             activeStage = ActiveStage(plan: plan, pending: toRun.count)
             if !toRun.isEmpty { progress.stageStarted(stage.name, toRun: toRun.count, cached: items.count - toRun.count) }
             for index in toRun {
                 let item = items[index]
                 submit(stage: stage.name, item: index, key: item.key) { directory in
-                    try body(ItemContext(id: item.id, files: try item.files(), stage: stage.name, params: stage.params,
-                                         inputs: inputs, outputDirectory: directory, workspace: root))
+                    var request = unit
+                    request.outputDirectory = directory
+                    request.item = UnitRequest.Item(id: item.id, files: try item.files())
+                    try executor.run(request, kind: kind)
                 }
             }
-        default:
-            preconditionFailure("stage \(stage.name): its plan and its kind disagree on whether it maps")
         }
         if activeStage.pending == 0 {
             try complete(activeStage)

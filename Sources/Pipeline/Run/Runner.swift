@@ -10,12 +10,16 @@ public struct RunOptions: Sendable {
     public var force: Set<String>
     /// Wait for another run holding the workspace instead of exiting.
     public var wait: Bool
+    /// Where units execute: this process's threads, or child processes that a crash costs only one unit.
+    public var isolation: UnitIsolation
 
-    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, until: String? = nil, force: Set<String> = [], wait: Bool = false) {
+    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, until: String? = nil, force: Set<String> = [], wait: Bool = false,
+                isolation: UnitIsolation = .threads) {
         self.jobs = max(1, jobs)
         self.until = until
         self.force = force
         self.wait = wait
+        self.isolation = isolation
     }
 }
 

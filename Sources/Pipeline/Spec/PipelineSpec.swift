@@ -22,6 +22,7 @@ public struct PipelineSpec: Sendable {
         public var params: [String: (ParamValue, SourceLocation)]
         public var deps: [(Reference, SourceLocation)]
         public var map: (MapSpec, SourceLocation)?
+        public var limits: UnitLimits
         public var location: SourceLocation
         public var usesLocation: SourceLocation
     }
@@ -117,6 +118,7 @@ private struct Reader {
         var params: [String: (ParamValue, SourceLocation)] = [:]
         var deps: [(PipelineSpec.Reference, SourceLocation)] = []
         var map: (PipelineSpec.MapSpec, SourceLocation)?
+        var limits = UnitLimits()
         for (key, value) in fields {
             let field = try string(key, what: "a field of stage '\(name)'")
             switch field {
@@ -125,15 +127,43 @@ private struct Reader {
             case "deps": deps = try self.deps(value, stage: name)
             case "map": map = (try self.map(value, stage: name), location(value))
             case "description": _ = try string(value, what: "stage '\(name)': 'description'")
+            case "limits": limits = try self.limits(value, stage: name)
             default:
-                throw PipelineError(.badField, "stage '\(name)': unknown field '\(field)' (expected uses, params, deps, map, description)", at: location(key))
+                throw PipelineError(.badField, "stage '\(name)': unknown field '\(field)' (expected uses, params, deps, map, limits, description)", at: location(key))
             }
         }
         guard let uses else {
             throw PipelineError(.badField, "stage '\(name)': missing 'uses' (the stage kind to run)", at: stageLocation)
         }
-        return PipelineSpec.Stage(name: name, uses: uses.0, params: params, deps: deps, map: map,
+        return PipelineSpec.Stage(name: name, uses: uses.0, params: params, deps: deps, map: map, limits: limits,
                                   location: stageLocation, usesLocation: uses.1)
+    }
+
+    /// `limits: {seconds: S, memory_mb: M}`: both positive numbers, either may be left out.
+    private func limits(_ node: Node, stage: String) throws -> UnitLimits {
+        guard case .mapping(let fields) = node else {
+            throw PipelineError(.badField, "stage '\(stage)': 'limits' must be a mapping such as {seconds: 600, memory_mb: 4000}", at: location(node))
+        }
+        var limits = UnitLimits()
+        for (key, value) in fields {
+            let field = try string(key, what: "a field of stage '\(stage)': 'limits'")
+            let text = try string(value, what: "stage '\(stage)': limits.\(field)")
+            switch field {
+            case "seconds":
+                guard let seconds = Double(text), seconds > 0 else {
+                    throw PipelineError(.badField, "stage '\(stage)': limits.seconds must be a positive number, got \(text)", at: location(value))
+                }
+                limits.seconds = seconds
+            case "memory_mb":
+                guard let megabytes = Int(text), megabytes > 0 else {
+                    throw PipelineError(.badField, "stage '\(stage)': limits.memory_mb must be a positive whole number, got \(text)", at: location(value))
+                }
+                limits.memoryMB = megabytes
+            default:
+                throw PipelineError(.badField, "stage '\(stage)': unknown limit '\(field)' (expected seconds, memory_mb)", at: location(key))
+            }
+        }
+        return limits
     }
 
     private func params(_ node: Node, stage: String) throws -> [String: (ParamValue, SourceLocation)] {

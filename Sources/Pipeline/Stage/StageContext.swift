@@ -2,14 +2,14 @@ import Foundation
 
 /// One file a stage reads: its path within the input it belongs to, where it is on disk
 /// (read-only: cached outputs are shared), and its content digest.
-public struct InputFile: Sendable, Hashable {
+public struct InputFile: Sendable, Hashable, Codable {
     public var path: String
     public var location: String
     public var digest: Digest
 }
 
 /// The files of one dependency (an upstream stage or a workspace path), sorted by path.
-public struct StageInput: Sendable {
+public struct StageInput: Sendable, Codable {
     /// The stage name, or the path as written in the pipeline.
     public var name: String
     public var files: [InputFile]

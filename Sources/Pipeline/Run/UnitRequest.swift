@@ -1,0 +1,86 @@
+import Foundation
+
+/// How long and how much memory one unit of a stage may take before it is stopped and recorded as failed.
+/// Written as a stage's `limits:` (`{seconds: 600, memory_mb: 4000}`); outside the key, since a limit never
+/// changes what a unit that finishes produces. A limit applies when units run in child processes.
+public struct UnitLimits: Sendable, Hashable, Codable {
+    /// Wall-clock seconds; nil for none.
+    public var seconds: Double?
+    /// Address space the unit may add to its process, in MiB; nil for none.
+    public var memoryMB: Int?
+
+    public init(seconds: Double? = nil, memoryMB: Int? = nil) {
+        self.seconds = seconds
+        self.memoryMB = memoryMB
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case seconds
+        case memoryMB = "memory_mb"
+    }
+}
+
+/// Where a run's units execute.
+public enum UnitIsolation: Sendable {
+    /// On the runner's threads, in this process: for programs that embed the runner.
+    case threads
+    /// In long-lived child processes of a worker command, one per job: a unit that crashes its process (a
+    /// signal, an abort, a limit) costs only itself, and the runner replaces the process.
+    case processes(WorkerCommand)
+}
+
+/// The program the runner starts as a worker: it must call `WorkerLoop.serve` with the same stage kinds.
+public struct WorkerCommand: Sendable {
+    public var executable: String
+    public var arguments: [String]
+
+    public init(executable: String, arguments: [String]) {
+        self.executable = executable
+        self.arguments = arguments
+    }
+}
+
+/// One unit of work as a worker receives it: everything its context holds, and its limits.
+struct UnitRequest: Codable {
+    struct Item: Codable {
+        var id: String
+        var files: [InputFile]
+    }
+
+    var stage: String
+    var kind: String
+    var params: [String: ParamValue]
+    var inputs: [StageInput]
+    var item: Item?
+    var outputDirectory: String
+    var workspace: String
+    var limits: UnitLimits
+}
+
+/// A worker's answer: nil when the unit's outputs are in its folder, otherwise why not.
+struct UnitReply: Codable {
+    var failure: String?
+}
+
+
+extension ParamValue: Codable {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Int.self) { self = .int(value) }
+        else if let value = try? container.decode(Double.self) { self = .double(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else { self = .list(try container.decode([ParamValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        case .list(let values): try container.encode(values)
+        }
+    }
+}

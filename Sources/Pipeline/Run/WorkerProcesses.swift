@@ -1,0 +1,261 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs units the way `UnitIsolation` says: on the calling thread, or in a child process of the worker
+/// command, reused from unit to unit and replaced when one dies. The runner's pool threads call `run`; each
+/// unit has a process of its own for its whole duration.
+final class UnitExecutor: @unchecked Sendable {
+    private let isolation: UnitIsolation
+    private let lock = NSLock()
+    private var idle: [WorkerProcess] = []
+
+    init(_ isolation: UnitIsolation) { self.isolation = isolation }
+
+    func run(_ request: UnitRequest, kind: StageKind) throws {
+        guard case .processes(let command) = isolation else {
+            try WorkerLoop.perform(request, kind: kind)
+            return
+        }
+        lock.lock()
+        let reused = idle.popLast()
+        lock.unlock()
+        let worker = try reused ?? WorkerProcess(command)
+        do {
+            try worker.run(request)
+        } catch let error as WorkerProcess.Died {
+            throw PipelineError(.stageFailed, error.description)
+        }
+        lock.lock()
+        idle.append(worker)
+        lock.unlock()
+    }
+
+    /// Ends every idle worker (they exit when their request pipe closes).
+    func close() {
+        lock.lock()
+        let workers = idle
+        idle = []
+        lock.unlock()
+        for worker in workers { worker.stop() }
+    }
+}
+
+/// One child process serving units: requests go to its fd 3 and replies come from its fd 4, a JSON line each;
+/// its standard output and error go to the runner's standard error.
+final class WorkerProcess {
+    /// How a worker ended while it held a unit.
+    struct Died: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let pid: pid_t
+    private let requests: Int32
+    private let replies: Int32
+    private var pending = Data()
+    private var stopped = false
+
+    init(_ command: WorkerCommand) throws {
+        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw PipelineError(.io, "cannot make a pipe: \(String(cString: strerror(errno)))") }
+        // Far above 4, so that placing them at 3 and 4 in the child cannot overwrite one with the other.
+        let (childIn, childOut) = (fcntl(toChild[0], F_DUPFD_CLOEXEC, 200), fcntl(fromChild[1], F_DUPFD_CLOEXEC, 200))
+        for fd in [toChild[0], fromChild[1]] { Glibc.close(fd) }
+        _ = fcntl(toChild[1], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fromChild[0], F_SETFD, FD_CLOEXEC)
+        defer { Glibc.close(childIn); Glibc.close(childOut) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, childIn, 3)
+        posix_spawn_file_actions_adddup2(&actions, childOut, 4)
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        let argv = ([command.executable] + command.arguments).map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        // Swift's crash backtraces are long; the runner names the signal. SWIFT_BACKTRACE set by the user wins.
+        var environment = ProcessInfo.processInfo.environment
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for entry in envp { free(entry) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, command.executable, &actions, nil, argv, envp)
+        guard status == 0 else {
+            Glibc.close(toChild[1]); Glibc.close(fromChild[0])
+            throw PipelineError(.io, "cannot start the worker \(command.executable): \(String(cString: strerror(status)))")
+        }
+        pid = child
+        requests = toChild[1]
+        replies = fromChild[0]
+    }
+
+    deinit { stop() }
+
+    /// Sends one unit and waits for its reply, at most its time limit.
+    func run(_ request: UnitRequest) throws {
+        var line = try JSONEncoder().encode(request)
+        line.append(0x0A)
+        let what = "stage '\(request.stage)'"
+        guard line.withUnsafeBytes({ writeAll(requests, $0) }) else { throw Died(description: ended("before it took \(what)", request)) }
+        let deadline = request.limits.seconds.map { Date(timeIntervalSinceNow: $0) }
+        while true {
+            if let newline = pending.firstIndex(of: 0x0A) {
+                let reply = try JSONDecoder().decode(UnitReply.self, from: pending[pending.startIndex..<newline])
+                pending.removeSubrange(pending.startIndex...newline)
+                if let failure = reply.failure { throw PipelineError(.stageFailed, failure) }
+                return
+            }
+            let remaining = deadline.map { max(0, $0.timeIntervalSinceNow) }
+            if let remaining, remaining == 0 {
+                kill(pid, SIGKILL)
+                _ = reap()
+                throw Died(description: "stopped after its time limit of \(format(request.limits.seconds ?? 0)) s in \(what)")
+            }
+            var poller = pollfd(fd: replies, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, remaining.map { Int32(min($0 * 1000 + 1, 60_000)) } ?? 60_000)
+            if ready < 0 && errno != EINTR { throw PipelineError(.io, "cannot wait for the worker: \(String(cString: strerror(errno)))") }
+            guard ready > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let count = read(replies, &buffer, buffer.count)
+            if count > 0 {
+                pending.append(contentsOf: buffer[0..<count])
+            } else if count == 0 || errno != EINTR {
+                throw Died(description: ended("in \(what)", request))
+            }
+        }
+    }
+
+    /// How the process ended, once it has: its signal or exit status, and the memory limit when it had one.
+    private func ended(_ when: String, _ request: UnitRequest) -> String {
+        let status = reap()
+        var text: String
+        if let status, status & 0x7F != 0 {
+            text = "the worker process died of \(WorkerProcess.signalName(status & 0x7F)) \(when)"
+        } else {
+            text = "the worker process exited" + (status.map { " with status \(($0 >> 8) & 0xFF)" } ?? "") + " \(when)"
+        }
+        if let megabytes = request.limits.memoryMB { text += " (its memory limit: \(megabytes) MiB)" }
+        return text
+    }
+
+    /// Waits for the process to end; its wait status, or nil when it was already reaped.
+    private func reap() -> Int32? {
+        guard !stopped else { return nil }
+        stopped = true
+        Glibc.close(requests)
+        Glibc.close(replies)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return nil }
+        }
+        return status
+    }
+
+    /// Closes the request pipe, which the worker takes as the end of its work, and waits for it.
+    func stop() { _ = reap() }
+
+    static func signalName(_ signal: Int32) -> String {
+        let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE",
+                                      SIGKILL: "SIGKILL (killed: out of memory, or by hand)", SIGTERM: "SIGTERM", SIGTRAP: "SIGTRAP",
+                                      SIGPIPE: "SIGPIPE", SIGINT: "SIGINT"]
+        return names[signal] ?? "signal \(signal)"
+    }
+
+    private func format(_ seconds: Double) -> String { seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds) }
+}
+
+/// Writes every byte, retrying short writes; false when the reader is gone.
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if written < 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        offset += written
+    }
+    return true
+}
+
+/// The worker's side: reads units from fd 3, runs each with the stage kinds it was given, answers on fd 4,
+/// and returns when the runner closes fd 3.
+public enum WorkerLoop {
+    public static func serve(registry: StageRegistry) -> Int32 {
+        // A runner that died leaves a closed reply pipe: a write error, not a signal.
+        signal(SIGPIPE, SIG_IGN)
+        exitWithParent()
+        var pending = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            while let newline = pending.firstIndex(of: 0x0A) {
+                let line = pending[pending.startIndex..<newline]
+                var reply = UnitReply(failure: nil)
+                do {
+                    let request = try JSONDecoder().decode(UnitRequest.self, from: line)
+                    guard let kind = registry[request.kind] else { throw PipelineError(.unknownKind, "this worker has no stage kind '\(request.kind)'") }
+                    try withMemoryLimit(request.limits.memoryMB) { try perform(request, kind: kind) }
+                } catch {
+                    reply.failure = "\(error)"
+                }
+                pending.removeSubrange(pending.startIndex...newline)
+                guard var answer = try? JSONEncoder().encode(reply) else { return 1 }
+                answer.append(0x0A)
+                guard answer.withUnsafeBytes({ writeAll(4, $0) }) else { return 1 }
+            }
+            let count = read(3, &buffer, buffer.count)
+            if count > 0 {
+                pending.append(contentsOf: buffer[0..<count])
+            } else if count == 0 || errno != EINTR {
+                return 0
+            }
+        }
+    }
+
+    /// Runs one unit here, on the calling thread: in a worker, or in the runner itself with `.threads`.
+    static func perform(_ request: UnitRequest, kind: StageKind) throws {
+        let params = try kind.params(request.params, for: request.stage)
+        switch kind.body {
+        case .whole(let body):
+            try body(StageContext(stage: request.stage, params: params, inputs: request.inputs, outputDirectory: request.outputDirectory,
+                                  workspace: request.workspace))
+        case .map(let body):
+            guard let item = request.item else { throw PipelineError(.stageFailed, "stage '\(request.stage)' maps over items, but no item came") }
+            try body(ItemContext(id: item.id, files: item.files, stage: request.stage, params: params, inputs: request.inputs,
+                                 outputDirectory: request.outputDirectory, workspace: request.workspace))
+        }
+    }
+
+    /// A worker outlives no runner: when the runner is gone (even by SIGKILL), its unit is abandoned within
+    /// 20 ms, so no orphan goes on writing into a cache another run now owns.
+    private static func exitWithParent() {
+        let parent = getppid()
+        let watchdog = Thread {
+            while getppid() == parent { usleep(20_000) }
+            _exit(3)
+        }
+        watchdog.name = "worker-watchdog"
+        watchdog.start()
+    }
+
+    /// The process's address space now, in bytes (`VmSize` of /proc/self/status).
+    private static func addressSpace() -> rlim_t {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmSize:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ rlim_t($0) }) else { return 0 }
+        return kilobytes << 10
+    }
+
+    /// Runs `body` with the address space it may add to the process limited to `megabytes`, then lifts the limit.
+    private static func withMemoryLimit(_ megabytes: Int?, _ body: () throws -> Void) throws {
+        guard let megabytes else { return try body() }
+        var limit = rlimit(rlim_cur: addressSpace() + (rlim_t(megabytes) << 20), rlim_max: rlim_t.max)
+        setrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+        defer {
+            limit.rlim_cur = rlim_t.max
+            setrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+        }
+        try body()
+    }
+}
