@@ -1,9 +1,9 @@
 import ArgumentParser
+import EmotionStages
 import Foundation
 import Meld
 import ParallelWork
 import Pipeline
-import EmotionStages
 
 struct CleanCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(

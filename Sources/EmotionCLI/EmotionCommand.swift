@@ -1,7 +1,7 @@
 import ArgumentParser
+import EmotionStages
 import Foundation
 import Pipeline
-import EmotionStages
 
 /// The `emotion` command: runs and inspects pipelines, and (as stages land) offers each stage on its own.
 public struct EmotionCommand: ParsableCommand {

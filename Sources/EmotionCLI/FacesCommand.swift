@@ -1,9 +1,9 @@
 import ArgumentParser
+import EmotionStages
 import Faces
 import Foundation
 import Media
 import Pipeline
-import EmotionStages
 
 struct FacesCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(

@@ -1,10 +1,10 @@
 import ArgumentParser
 import AudioFeatures
+import EmotionStages
 import FFT
 import Foundation
 import Media
 import Pipeline
-import EmotionStages
 
 struct MelCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(

@@ -1,8 +1,8 @@
 import ArgumentParser
+import EmotionStages
 import Foundation
 import Meld
 import Pipeline
-import EmotionStages
 import Synthesis
 
 struct SynthCommand: ParsableCommand, StageOptions {

@@ -1,8 +1,8 @@
 import Drawing
 import Foundation
-import ParallelWork
 import Media
 import Meld
+import ParallelWork
 import Speech
 
 /// What to generate: sizes, the label distribution, how strongly each modality carries the label,

@@ -1,5 +1,5 @@
-import OneDNN
 import Foundation
+import OneDNN
 
 /// PyTorch's `conv2d` on NCHW input with OIHW weights, square stride and padding, on oneDNN.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {

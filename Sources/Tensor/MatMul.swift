@@ -1,5 +1,5 @@
-import OneDNN
 import Foundation
+import OneDNN
 
 /// `C (m x n) = op(A) op(B) (+ C when accumulate)`, row-major, on oneDNN's sgemm.
 @inline(__always)

@@ -1,8 +1,8 @@
-import OpenBLAS
-import OneDNN
 import EmotionModel
 import Foundation
 import NN
+import OneDNN
+import OpenBLAS
 import Tensor
 
 // make bench-model: training step, encoders alone and one-clip inference of EmotionModel at the shapes

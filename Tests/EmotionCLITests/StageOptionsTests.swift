@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 @testable import EmotionCLI
-import Pipeline
 import EmotionStages
+import Foundation
+import Pipeline
 import XCTest
 
 /// Every command that runs a stage's code alone offers each of the kind's params as an option, with the

@@ -1,7 +1,7 @@
+import EmotionStages
 import Foundation
 import Media
 import Pipeline
-import EmotionStages
 import TestSupport
 import XCTest
 

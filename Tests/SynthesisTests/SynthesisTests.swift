@@ -1,8 +1,8 @@
+import EmotionStages
 import Foundation
 import Media
 import Meld
 import Pipeline
-import EmotionStages
 import Synthesis
 import TestSupport
 import XCTest
