@@ -58,6 +58,6 @@ def say(text):
 
 
 def report(figures):
-    """The benchmark's last line: every figure as one JSON object, keys sorted."""
-    rounded = {key: round(value, 4) if isinstance(value, float) else value for key, value in figures.items()}
+    """The benchmark's last line: every figure as one JSON object, keys sorted, numbers to 4 significant digits."""
+    rounded = {key: float(f"{value:.4g}") if isinstance(value, float) else value for key, value in figures.items()}
     print(json.dumps(rounded, sort_keys=True), flush=True)
