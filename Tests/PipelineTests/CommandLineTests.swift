@@ -180,6 +180,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(Set(outputs.keys).union(expected.keys).filter { outputs[$0] != expected[$0] }, [])
     }
 
+    /// Eight workers start at once, five times over: each sees the end of its work and exits, so every run ends
+    /// (a worker that inherited another's request pipe kept it open, and the run waited for it forever).
+    func testManyWorkersStartTogetherAndAllEnd() throws {
+        let probe = try probePath()
+        let sandbox = try Sandbox()
+        for index in 0..<16 { try sandbox.write("items/\(index).txt", "item \(index)") }
+        let file = try sandbox.pipelineFile("stages:\n  copy: {uses: test.crash, map: {path: items, glob: \"*.txt\"}}\n")
+        for round in 0..<5 {
+            let run = try Self.start(probe, ["run", file, "--workspace", sandbox.data, "-j", "8", "--force", "copy"])
+            let deadline = Date(timeIntervalSinceNow: 60)
+            while run.isRunning && Date() < deadline { usleep(10_000) }
+            if run.isRunning { kill(run.processIdentifier, SIGKILL) }
+            run.waitUntilExit()
+            XCTAssertEqual(run.terminationReason, .exit, "round \(round): the run did not end within 60 s")
+            XCTAssertEqual(run.terminationStatus, 0, "round \(round)")
+        }
+    }
+
     func testASecondRunIsRefusedOrWaits() throws {
         let probe = try probePath()
         let sandbox = try Sandbox()

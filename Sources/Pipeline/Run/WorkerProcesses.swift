@@ -50,6 +50,7 @@ final class WorkerProcess {
         var description: String
     }
 
+    private static let spawning = NSLock()
     private let pid: pid_t
     private let requests: Int32
     private let replies: Int32
@@ -57,13 +58,17 @@ final class WorkerProcess {
     private var stopped = false
 
     init(_ command: WorkerCommand) throws {
+        // Pool threads start workers concurrently: a worker that inherited another's request pipe would hold it
+        // open, and that other worker would never see its end of work. So no worker starts while a pipe is
+        // still without its close-on-exec flag (Glibc's Swift module has no pipe2).
+        WorkerProcess.spawning.lock()
+        defer { WorkerProcess.spawning.unlock() }
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw PipelineError(.io, "cannot make a pipe: \(String(cString: strerror(errno)))") }
+        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         // Far above 4, so that placing them at 3 and 4 in the child cannot overwrite one with the other.
         let (childIn, childOut) = (fcntl(toChild[0], F_DUPFD_CLOEXEC, 200), fcntl(fromChild[1], F_DUPFD_CLOEXEC, 200))
         for fd in [toChild[0], fromChild[1]] { Glibc.close(fd) }
-        _ = fcntl(toChild[1], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fromChild[0], F_SETFD, FD_CLOEXEC)
         defer { Glibc.close(childIn); Glibc.close(childOut) }
 
         var actions = posix_spawn_file_actions_t()
@@ -139,17 +144,22 @@ final class WorkerProcess {
         return text
     }
 
-    /// Waits for the process to end; its wait status, or nil when it was already reaped.
+    /// Closes the pipes and waits for the process to end, killing it if it has not within 5 s of losing its
+    /// requests; its wait status, or nil when it was already reaped.
     private func reap() -> Int32? {
         guard !stopped else { return nil }
         stopped = true
         Glibc.close(requests)
         Glibc.close(replies)
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            if errno != EINTR { return nil }
+        let deadline = Date(timeIntervalSinceNow: 5)
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { return status }
+            if reaped < 0 && errno != EINTR { return nil }
+            if Date() > deadline { kill(pid, SIGKILL) }
+            usleep(1_000)
         }
-        return status
     }
 
     /// Closes the request pipe, which the worker takes as the end of its work, and waits for it.
