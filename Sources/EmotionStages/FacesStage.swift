@@ -11,15 +11,8 @@ public enum FacesStage {
         "faces", version: 3, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
     ) { context in
         let settings = try FaceSettings(context.params, stage: context.stage)
-        let file = try context.onlyFile()
         prefetchPredictor(settings.predictor)
-        let sampled: [(time: Double, image: RGBImage)]
-        do {
-            sampled = try MediaReader(path: file.location).frames(count: settings.frames)
-        } catch let error as MediaError {
-            try context.writeJSON(UnreadableClip(error), to: "faces.json")
-            return
-        }
+        guard let sampled = try context.decodeClip(orRecordIn: "faces.json", { try $0.frames(count: settings.frames) }) else { return }
         let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(settings.predictor), settings: settings)
         let chipBytes = settings.size * settings.size * 3
         var pixels = [UInt8](repeating: 0, count: settings.frames * chipBytes)

@@ -10,14 +10,7 @@ public enum MelStage {
         "mel", version: 4, summary: "64-band log-mel spectrogram per clip (librosa's conventions, FFTW)", params: LogMelConfig.params
     ) { context in
         let config = try LogMelConfig(context.params, stage: context.stage)
-        let file = try context.onlyFile()
-        let samples: [Float]
-        do {
-            samples = try MediaReader(path: file.location).audio(sampleRate: config.sampleRate)
-        } catch let error as MediaError {
-            try context.writeJSON(UnreadableClip(error), to: "mel.json")
-            return
-        }
+        guard let samples = try context.decodeClip(orRecordIn: "mel.json", { try $0.audio(sampleRate: config.sampleRate) }) else { return }
         let mel = spectrogram(for: config)
         try context.write(npy(mel.logMel(samples), bands: config.melBands, frames: mel.frameCount(samples: samples.count)), to: "mel.npy")
     }
@@ -25,7 +18,7 @@ public enum MelStage {
     /// A (bands, frames) log-mel as NumPy's `.npy`.
     public static func npy(_ values: [Float], bands: Int, frames: Int) -> Data { NumpyArray.float32(values, shape: [bands, frames]) }
 
-    /// One spectrogram (FFT plan, window, filterbank) per configuration for the whole run: planning takes ~80 ms.
+    /// One spectrogram (FFT plan, window, filterbank) per configuration, shared by every item of the process.
     private static let spectrograms = SharedInstances<LogMelConfig, LogMelSpectrogram>()
 
     public static func spectrogram(for config: LogMelConfig) -> LogMelSpectrogram {

@@ -62,6 +62,19 @@ extension ClipProbe.Status {
     }
 }
 
+extension ItemContext {
+    /// What `read` decodes from the item's clip; nil, with the probe's verdict written to `record`, when the clip
+    /// cannot be decoded (a broken clip is a result, never a failure of the run).
+    func decodeClip<Value>(orRecordIn record: String, _ read: (MediaReader) throws -> Value) throws -> Value? {
+        do {
+            return try read(try MediaReader(path: try onlyFile().location))
+        } catch let error as MediaError {
+            try writeJSON(UnreadableClip(error), to: record)
+            return nil
+        }
+    }
+}
+
 /// What a per-clip stage writes instead of its features when the clip cannot be decoded: the same verdict
 /// the probe gives, so that downstream stages and people read one vocabulary.
 struct UnreadableClip: Codable {

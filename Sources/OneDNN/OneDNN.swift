@@ -32,7 +32,7 @@ public enum DNNL {
         switch status {
         case dnnl_out_of_memory: return "out of memory"
         case dnnl_invalid_arguments: return "invalid arguments"
-        case dnnl_unimplemented: return "not implemented for these shapes and layouts"
+        case dnnl_unimplemented: return "oneDNN has no implementation for these shapes and layouts"
         case dnnl_iterator_ends: return "no implementation left to try"
         case dnnl_runtime_error: return "runtime error during execution"
         case dnnl_not_required: return "queried element not required"

@@ -54,11 +54,6 @@ final class FileHasher: @unchecked Sendable {
     }
 }
 
-extension Digest {
-    /// The SHA-256 of a file's content.
-    public static func ofFile(at path: String) throws -> Digest { try FileHasher.digest(ofFileAt: path).0 }
-}
-
 extension StageInput {
     /// The files under `root` (or `root` itself), hashed as a stage would see them, outside any workspace:
     /// for commands that run one stage's code on a folder of the user's.

@@ -40,8 +40,7 @@ public struct SettingsField<Settings>: @unchecked Sendable {
 }
 
 /// The settings struct of a stage kind, declared once: its fields give the kind's params (defaults from `init()`),
-/// turn a pipeline file's validated params into the struct, and turn the struct back into param values (for
-/// commands that run the stage's code alone).
+/// and turn a pipeline file's (or a command's) validated params into the struct.
 public protocol StageSettings {
     /// The defaults.
     init()
@@ -65,11 +64,6 @@ extension StageSettings {
             field.write(&self, value)
         }
         if let problem { throw PipelineError(.badParam, "stage '\(stage)': \(problem)") }
-    }
-
-    /// These settings as param values, by name.
-    public var paramValues: [String: ParamValue] {
-        Dictionary(uniqueKeysWithValues: Self.fields.map { ($0.name, $0.read(self)) })
     }
 }
 
