@@ -10,8 +10,10 @@ MELD_BYTES := 10878146150
 setup:
 	@bash scripts/setup.sh
 
+## The front end `emotion` and its worker program `emotion-worker`, side by side in .build/release.
 build: setup
 	$(SWIFT) build -c release --product emotion
+	$(SWIFT) build -c release --product emotion-worker
 
 ## The whole pipeline, end to end, on a dataset the project generates itself.
 demo: build

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "emotion", targets: ["emotion"]),
+        .executable(name: "emotion-worker", targets: ["emotion-worker"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
@@ -83,16 +84,20 @@ let package = Package(
         .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
         .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces"]),
-        // The `emotion` command's subcommands, as a library so that tests drive the real parser.
+        // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
+        .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
+        // The commands that compute (synth, clean, faces, mel, forward), each a stage's code run on its own.
         .target(
-            name: "EmotionCLI",
+            name: "EmotionTools",
             dependencies: [
-                "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "FFT", "EmotionModel", "NN", "Tensor", "Safetensors",
-                "ParallelWork",
+                "EmotionCLI", "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "FFT", "EmotionModel", "NN",
+                "Tensor", "Safetensors", "ParallelWork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
+        // The worker program: the stage kinds' code, which `emotion run` runs units in, and the commands that compute.
+        .executableTarget(name: "emotion-worker", dependencies: ["EmotionCLI", "EmotionTools", "EmotionStages"]),
         // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine.
         .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS"]),
 
@@ -103,17 +108,19 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "FFTTests", dependencies: ["FFT"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "Safetensors", "TestSupport"]),
-        .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", "emotion", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", "emotion", "emotion-worker", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SpeechTests", dependencies: ["Speech"]),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "NN", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Safetensors", "TestSupport"]),
-        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion"]),
+        .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
-        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion"]),
-        .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion"]),
-        .testTarget(name: "EmotionCLITests", dependencies: ["EmotionCLI", "EmotionStages", "Pipeline",
+        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
+        .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion", "emotion-worker"]),
+        .testTarget(name: "EmotionToolsTests", dependencies: ["EmotionTools", "EmotionStages", "Pipeline",
+                                                              .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "EmotionCLITests", dependencies: ["EmotionCLI", "Pipeline", "TestSupport", "emotion", "emotion-worker", "pipeline-probe",
                                                             .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Stage kinds that exist only to exercise the runner in tests.

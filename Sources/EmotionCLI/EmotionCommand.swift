@@ -1,21 +1,93 @@
 import ArgumentParser
-import EmotionStages
 import Foundation
 import Pipeline
 
-/// The `emotion` command: runs and inspects pipelines, and (as stages land) offers each stage on its own.
+/// The `emotion` command: runs and inspects pipelines. This front end links the runner alone (no media or
+/// numeric library), so `status`, `dag`, `gc` and planning start in milliseconds; the stage kinds' code, and
+/// the commands that compute (`synth`, `clean`, `faces`, `mel`, `forward`), live in the worker program.
 public struct EmotionCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emotion",
         abstract: "Recognise emotion from face and voice: build datasets, features and models with incremental pipelines.",
-        subcommands: [RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self, WorkerSubcommand.self]
+        discussion: "The commands that compute run in the worker program, \(workerProgramName), beside this one: "
+            + delegatedCommands.joined(separator: ", ") + " (see `emotion <command> --help`).",
+        subcommands: pipelineCommands
     )
 
-    /// The stage kinds pipelines may use. The `emotion` executable registers the project's stages;
-    /// a test harness may register its own.
-    nonisolated(unsafe) public static var registry = ProjectStages.registry
+    /// The commands that plan, inspect and supervise: the whole front end, and part of every program that embeds it.
+    public static let pipelineCommands: [ParsableCommand.Type] = [
+        RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, WorkerSubcommand.self,
+    ]
+
+    /// The worker program's own commands, which the front end hands over to it whole.
+    public static let delegatedCommands = ["synth", "clean", "faces", "mel", "forward"]
+
+    /// The worker program's file name, looked for beside the front end's (`EMOTION_WORKER` names another).
+    public static let workerProgramName = "emotion-worker"
+
+    /// Where the stage kinds come from.
+    public enum KindSource: Sendable {
+        /// Their code is in this program: units run in copies of it, or on its threads.
+        case registry(StageRegistry)
+        /// In the worker program at this path: the front end learns their declarations from its `kinds --json`,
+        /// and runs units, `run --in-process` and the commands that compute there.
+        case program(String)
+    }
+
+    nonisolated(unsafe) public static var kinds = KindSource.program(defaultWorkerProgram)
 
     public init() {}
+
+    /// Runs the command line: a command the worker program owns is handed over to it (exec, same arguments).
+    public static func start() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let first = arguments.first, delegatedCommands.contains(first) { handOver(arguments) }
+        main()
+    }
+
+    /// Replaces this process with the worker program given `arguments`; without a worker program, says so and exits.
+    static func handOver(_ arguments: [String]) -> Never {
+        guard case .program(let program) = kinds else { preconditionFailure("this program has its stage kinds' code") }
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        execv(program, argv)
+        FileHandle.standardError.write(Data("error: cannot start the worker program \(program): \(String(cString: strerror(errno)))\n".utf8))
+        Glibc.exit(EX_UNAVAILABLE)
+    }
+
+    static var defaultWorkerProgram: String {
+        if let named = ProcessInfo.processInfo.environment["EMOTION_WORKER"], !named.isEmpty { return named }
+        return (thisProgram as NSString).deletingLastPathComponent + "/" + workerProgramName
+    }
+
+    /// The running executable's path, symbolic links resolved.
+    static var thisProgram: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// Where a front end keeps what it learned from worker programs: `$XDG_CACHE_HOME/emotion`, else `~/.cache/emotion`.
+    static var cacheDirectory: String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let base = environment["XDG_CACHE_HOME"], !base.isEmpty { return base + "/emotion" }
+        if let home = environment["HOME"], !home.isEmpty { return home + "/.cache/emotion" }
+        return nil
+    }
+
+    /// The stage kinds, with their code or (in the front end) their declarations.
+    static func registry() throws -> StageRegistry {
+        switch kinds {
+        case .registry(let registry): return registry
+        case .program(let program):
+            return try StageRegistry.declared(by: program, listing: ["kinds", "--json"], cacheDirectory: cacheDirectory)
+        }
+    }
+
+    /// The program units run in: this one, or the worker program.
+    static var workerCommand: WorkerCommand {
+        switch kinds {
+        case .registry: return WorkerCommand(executable: thisProgram, arguments: ["worker"])
+        case .program(let program): return WorkerCommand(executable: program, arguments: ["worker"])
+        }
+    }
 }
 
 /// Options every command that touches the workspace takes.
@@ -40,7 +112,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 }
 
 func loadGraph(_ file: String) throws -> PipelineGraph {
-    try PipelineGraph(try PipelineSpec.load(file: file), registry: EmotionCommand.registry)
+    try PipelineGraph(try PipelineSpec.load(file: file), registry: try EmotionCommand.registry())
 }
 
 struct RunCommand: ParsableCommand {
@@ -75,9 +147,10 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        if inProcess, case .program = EmotionCommand.kinds { EmotionCommand.handOver(Array(CommandLine.arguments.dropFirst())) }
         try reportingErrors {
             let graph = try loadGraph(pipeline)
-            let isolation: UnitIsolation = inProcess ? .threads : .processes(WorkerSubcommand.command)
+            let isolation: UnitIsolation = inProcess ? .threads : .processes(EmotionCommand.workerCommand)
             let runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait, isolation: isolation)
             let runner = try Runner(workspace: try options.open(), graph: graph, options: runOptions)
             if dryRun {
@@ -168,8 +241,18 @@ struct GCCommand: ParsableCommand {
 struct KindsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kinds", abstract: "List the stage kinds pipelines can use, with their params.")
 
+    @Flag(help: "Print the declarations as JSON, as a front end reads them from its worker program.")
+    var json = false
+
     func run() throws {
-        for kind in EmotionCommand.registry.kinds.values.sorted(by: { $0.name < $1.name }) {
+        let kinds = try reportingErrors { try EmotionCommand.registry() }.kinds.values.sorted(by: { $0.name < $1.name })
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(kinds), as: UTF8.self))
+            return
+        }
+        for kind in kinds {
             print("\(kind.name) (v\(kind.version), \(kind.isMap ? "per item" : "whole")): \(kind.summary)")
             for param in kind.params {
                 let fallback = param.defaultValue.map { " = \($0)" } ?? " (required)"
@@ -184,14 +267,9 @@ struct WorkerSubcommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "Serve units of work to `emotion run` (started by it, on file descriptors 3 and 4).", shouldDisplay: false)
 
-    /// This same program, as a worker: the test harness's program serves its own kinds the same way.
-    static var command: WorkerCommand {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return WorkerCommand(executable: executable, arguments: ["worker"])
-    }
-
     func run() throws {
-        let status = WorkerLoop.serve(registry: EmotionCommand.registry)
+        guard case .registry(let registry) = EmotionCommand.kinds else { EmotionCommand.handOver(["worker"]) }
+        let status = WorkerLoop.serve(registry: registry)
         if status != 0 { throw ExitCode(status) }
     }
 }

@@ -1,3 +1,3 @@
 import EmotionCLI
 
-EmotionCommand.main()
+EmotionCommand.start()

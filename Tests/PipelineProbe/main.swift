@@ -1,6 +1,7 @@
 import EmotionCLI
 import PipelineTestKinds
 
-// `emotion`'s real command line with the test stage kinds, for tests that run, kill and resume it.
-EmotionCommand.registry = TestKinds.registry
+// `emotion`'s front end with the test stage kinds' code in the same program, for tests that run, kill and
+// resume it; and a worker program whose kinds a real front end can learn (`EMOTION_WORKER`).
+EmotionCommand.kinds = .registry(TestKinds.registry)
 EmotionCommand.main()

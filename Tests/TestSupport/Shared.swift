@@ -85,10 +85,12 @@ public func unitsExecuted(_ output: String) -> Int? {
 }
 
 /// Runs a program and captures what it prints.
-public func shell(_ executable: String, _ arguments: [String], cwd: String? = nil) throws -> (status: Int32, out: Data, err: String) {
+public func shell(_ executable: String, _ arguments: [String], cwd: String? = nil,
+                  environment: [String: String] = [:]) throws -> (status: Int32, out: Data, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -225,8 +225,11 @@ public enum WorkerLoop {
 
     /// Runs one unit here, on the calling thread: in a worker, or in the runner itself with `.threads`.
     static func perform(_ request: UnitRequest, kind: StageKind) throws {
+        guard let code = kind.body else {
+            throw PipelineError(.unknownKind, "stage kind '\(kind.name)' is only declared in this program; its code runs in the worker program")
+        }
         let params = try kind.params(request.params, for: request.stage)
-        switch kind.body {
+        switch code {
         case .whole(let body):
             try body(StageContext(stage: request.stage, params: params, inputs: request.inputs, outputDirectory: request.outputDirectory,
                                   workspace: request.workspace))

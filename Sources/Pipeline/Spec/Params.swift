@@ -150,3 +150,97 @@ public struct Params: Sendable, Hashable {
         return Params(values: values)
     }
 }
+
+
+extension ParamValue: Codable {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Int.self) { self = .int(value) }
+        else if let value = try? container.decode(Double.self) { self = .double(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else { self = .list(try container.decode([ParamValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        case .list(let values): try container.encode(values)
+        }
+    }
+}
+
+/// `"int"`, `"double"`, `"string"`, `"bool"`, `{"choice": [...]}` or `{"list": TYPE}`.
+extension ParamType: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case choice, list
+    }
+
+    public init(from decoder: Decoder) throws {
+        if let name = try? decoder.singleValueContainer().decode(String.self) {
+            switch name {
+            case "int": self = .int
+            case "double": self = .double
+            case "string": self = .string
+            case "bool": self = .bool
+            default: throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown param type '\(name)'"))
+            }
+            return
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let options = try container.decodeIfPresent([String].self, forKey: .choice) {
+            self = .choice(options)
+        } else {
+            self = .list(try container.decode(ParamType.self, forKey: .list))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .int, .double, .string, .bool:
+            var container = encoder.singleValueContainer()
+            try container.encode(self == .int ? "int" : self == .double ? "double" : self == .string ? "string" : "bool")
+        case .choice(let options):
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(options, forKey: .choice)
+        case .list(let element):
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(element, forKey: .list)
+        }
+    }
+}
+
+/// A default read back from JSON is converted to the param's type (JSON may write the number 2.0 as 2), so a
+/// declaration that travelled gives the same params, and the same keys, as the one it came from.
+extension ParamSpec: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case name, type, help
+        case defaultValue = "default"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try container.decode(String.self, forKey: .name)
+        let type = try container.decode(ParamType.self, forKey: .type)
+        var fallback: ParamValue?
+        if let written = try container.decodeIfPresent(ParamValue.self, forKey: .defaultValue) {
+            guard let fitted = type.coerce(written) else {
+                throw DecodingError.dataCorruptedError(forKey: .defaultValue, in: container, debugDescription: "param '\(name)': default \(written) is not \(type)")
+            }
+            fallback = fitted
+        }
+        self.init(name, type, default: fallback, help: try container.decode(String.self, forKey: .help))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(type, forKey: .type)
+        try container.encodeIfPresent(defaultValue, forKey: .defaultValue)
+        try container.encode(help, forKey: .help)
+    }
+}

@@ -3,7 +3,14 @@
 ///
 /// A whole stage runs once over all its inputs; a map stage runs once per item (one clip, one file) and
 /// is cached, rerun and parallelised per item.
+///
+/// A program that only plans and supervises (the light front end) knows a kind by its declaration alone,
+/// without its code: `body` is nil there, and units of the kind run in the worker program that declared it.
 public struct StageKind: Sendable {
+    public enum Shape: String, Sendable, Codable {
+        case whole, map
+    }
+
     public enum Body: Sendable {
         case whole(@Sendable (StageContext) throws -> Void)
         case map(@Sendable (ItemContext) throws -> Void)
@@ -13,25 +20,28 @@ public struct StageKind: Sendable {
     public var version: Int
     public var summary: String
     public var params: [ParamSpec]
-    public var body: Body
+    public var shape: Shape
+    /// The code; nil in a program that has only the declaration.
+    public var body: Body?
 
     /// A kind that runs once over all its inputs.
     public static func whole(_ name: String, version: Int, summary: String, params: [ParamSpec] = [],
                              _ body: @escaping @Sendable (StageContext) throws -> Void) -> StageKind {
-        StageKind(name: name, version: version, summary: summary, params: params, body: .whole(body))
+        StageKind(name: name, version: version, summary: summary, params: params, shape: .whole, body: .whole(body))
     }
 
     /// A kind that runs once per item of its `map:` source.
     public static func map(_ name: String, version: Int, summary: String, params: [ParamSpec] = [],
                            _ body: @escaping @Sendable (ItemContext) throws -> Void) -> StageKind {
-        StageKind(name: name, version: version, summary: summary, params: params, body: .map(body))
+        StageKind(name: name, version: version, summary: summary, params: params, shape: .map, body: .map(body))
     }
 
-    private init(name: String, version: Int, summary: String, params: [ParamSpec], body: Body) {
+    private init(name: String, version: Int, summary: String, params: [ParamSpec], shape: Shape, body: Body?) {
         self.name = name
         self.version = version
         self.summary = summary
         self.params = params
+        self.shape = shape
         self.body = body
     }
 
@@ -44,9 +54,29 @@ public struct StageKind: Sendable {
     /// The declared parameter called `name`.
     public func param(_ name: String) -> ParamSpec? { params.first { $0.name == name } }
 
-    public var isMap: Bool {
-        if case .map = body { return true }
-        return false
+    public var isMap: Bool { shape == .map }
+}
+
+/// A declaration travels as JSON from a worker program to the front end: everything but the code.
+extension StageKind: Codable {
+    enum CodingKeys: String, CodingKey {
+        case name, version, summary, shape, params
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try container.decode(String.self, forKey: .name), version: try container.decode(Int.self, forKey: .version),
+                  summary: try container.decode(String.self, forKey: .summary), params: try container.decode([ParamSpec].self, forKey: .params),
+                  shape: try container.decode(Shape.self, forKey: .shape), body: nil)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(version, forKey: .version)
+        try container.encode(summary, forKey: .summary)
+        try container.encode(shape, forKey: .shape)
+        try container.encode(params, forKey: .params)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmotionCLI
 import EmotionModel
 import Foundation
 import NN

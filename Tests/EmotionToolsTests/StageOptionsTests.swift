@@ -1,5 +1,5 @@
 import ArgumentParser
-@testable import EmotionCLI
+@testable import EmotionTools
 import EmotionStages
 import Foundation
 import Pipeline
@@ -40,10 +40,10 @@ final class StageOptionsTests: XCTestCase {
                                    (["faces", "a.mp4", "--out", "f", "--frames", "0"], "frame"), (["synth", "--out", "x", "--dialogues", "1,2"], "three counts"),
                                    (["forward", "--weights", "w", "--inputs", "i", "--out", "o", "--train", "--dropout", "1"], "dropout"),
                                    (["forward", "--weights", "w", "--inputs", "i", "--out", "o", "--fusion", "late"], "fusion")] {
-            XCTAssertThrowsError(try EmotionCommand.parseAsRoot(arguments), "\(arguments)") { error in
-                let message = EmotionCommand.message(for: error)
+            XCTAssertThrowsError(try EmotionWorkerCommand.parseAsRoot(arguments), "\(arguments)") { error in
+                let message = EmotionWorkerCommand.message(for: error)
                 XCTAssertTrue(message.contains(words), "\(arguments): \(message)")
-                XCTAssertEqual(EmotionCommand.exitCode(for: error), .validationFailure, "\(arguments)")
+                XCTAssertEqual(EmotionWorkerCommand.exitCode(for: error), .validationFailure, "\(arguments)")
             }
         }
     }

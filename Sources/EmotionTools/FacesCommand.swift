@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmotionCLI
 import EmotionStages
 import Faces
 import Foundation

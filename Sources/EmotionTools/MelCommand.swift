@@ -1,5 +1,6 @@
 import ArgumentParser
 import AudioFeatures
+import EmotionCLI
 import EmotionStages
 import FFT
 import Foundation

@@ -1,0 +1,6 @@
+import EmotionCLI
+import EmotionStages
+import EmotionTools
+
+EmotionCommand.kinds = .registry(ProjectStages.registry)
+EmotionWorkerCommand.main()

@@ -1,0 +1,124 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The `emotion` front end links the runner alone and learns the stage kinds from its worker program: it
+/// must list, plan and run exactly what the worker program would, and hand over the commands that compute.
+final class FrontEndTests: XCTestCase {
+    private var cache: TemporaryFolder!
+
+    override func setUpWithError() throws {
+        cache = try TemporaryFolder()
+    }
+
+    private func product(_ name: String) throws -> String {
+        let path = productsDirectory() + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("\(name) is not built beside the tests at \(path)") }
+        return path
+    }
+
+    /// Runs a program with the test's own cache folder, so that what it learned earlier cannot decide the result.
+    private func run(_ program: String, _ arguments: [String], worker: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        var environment = ["XDG_CACHE_HOME": cache.path]
+        if let worker { environment["EMOTION_WORKER"] = worker }
+        let result = try shell(program, arguments, environment: environment)
+        XCTAssertEqual(result.status, 0, "\(program) \(arguments): \(result.err)", file: file, line: line)
+        return String(decoding: result.out, as: UTF8.self)
+    }
+
+    /// The shared libraries a program loads, as the dynamic loader resolves them (`ldd`).
+    private func libraries(_ program: String) throws -> [String] {
+        let result = try shell("/usr/bin/ldd", [program])
+        XCTAssertEqual(result.status, 0, result.err)
+        return String(decoding: result.out, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    func testTheFrontEndLinksNoMediaOrNumericLibrary() throws {
+        let heavy = ["libavformat", "libavcodec", "libswscale", "libswresample", "libdlib", "libfftw3f", "libdnnl", "libopenblas",
+                     "libcairo", "libespeak-ng", "libgomp"]
+        let front = try libraries(try product("emotion"))
+        for name in heavy {
+            XCTAssertFalse(front.contains { $0.hasPrefix(name) }, "emotion loads \(name): \(front)")
+        }
+        let worker = try libraries(try product("emotion-worker"))
+        for name in ["libavformat", "libdlib", "libfftw3f", "libdnnl"] {
+            XCTAssertTrue(worker.contains { $0.hasPrefix(name) }, "emotion-worker should load \(name): \(worker)")
+        }
+    }
+
+    func testKindsAreTheWorkerProgramsKinds() throws {
+        let emotion = try product("emotion"), worker = try product("emotion-worker")
+        XCTAssertEqual(try run(emotion, ["kinds"]), try run(worker, ["kinds"]))
+        let declared = try run(emotion, ["kinds", "--json"])
+        XCTAssertEqual(declared, try run(worker, ["kinds", "--json"]))
+        for kind in ["synthesize", "probe", "clean", "faces", "mel"] {
+            XCTAssertTrue(declared.contains("\"name\":\"\(kind)\""), "\(kind) in \(declared)")
+        }
+    }
+
+    /// The worker program is asked once per build of it: an unchanged one is answered from the cache, a
+    /// rebuilt one (another modification time) is asked again.
+    func testDeclarationsAreCachedPerBuildOfTheWorkerProgram() throws {
+        let emotion = try product("emotion")
+        let copy = cache.file("probe-copy")
+        try FileManager.default.copyItem(atPath: try product("pipeline-probe"), toPath: copy)
+        XCTAssertTrue(try run(emotion, ["kinds"], worker: copy).contains("test.digest (v1, per item): per-item checksum"))
+        let folder = cache.path + "/emotion"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("kinds-") }
+        XCTAssertEqual(files.count, 1)
+        // An answer from the cache is believed: edit it, and the front end says what the edit says.
+        let cached = folder + "/" + files[0]
+        let text = try String(contentsOfFile: cached, encoding: .utf8).replacingOccurrences(of: "per-item checksum", with: "edited in the cache")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: cached))
+        XCTAssertTrue(try run(emotion, ["kinds"], worker: copy).contains("test.digest (v1, per item): edited in the cache"))
+        // A rebuilt worker program is asked again.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: copy)
+        XCTAssertTrue(try run(emotion, ["kinds"], worker: copy).contains("test.digest (v1, per item): per-item checksum"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("kinds-") }.count, 2)
+    }
+
+    /// Declarations that travelled as JSON give the same params and keys as the code they came from: a run
+    /// by the program that has the code is up to date for the front end, and the front end's run (units in
+    /// the worker program, or in it with `--in-process`) produces the same bytes.
+    func testTheFrontEndPlansAndRunsWhatTheWorkerProgramWould() throws {
+        let emotion = try product("emotion"), probe = try product("pipeline-probe")
+        let root = try TemporaryFolder()
+        try FileManager.default.createDirectory(atPath: root.path + "/data", withIntermediateDirectories: true)
+        let pipeline = root.file("p.yaml")
+        try Data("""
+        stages:
+          gen:
+            uses: test.generate
+            params: {count: 4, size: 100, note: "2.0"}
+          each:
+            uses: test.digest
+            map: gen
+            params: {salt: "s"}
+          all:
+            uses: test.concat
+            deps: [each]
+
+        """.utf8).write(to: URL(fileURLWithPath: pipeline))
+        let workspace = ["--workspace", root.path + "/data"]
+        _ = try run(probe, ["run", pipeline] + workspace)
+        let first = try outputFiles(under: root.path + "/data/out/p")
+        XCTAssertFalse(first.isEmpty)
+        let status = try run(emotion, ["status", pipeline] + workspace, worker: probe)
+        XCTAssertEqual(status.split(separator: "\n").filter { $0.hasSuffix("up to date") || $0.contains("up to date (") }.count, 3, status)
+
+        for mode in [[], ["--in-process"]] {
+            _ = try run(emotion, ["run", pipeline, "--force", "gen", "--force", "each", "--force", "all"] + mode + workspace, worker: probe)
+            XCTAssertEqual(try outputFiles(under: root.path + "/data/out/p"), first, "\(mode)")
+        }
+    }
+
+    func testComputeCommandsAreHandedToTheWorkerProgram() throws {
+        let emotion = try product("emotion")
+        let help = try run(emotion, ["mel", "--help"])
+        XCTAssertTrue(help.contains("--n-mels"), help)
+        XCTAssertTrue(try run(emotion, ["--help"]).contains("synth, clean, faces, mel, forward"))
+        let missing = try shell(emotion, ["synth", "--help"], environment: ["EMOTION_WORKER": cache.file("no-such-program")])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.err.contains("no-such-program"), missing.err)
+    }
+}
