@@ -4,13 +4,27 @@ import Foundation
 /// (as `fnmatch`), and `**` for any number of components, as in DVC, git and most build tools.
 struct Glob: Sendable {
     private let components: [String]
+    /// For `**/*SUFFIX` and `*SUFFIX` (the usual forms, tried against every file of a dataset): the suffix, and
+    /// whether the name may sit in any folder.
+    private let suffix: (bytes: [UInt8], anyFolder: Bool)?
 
     init(_ pattern: String) {
         components = pattern.split(separator: "/").map(String.init)
+        let name = components.last ?? ""
+        let literalTail = name.count > 1 && name.first == "*" && name.dropFirst().allSatisfy { !"*?[\\".contains($0) }
+        let anyFolder = components.count == 2 && components[0] == "**"
+        suffix = literalTail && (anyFolder || components.count == 1) ? (Array(name.utf8.dropFirst()), anyFolder) : nil
     }
 
     func matches(_ path: String) -> Bool {
-        // `**/NAME-PATTERN`, the usual form, needs only the last component.
+        if let (bytes: tail, anyFolder) = suffix {
+            var path = path
+            return path.withUTF8 { bytes in
+                guard bytes.count >= tail.count, memcmp(bytes.baseAddress! + bytes.count - tail.count, tail, tail.count) == 0 else { return false }
+                return anyFolder || !bytes.contains(UInt8(ascii: "/"))
+            }
+        }
+        // `**/NAME-PATTERN` needs only the last component.
         if components.count == 2, components[0] == "**", components[1] != "**" {
             let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
             return fnmatch(components[1], name, 0) == 0

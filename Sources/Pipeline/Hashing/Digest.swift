@@ -16,35 +16,36 @@ public struct Digest: Hashable, Comparable, Sendable, Codable, CustomStringConve
     /// Parses 64 lowercase hex digits straight from bytes (the stat cache and run records hold many).
     static func parse(hex bytes: UnsafeRawBufferPointer) -> Digest? {
         guard bytes.count == 64 else { return nil }
-        var values: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        for word in 0..<4 {
+        var invalid: UInt8 = 0
+        func word(_ offset: Int) -> UInt64 {
             var value: UInt64 = 0
-            for index in word * 16..<word * 16 + 16 {
-                let char = bytes[index]
-                let nibble: UInt8
-                switch char {
-                case 48...57: nibble = char &- 48
-                case 97...102: nibble = char &- 87
-                default: return nil
-                }
-                value = value << 4 | UInt64(nibble)
+            for index in offset..<offset + 16 {
+                let nibble = Digest.nibbles[Int(bytes[index])]
+                invalid |= nibble
+                value = value << 4 | UInt64(nibble & 0xF)
             }
-            switch word {
-            case 0: values.0 = value
-            case 1: values.1 = value
-            case 2: values.2 = value
-            default: values.3 = value
-            }
+            return value
         }
-        return Digest(words: values)
+        let words = (word(0), word(16), word(32), word(48))
+        return invalid & 0x80 == 0 ? Digest(words: words) : nil
+    }
+
+    /// Each byte's value as a lowercase hex digit, or 0x80 for a byte that is not one.
+    private static let nibbles: [UInt8] = (0..<256).map { byte in
+        switch byte {
+        case 48...57: return UInt8(byte - 48)
+        case 97...102: return UInt8(byte - 87)
+        default: return 0x80
+        }
     }
 
     private init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
     init<D: Crypto.Digest>(_ digest: D) {
-        var values = [UInt64](repeating: 0, count: 4)
-        for (index, byte) in digest.enumerated() { values[index / 8] = values[index / 8] << 8 | UInt64(byte) }
-        words = (values[0], values[1], values[2], values[3])
+        words = digest.withUnsafeBytes { bytes in
+            func word(_ index: Int) -> UInt64 { UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) }
+            return (word(0), word(1), word(2), word(3))
+        }
     }
 
     public static func of<B: DataProtocol>(bytes: B) -> Digest { Digest(SHA256.hash(data: bytes)) }
@@ -91,24 +92,31 @@ public struct Digest: Hashable, Comparable, Sendable, Codable, CustomStringConve
 }
 
 /// Builds a digest from labelled fields, length-prefixed so that no two different field lists collide.
+/// The fields are gathered into one buffer and hashed once: a key of a few fields costs one SHA-256 call, not
+/// ten (13 708 item keys and a tree of as many files are computed on every status).
 struct KeyBuilder {
-    private var hasher = SHA256()
+    private var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(256) }
 
     mutating func add(_ label: String, _ value: String) {
-        for part in [label, value] {
-            var count = UInt64(part.utf8.count).littleEndian
-            withUnsafeBytes(of: &count) { hasher.update(bufferPointer: $0) }
-            hasher.update(data: Array(part.utf8))
-        }
+        append(label)
+        append(value)
+    }
+
+    private mutating func append(_ part: String) {
+        let count = UInt64(part.utf8.count).littleEndian
+        withUnsafeBytes(of: count) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: part.utf8)
     }
 
     /// Adds a digest as its 32 bytes, with its label.
     mutating func add(_ label: String, _ digest: Digest) {
         add(label, "")
-        digest.withBytes { hasher.update(bufferPointer: $0) }
+        digest.withBytes { bytes.append(contentsOf: $0) }
     }
 
-    func finish() -> Digest { Digest(hasher.finalize()) }
+    func finish() -> Digest { Digest(SHA256.hash(data: bytes)) }
 }
 
 extension Digest {
@@ -116,7 +124,10 @@ extension Digest {
     /// Two trees with the same paths and contents have the same digest, however they were produced.
     static func tree<S: Sequence>(_ files: S) -> Digest where S.Element == (path: String, digest: Digest) {
         var builder = KeyBuilder()
-        for file in files.sorted(by: { $0.path < $1.path }) {
+        var ordered = Array(files)
+        // Scans come sorted already: checking costs one pass, sorting again many comparisons.
+        if zip(ordered, ordered.dropFirst()).contains(where: { !($0.path < $1.path) }) { ordered.sort { $0.path < $1.path } }
+        for file in ordered {
             builder.add(file.path, file.digest)
         }
         return builder.finish()

@@ -41,7 +41,7 @@ final class FileHasher: @unchecked Sendable {
 
     /// Digests of `files`, in the same order.
     func digests(of files: [ScannedFile]) throws -> [Digest] {
-        var result = files.map { statCache.digest(for: $0) }
+        var result = statCache.digests(for: files)
         let pending = result.indices.filter { result[$0] == nil }
         let computed = try ParallelWork.map(pending, threads: threads) { index -> Digest in
             let (digest, bytes) = try FileHasher.digest(ofFileAt: files[index].absolute)

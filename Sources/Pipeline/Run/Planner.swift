@@ -13,12 +13,16 @@ final class Planner {
     struct PlannedItem {
         var id: String
         var input: Digest
-        var key: Digest
+        /// The stage's key, from which the item's own is derived.
+        var base: Digest
         var files: () throws -> [InputFile]
         /// Set when the item need not run: from the record, or an entry a killed run left behind.
         var cached: ItemOutcome?
         /// Why it must run, when it must.
         var reason: String?
+
+        /// Computed when asked: a status of 13 708 up-to-date items needs none of their keys.
+        var key: Digest { Planner.itemKey(base: base, id: id, input: input) }
     }
 
     enum Work {
@@ -45,14 +49,15 @@ final class Planner {
     let workspace: Workspace
     let store: ObjectStore
     let hasher: FileHasher
-    let record: RunRecord
+    private let loadedRecord: Background<RunRecord>
+    var record: RunRecord { loadedRecord.value }
     private var pathInputs: [String: (files: [InputFile], digest: Digest)] = [:]
 
-    init(workspace: Workspace, store: ObjectStore, hasher: FileHasher, record: RunRecord) {
+    init(workspace: Workspace, store: ObjectStore, hasher: FileHasher, record: Background<RunRecord>) {
         self.workspace = workspace
         self.store = store
         self.hasher = hasher
-        self.record = record
+        loadedRecord = record
     }
 
     /// The files under a workspace path with their digests, hashed once per planner.
@@ -119,20 +124,19 @@ final class Planner {
             sources = Planner.fileItems(try pathInput(path, stage: stage.name).files, glob: glob)
         }
 
-        let recorded: [String: ItemRecord] = previous?.base == base && !force
-            ? Dictionary((previous?.items ?? []).map { ($0.id, $0) }, uniquingKeysWith: { $1 }) : [:]
+        var recorded = RecordedItems(previous?.base == base && !force ? previous?.items ?? [] : [])
         var items: [PlannedItem] = []
         items.reserveCapacity(sources.count)
         var changed: [String] = [], added: [String] = [], resumed = 0
-        for source in sources {
-            let key = Planner.itemKey(base: base, id: source.id, input: source.input)
-            var item = PlannedItem(id: source.id, input: source.input, key: key, files: source.files)
-            if let old = recorded[source.id], old.input == source.input {
-                item.cached = ItemOutcome(id: source.id, input: source.input, key: key, output: old.output)
-            } else if !force, let entry = store.readEntry(key) {
-                item.cached = ItemOutcome(id: source.id, input: source.input, key: key, output: entry.digest, entry: entry)
+        for (index, source) in sources.enumerated() {
+            var item = PlannedItem(id: source.id, input: source.input, base: base, files: source.files)
+            let old = recorded.item(index, source.id)
+            if let old, old.input == source.input {
+                item.cached = ItemOutcome(id: source.id, input: source.input, base: base, output: old.output)
+            } else if !force, let entry = store.readEntry(item.key) {
+                item.cached = ItemOutcome(id: source.id, input: source.input, base: base, output: entry.digest, entry: entry)
                 resumed += 1
-            } else if recorded[source.id] != nil {
+            } else if old != nil {
                 changed.append(source.id)
                 item.reason = "input changed"
             } else if previous != nil && stageReasons.isEmpty {
@@ -143,8 +147,11 @@ final class Planner {
             }
             items.append(item)
         }
-        let current = Set(sources.map(\.id))
-        let removed = stageReasons.isEmpty ? (previous?.items ?? []).map(\.id).filter { !current.contains($0) } : []
+        var removed: [String] = []
+        if stageReasons.isEmpty, let previousItems = previous?.items, !(recorded.allInPlace && previousItems.count == sources.count) {
+            let current = Set(sources.map(\.id))
+            removed = previousItems.map(\.id).filter { !current.contains($0) }
+        }
 
         var reasons = stageReasons
         if stageReasons.isEmpty {
@@ -166,6 +173,24 @@ final class Planner {
                 let name = file.path.lastIndex(of: "/").map { String(file.path[file.path.index(after: $0)...]) } ?? file.path
                 return [InputFile(path: name, location: file.location, digest: file.digest)]
             })
+        }
+    }
+
+    /// The last run's items, looked up by position first: a rerun lists the same items in the same order, and
+    /// comparing one id beats hashing 13 708 of them into a dictionary. The dictionary is built on the first miss.
+    private struct RecordedItems {
+        let items: [ItemRecord]
+        private var byID: [String: ItemRecord]?
+        /// Whether every look-up so far found its item at its own position.
+        private(set) var allInPlace = true
+
+        init(_ items: [ItemRecord]) { self.items = items }
+
+        mutating func item(_ index: Int, _ id: String) -> ItemRecord? {
+            if index < items.count, items[index].id == id { return items[index] }
+            allInPlace = false
+            if byID == nil { byID = Dictionary(items.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) }
+            return byID![id]
         }
     }
 

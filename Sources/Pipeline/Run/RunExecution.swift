@@ -233,7 +233,7 @@ final class StageCompletion {
             let results = items.enumerated().map { index, item -> ItemOutcome in
                 if let cached = item.cached { return cached }
                 guard let entry = stage.entries[index] else { preconditionFailure("item \(item.id) of \(stage.name) finished without its output") }
-                return ItemOutcome(id: item.id, input: item.input, key: item.key, output: entry.digest, entry: entry)
+                return ItemOutcome(id: item.id, input: item.input, base: item.base, output: entry.digest, entry: entry)
             }
             report.executed = stage.entries.count
             report.cached = items.count - stage.entries.count

@@ -66,7 +66,7 @@ public final class Runner {
     private let store: ObjectStore
     private let statCache: StatCache
     private let hasher: FileHasher
-    private var record: RunRecord
+    private var record: Background<RunRecord>
 
     public init(workspace: Workspace, graph: PipelineGraph, options: RunOptions = RunOptions(), progress: Progress = Progress()) throws {
         self.workspace = workspace
@@ -77,15 +77,10 @@ public final class Runner {
         self.options = options
         self.progress = progress
         store = try ObjectStore(root: workspace.cache)
-        // The two biggest files a status reads, read side by side.
-        final class Loaded: @unchecked Sendable { var cache: StatCache? }
-        let loaded = Loaded()
-        let reading = DispatchGroup()
-        let statCachePath = workspace.statCachePath
-        DispatchQueue.global().async(group: reading) { loaded.cache = StatCache(path: statCachePath) }
-        record = try RunRecord.load(workspace: workspace, pipeline: graph.name)
-        reading.wait()
-        statCache = loaded.cache!
+        // The two biggest files a status reads are parsed while it scans the inputs.
+        statCache = StatCache(path: workspace.statCachePath)
+        let (workspaceCopy, name) = (workspace, graph.name)
+        record = Background { RunRecord.load(workspace: workspaceCopy, pipeline: name) }
         hasher = FileHasher(statCache: statCache, threads: options.jobs)
     }
 
@@ -125,6 +120,7 @@ public final class Runner {
 
     private func saveStatCacheIfUnlocked() throws {
         // Sparing the next command the re-reads is worth a save, but never under a running writer's feet.
+        guard statCache.isDirty else { return }
         let lock = try WorkspaceLock(workspace: workspace, wait: .no)
         defer { lock.release() }
         try statCache.save()
@@ -150,9 +146,9 @@ public final class Runner {
         }
         store.clearTemporary()
 
-        let completion = StageCompletion(materializer: Materializer(workspace: workspace, store: store, pipeline: graph.name), progress: progress, record: record)
+        let completion = StageCompletion(materializer: Materializer(workspace: workspace, store: store, pipeline: graph.name), progress: progress, record: record.value)
         let execution = RunExecution(self, planner: Planner(workspace: workspace, store: store, hasher: hasher, record: record), completion: completion)
-        defer { record = completion.record }
+        defer { record = Background(ready: completion.record) }
         try execution.run()
         if options.until == nil { try completion.dropStages(notIn: Set(graph.stages.map(\.name))) }
         try statCache.save()

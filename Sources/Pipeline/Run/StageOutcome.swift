@@ -5,11 +5,14 @@ struct ItemOutcome {
     var id: String
     /// The digest of what the item read.
     var input: Digest
-    var key: Digest
+    /// The stage's key, from which the item's own is derived.
+    var base: Digest
     /// The digest of what the item produced.
     var output: Digest
     /// The item's files, when this run has them at hand; otherwise read from its entry on demand.
     var entry: Entry?
+
+    var key: Digest { Planner.itemKey(base: base, id: id, input: input) }
 }
 
 /// What a finished (or already up-to-date) stage produced, as later stages consume it.
@@ -21,7 +24,13 @@ final class StageOutcome {
         case items([ItemOutcome])
     }
 
-    let output: Digest
+    /// The digest of everything the stage produced; computed when a later stage or the record asks.
+    private(set) lazy var output: Digest = {
+        switch produced {
+        case .whole(let files): return Digest.tree(files.map { (path: $0.key, digest: $0.value.digest) })
+        case .items(let items): return StageOutcome.digest(of: items)
+        }
+    }()
     let produced: Produced
     private let store: ObjectStore
     private let stage: String
@@ -30,10 +39,6 @@ final class StageOutcome {
         self.stage = stage
         self.produced = produced
         self.store = store
-        switch produced {
-        case .whole(let files): output = Digest.tree(files.map { (path: $0.key, digest: $0.value.digest) })
-        case .items(let items): output = StageOutcome.digest(of: items)
-        }
     }
 
     static func digest(of items: [ItemOutcome]) -> Digest {

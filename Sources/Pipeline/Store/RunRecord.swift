@@ -8,7 +8,7 @@ struct RunRecord: Codable {
 
     static func path(workspace: Workspace, pipeline: String) -> String { workspace.runs + "/" + pipeline + ".json" }
 
-    static func load(workspace: Workspace, pipeline: String) throws -> RunRecord {
+    static func load(workspace: Workspace, pipeline: String) -> RunRecord {
         let path = path(workspace: workspace, pipeline: pipeline)
         guard let data = FileManager.default.contents(atPath: path) else { return RunRecord(pipeline: pipeline) }
         do {
@@ -22,7 +22,7 @@ struct RunRecord: Codable {
 
     func save(workspace: Workspace) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(try encoder.encode(self), to: RunRecord.path(workspace: workspace, pipeline: pipeline))
     }
 
@@ -54,9 +54,55 @@ struct StageRecord: Codable {
     var finished: String
 }
 
+/// A map stage's items are written as one string rather than an array: JSONDecoder takes a quarter of a
+/// MELD-sized status to unwrap 13 708 array elements, and almost no time to read one string without escapes.
+/// Each item is `INPUT OUTPUT LENGTH ID`, space-separated, the id's length in bytes (an id may hold any
+/// character, so nothing could separate items that JSON would not escape). Arrays, the older form, are read too.
+extension StageRecord {
+    enum CodingKeys: String, CodingKey {
+        case kind, kindVersion, params, deps, map, base, output, files, items, finished
+    }
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try container.decode(String.self, forKey: .kind)
+        kindVersion = try container.decode(Int.self, forKey: .kindVersion)
+        params = try container.decode([String: String].self, forKey: .params)
+        deps = try container.decode([String: Digest].self, forKey: .deps)
+        map = try container.decodeIfPresent(String.self, forKey: .map)
+        base = try container.decode(Digest.self, forKey: .base)
+        output = try container.decode(Digest.self, forKey: .output)
+        files = try container.decodeIfPresent([String: FileEntry].self, forKey: .files)
+        finished = try container.decode(String.self, forKey: .finished)
+        if let text = try? container.decodeIfPresent(String.self, forKey: .items) {
+            guard let parsed = ItemRecord.parseList(text) else {
+                throw DecodingError.dataCorruptedError(forKey: .items, in: container, debugDescription: "not a list of item records: \(text.prefix(80))")
+            }
+            items = parsed
+        } else {
+            items = try container.decodeIfPresent([ItemRecord].self, forKey: .items)
+        }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(kindVersion, forKey: .kindVersion)
+        try container.encode(params, forKey: .params)
+        try container.encode(deps, forKey: .deps)
+        try container.encodeIfPresent(map, forKey: .map)
+        try container.encode(base, forKey: .base)
+        try container.encode(output, forKey: .output)
+        try container.encodeIfPresent(files, forKey: .files)
+        try container.encode(finished, forKey: .finished)
+        if let items {
+            try container.encode(items.map { "\($0.input.hex) \($0.output.hex) \($0.id.utf8.count) \($0.id)" }.joined(separator: " "), forKey: .items)
+        }
+    }
+}
+
 /// One finished item: its id, the digest of what it read, and of what it produced.
-/// Encoded as one string, `INPUT OUTPUT ID`, to keep records of 13 708 items small and fast to read.
-struct ItemRecord: Codable {
+struct ItemRecord: Decodable {
     var id: String
     var input: Digest
     var output: Digest
@@ -67,22 +113,49 @@ struct ItemRecord: Codable {
         self.output = output
     }
 
+    /// Parses `INPUT OUTPUT LENGTH ID INPUT OUTPUT LENGTH ID ...`; nil when the text is not such a list.
+    static func parseList(_ text: String) -> [ItemRecord]? {
+        var text = text
+        return text.withUTF8 { bytes -> [ItemRecord]? in
+            let raw = UnsafeRawBufferPointer(bytes)
+            var items: [ItemRecord] = []
+            var position = 0
+            while position < raw.count {
+                guard raw.count - position > 131, raw[position + 64] == 32, raw[position + 129] == 32,
+                      let input = Digest.parse(hex: UnsafeRawBufferPointer(rebasing: raw[position..<position + 64])),
+                      let output = Digest.parse(hex: UnsafeRawBufferPointer(rebasing: raw[position + 65..<position + 129])) else { return nil }
+                position += 130
+                var length = 0
+                while position < raw.count, raw[position] >= 48, raw[position] <= 57, length < 1 << 20 {
+                    length = length * 10 + Int(raw[position] - 48)
+                    position += 1
+                }
+                guard position < raw.count, raw[position] == 32, length > 0, raw.count - position - 1 >= length else { return nil }
+                let id = String(decoding: UnsafeRawBufferPointer(rebasing: raw[position + 1..<position + 1 + length]), as: UTF8.self)
+                items.append(ItemRecord(id: id, input: input, output: output))
+                position += 1 + length
+                if position < raw.count {
+                    guard raw[position] == 32 else { return nil }
+                    position += 1
+                }
+            }
+            return items
+        }
+    }
+
+    /// The older form: one string `INPUT OUTPUT ID` per item.
     init(from decoder: Decoder) throws {
         var text = try decoder.singleValueContainer().decode(String.self)
-        let parsed: (Digest, Digest, String)? = text.withUTF8 { bytes in
-            guard bytes.count > 130, bytes[64] == 32, bytes[129] == 32,
-                  let input = Digest.parse(hex: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<64]))),
-                  let output = Digest.parse(hex: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[65..<129]))) else { return nil }
-            return (input, output, String(decoding: UnsafeBufferPointer(rebasing: bytes[130...]), as: UTF8.self))
+        let parsed: ItemRecord? = text.withUTF8 { bytes in
+            let raw = UnsafeRawBufferPointer(bytes)
+            guard raw.count > 130, raw[64] == 32, raw[129] == 32,
+                  let input = Digest.parse(hex: UnsafeRawBufferPointer(rebasing: raw[0..<64])),
+                  let output = Digest.parse(hex: UnsafeRawBufferPointer(rebasing: raw[65..<129])) else { return nil }
+            return ItemRecord(id: String(decoding: UnsafeRawBufferPointer(rebasing: raw[130...]), as: UTF8.self), input: input, output: output)
         }
         guard let parsed else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an item record: \(text.prefix(80))"))
         }
-        (input, output, id) = parsed
-    }
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode("\(input.hex) \(output.hex) \(id)")
+        self = parsed
     }
 }
