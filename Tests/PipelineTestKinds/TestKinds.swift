@@ -4,7 +4,7 @@ import Pipeline
 /// Stage kinds that exist to exercise the runner: deterministic, cheap, and able to be slowed down
 /// (to be killed mid-run) or made to fail on a chosen item.
 public enum TestKinds {
-    public static let registry = StageRegistry([generate, digest, concat, crash])
+    public static let registry = StageRegistry([generate, digest, concat, crash, rows, bucket])
 
     /// Writes `count` files of deterministic pseudo-random bytes: `fNNNN.bin`.
     public static let generate = StageKind.whole(
@@ -85,5 +85,36 @@ public enum TestKinds {
             }
         }
         try context.write(bytes, to: "copy.txt")
+    }
+
+    /// `rows/PATH/row.txt` for every input file: `row PATH`, and the `extra` text where PATH is `changed`.
+    public static let rows = StageKind.whole(
+        "test.rows", version: 1, summary: "a folder per input file, for join tests",
+        params: [
+            ParamSpec("changed", .string, default: .string(""), help: "the one path whose row gets the extra text"),
+            ParamSpec("extra", .string, default: .string(""), help: "appended to that row"),
+        ]
+    ) { context in
+        for input in context.inputs {
+            for file in input.files {
+                let extra = file.path == context.params.string("changed") ? context.params.string("extra") : ""
+                try context.write(Data("row \(file.path)\(extra)\n".utf8), to: "rows/\(file.path)/row.txt")
+            }
+        }
+    }
+
+    /// Per bucket of items: `members.txt`, each member's id, then each of its files' path and bytes.
+    public static let bucket = StageKind.buckets(
+        "test.bucket", version: 1, summary: "lists each bucket's members and their files",
+        params: [ParamSpec("buckets", .int, default: .int(4), help: "how many buckets")], count: "buckets"
+    ) { context in
+        var text = "bucket \(context.id)\n"
+        for member in context.members {
+            text += "== \(member.id)\n"
+            for file in member.files {
+                text += "\(file.path): " + String(decoding: try Data(contentsOf: URL(fileURLWithPath: file.location)), as: UTF8.self) + "\n"
+            }
+        }
+        try context.write(Data(text.utf8), to: "members.txt")
     }
 }

@@ -26,13 +26,14 @@ extension PipelineGraph {
             case .path(let path): result.append((path, true, false))
             }
         }
+        for join in stage.join where !stage.deps.contains(.stage(join.stage)) { result.append((join.stage, false, false)) }
         return result
     }
 
     private func renderText() -> String {
         var lines: [String] = []
         for stage in stages {
-            let shape = stage.kind.isMap ? "map" : "whole"
+            let shape = stage.buckets.map { "\($0) buckets" } ?? (stage.kind.isMap ? "map" : "whole")
             lines.append("\(stage.name)  [\(stage.kind.name) v\(stage.kind.version), \(shape)]")
             for input in inputs(of: stage) {
                 let arrow = input.viaMap ? "=> per item of" : "<-"

@@ -39,6 +39,15 @@ public enum MapSource: Sendable, Hashable {
     }
 }
 
+/// Another stage's outputs attached to each item of a map stage, by the item's id.
+public struct JoinSource: Sendable, Hashable {
+    /// A map stage (its item with the same id), or a whole stage (its folder `under/ID/`).
+    public var stage: String
+    public var under: String?
+
+    var label: String { under.map { "join:\(stage):\($0)" } ?? "join:\(stage)" }
+}
+
 /// A stage ready to run: its kind looked up, params validated and defaulted, references resolved.
 public struct GraphStage: Sendable {
     public var name: String
@@ -46,6 +55,10 @@ public struct GraphStage: Sendable {
     public var params: Params
     public var deps: [Dependency]
     public var map: MapSource?
+    /// Attached to each item, in order; their files appear under `STAGE/`.
+    public var join: [JoinSource]
+    /// For a kind that runs per bucket of items: how many buckets (its bucket param's value).
+    public var buckets: Int?
     /// How long and how much memory each unit may take (when units run in child processes).
     public var limits: UnitLimits
     public var location: SourceLocation
@@ -55,6 +68,7 @@ public struct GraphStage: Sendable {
         var names: [String] = []
         if case .stage(let name, _)? = map { names.append(name) }
         for case .stage(let name) in deps where !names.contains(name) { names.append(name) }
+        for source in join where !names.contains(source.stage) { names.append(source.stage) }
         return names
     }
 }
@@ -117,7 +131,33 @@ public struct PipelineGraph: Sendable {
             } else if kind.isMap {
                 throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs per item and needs 'map: STAGE' or 'map: {path: DIR, glob: PATTERN}'", at: stage.location)
             }
-            built[stage.name] = GraphStage(name: stage.name, kind: kind, params: params, deps: deps, map: map, limits: stage.limits, location: stage.location)
+            var join: [JoinSource] = []
+            for (entry, location) in stage.join {
+                guard map != nil else {
+                    throw PipelineError(.mapMismatch, "stage '\(stage.name)': 'join' attaches other stages' outputs to the items of 'map', and this stage has no 'map'", at: location)
+                }
+                guard let upstream = entry.stage == stage.name ? nil : entry.stage, declared.contains(upstream) else {
+                    throw PipelineError(entry.stage == stage.name ? .cycle : .unknownStage,
+                                        "stage '\(stage.name)': joins stage '\(entry.stage)', which " + (entry.stage == stage.name ? "is itself" : "this pipeline does not declare"), at: location)
+                }
+                let upstreamIsMap = spec.stages.first { $0.name == upstream }.flatMap { registry[$0.uses] }?.isMap ?? false
+                if upstreamIsMap == (entry.under != nil) {
+                    throw PipelineError(.mapMismatch, upstreamIsMap
+                        ? "stage '\(stage.name)': join '\(upstream)' runs per item, and its items join by id: drop 'under'"
+                        : "stage '\(stage.name)': join '\(upstream)' runs once over all its inputs: say which of its folders holds one folder per item, {stage: \(upstream), under: FOLDER}",
+                        at: location)
+                }
+                join.append(JoinSource(stage: upstream, under: entry.under.map { $0.split(separator: "/").joined(separator: "/") }))
+            }
+            var buckets: Int?
+            if let parameter = kind.bucketParam {
+                guard case .int(let count) = params.value(parameter), count >= 1 else {
+                    throw PipelineError(.badParam, "stage '\(stage.name)': param '\(parameter)' (how many buckets of items) must be at least 1", at: stage.params[parameter]?.1 ?? stage.location)
+                }
+                buckets = count
+            }
+            built[stage.name] = GraphStage(name: stage.name, kind: kind, params: params, deps: deps, map: map, join: join, buckets: buckets,
+                                           limits: stage.limits, location: stage.location)
         }
         stages = try PipelineGraph.order(spec.stages.map { built[$0.name]! })
     }

@@ -16,6 +16,8 @@ final class Planner {
         /// The stage's key, from which the item's own is derived.
         var base: Digest
         var files: () throws -> [InputFile]
+        /// A bucket's items.
+        var members: (() throws -> [ItemMember])?
         /// Set when the item need not run: from the record, or an entry a killed run left behind.
         var cached: ItemOutcome?
         /// Why it must run, when it must.
@@ -99,6 +101,8 @@ final class Planner {
         builder.add("params", stage.params.canonicalJSON)
         for dep in deps { builder.add(dep.dependency.label, dep.digest) }
         if let map = stage.map { builder.add("map", map.label) }
+        // A join's stage enters each item's key, not the stage's: one changed item of it reruns one item here.
+        for join in stage.join { builder.add("join", join.label) }
         let base = builder.finish()
 
         let previous = record.stages[stage.name]
@@ -114,22 +118,24 @@ final class Planner {
             return .planned(Plan(stage: stage, base: base, deps: deps, work: .whole(cached: cached), reasons: reasons))
         }
 
-        let sources: [(id: String, input: Digest, files: () throws -> [InputFile])]
+        var sources: [Source]
         switch map {
         case .stage(let name, nil):
-            sources = outcomes[name]!.mapItems()
+            sources = outcomes[name]!.mapItems().map { Source(id: $0.id, input: $0.input, files: $0.files) }
         case .stage(let name, let glob?):
             sources = Planner.fileItems(try outcomes[name]!.inputFiles(), glob: glob)
         case .files(let path, let glob):
             sources = Planner.fileItems(try pathInput(path, stage: stage.name).files, glob: glob)
         }
+        if !stage.join.isEmpty { sources = try Planner.joined(sources, stage.join, outcomes: outcomes) }
+        if let count = stage.buckets { sources = Planner.bucketed(sources, count: count) }
 
         var recorded = RecordedItems(previous?.base == base && !force ? previous?.items ?? [] : [])
         var items: [PlannedItem] = []
         items.reserveCapacity(sources.count)
         var changed: [String] = [], added: [String] = [], resumed = 0
         for (index, source) in sources.enumerated() {
-            var item = PlannedItem(id: source.id, input: source.input, base: base, files: source.files)
+            var item = PlannedItem(id: source.id, input: source.input, base: base, files: source.files, members: source.members)
             let old = recorded.item(index, source.id)
             if let old, old.input == source.input {
                 item.cached = ItemOutcome(id: source.id, input: source.input, base: base, output: old.output)
@@ -165,15 +171,95 @@ final class Planner {
         return .planned(Plan(stage: stage, base: base, deps: deps, work: .map(items: items, removed: removed), reasons: reasons))
     }
 
+    /// One unit's worth of input before it is planned: an item, or a bucket of them.
+    struct Source {
+        var id: String
+        var input: Digest
+        var files: () throws -> [InputFile]
+        var members: (() throws -> [ItemMember])?
+    }
+
     /// One item per file whose path matches `glob`: the id is the path, the item's one file keeps its own name.
-    static func fileItems(_ files: [InputFile], glob: String) -> [(id: String, input: Digest, files: () throws -> [InputFile])] {
+    static func fileItems(_ files: [InputFile], glob: String) -> [Source] {
         let pattern = Glob(glob)
         return files.filter { pattern.matches($0.path) }.map { file in
-            (file.path, file.digest, {
+            Source(id: file.path, input: file.digest, files: {
                 let name = file.path.lastIndex(of: "/").map { String(file.path[file.path.index(after: $0)...]) } ?? file.path
                 return [InputFile(path: name, location: file.location, digest: file.digest)]
             })
         }
+    }
+
+    /// Each item with its `join:`s: their files under `STAGE/`, their digests (or their absence) in the item's input.
+    static func joined(_ sources: [Source], _ joins: [JoinSource], outcomes: [String: StageOutcome]) throws -> [Source] {
+        typealias Found = (digest: Digest, files: () throws -> [InputFile])
+        var lookups: [(label: String, name: String, find: (String) -> Found?)] = []
+        for join in joins {
+            let outcome = outcomes[join.stage]!
+            if let under = join.under {
+                let files = try outcome.inputFiles()
+                let paths = files.map(\.path)
+                lookups.append((join.label, join.stage, { id in
+                    // The item's folder `under/ID/`, found by binary search in the sorted paths.
+                    let prefix = under + "/" + id + "/"
+                    var low = 0, high = paths.count
+                    while low < high {
+                        let middle = (low + high) / 2
+                        if paths[middle] < prefix { low = middle + 1 } else { high = middle }
+                    }
+                    var end = low
+                    while end < paths.count, paths[end].hasPrefix(prefix) { end += 1 }
+                    guard end > low else { return nil }
+                    let mine = files[low..<end].map { InputFile(path: String($0.path.dropFirst(prefix.count)), location: $0.location, digest: $0.digest) }
+                    return (Digest.tree(mine.map { (path: $0.path, digest: $0.digest) }), { mine })
+                }))
+            } else {
+                let items = Dictionary(outcome.mapItems().map { ($0.id, (digest: $0.input, files: $0.files)) }, uniquingKeysWith: { $1 })
+                lookups.append((join.label, join.stage, { items[$0] }))
+            }
+        }
+        return sources.map { source in
+            var builder = KeyBuilder()
+            builder.add("item", source.input)
+            var parts: [(name: String, files: () throws -> [InputFile])] = []
+            for lookup in lookups {
+                if let found = lookup.find(source.id) {
+                    builder.add(lookup.label, found.digest)
+                    parts.append((lookup.name, found.files))
+                } else {
+                    builder.add(lookup.label, "absent")
+                }
+            }
+            return Source(id: source.id, input: builder.finish(), files: {
+                try source.files() + parts.flatMap { part in
+                    try part.files().map { InputFile(path: part.name + "/" + $0.path, location: $0.location, digest: $0.digest) }
+                }
+            })
+        }
+    }
+
+    /// The items gathered into `count` buckets by a stable hash of their ids (FNV-1a, 64 bits, of the UTF-8 bytes):
+    /// a bucket is one unit, named by its number, keyed by its members' ids and inputs. Empty buckets are no unit.
+    static func bucketed(_ sources: [Source], count: Int) -> [Source] {
+        var groups = [[Source]](repeating: [], count: count)
+        for source in sources { groups[Int(bucket(of: source.id, count: count))].append(source) }
+        let width = String(count - 1).count
+        return groups.enumerated().compactMap { index, members in
+            guard !members.isEmpty else { return nil }
+            var builder = KeyBuilder()
+            builder.add("buckets", String(count))
+            for member in members { builder.add(member.id, member.input) }
+            let number = String(index)
+            return Source(id: String(repeating: "0", count: width - number.count) + number, input: builder.finish(), files: { [] },
+                          members: { try members.map { ItemMember(id: $0.id, files: try $0.files()) } })
+        }
+    }
+
+    /// The bucket an item id falls in.
+    static func bucket(of id: String, count: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(count))
     }
 
     /// The last run's items, looked up by position first: a rerun lists the same items in the same order, and

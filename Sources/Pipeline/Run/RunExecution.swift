@@ -129,7 +129,7 @@ final class RunExecution {
                 submit(stage: stage.name, item: index, key: item.key) { directory in
                     var request = unit
                     request.outputDirectory = directory
-                    request.item = UnitRequest.Item(id: item.id, files: try item.files())
+                    request.item = UnitRequest.Item(id: item.id, files: try item.files(), members: try item.members?())
                     try executor.run(request, kind: kind)
                 }
             }

@@ -45,6 +45,7 @@ struct UnitRequest: Codable {
     struct Item: Codable {
         var id: String
         var files: [InputFile]
+        var members: [ItemMember]?
     }
 
     var stage: String

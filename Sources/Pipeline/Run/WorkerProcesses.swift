@@ -235,7 +235,7 @@ public enum WorkerLoop {
                                   workspace: request.workspace))
         case .map(let body):
             guard let item = request.item else { throw PipelineError(.stageFailed, "stage '\(request.stage)' maps over items, but no item came") }
-            try body(ItemContext(id: item.id, files: item.files, stage: request.stage, params: params, inputs: request.inputs,
+            try body(ItemContext(id: item.id, files: item.files, members: item.members ?? [], stage: request.stage, params: params, inputs: request.inputs,
                                  outputDirectory: request.outputDirectory, workspace: request.workspace))
         }
     }

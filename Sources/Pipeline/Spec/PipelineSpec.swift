@@ -16,12 +16,20 @@ public struct PipelineSpec: Sendable {
         case files(path: String, glob: String)
     }
 
+    /// An entry of `join:`: another stage's items with the same ids (`mel`), or the files of a whole stage's
+    /// folder named by each id (`{stage: clean, under: rows}`: `rows/ID/...`).
+    public struct JoinSpec: Sendable, Hashable {
+        public var stage: String
+        public var under: String?
+    }
+
     public struct Stage: Sendable {
         public var name: String
         public var uses: String
         public var params: [String: (ParamValue, SourceLocation)]
         public var deps: [(Reference, SourceLocation)]
         public var map: (MapSpec, SourceLocation)?
+        public var join: [(JoinSpec, SourceLocation)]
         public var limits: UnitLimits
         public var location: SourceLocation
         public var usesLocation: SourceLocation
@@ -118,6 +126,7 @@ private struct Reader {
         var params: [String: (ParamValue, SourceLocation)] = [:]
         var deps: [(PipelineSpec.Reference, SourceLocation)] = []
         var map: (PipelineSpec.MapSpec, SourceLocation)?
+        var join: [(PipelineSpec.JoinSpec, SourceLocation)] = []
         var limits = UnitLimits()
         for (key, value) in fields {
             let field = try string(key, what: "a field of stage '\(name)'")
@@ -126,16 +135,17 @@ private struct Reader {
             case "params": params = try self.params(value, stage: name)
             case "deps": deps = try self.deps(value, stage: name)
             case "map": map = (try self.map(value, stage: name), location(value))
+            case "join": join = try self.join(value, stage: name)
             case "description": _ = try string(value, what: "stage '\(name)': 'description'")
             case "limits": limits = try self.limits(value, stage: name)
             default:
-                throw PipelineError(.badField, "stage '\(name)': unknown field '\(field)' (expected uses, params, deps, map, limits, description)", at: location(key))
+                throw PipelineError(.badField, "stage '\(name)': unknown field '\(field)' (expected uses, params, deps, map, join, limits, description)", at: location(key))
             }
         }
         guard let uses else {
             throw PipelineError(.badField, "stage '\(name)': missing 'uses' (the stage kind to run)", at: stageLocation)
         }
-        return PipelineSpec.Stage(name: name, uses: uses.0, params: params, deps: deps, map: map, limits: limits,
+        return PipelineSpec.Stage(name: name, uses: uses.0, params: params, deps: deps, map: map, join: join, limits: limits,
                                   location: stageLocation, usesLocation: uses.1)
     }
 
@@ -224,6 +234,34 @@ private struct Reader {
         default: break
         }
         throw PipelineError(.badField, "stage '\(stage)': each '\(field)' entry is a stage name, a path, {stage: NAME} or {path: PATH}", at: location(node))
+    }
+
+    private func join(_ node: Node, stage: String) throws -> [(PipelineSpec.JoinSpec, SourceLocation)] {
+        let entries: [Node]
+        switch node {
+        case .sequence(let sequence): entries = Array(sequence)
+        default: entries = [node]
+        }
+        let usage = "stage '\(stage)': each 'join' entry is a stage name or {stage: NAME, under: FOLDER}"
+        return try entries.map { entry in
+            switch entry {
+            case .scalar(let scalar):
+                return (PipelineSpec.JoinSpec(stage: scalar.string, under: nil), location(entry))
+            case .mapping(let mapping):
+                var spec = PipelineSpec.JoinSpec(stage: "", under: nil)
+                for (key, value) in mapping {
+                    switch try string(key, what: "stage '\(stage)': a 'join' field") {
+                    case "stage": spec.stage = try string(value, what: "stage '\(stage)': join 'stage'")
+                    case "under": spec.under = try string(value, what: "stage '\(stage)': join 'under'")
+                    default: throw PipelineError(.badField, usage, at: location(key))
+                    }
+                }
+                guard !spec.stage.isEmpty else { throw PipelineError(.badField, usage, at: location(entry)) }
+                return (spec, location(entry))
+            default:
+                throw PipelineError(.badField, usage, at: location(entry))
+            }
+        }
     }
 
     private func map(_ node: Node, stage: String) throws -> PipelineSpec.MapSpec {

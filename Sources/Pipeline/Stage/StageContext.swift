@@ -62,15 +62,26 @@ public class WorkContext: @unchecked Sendable {
 /// The context of a whole stage: all its inputs at once.
 public final class StageContext: WorkContext, @unchecked Sendable {}
 
+/// One item of a bucket: its id and its files (its `join:`s' under `STAGE/`).
+public struct ItemMember: Sendable, Codable, Hashable {
+    public var id: String
+    public var files: [InputFile]
+}
+
 /// The context of one item of a map stage: the item's own files, plus the stage's other inputs.
 public final class ItemContext: WorkContext, @unchecked Sendable {
-    /// The item's identity, stable across runs: a file's relative path, or the upstream item's id.
+    /// The item's identity, stable across runs: a file's relative path, or the upstream item's id; for a bucket,
+    /// its number.
     public let id: String
     public let files: [InputFile]
+    /// A bucket's items, in id order; empty for a plain item.
+    public let members: [ItemMember]
 
-    init(id: String, files: [InputFile], stage: String, params: Params, inputs: [StageInput], outputDirectory: String, workspace: String) {
+    init(id: String, files: [InputFile], members: [ItemMember] = [], stage: String, params: Params, inputs: [StageInput], outputDirectory: String,
+         workspace: String) {
         self.id = id
         self.files = files
+        self.members = members
         super.init(stage: stage, params: params, inputs: inputs, outputDirectory: outputDirectory, workspace: workspace)
     }
 

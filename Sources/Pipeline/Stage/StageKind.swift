@@ -21,6 +21,8 @@ public struct StageKind: Sendable {
     public var summary: String
     public var params: [ParamSpec]
     public var shape: Shape
+    /// For a kind that runs once per bucket of items rather than per item: the param that says how many buckets.
+    public var bucketParam: String?
     /// The code; nil in a program that has only the declaration.
     public var body: Body?
 
@@ -34,6 +36,17 @@ public struct StageKind: Sendable {
     public static func map(_ name: String, version: Int, summary: String, params: [ParamSpec] = [],
                            _ body: @escaping @Sendable (ItemContext) throws -> Void) -> StageKind {
         StageKind(name: name, version: version, summary: summary, params: params, shape: .map, body: .map(body))
+    }
+
+    /// A kind that runs once per bucket of the items of its `map:` source (with their `join:`s): an item belongs to
+    /// bucket `fnv1a64(id) % count`, `count` being the value of the param `count`, so one changed item reruns one
+    /// bucket. The context's `members` are the bucket's items, its `id` the bucket's number (`007`).
+    public static func buckets(_ name: String, version: Int, summary: String, params: [ParamSpec], count: String,
+                               _ body: @escaping @Sendable (ItemContext) throws -> Void) -> StageKind {
+        precondition(params.contains { $0.name == count && $0.type == .int }, "stage kind \(name): the bucket count \(count) must be an int param")
+        var kind = StageKind(name: name, version: version, summary: summary, params: params, shape: .map, body: .map(body))
+        kind.bucketParam = count
+        return kind
     }
 
     private init(name: String, version: Int, summary: String, params: [ParamSpec], shape: Shape, body: Body?) {
@@ -61,6 +74,7 @@ public struct StageKind: Sendable {
 extension StageKind: Codable {
     enum CodingKeys: String, CodingKey {
         case name, version, summary, shape, params
+        case bucketParam = "buckets"
     }
 
     public init(from decoder: Decoder) throws {
@@ -68,6 +82,7 @@ extension StageKind: Codable {
         self.init(name: try container.decode(String.self, forKey: .name), version: try container.decode(Int.self, forKey: .version),
                   summary: try container.decode(String.self, forKey: .summary), params: try container.decode([ParamSpec].self, forKey: .params),
                   shape: try container.decode(Shape.self, forKey: .shape), body: nil)
+        bucketParam = try container.decodeIfPresent(String.self, forKey: .bucketParam)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -77,6 +92,7 @@ extension StageKind: Codable {
         try container.encode(summary, forKey: .summary)
         try container.encode(shape, forKey: .shape)
         try container.encode(params, forKey: .params)
+        try container.encodeIfPresent(bucketParam, forKey: .bucketParam)
     }
 }
 
