@@ -72,6 +72,9 @@ let package = Package(
         .target(name: "OpenBLAS", dependencies: ["COpenBLAS"]),
         // The safetensors format PyTorch users save state dictionaries in: a reader and an atomic writer.
         .target(name: "Safetensors"),
+        // The sharded tensor cache read back: a split's index and shards (checked by SHA-256), epochs for rank r of N,
+        // batches in MODEL.md's layout with training augmentation, prefetched.
+        .target(name: "Dataset", dependencies: ["Safetensors", .product(name: "Crypto", package: "swift-crypto")]),
         // Float32 tensors on the CPU with define-by-run reverse-mode differentiation; knows nothing of media.
         .target(name: "Tensor", dependencies: ["OneDNN", "BufferPool"]),
         // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
@@ -83,7 +86,7 @@ let package = Package(
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
         .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
-        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces"]),
+        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
@@ -116,8 +119,10 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Safetensors", "TestSupport"]),
         .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Safetensors", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
-        .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "TestSupport", "emotion", "emotion-worker"]),
+        .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
+                                                               "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionToolsTests", dependencies: ["EmotionTools", "EmotionStages", "Pipeline",
                                                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "EmotionCLITests", dependencies: ["EmotionCLI", "Pipeline", "TestSupport", "emotion", "emotion-worker", "pipeline-probe",

@@ -3,10 +3,12 @@ import Meld
 import Pipeline
 
 /// `clean`: MELD's CSVs and clip folders (and the `probe` stage's verdict on each clip) in, one manifest per
-/// split and a report out, accounting for every row and every clip (see `Cleaner`).
+/// split and a report out, accounting for every row and every clip (see `Cleaner`). Each clip's rows are also
+/// written alone, `rows/CLIP/row.json`, so that a stage joining them per clip (`join: {stage: clean, under:
+/// rows}`) reruns for one relabelled clip, not for every clip.
 public enum CleanStage {
     public static let kind = StageKind.whole(
-        "clean", version: 1, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report", params: CleaningParams.params
+        "clean", version: 2, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report", params: CleaningParams.params
     ) { context in
         var raw: [InputFile] = [], probes: [String: ClipProbe] = [:]
         for input in context.inputs {
@@ -53,6 +55,15 @@ public enum CleanStage {
                 lines.append(0x0A)
             }
             try AtomicFile.write(lines, to: folder + "/\(split.rawValue).jsonl")
+        }
+        var rows: [String: [ManifestRecord]] = [:]
+        for split in Split.allCases {
+            for record in result.manifests[split] ?? [] { if let clip = record.clip { rows[clip, default: []].append(record) } }
+        }
+        for (clip, records) in rows {
+            let path = folder + "/rows/\(clip)/row.json"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try AtomicFile.write(try encoder.encode(records), to: path)
         }
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         try AtomicFile.write(try encoder.encode(result.report), to: folder + "/report.json")

@@ -8,5 +8,7 @@ public enum ProjectStages {
         CleanStage.kind,
         FacesStage.kind,
         MelStage.kind,
+        ShardsStage.kind,
+        ShardIndexStage.kind,
     ])
 }

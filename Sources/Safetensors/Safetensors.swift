@@ -4,8 +4,15 @@ import Foundation
 public enum SafetensorsDType: String, Sendable {
     case f32 = "F32"
     case i64 = "I64"
+    case u8 = "U8"
 
-    public var byteCount: Int { self == .f32 ? 4 : 8 }
+    public var byteCount: Int {
+        switch self {
+        case .f32: return 4
+        case .i64: return 8
+        case .u8: return 1
+        }
+    }
 }
 
 /// Why a safetensors file could not be read or a tensor not taken from it; every case names the file.
@@ -26,7 +33,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
         case let .headerPastEnd(path, length, size):
             return "\(path): header length \(length) reaches past the end of the file (\(size) bytes)"
         case let .badHeader(path, reason): return "\(path): bad JSON header: \(reason)"
-        case let .unsupportedDType(path, tensor, dtype): return "\(path): tensor '\(tensor)' has dtype \(dtype); only F32 and I64 are supported"
+        case let .unsupportedDType(path, tensor, dtype): return "\(path): tensor '\(tensor)' has dtype \(dtype); only F32, I64 and U8 are supported"
         case let .badOffsets(path, tensor, reason): return "\(path): tensor '\(tensor)': \(reason)"
         case let .missing(path, tensor): return "\(path): no tensor named '\(tensor)'"
         case let .wrongDType(path, tensor, expected, found): return "\(path): tensor '\(tensor)' is \(found), expected \(expected)"
@@ -137,6 +144,21 @@ public struct SafetensorsFile {
         return values
     }
 
+    /// A tensor's bytes as stored (little-endian), without a copy: valid while `body` runs.
+    public func withBytes<T>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        let entry = try self.entry(name)
+        return try bytes.withUnsafeBytes { raw in
+            let offset = dataStart - bytes.startIndex + entry.range.lowerBound
+            return try body(UnsafeRawBufferPointer(rebasing: raw[offset..<offset + entry.range.count]))
+        }
+    }
+
+    public func uint8s(_ name: String) throws -> [UInt8] {
+        let entry = try self.entry(name)
+        guard entry.dtype == .u8 else { throw SafetensorsError.wrongDType(path: path, tensor: name, expected: "U8", found: entry.dtype.rawValue) }
+        return try withBytes(name) { Array($0) }
+    }
+
     public func int64s(_ name: String) throws -> [Int64] {
         let entry = try self.entry(name)
         guard entry.dtype == .i64 else { throw SafetensorsError.wrongDType(path: path, tensor: name, expected: "I64", found: entry.dtype.rawValue) }
@@ -175,6 +197,12 @@ public struct SafetensorsWriter {
             for (i, value) in int64s.enumerated() { raw.storeBytes(of: value.littleEndian, toByteOffset: 8 * i, as: Int64.self) }
         }
         items.append((name, .i64, shape, data))
+    }
+
+    /// A tensor given as its stored bytes (little-endian), such as uint8 images.
+    public mutating func add(_ name: String, dtype: SafetensorsDType, shape: [Int], bytes: Data) {
+        precondition(shape.reduce(1, *) * dtype.byteCount == bytes.count, "\(name): shape \(shape) of \(dtype.rawValue) does not hold \(bytes.count) bytes")
+        items.append((name, dtype, shape, bytes))
     }
 
     /// The whole file: header padded with spaces to a multiple of 8 bytes, as the reference implementation does.

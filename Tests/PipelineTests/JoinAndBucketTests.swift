@@ -40,7 +40,7 @@ final class JoinAndBucketTests: XCTestCase {
                 let id = String(line.dropFirst(3))
                 XCTAssertNil(seen[id], "\(id) in two buckets")
                 seen[id] = bucket
-                XCTAssertEqual(Planner.bucket(of: id, count: 4), Int(bucket)!, id)
+                XCTAssertEqual(Bucket.number(of: id, count: 4), Int(bucket)!, id)
             }
             let text = String(decoding: data, as: UTF8.self)
             XCTAssertTrue(text.contains("summary.txt: salt= id="), text)
@@ -48,7 +48,7 @@ final class JoinAndBucketTests: XCTestCase {
         }
         XCTAssertEqual(seen.count, 30)
         XCTAssertEqual(summary.stage("packed")?.executed, Set(seen.values).count)
-        let text = try sandbox.read("out/p/packed/\(Planner.bucket(of: "d0/u03.mp4", count: 4))/members.txt")
+        let text = try sandbox.read("out/p/packed/\(Bucket.number(of: "d0/u03.mp4", count: 4))/members.txt")
         XCTAssertTrue(text.contains("== d0/u03.mp4\nsummary.txt: salt= id=d0/u03.mp4\n"), text)
         XCTAssertTrue(text.contains("rows/row.txt: row d0/u03.mp4\n"), text)
     }
@@ -64,7 +64,7 @@ final class JoinAndBucketTests: XCTestCase {
         XCTAssertEqual(rerun.stage("packed")?.executed, 1, "one bucket, not the stage")
         let after = try sandbox.outputs()
         let changed = Set(after.keys.filter { after[$0] != before[$0] })
-        let bucket = Planner.bucket(of: "d1/u17.mp4", count: 4)
+        let bucket = Bucket.number(of: "d1/u17.mp4", count: 4)
         XCTAssertTrue(changed.contains("packed/\(bucket)/members.txt"), "\(changed)")
         XCTAssertEqual(changed.filter { $0.hasPrefix("packed/") }.count, 1, "\(changed)")
     }
@@ -80,7 +80,7 @@ final class JoinAndBucketTests: XCTestCase {
         let rerun = try sandbox.run(Self.pipeline(changed: "d2/u23.mp4", extra: " relabelled"))
         XCTAssertEqual(rerun.stage("rows")?.executed, 1)
         XCTAssertEqual(rerun.stage("packed")?.executed, 1)
-        let text = try sandbox.read("out/p/packed/\(Planner.bucket(of: "d2/u23.mp4", count: 4))/members.txt")
+        let text = try sandbox.read("out/p/packed/\(Bucket.number(of: "d2/u23.mp4", count: 4))/members.txt")
         XCTAssertTrue(text.contains("rows/row.txt: row d2/u23.mp4 relabelled"), text)
     }
 

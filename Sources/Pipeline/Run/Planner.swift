@@ -238,28 +238,19 @@ final class Planner {
         }
     }
 
-    /// The items gathered into `count` buckets by a stable hash of their ids (FNV-1a, 64 bits, of the UTF-8 bytes):
-    /// a bucket is one unit, named by its number, keyed by its members' ids and inputs. Empty buckets are no unit.
+    /// The items gathered into `count` buckets (see `Bucket`): a bucket is one unit, named by its number, keyed by its
+    /// members' ids and inputs. Empty buckets are no unit.
     static func bucketed(_ sources: [Source], count: Int) -> [Source] {
         var groups = [[Source]](repeating: [], count: count)
-        for source in sources { groups[Int(bucket(of: source.id, count: count))].append(source) }
-        let width = String(count - 1).count
-        return groups.enumerated().compactMap { index, members in
+        for source in sources { groups[Bucket.number(of: source.id, count: count)].append(source) }
+        return groups.enumerated().compactMap { number, members in
             guard !members.isEmpty else { return nil }
             var builder = KeyBuilder()
             builder.add("buckets", String(count))
             for member in members { builder.add(member.id, member.input) }
-            let number = String(index)
-            return Source(id: String(repeating: "0", count: width - number.count) + number, input: builder.finish(), files: { [] },
+            return Source(id: Bucket.name(number, count: count), input: builder.finish(), files: { [] },
                           members: { try members.map { ItemMember(id: $0.id, files: try $0.files()) } })
         }
-    }
-
-    /// The bucket an item id falls in.
-    static func bucket(of id: String, count: Int) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Int(hash % UInt64(count))
     }
 
     /// The last run's items, looked up by position first: a rerun lists the same items in the same order, and

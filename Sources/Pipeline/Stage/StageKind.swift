@@ -70,6 +70,22 @@ public struct StageKind: Sendable {
     public var isMap: Bool { shape == .map }
 }
 
+/// Which bucket of a bucket kind's stage an item falls in: FNV-1a (64 bits) of its id's UTF-8 bytes, modulo the
+/// count, so anyone (a Python script included) can tell where a clip went; a bucket is named by its number,
+/// zero-padded to the width of the largest (`07` of 16).
+public enum Bucket {
+    public static func number(of id: String, count: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(count))
+    }
+
+    public static func name(_ number: Int, count: Int) -> String {
+        let digits = String(number), width = String(count - 1).count
+        return String(repeating: "0", count: max(width - digits.count, 0)) + digits
+    }
+}
+
 /// A declaration travels as JSON from a worker program to the front end: everything but the code.
 extension StageKind: Codable {
     enum CodingKeys: String, CodingKey {

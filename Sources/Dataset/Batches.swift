@@ -1,0 +1,151 @@
+import Foundation
+
+/// How records become a batch: MODEL.md's input contract, and the training augmentations with their defaults.
+public struct BatchSettings: Sendable, Hashable {
+    /// Mel frames per clip (Ta): longer clips are cropped, shorter ones padded at the end with the clip's floor.
+    public var melFrames = 300
+    /// Random crops and the augmentations below; otherwise the centre crop and no augmentation.
+    public var training = true
+    /// Chance of flipping all of a clip's frames left to right together (0.5).
+    public var flip: Float = 0.5
+    /// Brightness offset drawn from [-b, b] on the [0, 1] scale, one per clip (0.1).
+    public var brightness: Float = 0.1
+    /// Contrast factor drawn from [1 - c, 1 + c], one per clip (0.1).
+    public var contrast: Float = 0.1
+    /// SpecAugment-style masks (off by default): up to this many mel frames, and mel bands, set to the clip's floor.
+    public var timeMask = 0
+    public var frequencyMask = 0
+    /// With the epoch and the record, decides every random choice: the same seed gives the same batches.
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// MODEL.md's per-channel normalisation (ImageNet's).
+    public static let mean: [Float] = [0.485, 0.456, 0.406]
+    public static let std: [Float] = [0.229, 0.224, 0.225]
+}
+
+/// One batch in MODEL.md's layout.
+public struct Batch: Sendable {
+    /// float32 `(B, Tv, 3, H, W)`, scaled to [0, 1] and normalised per channel.
+    public var frames: [Float]
+    /// float32 `(B, 1, mel_bands, Ta)`.
+    public var mel: [Float]
+    public var labels: [Int64]
+    public var faceFound: [Bool]
+    public var ids: [String]
+    public var count: Int { labels.count }
+}
+
+/// Turns records of a split into batches. Each record's random choices come from (seed, epoch, record), so a
+/// batch is the same whichever thread builds it and whatever was built before.
+public struct BatchAssembler: Sendable {
+    public let split: ShardedSplit
+    public let settings: BatchSettings
+
+    public init(split: ShardedSplit, settings: BatchSettings) {
+        self.split = split
+        self.settings = settings
+    }
+
+    public func batch(_ positions: [Int], epoch: Int) throws -> Batch {
+        let features = split.index.features
+        let (frames, size, bands, span) = (features.frames, features.size, features.melBands, settings.melFrames)
+        let floorBelowMax = Float(features.mel["top_db"] ?? 80)
+        let clipValues = frames * 3 * size * size
+        var batch = Batch(frames: [Float](repeating: 0, count: positions.count * clipValues),
+                          mel: [Float](repeating: 0, count: positions.count * bands * span), labels: [], faceFound: [], ids: [])
+        for (slot, position) in positions.enumerated() {
+            let record = try split.record(position)
+            var random = SplitMix64(seed: settings.seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(position) &* 0x9E37_79B9_7F4A_7C15))
+            let augment = settings.training
+            let flip = augment && random.uniform(0, 1) < settings.flip
+            let gain = augment ? random.uniform(1 - settings.contrast, 1 + settings.contrast) : 1
+            let offset = augment ? random.uniform(-settings.brightness, settings.brightness) : 0
+            batch.frames.withUnsafeMutableBufferPointer { out in
+                record.frames.withUnsafeBufferPointer { pixels in
+                    for frame in 0..<frames {
+                        for channel in 0..<3 {
+                            let (mean, std) = (BatchSettings.mean[channel], BatchSettings.std[channel])
+                            let plane = slot * clipValues + (frame * 3 + channel) * size * size
+                            for y in 0..<size {
+                                for x in 0..<size {
+                                    let source = ((frame * size + y) * size + (flip ? size - 1 - x : x)) * 3 + channel
+                                    var value = Float(pixels[source]) / 255
+                                    if augment { value = min(max(value * gain + offset, 0), 1) }
+                                    out[plane + y * size + x] = (value - mean) / std
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let length = record.melFrames
+            let peak = record.mel.max() ?? 0
+            let floor = length > 0 ? peak - floorBelowMax : 0
+            let start = length <= span ? 0 : (augment ? Int(random.next() % UInt64(length - span + 1)) : (length - span) / 2)
+            let base = slot * bands * span
+            for band in 0..<bands {
+                for t in 0..<span {
+                    let source = start + t
+                    batch.mel[base + band * span + t] = source < length ? record.mel[source * bands + band] : floor
+                }
+            }
+            if augment && settings.timeMask > 0 {
+                let width = Int(random.next() % UInt64(settings.timeMask + 1)), first = Int(random.next() % UInt64(max(span - width, 0) + 1))
+                for band in 0..<bands { for t in first..<min(first + width, span) { batch.mel[base + band * span + t] = floor } }
+            }
+            if augment && settings.frequencyMask > 0 {
+                let width = Int(random.next() % UInt64(settings.frequencyMask + 1)), first = Int(random.next() % UInt64(max(bands - width, 0) + 1))
+                for band in first..<min(first + width, bands) { for t in 0..<span { batch.mel[base + band * span + t] = floor } }
+            }
+            batch.labels.append(Int64(record.label))
+            batch.faceFound.append(record.faceFound)
+            batch.ids.append(record.id)
+        }
+        return batch
+    }
+}
+
+/// Builds the next batch on one background thread while the caller computes with the current one. One thread,
+/// not a pool: the engine's own threads hold the cores, and assembling is far cheaper than a training step.
+public final class Prefetcher: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var ready: [Int: Result<Batch, Error>] = [:]
+    private let make: @Sendable (Int) throws -> Batch
+    private let total: Int
+    private var wanted = 0
+
+    /// Batches `0..<total`, batch `k` made by `make(k)`.
+    public init(batches total: Int, _ make: @escaping @Sendable (Int) throws -> Batch) {
+        self.total = total
+        self.make = make
+        let thread = Thread { [self] in work() }
+        thread.name = "prefetch"
+        thread.start()
+    }
+
+    private func work() {
+        for number in 0..<total {
+            condition.lock()
+            // At most one batch ahead of the one asked for.
+            while number > wanted + 1 { condition.wait() }
+            condition.unlock()
+            let result = Result { try make(number) }
+            condition.lock()
+            ready[number] = result
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// Batch `number`, in order from 0; waits while it is being built.
+    public func batch(_ number: Int) throws -> Batch {
+        condition.lock()
+        defer { condition.unlock() }
+        wanted = number
+        condition.broadcast()
+        while ready[number] == nil { condition.wait() }
+        return try ready.removeValue(forKey: number)!.get()
+    }
+}

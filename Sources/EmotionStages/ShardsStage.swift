@@ -1,0 +1,181 @@
+import Dataset
+import Foundation
+import Meld
+import Pipeline
+import Safetensors
+
+/// `shards`: the clips' face frames, log-mel and labels packed into a few safetensors files per split, for
+/// training to memory-map. A bucket stage over `faces`, joined with `mel` and `clean`'s rows: a clip goes to
+/// the shard its id hashes to, so one changed clip (its faces, its mel or its label) rewrites one shard.
+/// Each bucket writes `SPLIT.safetensors` for every split it holds (see `ShardFormat`) and `report.json`:
+/// every member clip, `packed` or why not.
+public enum ShardsStage {
+    public static let kind = StageKind.buckets(
+        "shards", version: 1, summary: "clips' frames, log-mel and labels packed into safetensors shards per split",
+        params: [ParamSpec("shards", .int, default: .int(8), help: "shards per split: a clip goes to the one its id hashes to")], count: "shards"
+    ) { context in
+        var packed: [Split: [Packed]] = [:]
+        var report: [String: String] = [:]
+        for member in context.members {
+            switch try pack(member) {
+            case .packed(let record):
+                packed[record.split, default: []].append(record)
+                report[member.id] = "packed"
+            case .dropped(let reason):
+                report[member.id] = reason
+            }
+        }
+        for (split, records) in packed { try write(records, split: split, to: try context.outputPath("\(split.rawValue).safetensors")) }
+        try context.writeJSON(["clips": report], to: "report.json")
+    }
+
+    /// One clip ready to pack.
+    struct Packed {
+        var id: String
+        var split: Split
+        var label: Emotion
+        var faceFound: Bool
+        /// `(Tv, H, W, 3)` bytes, and the shape.
+        var frames: Data
+        var frameShape: [Int]
+        /// `(bands, T)` float32 bytes as `mel.npy` holds them, and the shape.
+        var mel: Data
+        var melShape: [Int]
+        var melParams: String
+    }
+
+    enum Outcome {
+        case packed(Packed)
+        case dropped(String)
+    }
+
+    /// A member's kept manifest row, its frames and its mel; or the reason it cannot be packed.
+    static func pack(_ member: ItemMember) throws -> Outcome {
+        // Joined files sit under their stage's name, whatever the pipeline calls it: found by file name.
+        func file(_ name: String) -> InputFile? {
+            member.files.first { $0.path == name || $0.path.hasSuffix("/" + name) && !$0.path.dropLast(name.count + 1).contains("/") }
+        }
+        guard let rowFile = file("row.json") else { return .dropped("no_manifest_row") }
+        let rows = try JSONDecoder().decode([ManifestRecord].self, from: Data(contentsOf: URL(fileURLWithPath: rowFile.location)))
+        guard let row = rows.first(where: { $0.status == .kept }) else { return .dropped("not_kept: " + (rows.first.map { "\($0.status)" } ?? "no row")) }
+        guard let label = row.emotion else { return .dropped("no_label") }
+        guard let framesFile = file("frames.npy"), let facesFile = file("faces.json") else {
+            return .dropped("no_frames: " + (try reason(file("faces.json")) ?? "the faces stage wrote nothing"))
+        }
+        guard let melFile = file("mel.npy"), let paramsFile = file("params.json") else {
+            return .dropped("no_audio: " + (try reason(file("mel.json")) ?? "the mel stage wrote nothing"))
+        }
+        let frames = try NumpyArray.read(framesFile.location), mel = try NumpyArray.read(melFile.location)
+        guard frames.descriptor == "|u1", frames.shape.count == 4, frames.shape[3] == 3 else {
+            throw PipelineError(.corrupt, "\(framesFile.path) of \(member.id): expected uint8 (Tv, H, W, 3), found \(frames.descriptor) \(frames.shape)")
+        }
+        guard mel.descriptor == "<f4", mel.shape.count == 2 else {
+            throw PipelineError(.corrupt, "\(melFile.path) of \(member.id): expected float32 (bands, T), found \(mel.descriptor) \(mel.shape)")
+        }
+        let faces = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: facesFile.location))) as? [String: Any]
+        return .packed(Packed(id: member.id, split: row.split, label: label, faceFound: faces?["status"] as? String == "ok", frames: frames.data,
+                              frameShape: frames.shape, mel: mel.data, melShape: mel.shape,
+                              melParams: String(decoding: try Data(contentsOf: URL(fileURLWithPath: paramsFile.location)), as: UTF8.self)))
+    }
+
+    /// The `status` (and `detail`) a stage recorded for a clip it could not read.
+    private static func reason(_ file: InputFile?) throws -> String? {
+        guard let file, let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file.location))) as? [String: Any],
+              let status = object["status"] as? String else { return nil }
+        return status
+    }
+
+    /// One split's records of this bucket as a shard, in id order.
+    static func write(_ records: [Packed], split: Split, to path: String) throws {
+        guard let first = records.first else { return }
+        for record in records where record.frameShape != first.frameShape || record.melShape[0] != first.melShape[0] || record.melParams != first.melParams {
+            throw PipelineError(.stageFailed, "\(record.id): its frames \(record.frameShape) or mel settings differ from \(first.id)'s \(first.frameShape); rerun faces and mel with one setting")
+        }
+        let bands = first.melShape[0]
+        var mel = Data(), offsets: [Int64] = [0], frames = Data()
+        for record in records {
+            // mel.npy is (bands, T); the shard holds (T, bands), so each clip's frames are one contiguous run.
+            let length = record.melShape[1]
+            var timeMajor = Data(count: record.mel.count)
+            record.mel.withUnsafeBytes { source in
+                timeMajor.withUnsafeMutableBytes { target in
+                    let (from, to) = (source.bindMemory(to: UInt32.self), target.bindMemory(to: UInt32.self))
+                    for band in 0..<bands { for t in 0..<length { to[t * bands + band] = from[band * length + t] } }
+                }
+            }
+            mel.append(timeMajor)
+            offsets.append(offsets.last! + Int64(length))
+            frames.append(record.frames)
+        }
+        var writer = SafetensorsWriter()
+        writer.add(ShardFormat.mel, dtype: .f32, shape: [Int(offsets.last!), bands], bytes: mel)
+        writer.add(ShardFormat.melOffsets, shape: [records.count + 1], int64s: offsets)
+        writer.add(ShardFormat.label, shape: [records.count], int64s: records.map { Int64($0.label.rawValue) })
+        writer.add(ShardFormat.frames, dtype: .u8, shape: [records.count] + first.frameShape, bytes: frames)
+        writer.add(ShardFormat.faceFound, dtype: .u8, shape: [records.count], bytes: Data(records.map { $0.faceFound ? 1 : 0 }))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let ids = try encoder.encode(records.map(\.id))
+        writer.metadata = [ShardFormat.clipsKey: String(decoding: ids, as: UTF8.self), ShardFormat.splitKey: split.rawValue,
+                           ShardFormat.framesKey: String(first.frameShape[0]), ShardFormat.sizeKey: String(first.frameShape[1]),
+                           ShardFormat.melKey: first.melParams]
+        try writer.write(to: path)
+    }
+}
+
+/// `shard_index`: per split, `SPLIT/index.json` (see `ShardIndex`) over the `shards` stage's output, and
+/// `report.json`, which accounts for every manifest row: packed, or dropped with its reason (by `clean`, or by
+/// `shards`: no usable audio, no frames).
+public enum ShardIndexStage {
+    public static let kind = StageKind.whole(
+        "shard_index", version: 1, summary: "the index of each split's shards (SHA-256, clip locations, label counts) and a report of every row"
+    ) { context in
+        guard let shards = context.inputs.first(where: { $0.files.contains { $0.path.hasSuffix(".safetensors") } }) else {
+            throw PipelineError(.stageFailed, "stage '\(context.stage)': no input holds shards (deps: [shards, clean])")
+        }
+        var bucketReports: [String: String] = [:]
+        for file in shards.files where file.path.hasSuffix("/report.json") {
+            let report = try JSONDecoder().decode([String: [String: String]].self, from: Data(contentsOf: URL(fileURLWithPath: file.location)))
+            bucketReports.merge(report["clips"] ?? [:]) { $1 }
+        }
+        var accounts: [String: [String: Int]] = [:]
+        for split in Split.allCases {
+            let shardFiles = shards.files.filter { $0.path.hasSuffix("/\(split.rawValue).safetensors") }.sorted { $0.path < $1.path }
+            var index = ShardIndex(split: split.rawValue, records: 0, shards: [], clips: [:],
+                                   labels: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, 0) }),
+                                   features: ShardIndex.Features(frames: 0, size: 0, melBands: 0, mel: [:]))
+            for (number, file) in shardFiles.enumerated() {
+                let shard = try SafetensorsFile(path: file.location)
+                let ids = try JSONDecoder().decode([String].self, from: Data((shard.metadata[ShardFormat.clipsKey] ?? "[]").utf8))
+                for (row, id) in ids.enumerated() { index.clips[id] = ShardIndex.Location(shard: number, row: row) }
+                for label in try shard.int64s(ShardFormat.label) { index.labels[Emotion(rawValue: Int(label))?.name ?? "\(label)", default: 0] += 1 }
+                index.shards.append(ShardIndex.Shard(path: file.path, sha256: file.digest.hex, records: ids.count))
+                index.records += ids.count
+                let mel = try JSONSerialization.jsonObject(with: Data((shard.metadata[ShardFormat.melKey] ?? "{}").utf8)) as? [String: Any] ?? [:]
+                index.features = ShardIndex.Features(frames: Int(shard.metadata[ShardFormat.framesKey] ?? "") ?? 0,
+                                                     size: Int(shard.metadata[ShardFormat.sizeKey] ?? "") ?? 0,
+                                                     melBands: try shard.entry(ShardFormat.mel).shape.last ?? 0,
+                                                     mel: mel.compactMapValues { ($0 as? NSNumber)?.doubleValue })
+            }
+            try context.writeJSON(index, to: "\(split.rawValue)/index.json")
+
+            // Every row of the split's manifest, packed or dropped with its reason.
+            var account: [String: Int] = ["rows": 0, "packed": 0]
+            if let manifest = context.inputs.lazy.flatMap(\.files).first(where: { $0.path == "\(split.rawValue).jsonl" }) {
+                let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: manifest.location)), as: UTF8.self)
+                for line in text.split(separator: "\n") {
+                    let row = try JSONDecoder().decode(ManifestRecord.self, from: Data(line.utf8))
+                    account["rows", default: 0] += 1
+                    let outcome: String
+                    if row.status != .kept { outcome = "dropped by clean: \(row.status)" }
+                    else if let clip = row.clip, let verdict = bucketReports[clip] { outcome = verdict == "packed" ? "packed" : "dropped by shards: \(verdict)" }
+                    else { outcome = "dropped by shards: no faces output for the clip" }
+                    account[outcome, default: 0] += outcome == "packed" ? 0 : 1
+                    if outcome == "packed" { account["packed", default: 0] += 1 }
+                }
+            }
+            accounts[split.rawValue] = account
+        }
+        try context.writeJSON(accounts, to: "report.json")
+    }
+}
