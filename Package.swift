@@ -102,7 +102,7 @@ let package = Package(
         // The worker program: the stage kinds' code, which `emotion run` runs units in, and the commands that compute.
         .executableTarget(name: "emotion-worker", dependencies: ["EmotionCLI", "EmotionTools", "EmotionStages"]),
         // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine.
-        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS"]),
+        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset"]),
 
         // Locating ../shared, running oracle programs, temporary folders, the ops fixtures: for every test target.
         .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors"], path: "Tests/TestSupport",

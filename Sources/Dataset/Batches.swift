@@ -115,6 +115,7 @@ public final class Prefetcher: @unchecked Sendable {
     private let make: @Sendable (Int) throws -> Batch
     private let total: Int
     private var wanted = 0
+    private var stopped = false
 
     /// Batches `0..<total`, batch `k` made by `make(k)`.
     public init(batches total: Int, _ make: @escaping @Sendable (Int) throws -> Batch) {
@@ -129,7 +130,11 @@ public final class Prefetcher: @unchecked Sendable {
         for number in 0..<total {
             condition.lock()
             // At most one batch ahead of the one asked for.
-            while number > wanted + 1 { condition.wait() }
+            while number > wanted + 1 && !stopped { condition.wait() }
+            if stopped {
+                condition.unlock()
+                return
+            }
             condition.unlock()
             let result = Result { try make(number) }
             condition.lock()
@@ -137,6 +142,15 @@ public final class Prefetcher: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
         }
+    }
+
+    /// Lets the thread end before every batch was asked for (an epoch cut short): a prefetcher not read to its end
+    /// must be stopped.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Batch `number`, in order from 0; waits while it is being built.

@@ -1,3 +1,4 @@
+import Dataset
 import EmotionModel
 import Foundation
 import NN
@@ -8,7 +9,9 @@ import Tensor
 // make bench-model: training step, encoders alone and one-clip inference of EmotionModel at the shapes
 // (batch 8 clips, Tv 4 frames of 224x224, Ta 300 mel frames, dropout 0.3), and the convolutions' GFLOP/s
 // against the matrix product on the same shapes. `--part model|visual|audio|convs` runs one part, so that
-// each gets its own process and its own peak RSS; without it, all run in one process. JSON on the last line.
+// each gets its own process and its own peak RSS; without it, all run in one process. `--part loader --index
+// INDEX --root SHARDS` (make bench-loader) times the Dataset loader on real shards, one thread, and the training
+// step on the batches it makes. JSON on the last line.
 
 setvbuf(stdout, nil, _IOLBF, 0)
 let arguments = CommandLine.arguments
@@ -65,6 +68,48 @@ func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel
         adam.step()
     }
     return (seconds, model)
+}
+
+func text(_ name: String) -> String? { arguments.firstIndex(of: name).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } }
+if part == "loader" {
+    guard let index = text("--index"), let root = text("--root") else { fatalError("--part loader needs --index INDEX and --root SHARDS") }
+    var settings = BatchSettings()
+    settings.melFrames = melFrames
+    settings.timeMask = 20
+    settings.frequencyMask = 8
+    let split = try ShardedSplit(index: index, root: root)
+    let assembler = BatchAssembler(split: split, settings: settings)
+    let order = EpochOrder.positions(count: split.count, seed: 1, epoch: 0, shuffle: true)
+    let steps = max(1, order.count / batch)
+    var batches: [Batch] = []
+    let started = now()
+    for step in 0..<steps { batches.append(try assembler.batch(Array(order[step * batch..<(step + 1) * batch]), epoch: 0)) }
+    let loaderSeconds = now() - started
+    print(String(format: "loader, one thread, with augmentation: %d batches of %d in %.3f s, %.1f samples/s", steps, batch, loaderSeconds,
+                 Double(steps * batch) / loaderSeconds))
+    let features = split.index.features
+    let model = EmotionModel(fusion: .crossAttention, dropout: 0.3, seed: 1)
+    model.hashInitialize()
+    model.train()
+    let flat = FlatParameters(model)
+    let adam = Adam(flat, groups: Adam.modelGroups(), weightDecay: 1e-4)
+    var stepSeconds: [Double] = []
+    for (number, next) in batches.prefix(3).enumerated() {
+        let start = now()
+        flat.zeroGrad()
+        let output = try model.forward(frames: Tensor(next.frames, shape: [next.count, features.frames, 3, features.size, features.size]),
+                                       mel: Tensor(next.mel, shape: [next.count, 1, features.melBands, melFrames]))
+        crossEntropy(output.logits, targets: next.labels.map { Int($0) }, labelSmoothing: 0.1).backward()
+        adam.step()
+        if number > 0 || batches.count == 1 { stepSeconds.append(now() - start) }  // the first step warms the engine up
+    }
+    let step = stepSeconds.min()!
+    print(String(format: "training step on those batches (cross_attention, Tv %d, %dx%d): %.0f ms, %.2f samples/s", features.frames, features.size,
+                 features.size, step * 1000, Double(batch) / step))
+    let figures: [String: Any] = ["loader_samples_per_s": Double(steps * batch) / loaderSeconds, "train_samples_per_s": Double(batch) / step,
+                                  "loader_batches": steps]
+    print(String(decoding: try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys]), as: UTF8.self))
+    exit(0)
 }
 
 print("EmotionModel on this machine: batch \(batch) clips, Tv \(frames) x 224x224, Ta \(melFrames), dropout 0.3, release build")
