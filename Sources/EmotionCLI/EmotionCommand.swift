@@ -16,7 +16,7 @@ public struct EmotionCommand: ParsableCommand {
 
     /// The commands that plan, inspect and supervise: the whole front end, and part of every program that embeds it.
     public static let pipelineCommands: [ParsableCommand.Type] = [
-        RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, KindsCommand.self, WorkerSubcommand.self,
+        RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, VerifyCommand.self, KindsCommand.self, WorkerSubcommand.self,
     ]
 
     /// The worker program's own commands, which the front end hands over to it whole.
@@ -235,6 +235,26 @@ struct GCCommand: ParsableCommand {
             let verb = dryRun ? "would drop" : "dropped"
             print("\(verb) \(result.entriesRemoved) entries and \(result.objectsRemoved) files (\(result.bytesFreed) bytes); kept \(result.objectsKept) files")
         }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Rehash every cached output; take out what no longer matches its digest, so the next run recomputes it.")
+
+    @Option(name: .customShort("j", allowingJoined: true), help: "Files hashed at once (default: the number of cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @OptionGroup var options: WorkspaceOptions
+
+    func run() throws {
+        let result = try reportingErrors { try Verifier.verify(workspace: try options.open(), threads: max(1, jobs)) }
+        print("checked \(result.objectsChecked) files (\(result.bytesChecked) bytes): \(result.damaged.count) damaged")
+        guard !result.damaged.isEmpty else { return }
+        for path in result.damaged { print("  damaged, removed: \(path)") }
+        print("removed \(result.entriesRemoved) cache entries; the next run recomputes:")
+        for unit in result.recomputed { print("  \(unit)") }
+        throw ExitCode(1)
     }
 }
 

@@ -23,7 +23,9 @@ final class JoinAndBucketTests: XCTestCase {
         """
     }
 
-    func makeClips(_ sandbox: Sandbox, count: Int) throws {
+    func makeClips(_ sandbox: Sandbox, count: Int) throws { try Self.makeClips(sandbox, count: count) }
+
+    static func makeClips(_ sandbox: Sandbox, count: Int) throws {
         for index in 0..<count { try sandbox.write(String(format: "clips/d%d/u%02d.mp4", index / 10, index), "clip \(index)\n") }
     }
 
@@ -108,5 +110,62 @@ final class JoinAndBucketTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(words), "\(error)")
             }
         }
+    }
+}
+
+/// `emotion verify` finds a flipped byte in the cache, takes the damaged output out, and the next run
+/// recomputes exactly the unit that produced it, to the same bytes.
+final class VerifyTests: XCTestCase {
+    func testAFlippedByteIsFoundAndOnlyItsUnitRecomputed() throws {
+        let sandbox = try Sandbox()
+        try JoinAndBucketTests.makeClips(sandbox, count: 12)
+        let pipeline = JoinAndBucketTests.pipeline()
+        _ = try sandbox.run(pipeline)
+        let before = try sandbox.outputs()
+        XCTAssertTrue(try Verifier.verify(workspace: sandbox.workspace, threads: 2).damaged.isEmpty)
+
+        // One item's output, flipped in place in the cache (as root can, read-only or not).
+        let link = sandbox.data + "/out/p/per/d0/u03.mp4/summary.txt"
+        let object = URL(fileURLWithPath: link).resolvingSymlinksInPath().path
+        chmod(object, 0o644)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: object))
+        bytes[0] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: object))
+
+        let result = try Verifier.verify(workspace: sandbox.workspace, threads: 2)
+        XCTAssertEqual(result.damaged, [object])
+        XCTAssertEqual(result.recomputed.map(\.description), ["stage 'per' of p, item d0/u03.mp4"])
+        let rerun = try sandbox.run(pipeline)
+        XCTAssertEqual(rerun.executed, 1, "only the damaged item: its output is the same again, so nothing below it reruns")
+        XCTAssertEqual(rerun.stage("per")?.executed, 1)
+        XCTAssertEqual(try sandbox.outputs(), before)
+    }
+
+    /// Without `verify`: `status` and `run` rehash an output whose modification time moved; a touched one that
+    /// still holds its bytes costs nothing more.
+    func testStatusAndRunNoticeAnOutputWrittenSinceItWasStored() throws {
+        let sandbox = try Sandbox()
+        try JoinAndBucketTests.makeClips(sandbox, count: 12)
+        let pipeline = JoinAndBucketTests.pipeline()
+        _ = try sandbox.run(pipeline)
+        let before = try sandbox.outputs()
+        let object = URL(fileURLWithPath: sandbox.data + "/out/p/per/d1/u11.mp4/summary.txt").resolvingSymlinksInPath().path
+
+        try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: object)
+        XCTAssertTrue(try sandbox.status(pipeline).values.allSatisfy(\.upToDate), "touched, same bytes")
+        XCTAssertEqual(try sandbox.run(pipeline).executed, 0)
+
+        chmod(object, 0o644)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: object))
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: object))
+        let status = try sandbox.status(pipeline)
+        XCTAssertEqual(status["per"]?.upToDate, false)
+        XCTAssertTrue(status["per"]?.reasons.contains { $0.contains("1 item(s) whose cached output changed on disk since it was stored: d1/u11.mp4") } == true,
+                      "\(status["per"]?.reasons ?? [])")
+        let rerun = try sandbox.run(pipeline)
+        XCTAssertEqual(rerun.executed, 1)
+        XCTAssertEqual(try sandbox.outputs(), before)
+        XCTAssertTrue(try sandbox.status(pipeline).values.allSatisfy(\.upToDate))
     }
 }

@@ -67,6 +67,7 @@ public final class Runner {
     private let statCache: StatCache
     private let hasher: FileHasher
     private var record: Background<RunRecord>
+    private let damaged: Background<[Digest]>
 
     public init(workspace: Workspace, graph: PipelineGraph, options: RunOptions = RunOptions(), progress: Progress = Progress()) throws {
         self.workspace = workspace
@@ -81,6 +82,9 @@ public final class Runner {
         statCache = StatCache(path: workspace.statCachePath)
         let (workspaceCopy, name) = (workspace, graph.name)
         record = Background { RunRecord.load(workspace: workspaceCopy, pipeline: name) }
+        // Outputs written since they were stored (see `ObjectStore.damagedObjects`) are found while the inputs are scanned.
+        let (objects, threads) = (store, options.jobs)
+        damaged = Background { (try? objects.damagedObjects(threads: threads)) ?? [] }
         hasher = FileHasher(statCache: statCache, threads: options.jobs)
     }
 
@@ -115,6 +119,16 @@ public final class Runner {
             }
         }
         try? saveStatCacheIfUnlocked()
+        let (_, units) = try Verifier.takeOut(Set(damaged.value), store: store, workspace: workspace, dryRun: true)
+        for index in result.indices {
+            let mine = units.filter { $0.pipeline == graph.name && $0.stage == result[index].name }
+            guard !mine.isEmpty else { continue }
+            result[index].upToDate = false
+            let items = mine.compactMap { $0.item }
+            result[index].reasons.append(items.isEmpty ? "its cached output changed on disk since it was stored; the next run recomputes it"
+                : "\(items.count) item(s) whose cached output changed on disk since it was stored: \(items.prefix(3).joined(separator: ", "))"
+                  + (items.count > 3 ? ", ..." : "") + "; the next run recomputes them")
+        }
         return result
     }
 
@@ -145,6 +159,13 @@ public final class Runner {
             progress.message("note: took over the workspace lock from a run that ended without releasing it (\(previous))")
         }
         store.clearTemporary()
+        let damaged = Set(self.damaged.value)
+        if !damaged.isEmpty {
+            let (_, units) = try Verifier.takeOut(damaged, store: store, workspace: workspace)
+            progress.message("note: \(damaged.count) cached output file(s) changed on disk since they were stored; recomputing "
+                             + units.map(\.description).joined(separator: "; "))
+            record = Background(ready: RunRecord.load(workspace: workspace, pipeline: graph.name))
+        }
 
         let completion = StageCompletion(materializer: Materializer(workspace: workspace, store: store, pipeline: graph.name), progress: progress, record: record.value)
         let execution = RunExecution(self, planner: Planner(workspace: workspace, store: store, hasher: hasher, record: record), completion: completion)

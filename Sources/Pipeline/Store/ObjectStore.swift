@@ -1,4 +1,5 @@
 import Foundation
+import ParallelWork
 
 /// One file of a finished output: its content digest and size.
 public struct FileEntry: Sendable, Hashable, Codable {
@@ -17,6 +18,9 @@ struct Entry: Codable, Sendable {
 
 /// The content-addressed cache: `objects/ab/<sha256>` holds every output file once, read-only;
 /// `entries/<key>.json` says which files a unit of work produced.
+///
+/// Every object's modification time is set to a fixed stamp (2000-01-01) once its content is known to match its
+/// name: a later write moves it, so one `stat` per object tells which ones must be rehashed before they are trusted.
 final class ObjectStore: @unchecked Sendable {
     let objects: String
     let entries: String
@@ -53,12 +57,14 @@ final class ObjectStore: @unchecked Sendable {
         for file in try FileScanner.scan(directory) {
             let (digest, size) = try FileHasher.digest(ofFileAt: file.absolute)
             let target = path(of: digest)
-            if access(target, F_OK) == 0 {
+            if access(target, F_OK) == 0, (try? FileHasher.digest(ofFileAt: target).0) == digest {
                 unlink(file.absolute)
-            } else {
+                ObjectStore.stamp(target)
+            } else {  // new, or a damaged copy that the fresh output replaces
                 let folder = (target as NSString).deletingLastPathComponent
                 if access(folder, F_OK) != 0 { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
                 chmod(file.absolute, 0o444)
+                ObjectStore.stamp(file.absolute)
                 guard rename(file.absolute, target) == 0 else {
                     throw PipelineError(.io, "cannot move output \(file.relative) into the cache: \(String(cString: strerror(errno)))")
                 }
@@ -80,11 +86,14 @@ final class ObjectStore: @unchecked Sendable {
         try AtomicFile.write(try encoder.encode(entry), to: path)
     }
 
-    /// The entry for a key, when that work finished before and all its objects are still there.
-    func readEntry(_ key: Digest) -> Entry? {
+    /// The entry for a key, when that work finished before and all its objects are still there (or, for
+    /// `evenIfIncomplete`, whatever it lists).
+    func readEntry(_ key: Digest, evenIfIncomplete: Bool = false) -> Entry? {
         guard let data = FileManager.default.contents(atPath: entryPath(key)),
               let entry = try? JSONDecoder().decode(Entry.self, from: data) else { return nil }
-        for file in entry.files.values where access(path(of: file.digest), F_OK) != 0 { return nil }
+        if !evenIfIncomplete {
+            for file in entry.files.values where access(path(of: file.digest), F_OK) != 0 { return nil }
+        }
         return entry
     }
 
@@ -119,4 +128,43 @@ final class ObjectStore: @unchecked Sendable {
     }
 
     func removeObject(_ digest: Digest) { unlink(path(of: digest)) }
+
+    /// The modification time of an object whose content matches its name.
+    static let verifiedStamp = timespec(tv_sec: 946_684_800, tv_nsec: 0)
+
+    static func stamp(_ path: String) {
+        var times = [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2), verifiedStamp]  // UTIME_OMIT: the access time stays
+        utimensat(AT_FDCWD, path, &times, 0)
+    }
+
+    /// Objects written since they were verified (their modification time is not the stamp), rehashed: those whose
+    /// content still matches their name are stamped again, the others returned. One `stat` per object, on
+    /// `threads` threads; a read only for the few that moved.
+    func damagedObjects(threads: Int) throws -> [Digest] {
+        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? []).sorted()
+        let moved = try ParallelWork.map(folders, threads: threads) { folder -> [Digest] in
+            let directory = objects + "/" + folder
+            guard let handle = opendir(directory) else { return [] }
+            defer { closedir(handle) }
+            var found: [Digest] = []
+            var info = stat()
+            while let entry = readdir(handle) {
+                // Straight from the directory entry: a name becomes a String only for an object that moved.
+                let moved = withUnsafePointer(to: &entry.pointee.d_name) { pointer -> String? in
+                    let name = UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self)
+                    guard name[0] != 0x2E, fstatat(dirfd(handle), name, &info, 0) == 0 else { return nil }  // not . or ..
+                    let stamp = ObjectStore.verifiedStamp
+                    return info.st_mtim.tv_sec == stamp.tv_sec && info.st_mtim.tv_nsec == stamp.tv_nsec ? nil : String(cString: name)
+                }
+                if let moved, let digest = Digest(hex: moved) { found.append(digest) }
+            }
+            return found
+        }.flatMap { $0 }
+        let verdicts = try ParallelWork.map(moved, threads: threads) { digest -> Bool in
+            guard let (actual, _) = try? FileHasher.digest(ofFileAt: path(of: digest)), actual == digest else { return false }
+            ObjectStore.stamp(path(of: digest))
+            return true
+        }
+        return zip(moved, verdicts).filter { !$0.1 }.map(\.0)
+    }
 }
