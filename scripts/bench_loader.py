@@ -2,7 +2,8 @@
 224x224): shard building (MB of shards written per second of the shards stage, best of ROUNDS, forced), the
 rebuild after one clip changed (its bytes replaced by another clip's, so its faces and mel change: seconds of the
 whole rerun, and how many shards units ran; a few bytes appended to the copy make each round's clip new to the cache), the loader's samples per second (batches of 8, Ta 300, training
-augmentation with masks, one thread) and the model's training step on the same batches (the engine, 2 threads).
+augmentation with masks, one thread), the model's training step on the same batches (the engine, 2 threads), and
+that step again with the prefetcher building the next batch beside it (does it fight the engine for the cores?).
 Target: the loader at least 5x faster than training consumes, and one shards unit per changed clip. Last line: JSON."""
 import json
 import os
@@ -67,5 +68,10 @@ loads = [json.loads(run([bench, "--part", "loader", "--index", index, "--root", 
 loader = max(r["loader_samples_per_s"] for r in loads)
 train = max(r["train_samples_per_s"] for r in loads)
 say(f"loader: {loader:.1f} samples/s (one thread, augmentation on); training step: {train:.2f} samples/s; ratio {loader / train:.0f}x (target >= 5x)")
+step = min(r["train_step_ms"] for r in loads)
+overlapped = min(r["train_step_with_prefetch_ms"] for r in loads)
+wait = min(r["data_wait_ms"] for r in loads)
+say(f"training step alone {step:.0f} ms; with the prefetcher building the next batch beside it {overlapped:.0f} ms ({(overlapped / step - 1) * 100:+.1f}%); data wait {wait:.1f} ms")
 report({"rounds": ROUNDS, "shard_build_mb_per_s": megabytes / min(builds), "shard_megabytes": megabytes, "rebuild_one_clip_s": min(rebuilds),
-        "rebuild_one_clip_units": max(units), "loader_samples_per_s": loader, "train_samples_per_s": train, "loader_over_train": loader / train})
+        "rebuild_one_clip_units": max(units), "loader_samples_per_s": loader, "train_samples_per_s": train, "loader_over_train": loader / train,
+        "train_step_ms": step, "train_step_with_prefetch_ms": overlapped, "data_wait_ms": wait})

@@ -93,21 +93,41 @@ if part == "loader" {
     model.train()
     let flat = FlatParameters(model)
     let adam = Adam(flat, groups: Adam.modelGroups(), weightDecay: 1e-4)
-    var stepSeconds: [Double] = []
-    for (number, next) in batches.prefix(3).enumerated() {
-        let start = now()
+    func train(_ next: Batch) throws {
         flat.zeroGrad()
         let output = try model.forward(frames: Tensor(next.frames, shape: [next.count, features.frames, 3, features.size, features.size]),
                                        mel: Tensor(next.mel, shape: [next.count, 1, features.melBands, melFrames]))
         crossEntropy(output.logits, targets: next.labels.map { Int($0) }, labelSmoothing: 0.1).backward()
         adam.step()
+    }
+    var stepSeconds: [Double] = []
+    for (number, next) in batches.prefix(3).enumerated() {
+        let start = now()
+        try train(next)
         if number > 0 || batches.count == 1 { stepSeconds.append(now() - start) }  // the first step warms the engine up
     }
     let step = stepSeconds.min()!
     print(String(format: "training step on those batches (cross_attention, Tv %d, %dx%d): %.0f ms, %.2f samples/s", features.frames, features.size,
                  features.size, step * 1000, Double(batch) / step))
+    // The same steps fed by the prefetcher, which builds the next batch on its thread meanwhile: the step's time
+    // beside it, and how long each step waited for its batch.
+    let prefetched = min(steps, 3)
+    let prefetcher = Prefetcher(batches: prefetched) { try assembler.batch(Array(order[$0 * batch..<($0 + 1) * batch]), epoch: 1) }
+    var overlapped: [Double] = [], waits: [Double] = []
+    for number in 0..<prefetched {
+        let asked = now()
+        let next = try prefetcher.batch(number)
+        waits.append(now() - asked)
+        let start = now()
+        try train(next)
+        if number > 0 || prefetched == 1 { overlapped.append(now() - start) }
+    }
+    let withPrefetch = overlapped.min()!
+    print(String(format: "the same step with the prefetcher building the next batch beside it: %.0f ms (%+.1f%%); data wait %.1f ms after the first batch",
+                 withPrefetch * 1000, (withPrefetch / step - 1) * 100, (waits.dropFirst().max() ?? 0) * 1000))
     let figures: [String: Any] = ["loader_samples_per_s": Double(steps * batch) / loaderSeconds, "train_samples_per_s": Double(batch) / step,
-                                  "loader_batches": steps]
+                                  "loader_batches": steps, "train_step_ms": step * 1000, "train_step_with_prefetch_ms": withPrefetch * 1000,
+                                  "data_wait_ms": (waits.dropFirst().max() ?? 0) * 1000]
     print(String(decoding: try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys]), as: UTF8.self))
     exit(0)
 }
