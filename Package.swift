@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "Safetensors"),
         // The sharded tensor cache read back: a split's index and shards (checked by SHA-256), epochs for rank r of N,
         // batches in MODEL.md's layout with training augmentation, prefetched.
-        .target(name: "Dataset", dependencies: ["Safetensors", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Dataset", dependencies: ["Safetensors", "SeededRandom", .product(name: "Crypto", package: "swift-crypto")]),
         // Float32 tensors on the CPU with define-by-run reverse-mode differentiation; knows nothing of media.
         .target(name: "Tensor", dependencies: ["OneDNN", "BufferPool"]),
         // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
@@ -83,8 +83,10 @@ let package = Package(
         .target(name: "EmotionModel", dependencies: ["NN", "Tensor"]),
         // MELD's conventions: labels and splits, its CSVs, timestamps, and the repair of its legacy text.
         .target(name: "Meld"),
+        // SplitMix64: a seeded generator whose whole stream follows from one seed, for the generated dataset and data orders.
+        .target(name: "SeededRandom"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
-        .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork"]),
+        .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
         .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.

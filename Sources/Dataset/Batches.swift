@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 
 /// How records become a batch: MODEL.md's input contract, and the training augmentations with their defaults.
 public struct BatchSettings: Sendable, Hashable {
@@ -57,11 +58,11 @@ public struct BatchAssembler: Sendable {
                           mel: [Float](repeating: 0, count: positions.count * bands * span), labels: [], faceFound: [], ids: [])
         for (slot, position) in positions.enumerated() {
             let record = try split.record(position)
-            var random = SplitMix64(seed: settings.seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(position) &* 0x9E37_79B9_7F4A_7C15))
+            var random = SeededRandom(seed: settings.seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(position) &* 0x9E37_79B9_7F4A_7C15))
             let augment = settings.training
-            let flip = augment && random.uniform(0, 1) < settings.flip
-            let gain = augment ? random.uniform(1 - settings.contrast, 1 + settings.contrast) : 1
-            let offset = augment ? random.uniform(-settings.brightness, settings.brightness) : 0
+            let flip = augment && Float(random.uniform(0, 1)) < settings.flip
+            let gain = augment ? Float(random.uniform(Double(1 - settings.contrast), Double(1 + settings.contrast))) : 1
+            let offset = augment ? Float(random.uniform(Double(-settings.brightness), Double(settings.brightness))) : 0
             batch.frames.withUnsafeMutableBufferPointer { out in
                 record.frames.withUnsafeBufferPointer { pixels in
                     for frame in 0..<frames {

@@ -1,3 +1,5 @@
+import SeededRandom
+
 /// Which records each worker reads in an epoch, as PyTorch's `DistributedSampler` decides it: one
 /// permutation from (seed, epoch), the same in every worker; padded at its end with its own first records
 /// until it divides evenly, so every rank runs the same number of steps; rank r takes every N-th record
@@ -9,7 +11,7 @@ public enum EpochOrder {
         guard count > 0 else { return [] }
         var order = Array(0..<count)
         if shuffle {
-            var random = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+            var random = SeededRandom(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
             for index in stride(from: count - 1, to: 0, by: -1) {
                 order.swapAt(index, Int(random.next() % UInt64(index + 1)))
             }
@@ -17,26 +19,5 @@ public enum EpochOrder {
         let total = (count + ranks - 1) / ranks * ranks
         while order.count < total { order += order.prefix(total - order.count) }
         return stride(from: rank, to: total, by: ranks).map { order[$0] }
-    }
-}
-
-/// A small, fast generator with a 64-bit state (Steele, Lea and Flood's SplitMix64): the same seed gives the same
-/// numbers on every machine, which is all a data order needs.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A float uniform in [low, high).
-    public mutating func uniform(_ low: Float, _ high: Float) -> Float {
-        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Media
 import Meld
 import ParallelWork
+import SeededRandom
 import Speech
 
 /// What to generate: sizes, the label distribution, how strongly each modality carries the label,

@@ -1,6 +1,7 @@
 import Drawing
 import Foundation
 import Meld
+import SeededRandom
 
 /// Who a generated speaker is, visually: fixed for all of their clips.
 public struct FaceIdentity: Sendable {

@@ -1,4 +1,5 @@
 import Meld
+import SeededRandom
 import Speech
 
 /// How a generated speaker sounds at rest: fixed for all of their clips.

@@ -1,5 +1,6 @@
-/// SplitMix64: a small, fast generator whose whole stream follows from one seed, so every clip can be
-/// generated on its own (in parallel, in any order) and still come out the same.
+/// SplitMix64 (Steele, Lea and Flood): a small, fast generator whose whole stream follows from one seed, so every
+/// clip can be generated on its own (in parallel, in any order) and still come out the same, and a data order is the
+/// same on every machine.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
