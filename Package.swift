@@ -81,6 +81,9 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensor", "Safetensors"]),
         // MODEL.md's EmotionModel: ResNet-18 faces, CNN + BiGRU voice, five fusions, classifier.
         .target(name: "EmotionModel", dependencies: ["NN", "Tensor"]),
+        // Accuracy, weighted and macro F1, per-class figures, the confusion matrix and bootstrap intervals: training's dev
+        // figures and the evaluation's, one definition.
+        .target(name: "Metrics", dependencies: ["SeededRandom"]),
         // MELD's conventions: labels and splits, its CSVs, timestamps, and the repair of its legacy text.
         .target(name: "Meld"),
         // SplitMix64: a seeded generator whose whole stream follows from one seed, for the generated dataset and data orders.
@@ -122,6 +125,7 @@ let package = Package(
         .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Safetensors", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
                                                                "emotion", "emotion-worker"]),
