@@ -81,6 +81,10 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensor", "Safetensors"]),
         // MODEL.md's EmotionModel: ResNet-18 faces, CNN + BiGRU voice, five fusions, classifier.
         .target(name: "EmotionModel", dependencies: ["NN", "Tensor"]),
+        // Atomic loads, stores and adds on 64-bit words at any address (a segment several processes map), for GradientExchange only.
+        .target(name: "CAtomics"),
+        // Gradients summed across worker processes through POSIX shared memory: reduce-scatter and all-gather in rank order, bounded waits.
+        .target(name: "GradientExchange", dependencies: ["CAtomics"]),
         // Accuracy, weighted and macro F1, per-class figures, the confusion matrix and bootstrap intervals: training's dev
         // figures and the evaluation's, one definition.
         .target(name: "Metrics", dependencies: ["SeededRandom"]),
@@ -126,6 +130,9 @@ let package = Package(
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Safetensors", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        // A worker of a gradient exchange, so that tests run real processes.
+        .executableTarget(name: "exchange-probe", dependencies: ["GradientExchange"], path: "Tests/ExchangeProbe"),
+        .testTarget(name: "GradientExchangeTests", dependencies: ["GradientExchange", "TestSupport", "exchange-probe"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
                                                                "emotion", "emotion-worker"]),

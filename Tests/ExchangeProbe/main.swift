@@ -1,0 +1,24 @@
+import Foundation
+import GradientExchange
+
+// A worker of a gradient exchange, for tests: `exchange-probe NAME RANK STEPS OUT [DIE_AT_STEP] [TIMEOUT]` all-reduces
+// STEPS buffers of deterministic values and appends each result's bytes to OUT; at DIE_AT_STEP it kills itself.
+let arguments = CommandLine.arguments
+let (name, rank, steps, out) = (arguments[1], Int(arguments[2])!, Int(arguments[3])!, arguments[4])
+let dieAt = arguments.count > 5 ? Int(arguments[5])! : -1
+let timeout = arguments.count > 6 ? Double(arguments[6])! : 10
+do {
+    let exchange = try GradientExchange(attaching: name, rank: rank)
+    FileManager.default.createFile(atPath: out, contents: nil)
+    let file = FileHandle(forWritingAtPath: out)!
+    for step in 0..<steps {
+        if step == dieAt { kill(getpid(), SIGKILL) }
+        var values = (0..<exchange.count).map { Float(sin(Double(rank * 7919 + step * 104_729 + $0))) * 1000 }
+        try values.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: timeout) }
+        file.write(values.withUnsafeBytes { Data($0) })
+    }
+    try file.close()
+} catch {
+    FileHandle.standardError.write(Data("rank \(rank): \(error)\n".utf8))
+    exit(1)
+}
