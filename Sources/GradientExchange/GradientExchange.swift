@@ -104,9 +104,9 @@ public final class GradientExchange: @unchecked Sendable {
 
     /// Waits (bounded) until every rank has mapped the segment, then removes its name: from then on it lives only as
     /// long as the processes that map it.
-    public func unlinkWhenAllAttached(expected: Int, timeout: Double) throws {
+    public func unlinkWhenAllAttached(timeout: Double) throws {
         let deadline = Date(timeIntervalSinceNow: timeout)
-        while attached < expected {
+        while attached < ranks {
             if Date() > deadline {
                 shm_unlink(name)
                 throw ExchangeError.timeout(waitingFor: [], seconds: timeout)

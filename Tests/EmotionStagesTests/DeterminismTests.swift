@@ -11,6 +11,17 @@ final class DeterminismTests: XCTestCase {
     static let pipeline = DemoPipelineTests.pipeline
         .replacingOccurrences(of: "{seed: 3, dialogues: [1, 1, 1]", with: "{seed: 5, dialogues: [2, 1, 1]")
         .replacingOccurrences(of: "params: {frames: 3}", with: "params: {frames: 4}")
+        + """
+
+          shards:
+            uses: shards
+            map: faces
+            join: [mel, {stage: clean, under: rows}]
+            params: {shards: 2}
+          shard_index:
+            uses: shard_index
+            deps: [shards, clean]
+        """
 
     func emotion() throws -> String {
         let path = productsDirectory() + "/emotion"
@@ -55,6 +66,8 @@ final class DeterminismTests: XCTestCase {
         XCTAssertEqual(count("/mel.npy") + count("/mel.json"), 8)
         XCTAssertGreaterThan(count("/mel.json"), 0, "an unreadable clip's verdict")
         XCTAssertNotNil(quiet["clean/train.jsonl"])
+        XCTAssertGreaterThan(quiet.keys.filter { $0.hasPrefix("shards/") && $0.hasSuffix(".safetensors") }.count, 0)
+        XCTAssertNotNil(quiet["shard_index/train/index.json"])
         XCTAssertGreaterThan(quiet.keys.filter { $0.hasPrefix("synthesize/") && $0.hasSuffix(".mp4") }.count, 5)
 
         XCTAssertEqual(Set(loaded.keys), Set(quiet.keys))

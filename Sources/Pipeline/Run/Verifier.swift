@@ -30,10 +30,11 @@ public enum Verifier {
         defer { lock.release() }
         let store = try ObjectStore(root: workspace.cache)
         var result = Result()
-        let objects = store.allObjects()
+        let objects = store.allObjects(threads: threads)
         let verdicts = try ParallelWork.map(objects, threads: threads) { digest, _ -> (Bool, Int64) in
             let path = store.path(of: digest)
             guard let (actual, size) = try? FileHasher.digest(ofFileAt: path) else { return (false, 0) }
+            if actual == digest { ObjectStore.stamp(path) }  // checked now: status need not read it again
             return (actual == digest, size)
         }
         var bad: Set<Digest> = []

@@ -57,7 +57,8 @@ final class ObjectStore: @unchecked Sendable {
         for file in try FileScanner.scan(directory) {
             let (digest, size) = try FileHasher.digest(ofFileAt: file.absolute)
             let target = path(of: digest)
-            if access(target, F_OK) == 0, (try? FileHasher.digest(ofFileAt: target).0) == digest {
+            // An existing copy is trusted as `status` trusts it: stamped, or read again to be sure.
+            if let info = FileScanner.status(of: target), ObjectStore.isStamped(info) || (try? FileHasher.digest(ofFileAt: target).0) == digest {
                 unlink(file.absolute)
                 ObjectStore.stamp(target)
             } else {  // new, or a damaged copy that the fresh output replaces
@@ -115,16 +116,30 @@ final class ObjectStore: @unchecked Sendable {
 
     func removeEntry(_ key: Digest) { unlink(entryPath(key)) }
 
-    /// Every object on disk with its size, for garbage collection.
-    func allObjects() -> [(Digest, Int64)] {
-        var result: [(Digest, Int64)] = []
-        for folder in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: objects + "/" + folder)) ?? [] {
-                guard let digest = Digest(hex: name), let info = FileScanner.status(of: path(of: digest)) else { continue }
-                result.append((digest, Int64(info.st_size)))
+    /// Every object on disk with its size, for garbage collection and `verify`.
+    func allObjects(threads: Int = 1) -> [(Digest, Int64)] {
+        listObjects(threads: threads) { _ in true }
+    }
+
+    /// The objects whose `stat` passes `keep`, with their sizes: one `stat` per object, relative to its open folder,
+    /// on `threads` threads; a name becomes a String only for an object kept.
+    private func listObjects(threads: Int, keep: @escaping (stat) -> Bool) -> [(Digest, Int64)] {
+        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? []).sorted()
+        return ((try? ParallelWork.map(folders, threads: threads) { folder -> [(Digest, Int64)] in
+            guard let handle = opendir(objects + "/" + folder) else { return [] }
+            defer { closedir(handle) }
+            var found: [(Digest, Int64)] = []
+            var info = stat()
+            while let entry = readdir(handle) {
+                let kept = withUnsafePointer(to: &entry.pointee.d_name) { pointer -> String? in
+                    let name = UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self)
+                    guard name[0] != 0x2E, fstatat(dirfd(handle), name, &info, 0) == 0, keep(info) else { return nil }  // not . or ..
+                    return String(cString: name)
+                }
+                if let kept, let digest = Digest(hex: kept) { found.append((digest, Int64(info.st_size))) }
             }
-        }
-        return result
+            return found
+        }) ?? []).flatMap { $0 }
     }
 
     func removeObject(_ digest: Digest) { unlink(path(of: digest)) }
@@ -141,30 +156,16 @@ final class ObjectStore: @unchecked Sendable {
     /// content still matches their name are stamped again, the others returned. One `stat` per object, on
     /// `threads` threads; a read only for the few that moved.
     func damagedObjects(threads: Int) throws -> [Digest] {
-        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? []).sorted()
-        let moved = try ParallelWork.map(folders, threads: threads) { folder -> [Digest] in
-            let directory = objects + "/" + folder
-            guard let handle = opendir(directory) else { return [] }
-            defer { closedir(handle) }
-            var found: [Digest] = []
-            var info = stat()
-            while let entry = readdir(handle) {
-                // Straight from the directory entry: a name becomes a String only for an object that moved.
-                let moved = withUnsafePointer(to: &entry.pointee.d_name) { pointer -> String? in
-                    let name = UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self)
-                    guard name[0] != 0x2E, fstatat(dirfd(handle), name, &info, 0) == 0 else { return nil }  // not . or ..
-                    let stamp = ObjectStore.verifiedStamp
-                    return info.st_mtim.tv_sec == stamp.tv_sec && info.st_mtim.tv_nsec == stamp.tv_nsec ? nil : String(cString: name)
-                }
-                if let moved, let digest = Digest(hex: moved) { found.append(digest) }
-            }
-            return found
-        }.flatMap { $0 }
+        let moved = listObjects(threads: threads) { !ObjectStore.isStamped($0) }.map(\.0)
         let verdicts = try ParallelWork.map(moved, threads: threads) { digest -> Bool in
             guard let (actual, _) = try? FileHasher.digest(ofFileAt: path(of: digest)), actual == digest else { return false }
             ObjectStore.stamp(path(of: digest))
             return true
         }
         return zip(moved, verdicts).filter { !$0.1 }.map(\.0)
+    }
+
+    static func isStamped(_ info: stat) -> Bool {
+        info.st_mtim.tv_sec == verifiedStamp.tv_sec && info.st_mtim.tv_nsec == verifiedStamp.tv_nsec
     }
 }
