@@ -5,7 +5,7 @@ MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
 MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
 
-.PHONY: setup build demo test reproduce data bench-dag bench-synth bench-media bench-model bench-loader clean-cache
+.PHONY: setup build demo test reproduce data bench-dag bench-synth bench-media bench-model bench-loader bench-train clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -46,6 +46,9 @@ bench-model: setup
 
 bench-loader: setup
 	@python3 scripts/bench_loader.py
+
+bench-train: setup
+	@python3 scripts/bench_train.py
 
 ## Drops cache entries no run record references.
 clean-cache: build

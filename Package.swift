@@ -20,10 +20,14 @@ let package = Package(
             name: "Pipeline",
             dependencies: [
                 "ParallelWork",
+                "ChildProcesses",
                 "Yams",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Child processes started with chosen descriptors, watched and reaped, their deaths named: the runner's unit
+        // workers and training's workers, one piece of code.
+        .target(name: "ChildProcesses"),
         // Independent work on several threads, keeping the first error: one helper for every caller.
         .target(name: "ParallelWork"),
         // FFmpeg's C API (libavformat, libavcodec, libavutil, libswscale, libswresample), for Media only.
@@ -85,6 +89,10 @@ let package = Package(
         .target(name: "CAtomics"),
         // Gradients summed across worker processes through POSIX shared memory: reduce-scatter and all-gather in rank order, bounded waits.
         .target(name: "GradientExchange", dependencies: ["CAtomics"]),
+        // Data-parallel training: N worker processes, one per device, exchanging gradients through shared memory; checkpoints
+        // and resume; the rank's loop and the job that starts and watches the workers.
+        .target(name: "Training", dependencies: ["ChildProcesses", "GradientExchange", "Dataset", "EmotionModel", "NN", "Tensor", "OneDNN",
+                                                 "Metrics", "Safetensors"]),
         // Accuracy, weighted and macro F1, per-class figures, the confusion matrix and bootstrap intervals: training's dev
         // figures and the evaluation's, one definition.
         .target(name: "Metrics", dependencies: ["SeededRandom"]),
@@ -95,7 +103,7 @@ let package = Package(
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
         .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
-        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors"]),
+        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
@@ -104,7 +112,7 @@ let package = Package(
             name: "EmotionTools",
             dependencies: [
                 "EmotionCLI", "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "FFT", "EmotionModel", "NN",
-                "Tensor", "Safetensors", "ParallelWork",
+                "Tensor", "Safetensors", "ParallelWork", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -113,8 +121,11 @@ let package = Package(
         // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine.
         .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset"]),
 
+        // make bench-train: memcpy, the all-reduce's bus bandwidth, and training steps with 1, 2 and 3 workers on this machine.
+        .executableTarget(name: "bench-train", dependencies: ["Training", "GradientExchange", "ChildProcesses", "EmotionModel"]),
+
         // Locating ../shared, running oracle programs, temporary folders, the ops fixtures: for every test target.
-        .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors"], path: "Tests/TestSupport",
+        .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors", "Dataset"], path: "Tests/TestSupport",
                 linkerSettings: [.linkedFramework("XCTest")]),
         .testTarget(name: "ParallelWorkTests", dependencies: ["ParallelWork"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
@@ -132,6 +143,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         // A worker of a gradient exchange, so that tests run real processes.
         .executableTarget(name: "exchange-probe", dependencies: ["GradientExchange"], path: "Tests/ExchangeProbe"),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"]),
         .testTarget(name: "GradientExchangeTests", dependencies: ["GradientExchange", "TestSupport", "exchange-probe"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",

@@ -1,7 +1,7 @@
 """The anchor of `make bench-model`: the same EmotionModel (MODEL.md) in PyTorch, CPU, 2 threads, same shapes.
 
 torchvision is not needed: the ResNet-18 trunk is written out with torchvision's parameter names.
-Prints one JSON object on its last line.
+Prints one JSON object on its last line. `EmotionModel` is imported by bench_train_torch.py.
 """
 import json
 import resource
@@ -12,9 +12,6 @@ import time
 import torch
 from torch import nn
 
-B, TV, TA, REPEATS = (int(a) for a in sys.argv[1:5]) if len(sys.argv) >= 5 else (8, 4, 300, 3)
-torch.set_num_threads(2)
-torch.manual_seed(0)
 
 
 class BasicBlock(nn.Module):
@@ -109,6 +106,9 @@ class EmotionModel(nn.Module):
         return self.classifier(self.fusion(self.visual(frames), self.audio(mel)))
 
 
+REPEATS = 3
+
+
 def median_time(fn):
     fn()
     samples = []
@@ -119,30 +119,37 @@ def median_time(fn):
     return statistics.median(samples)
 
 
-model = EmotionModel()
-groups = [{"params": [p for n, p in model.named_parameters() if n.startswith(k)], "lr": lr}
-          for k, lr in [("visual.", 1e-4), ("audio.", 5e-4)]]
-groups.append({"params": [p for n, p in model.named_parameters() if not n.startswith(("visual.", "audio."))], "lr": 1e-3})
-optimizer = torch.optim.Adam(groups, weight_decay=1e-4)
-frames, mel = torch.randn(B, TV, 3, 224, 224), torch.randn(B, 1, 64, TA)
-labels = torch.arange(B) % 7
-loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+def main():
+    global REPEATS
+    B, TV, TA, REPEATS = (int(a) for a in sys.argv[1:5]) if len(sys.argv) >= 5 else (8, 4, 300, 3)
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    model = EmotionModel()
+    groups = [{"params": [p for n, p in model.named_parameters() if n.startswith(k)], "lr": lr}
+              for k, lr in [("visual.", 1e-4), ("audio.", 5e-4)]]
+    groups.append({"params": [p for n, p in model.named_parameters() if not n.startswith(("visual.", "audio."))], "lr": 1e-3})
+    optimizer = torch.optim.Adam(groups, weight_decay=1e-4)
+    frames, mel = torch.randn(B, TV, 3, 224, 224), torch.randn(B, 1, 64, TA)
+    labels = torch.arange(B) % 7
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def step():
+        optimizer.zero_grad()
+        loss_fn(model(frames, mel), labels).backward()
+        optimizer.step()
+
+    model.train()
+    train = median_time(step)
+    model.eval()
+    one_frames, one_mel = frames[:1], mel[:1]
+    with torch.no_grad():
+        infer = median_time(lambda: model(one_frames, one_mel))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"PyTorch {torch.__version__}: train step {train * 1000:.0f} ms ({B / train:.2f} samples/s), "
+          f"one-clip inference {infer * 1000:.1f} ms, peak RSS {rss:.0f} MB")
+    print(json.dumps({"torch_train_step_ms": round(train * 1000), "torch_infer_one_clip_ms": infer * 1000,
+                      "torch_peak_rss_mb": round(rss), "torch_version": torch.__version__}))
 
 
-def step():
-    optimizer.zero_grad()
-    loss_fn(model(frames, mel), labels).backward()
-    optimizer.step()
-
-
-model.train()
-train = median_time(step)
-model.eval()
-one_frames, one_mel = frames[:1], mel[:1]
-with torch.no_grad():
-    infer = median_time(lambda: model(one_frames, one_mel))
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"PyTorch {torch.__version__}: train step {train * 1000:.0f} ms ({B / train:.2f} samples/s), "
-      f"one-clip inference {infer * 1000:.1f} ms, peak RSS {rss:.0f} MB")
-print(json.dumps({"torch_train_step_ms": round(train * 1000), "torch_infer_one_clip_ms": infer * 1000,
-                  "torch_peak_rss_mb": round(rss), "torch_version": torch.__version__}))
+if __name__ == "__main__":
+    main()

@@ -36,6 +36,14 @@ public struct Batch: Sendable {
     public var faceFound: [Bool]
     public var ids: [String]
     public var count: Int { labels.count }
+
+    public init(frames: [Float], mel: [Float], labels: [Int64], faceFound: [Bool], ids: [String]) {
+        self.frames = frames
+        self.mel = mel
+        self.labels = labels
+        self.faceFound = faceFound
+        self.ids = ids
+    }
 }
 
 /// Turns records of a split into batches. Each record's random choices come from (seed, epoch, record), so a

@@ -19,7 +19,8 @@ public final class ShardedSplit: @unchecked Sendable {
     }
 
     public let index: ShardIndex
-    private let root: String
+    /// Where a shard path of the index is on disk.
+    private let locate: @Sendable (String) -> String
     /// Where each shard's records start in index order.
     private let starts: [Int]
     private var opened: [Int: OpenShard] = [:]
@@ -34,9 +35,14 @@ public final class ShardedSplit: @unchecked Sendable {
     }
 
     /// `index`: a split's `index.json`; `root`: the folder its shard paths are relative to.
-    public init(index path: String, root: String) throws {
+    public convenience init(index path: String, root: String) throws {
+        try self.init(index: path) { root + "/" + $0 }
+    }
+
+    /// `index`: a split's `index.json`; `locate`: where each of its shard paths is (a stage finds its inputs in the cache).
+    public init(index path: String, locate: @escaping @Sendable (String) -> String) throws {
         index = try ShardIndex.read(path)
-        self.root = root
+        self.locate = locate
         var starts: [Int] = []
         var total = 0
         for shard in index.shards {
@@ -76,7 +82,7 @@ public final class ShardedSplit: @unchecked Sendable {
         defer { lock.unlock() }
         if let open = opened[number] { return open }
         let entry = index.shards[number]
-        let path = root + "/" + entry.path
+        let path = locate(entry.path)
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path) } catch { throw DatasetError("shard \(path): \(error)") }
         let digest = try ShardedSplit.sha256(of: path)

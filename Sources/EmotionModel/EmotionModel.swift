@@ -119,6 +119,9 @@ final class TransformerFusion: Module {
         child("encoder", encoder)
     }
 
+    /// The modality embeddings start small, N(0, 0.02²), as learned position embeddings usually do.
+    override func resetParameters(_ random: RandomGenerator) { modality.fillNormal(std: 0.02, random) }
+
     func callAsFunction(visual: Tensor, audio: Tensor) -> Tensor {
         let tv = visual.shape[1]
         var tokens = concat([visual + modality.select(axis: 0, 0), audio + modality.select(axis: 0, 1)], axis: 1)

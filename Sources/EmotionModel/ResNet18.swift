@@ -61,6 +61,14 @@ public final class ResNet18Trunk: Module {
         }
     }
 
+    /// torchvision's: kaiming_normal(mode="fan_out", nonlinearity="relu") on every convolution (norm layers keep 1 and 0).
+    override public func resetParameters(_ random: RandomGenerator) {
+        for case let conv as Conv2d in modules() {
+            let fanOut = conv.weight.shape[0] * conv.weight.shape[2] * conv.weight.shape[3]
+            conv.weight.fillNormal(std: (2 / Float(fanOut)).squareRoot(), random)
+        }
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = maxPool2d(bn1(conv1(x), relu: true), kernel: 3, stride: 2, padding: 1)
         for blocks in stages { for block in blocks { h = block(h) } }

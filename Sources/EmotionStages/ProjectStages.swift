@@ -10,5 +10,6 @@ public enum ProjectStages {
         MelStage.kind,
         ShardsStage.kind,
         ShardIndexStage.kind,
+        TrainStage.kind,
     ])
 }

@@ -3,6 +3,7 @@ import Faces
 import Meld
 import Pipeline
 import Synthesis
+import Training
 
 // Each stage's settings struct, declared once as params: name, where the value lives, help. Defaults are the
 // structs' own, so `emotion kinds`, pipelines and the commands all read them from one place.
@@ -64,5 +65,37 @@ extension LogMelConfig: StageSettings {
         .double("fmin", \.minFrequency, help: "lowest mel frequency (Hz)"),
         .double("fmax", \.maxFrequency, help: "highest mel frequency (Hz)"),
         .double("top_db", \.topDB, help: "values are floored at the clip's maximum minus this"),
+    ]
+}
+
+extension TrainingSettings: StageSettings {
+    public static let fields: [SettingsField<TrainingSettings>] = [
+        .string("fusion", \.fusion, help: "cross_attention, transformer, concat, visual or audio (MODEL.md)"),
+        .int("epochs", \.epochs, help: "passes over the training split"),
+        .int("batch", \.batch, help: "clips per worker per step"),
+        .int("workers", \.workers, help: "worker processes, one per device, exchanging gradients through shared memory"),
+        .int("threads", \.threads, help: "engine threads per worker (0: the machine's cores shared among the workers)"),
+        .double("lr_visual", \.learningRateVisual, help: "learning rate of visual.*"),
+        .double("lr_audio", \.learningRateAudio, help: "learning rate of audio.*"),
+        .double("lr_other", \.learningRateOther, help: "learning rate of the fusion and the classifier"),
+        .double("weight_decay", \.weightDecay, help: "Adam's L2 weight decay"),
+        .int("warmup", \.warmup, help: "optimiser steps of linear warm-up before the cosine"),
+        .double("label_smoothing", \.labelSmoothing, help: "cross-entropy label smoothing"),
+        .string("class_weights", \.classWeights, help: "none, balanced (from the training split's counts), or seven numbers in class order, comma-separated"),
+        .double("dropout", \.dropout, help: "dropout probability"),
+        .double("clip_norm", \.clipNorm, help: "global gradient-norm bound (0: none)"),
+        .int("seed", \.seed, help: "initial weights, data order, augmentation and dropout follow from it"),
+        .int("checkpoint_every", \.checkpointEvery, help: "a checkpoint every this many steps, besides each epoch's end (0: epoch ends only)"),
+        .int("patience", \.patience, help: "stop after this many epochs without a better dev weighted F1 (0: never)"),
+        .string("init", \.initPath, help: "a safetensors state dictionary to start from (list it under deps too, so its content is in the key)"),
+        .string("init_prefix", \.initPrefix, help: "prefix put before the init file's names (visual.backbone. for torchvision's resnet18)"),
+        .int("mel_frames", \.melFrames, help: "mel frames per clip (Ta), at least 8: longer clips are cropped, shorter padded"),
+        .double("flip", \.flip, help: "chance of flipping a clip's frames left to right"),
+        .double("brightness", \.brightness, help: "brightness offset drawn from [-b, b]"),
+        .double("contrast", \.contrast, help: "contrast factor drawn from [1 - c, 1 + c]"),
+        .int("time_mask", \.timeMask, help: "up to this many mel frames masked (0: off)"),
+        .int("freq_mask", \.frequencyMask, help: "up to this many mel bands masked (0: off)"),
+        .int("max_steps", \.maxSteps, help: "stop after this many steps in all (0: every epoch)"),
+        .bool("digests", \.digests, help: "write each worker's parameter digest after every step (digests/rank-R.txt)"),
     ]
 }

@@ -7,12 +7,12 @@ public struct EmotionWorkerCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emotion",
         abstract: "Recognise emotion from face and voice: the worker program, which holds the stage kinds' code and the commands that compute.",
-        subcommands: EmotionCommand.pipelineCommands + computeCommands
+        subcommands: EmotionCommand.pipelineCommands + computeCommands + [TrainRankCommand.self]
     )
 
     /// Each is one of `EmotionCommand.delegatedCommands`.
     public static let computeCommands: [ParsableCommand.Type] = [
-        SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self,
+        SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self, TrainCommand.self,
     ]
 
     public init() {}

@@ -22,9 +22,10 @@ public enum ExchangeError: Error, CustomStringConvertible, Equatable {
 
 /// Sums equal-length float buffers across N processes through one POSIX shared-memory segment, in place: a
 /// reduce-scatter (rank r sums chunk r over every rank, in rank order 0, 1, ..., N-1) then an all-gather, so
-/// every rank ends with identical bits, the same for a given N in every run. Two barriers a step, made of one
-/// progress word per rank; every wait is bounded, and a rank that gives up marks the segment so the others
-/// stop at once instead of at their bound.
+/// every rank ends with identical bits, the same for a given N in every run. A training worker keeps its gradient in
+/// its home buffer in the segment (`reduceHome`: nothing is copied in); `allReduce` and `broadcast` stage other
+/// buffers. Barriers are one progress word per rank; every wait is bounded, and a rank that gives up marks the
+/// segment so the others stop at once instead of at their bound.
 ///
 /// The creator (the training stage) makes the segment (mode 0600, a name no other run shares) and unlinks it
 /// once every rank has mapped it, so no exit, crash or `kill -9` leaves it behind.
@@ -36,7 +37,9 @@ public final class GradientExchange: @unchecked Sendable {
     public let rank: Int?
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    private var step: Int64 = 0
+    /// Collective operations so far (their parity picks the half of the segment they use) and barriers passed.
+    private var operations = 0
+    private var phase: Int64 = 0
 
     private static let magic: Int64 = 0x454D_4F54_4752_4144  // "EMOTGRAD"
     private static let headerBytes = 4096
@@ -46,7 +49,7 @@ public final class GradientExchange: @unchecked Sendable {
     /// Creates and maps a new segment for `ranks` processes exchanging `count` floats.
     public convenience init(creating name: String, ranks: Int, count: Int) throws {
         precondition(ranks >= 1 && count >= 0 && ranks + GradientExchange.progressWord <= GradientExchange.headerBytes / 8)
-        let size = GradientExchange.headerBytes + 2 * ranks * count * MemoryLayout<Float>.stride
+        let size = GradientExchange.headerBytes + 3 * ranks * count * MemoryLayout<Float>.stride
         let fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)
         guard fd >= 0 else { throw ExchangeError.system("cannot create shared memory \(name): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -95,8 +98,37 @@ public final class GradientExchange: @unchecked Sendable {
 
     private func word(_ which: Word) -> UnsafeMutablePointer<Int64> { base.assumingMemoryBound(to: Int64.self) + which.rawValue }
     private func progress(_ rank: Int) -> UnsafeMutablePointer<Int64> { base.assumingMemoryBound(to: Int64.self) + GradientExchange.progressWord + rank }
+    /// The segment after its header: each rank's home buffer (`count` floats), then two halves of staging slots.
+    private func home(_ rank: Int) -> UnsafeMutablePointer<Float> {
+        (base + GradientExchange.headerBytes).assumingMemoryBound(to: Float.self) + rank * count
+    }
+
     private func slot(_ parity: Int, _ rank: Int) -> UnsafeMutablePointer<Float> {
-        (base + GradientExchange.headerBytes).assumingMemoryBound(to: Float.self) + (parity * ranks + rank) * count
+        (base + GradientExchange.headerBytes).assumingMemoryBound(to: Float.self) + ((1 + parity) * ranks + rank) * count
+    }
+
+    /// This rank's home buffer in the segment, `count` floats: a worker keeps its gradient here (backward writes into
+    /// shared memory), so `reduceHome` sums without copying anything in.
+    public var homeBuffer: UnsafeMutableBufferPointer<Float> {
+        guard let rank else { preconditionFailure("the creator of an exchange has no home buffer") }
+        return UnsafeMutableBufferPointer(start: home(rank), count: count)
+    }
+
+    /// Replaces every rank's home buffer by the sum over the ranks, in rank order, times `scale` (1/N averages, as DDP
+    /// does): a reduce-scatter, each rank summing its chunk in place, then an all-gather of the other chunks. Three
+    /// barriers: the last keeps a rank from writing its next gradient while another still gathers from it.
+    public func reduceHome(scale: Float = 1, timeout: Double = 10) throws {
+        guard let rank else { preconditionFailure("the creator of an exchange does not take part in it") }
+        try barrier(timeout: timeout)
+        let mine = home(rank)
+        sumChunk(chunkRange(rank, of: count), into: mine, from: (0..<ranks).map(home), scale: scale)
+        try barrier(timeout: timeout)
+        for owner in 0..<ranks where owner != rank {
+            let chunk = chunkRange(owner, of: count)
+            guard !chunk.isEmpty else { continue }
+            (mine + chunk.lowerBound).update(from: home(owner) + chunk.lowerBound, count: chunk.count)
+        }
+        try barrier(timeout: timeout)
     }
 
     /// How many ranks have mapped the segment.
@@ -116,45 +148,79 @@ public final class GradientExchange: @unchecked Sendable {
         shm_unlink(name)
     }
 
-    /// Marks the segment so that every rank stops waiting (a worker that fails calls it on its way out).
-    public func abort() {
-        _ = catomic_compare_exchange(word(.abort), 0, Int64((rank ?? ranks) + 1))
+    /// Marks the segment so that every rank stops waiting: a worker that fails calls it on its way out, and the creator
+    /// on behalf of a worker it saw die.
+    public func abort(onBehalfOf failed: Int? = nil) {
+        _ = catomic_compare_exchange(word(.abort), 0, Int64((failed ?? rank ?? ranks) + 1))
     }
 
-    /// Replaces `values` (this rank's `count` floats) by their sum over every rank.
+    /// Removes the segment's name (the processes that map it keep it); harmless when already removed.
+    public func unlink() { shm_unlink(name) }
+
+    // Each operation writes its half of the segment, passes a barrier, and reads; the next operation uses the other half
+    // and its barrier proves every rank has finished reading this one, so one barrier between writing and reading suffices
+    // for a broadcast, and an all-reduce needs one more between its two phases.
+
+    /// Replaces `values` (this rank's floats, at most `count`, the same number in every rank) by their sum over every rank.
     public func allReduce(_ values: UnsafeMutableBufferPointer<Float>, timeout: Double = 10) throws {
         guard let rank else { preconditionFailure("the creator of an exchange does not take part in it") }
-        precondition(values.count == count, "\(values.count) values for an exchange of \(count)")
-        let parity = Int(step % 2)
+        let count = values.count
+        precondition(count <= self.count, "\(count) values for an exchange of \(self.count)")
+        let parity = operations % 2
+        operations += 1
         slot(parity, rank).update(from: values.baseAddress!, count: count)
-        try barrier(2 * step + 1, timeout: timeout)
+        try barrier(timeout: timeout)
         // Reduce-scatter: this rank's chunk, summed over the ranks in rank order, into its own slot.
-        let chunk = chunkRange(rank)
-        if !chunk.isEmpty {
-            let mine = slot(parity, rank)
-            for index in chunk {
-                var sum = slot(parity, 0)[index]
-                for other in 1..<ranks { sum += slot(parity, other)[index] }
-                mine[index] = sum
-            }
-        }
-        try barrier(2 * step + 2, timeout: timeout)
+        sumChunk(chunkRange(rank, of: count), into: slot(parity, rank), from: (0..<ranks).map { slot(parity, $0) }, scale: 1)
+        try barrier(timeout: timeout)
         // All-gather: every chunk from the rank that summed it.
         for owner in 0..<ranks {
-            let chunk = chunkRange(owner)
+            let chunk = chunkRange(owner, of: count)
             guard !chunk.isEmpty else { continue }
             (values.baseAddress! + chunk.lowerBound).update(from: slot(parity, owner) + chunk.lowerBound, count: chunk.count)
         }
-        step += 1
     }
 
-    private func chunkRange(_ owner: Int) -> Range<Int> {
+    /// Replaces `values` in every rank by `root`'s (at most `count` floats, the same number in every rank): bit for bit.
+    public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, from root: Int = 0, timeout: Double = 10) throws {
+        guard let rank else { preconditionFailure("the creator of an exchange does not take part in it") }
+        precondition(values.count <= count && (0..<ranks).contains(root), "broadcast of \(values.count) values from rank \(root)")
+        let parity = operations % 2
+        operations += 1
+        if rank == root { slot(parity, root).update(from: values.baseAddress!, count: values.count) }
+        try barrier(timeout: timeout)
+        if rank != root { values.baseAddress!.update(from: slot(parity, root), count: values.count) }
+    }
+
+    /// `target[i] = (sources[0][i] + sources[1][i] + ...) * scale` over `range`, summed in source order, a block at a
+    /// time: the running sums stay in a small buffer the loops vectorise over, so each source is streamed once.
+    private func sumChunk(_ range: Range<Int>, into target: UnsafeMutablePointer<Float>, from sources: [UnsafeMutablePointer<Float>], scale: Float) {
+        let block = 2048
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { sums in
+            let sums = sums.baseAddress!
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let n = min(block, range.upperBound - start)
+                sums.update(from: sources[0] + start, count: n)
+                for source in sources.dropFirst() {
+                    let s = source + start
+                    for j in 0..<n { sums[j] += s[j] }
+                }
+                let t = target + start
+                for j in 0..<n { t[j] = sums[j] * scale }
+                start += n
+            }
+        }
+    }
+
+    private func chunkRange(_ owner: Int, of count: Int) -> Range<Int> {
         let per = (count + ranks - 1) / ranks
         return min(owner * per, count)..<min((owner + 1) * per, count)
     }
 
-    /// Says this rank reached `phase` and waits, bounded, for every other rank to reach it.
-    private func barrier(_ phase: Int64, timeout: Double) throws {
+    /// Says this rank reached its next phase and waits, bounded, for every other rank to reach it.
+    private func barrier(timeout: Double) throws {
+        phase += 1
         catomic_store(progress(rank!), phase)
         let deadline = Date(timeIntervalSinceNow: timeout)
         var spins = 0

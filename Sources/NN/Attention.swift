@@ -25,6 +25,14 @@ public final class MultiheadAttention: Module {
         child("dropout", attentionDropout)
     }
 
+    /// PyTorch's: xavier_uniform on `in_proj_weight`, zero biases (`out_proj`'s too, after the Linear's own reset).
+    override public func resetParameters(_ random: RandomGenerator) {
+        let (fanOut, fanIn) = (inProjWeight.shape[0], inProjWeight.shape[1])
+        inProjWeight.fillUniform(bound: (6 / Float(fanIn + fanOut)).squareRoot(), random)
+        inProjBias.fill(0)
+        outProj.bias?.fill(0)
+    }
+
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
         let e = embedDim, d = embedDim / heads
         precondition(query.rank == 3 && query.shape[2] == e && key.shape == value.shape && key.rank == 3 && key.shape[2] == e

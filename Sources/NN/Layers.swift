@@ -15,6 +15,13 @@ public final class Linear: Module {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+
+    /// PyTorch's: kaiming_uniform(a=sqrt(5)) on the weight, which is U(±1/sqrt(fan_in)), and the same bound for the bias.
+    override public func resetParameters(_ random: RandomGenerator) {
+        let bound = 1 / Float(weight.fanIn).squareRoot()
+        weight.fillUniform(bound: bound, random)
+        bias?.fillUniform(bound: bound, random)
+    }
 }
 
 /// `nn.Conv2d` with a square kernel, stride and padding.
@@ -35,6 +42,13 @@ public final class Conv2d: Module {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+
+    /// PyTorch's: as Linear's, with fan_in = in_channels x k x k.
+    override public func resetParameters(_ random: RandomGenerator) {
+        let bound = 1 / Float(weight.fanIn).squareRoot()
+        weight.fillUniform(bound: bound, random)
+        bias?.fillUniform(bound: bound, random)
     }
 }
 

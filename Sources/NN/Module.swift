@@ -65,6 +65,13 @@ open class Module {
 
     public var parameters: [Tensor] { namedParameters().map(\.1) }
 
+    /// This module and every one below it, children before their parent (so a parent's `resetParameters` has the last word).
+    public func modules() -> [Module] { children.flatMap { $0.1.modules() } + [self] }
+
+    /// Gives this module's own parameters PyTorch's default initial values for its layer type, drawing from `random`.
+    /// A module without parameters of its own, or whose construction values are PyTorch's (norm layers), does nothing.
+    open func resetParameters(_ random: RandomGenerator) {}
+
     /// Sets every parameter's accumulated gradient to zero (in place, so gradients kept in a flat buffer stay there).
     public func zeroGrad() {
         for parameter in parameters { parameter.grad?.zero() }
@@ -89,7 +96,9 @@ public final class FlatParameters {
     public let values: TensorStorage
     public let gradients: TensorStorage
 
-    public init(_ module: Module) {
+    /// `gradientBuffer`, when given, holds the gradients instead of a buffer of their own (at least `count` floats, kept
+    /// alive by its `owner`): a data-parallel worker passes its buffer in shared memory, which the exchange sums in place.
+    public init(_ module: Module, gradientBuffer: (pointer: UnsafeMutablePointer<Float>, owner: AnyObject)? = nil) {
         let named = module.namedParameters()
         names = named.map(\.0)
         tensors = named.map(\.1)
@@ -98,8 +107,13 @@ public final class FlatParameters {
         for t in tensors { offsets.append(total); total += t.count }
         self.offsets = offsets
         values = TensorStorage(count: total)
-        gradients = TensorStorage(count: total)
-        gradients.pointer.initialize(repeating: 0, count: total)
+        if let gradientBuffer {
+            gradients = TensorStorage(pointer: gradientBuffer.pointer, count: total, owner: gradientBuffer.owner)
+            gradients.pointer.update(repeating: 0, count: total)
+        } else {
+            gradients = TensorStorage(count: total)
+            gradients.pointer.initialize(repeating: 0, count: total)
+        }
         for (t, offset) in zip(tensors, offsets) {
             t.rebind(to: TensorStorage(pointer: values.pointer + offset, count: t.count, owner: values))
             t.grad = Tensor(shape: t.shape, storage: TensorStorage(pointer: gradients.pointer + offset, count: t.count, owner: gradients))

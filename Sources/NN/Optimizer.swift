@@ -40,6 +40,9 @@ public final class Adam {
         exponentialAverageSquares.pointer.initialize(repeating: 0, count: parameters.count)
     }
 
+    /// Continues from a checkpoint taken after `steps` updates (the moments are restored into their buffers by the caller).
+    public func resume(afterSteps steps: Int) { self.steps = steps }
+
     /// MODEL.md's groups: `visual.*` 1e-4, `audio.*` 5e-4, everything else 1e-3.
     public static func modelGroups(visual: Double = 1e-4, audio: Double = 5e-4, other: Double = 1e-3) -> [Group] {
         [Group(name: "visual", prefixes: ["visual."], learningRate: visual),

@@ -36,6 +36,12 @@ public final class GRU: Module {
     }
 
     /// Output (B, T, H * directions), and the last hidden state of each layer and direction (layers * dirs, B, H).
+
+    /// PyTorch's: every weight and bias U(±1/sqrt(hidden_size)).
+    override public func resetParameters(_ random: RandomGenerator) {
+        let bound = 1 / Float(hiddenSize).squareRoot()
+        for (_, tensor) in namedParameters() { tensor.fillUniform(bound: bound, random) }
+    }
     public func callAsFunction(_ x: Tensor) -> (output: Tensor, hidden: Tensor) {
         precondition(x.rank == 3 && x.shape[2] == inputSize, "GRU: input \(x.shape), expected (B, T, \(inputSize))")
         let batch = x.shape[0], steps = x.shape[1]

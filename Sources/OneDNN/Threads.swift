@@ -1,6 +1,13 @@
 import COpenMP
 
 extension DNNL {
+    /// Threads the engine computes with (OpenMP's pool, which oneDNN and the project's loops share): a training worker
+    /// sets its share of the cores before its first step.
+    public static var threads: Int {
+        get { Int(omp_get_max_threads()) }
+        set { omp_set_num_threads(Int32(max(newValue, 1))) }
+    }
+
     private final class Work {
         let count: Int
         let body: (Int) -> Void

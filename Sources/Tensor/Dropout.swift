@@ -7,6 +7,10 @@ public final class RandomGenerator: RandomNumberGenerator, @unchecked Sendable {
 
     public init(seed: UInt64) { state = seed }
 
+    /// Starts the stream again from `seed`: training reseeds the dropout generator every step from (seed, rank, step),
+    /// so a resumed run draws what the uninterrupted one drew without saving generator state.
+    public func reseed(_ seed: UInt64) { state = seed }
+
     @inline(__always)
     public func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

@@ -32,6 +32,7 @@ final class StageOptionsTests: XCTestCase {
         try check(FacesCommand.self, required: ["in.mp4", "--out", "x"])
         try check(CleanCommand.self, required: ["root", "--out", "x"])
         try check(ProbeOptions.self, required: [])
+        try check(TrainCommand.self, required: ["--shards", "s", "--out", "o"])
     }
 
     /// A value the stage refuses is refused by the command in the stage's words, before anything runs.

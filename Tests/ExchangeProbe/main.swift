@@ -1,8 +1,9 @@
 import Foundation
 import GradientExchange
 
-// A worker of a gradient exchange, for tests: `exchange-probe NAME RANK STEPS OUT [DIE_AT_STEP] [TIMEOUT]` all-reduces
-// STEPS buffers of deterministic values and appends each result's bytes to OUT; at DIE_AT_STEP it kills itself.
+// A worker of a gradient exchange, for tests: `exchange-probe NAME RANK STEPS OUT [DIE_AT_STEP] [TIMEOUT]`; each step it
+// all-reduces a staged buffer of deterministic values, sums the same values in its home buffer (scaled by 1/2), and
+// receives a broadcast from rank STEP mod N, appending the three results' bytes to OUT; at DIE_AT_STEP it kills itself.
 let arguments = CommandLine.arguments
 let (name, rank, steps, out) = (arguments[1], Int(arguments[2])!, Int(arguments[3])!, arguments[4])
 let dieAt = arguments.count > 5 ? Int(arguments[5])! : -1
@@ -13,8 +14,15 @@ do {
     let file = FileHandle(forWritingAtPath: out)!
     for step in 0..<steps {
         if step == dieAt { kill(getpid(), SIGKILL) }
-        var values = (0..<exchange.count).map { Float(sin(Double(rank * 7919 + step * 104_729 + $0))) * 1000 }
+        let mine = (0..<exchange.count).map { Float(sin(Double(rank * 7919 + step * 104_729 + $0))) * 1000 }
+        var values = mine
         try values.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: timeout) }
+        file.write(values.withUnsafeBytes { Data($0) })
+        _ = exchange.homeBuffer.update(from: mine)
+        try exchange.reduceHome(scale: 0.5, timeout: timeout)
+        file.write(Data(buffer: exchange.homeBuffer))
+        values = mine
+        try values.withUnsafeMutableBufferPointer { try exchange.broadcast($0, from: step % exchange.ranks, timeout: timeout) }
         file.write(values.withUnsafeBytes { Data($0) })
     }
     try file.close()

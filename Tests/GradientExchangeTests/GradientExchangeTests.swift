@@ -3,8 +3,8 @@ import GradientExchange
 import TestSupport
 import XCTest
 
-/// The exchange across real processes: every rank ends each step with the rank-ordered sum, bit for bit the
-/// same; a rank that dies is noticed by the others within their bound, naming it; the segment's name is gone
+/// The exchange across real processes: every rank ends each step with the rank-ordered sum (staged, and in place in
+/// its home buffer), and with the broadcast rank's values, bit for bit the same; a rank that dies is noticed by the others within their bound, naming it; the segment's name is gone
 /// once all have mapped it.
 final class GradientExchangeTests: XCTestCase {
     private func probe() throws -> String {
@@ -22,7 +22,7 @@ final class GradientExchangeTests: XCTestCase {
         return process
     }
 
-    func testEveryRankHoldsTheRankOrderedSum() throws {
+    func testEveryRankHoldsTheRankOrderedSumAndTheBroadcastValues() throws {
         let folder = try TemporaryFolder()
         let (ranks, count, steps) = (3, 1001, 4)
         let name = "/emotion-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -33,18 +33,19 @@ final class GradientExchangeTests: XCTestCase {
         for worker in workers { worker.waitUntilExit() }
         XCTAssertEqual(workers.map(\.terminationStatus), [0, 0, 0])
         let results = try (0..<ranks).map { try Data(contentsOf: URL(fileURLWithPath: folder.file("out\($0)"))) }
-        XCTAssertEqual(results[0].count, steps * count * 4)
+        XCTAssertEqual(results[0].count, steps * 3 * count * 4)
         XCTAssertEqual(results[1], results[0])
         XCTAssertEqual(results[2], results[0])
         let floats = results[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         for step in 0..<steps {
+            let (staged, home, broadcast) = (3 * step * count, (3 * step + 1) * count, (3 * step + 2) * count)
             for index in stride(from: 0, to: count, by: 37) {
                 var sum = Float(0)
-                for rank in 0..<ranks {
-                    let value = Float(sin(Double(rank * 7919 + step * 104_729 + index))) * 1000
-                    sum = rank == 0 ? value : sum + value
-                }
-                XCTAssertEqual(floats[step * count + index].bitPattern, sum.bitPattern, "step \(step), value \(index)")
+                let values = (0..<ranks).map { Float(sin(Double($0 * 7919 + step * 104_729 + index))) * 1000 }
+                for rank in 0..<ranks { sum = rank == 0 ? values[rank] : sum + values[rank] }
+                XCTAssertEqual(floats[staged + index].bitPattern, sum.bitPattern, "step \(step), value \(index)")
+                XCTAssertEqual(floats[home + index].bitPattern, (sum * 0.5).bitPattern, "home buffers, step \(step), value \(index)")
+                XCTAssertEqual(floats[broadcast + index].bitPattern, values[step % ranks].bitPattern, "broadcast, step \(step), value \(index)")
             }
         }
     }

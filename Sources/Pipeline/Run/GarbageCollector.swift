@@ -43,7 +43,11 @@ public enum GarbageCollector {
                 if !dryRun { store.removeObject(digest) }
             }
         }
-        if !dryRun { store.clearTemporary() }
+        if !dryRun {
+            store.clearTemporary()
+            // Interrupted units' resume folders (training checkpoints): a collected workspace starts those units afresh.
+            try? FileManager.default.removeItem(atPath: store.resume)
+        }
         return result
     }
 }

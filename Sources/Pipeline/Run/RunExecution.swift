@@ -106,7 +106,8 @@ final class RunExecution {
         }
         let inputs = try plan.deps.map { try $0.input() }
         let unit = UnitRequest(stage: stage.name, kind: stage.kind.name, params: stage.params.values, inputs: inputs, item: nil,
-                               outputDirectory: "", workspace: planner.workspace.root, limits: stage.limits)
+                               outputDirectory: "", workspace: planner.workspace.root, resumeDirectory: "",
+                               limits: stage.limits)
         let (executor, kind) = (self.executor, stage.kind)
         let activeStage: ActiveStage
         switch plan.work {
@@ -114,9 +115,10 @@ final class RunExecution {
             activeStage = ActiveStage(plan: plan, pending: cached == nil ? 1 : 0)
             if cached == nil {
                 progress.stageStarted(stage.name, toRun: 1, cached: 0)
-                submit(stage: stage.name, item: nil, key: plan.base) { directory in
+                submit(stage: stage.name, item: nil, key: plan.base) { directory, resume in
                     var request = unit
                     request.outputDirectory = directory
+                    request.resumeDirectory = resume
                     try executor.run(request, kind: kind)
                 }
             }
@@ -126,9 +128,10 @@ final class RunExecution {
             if !toRun.isEmpty { progress.stageStarted(stage.name, toRun: toRun.count, cached: items.count - toRun.count) }
             for index in toRun {
                 let item = items[index]
-                submit(stage: stage.name, item: index, key: item.key) { directory in
+                submit(stage: stage.name, item: index, key: item.key) { directory, resume in
                     var request = unit
                     request.outputDirectory = directory
+                    request.resumeDirectory = resume
                     request.item = UnitRequest.Item(id: item.id, files: try item.files(), members: try item.members?())
                     try executor.run(request, kind: kind)
                 }
@@ -141,20 +144,23 @@ final class RunExecution {
         }
     }
 
-    /// Queues one unit: it works in a fresh folder, which is moved into the cache and recorded under `key`.
-    private func submit(stage: String, item: Int?, key: Digest, work: @escaping (String) throws -> Void) {
+    /// Queues one unit: it works in a fresh folder, which is moved into the cache and recorded under `key`; its resume
+    /// folder (kept between attempts with this key) goes once the record is written.
+    private func submit(stage: String, item: Int?, key: Digest, work: @escaping (String, String) throws -> Void) {
         let store = self.store
         pool.submit(first: item == nil) {
             UnitResult(stage: stage, item: item, entry: Result {
                 let directory = try store.makeWorkDirectory()
+                let resume = store.resumeDirectory(key)
                 do {
-                    try work(directory)
+                    try work(directory, resume)
                 } catch {
                     try? FileManager.default.removeItem(atPath: directory)
                     throw error
                 }
                 let entry = try store.ingest(directory: directory)
                 try store.writeEntry(entry, key: key)
+                try? FileManager.default.removeItem(atPath: resume)
                 return entry
             })
         }

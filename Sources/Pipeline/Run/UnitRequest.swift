@@ -55,6 +55,7 @@ struct UnitRequest: Codable {
     var item: Item?
     var outputDirectory: String
     var workspace: String
+    var resumeDirectory: String
     var limits: UnitLimits
 }
 

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -50,49 +51,28 @@ final class WorkerProcess {
         var description: String
     }
 
-    private static let spawning = NSLock()
-    private let pid: pid_t
+    private let process: ChildProcess
     private let requests: Int32
     private let replies: Int32
     private var pending = Data()
     private var stopped = false
 
     init(_ command: WorkerCommand) throws {
-        // Pool threads start workers concurrently: a worker that inherited another's request pipe would hold it
-        // open, and that other worker would never see its end of work. So no worker starts while a pipe is
-        // still without its close-on-exec flag (Glibc's Swift module has no pipe2).
-        WorkerProcess.spawning.lock()
-        defer { WorkerProcess.spawning.unlock() }
-        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw PipelineError(.io, "cannot make a pipe: \(String(cString: strerror(errno)))") }
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        // Far above 4, so that placing them at 3 and 4 in the child cannot overwrite one with the other.
-        let (childIn, childOut) = (fcntl(toChild[0], F_DUPFD_CLOEXEC, 200), fcntl(fromChild[1], F_DUPFD_CLOEXEC, 200))
-        for fd in [toChild[0], fromChild[1]] { Glibc.close(fd) }
-        defer { Glibc.close(childIn); Glibc.close(childOut) }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, childIn, 3)
-        posix_spawn_file_actions_adddup2(&actions, childOut, 4)
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        let argv = ([command.executable] + command.arguments).map { strdup($0) } + [nil]
-        defer { for arg in argv { free(arg) } }
-        // Swift's crash backtraces are long; the runner names the signal. SWIFT_BACKTRACE set by the user wins.
-        var environment = ProcessInfo.processInfo.environment
-        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for entry in envp { free(entry) } }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, command.executable, &actions, nil, argv, envp)
-        guard status == 0 else {
-            Glibc.close(toChild[1]); Glibc.close(fromChild[0])
-            throw PipelineError(.io, "cannot start the worker \(command.executable): \(String(cString: strerror(status)))")
+        do {
+            let toChild = try ChildProcess.makePipe(), fromChild = try ChildProcess.makePipe()
+            defer { Glibc.close(toChild.read); Glibc.close(fromChild.write) }
+            do {
+                process = try ChildProcess(executable: command.executable, arguments: command.arguments,
+                                           descriptors: [3: toChild.read, 4: fromChild.write, 1: 2])
+            } catch {
+                Glibc.close(toChild.write); Glibc.close(fromChild.read)
+                throw error
+            }
+            requests = toChild.write
+            replies = fromChild.read
+        } catch let error as ChildProcessError {
+            throw PipelineError(.io, "the worker: \(error)")
         }
-        pid = child
-        requests = toChild[1]
-        replies = fromChild[0]
     }
 
     deinit { stop() }
@@ -113,7 +93,7 @@ final class WorkerProcess {
             }
             let remaining = deadline.map { max(0, $0.timeIntervalSinceNow) }
             if let remaining, remaining == 0 {
-                kill(pid, SIGKILL)
+                process.signal(SIGKILL)
                 _ = reap()
                 throw Died(description: "stopped after its time limit of \(format(request.limits.seconds ?? 0)) s in \(what)")
             }
@@ -133,60 +113,25 @@ final class WorkerProcess {
 
     /// How the process ended, once it has: its signal or exit status, and the memory limit when it had one.
     private func ended(_ when: String, _ request: UnitRequest) -> String {
-        let status = reap()
-        var text: String
-        if let status, status & 0x7F != 0 {
-            text = "the worker process died of \(WorkerProcess.signalName(status & 0x7F)) \(when)"
-        } else {
-            text = "the worker process exited" + (status.map { " with status \(($0 >> 8) & 0xFF)" } ?? "") + " \(when)"
-        }
+        var text = "the worker process " + (reap().map(\.description) ?? "ended") + " " + when
         if let megabytes = request.limits.memoryMB { text += " (its memory limit: \(megabytes) MiB)" }
         return text
     }
 
     /// Closes the pipes and waits for the process to end, killing it if it has not within 5 s of losing its
-    /// requests; its wait status, or nil when it was already reaped.
-    private func reap() -> Int32? {
+    /// requests; how it ended, or nil when it was already reaped.
+    private func reap() -> ChildProcess.Termination? {
         guard !stopped else { return nil }
         stopped = true
         Glibc.close(requests)
         Glibc.close(replies)
-        var status: Int32 = 0
-        let deadline = Date(timeIntervalSinceNow: 5)
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { return status }
-            if reaped < 0 && errno != EINTR { return nil }
-            if Date() > deadline { kill(pid, SIGKILL) }
-            usleep(1_000)
-        }
+        return process.wait(killAfter: 5)
     }
 
     /// Closes the request pipe, which the worker takes as the end of its work, and waits for it.
     func stop() { _ = reap() }
 
-    static func signalName(_ signal: Int32) -> String {
-        let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE",
-                                      SIGKILL: "SIGKILL (killed: out of memory, or by hand)", SIGTERM: "SIGTERM", SIGTRAP: "SIGTRAP",
-                                      SIGPIPE: "SIGPIPE", SIGINT: "SIGINT"]
-        return names[signal] ?? "signal \(signal)"
-    }
-
     private func format(_ seconds: Double) -> String { seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds) }
-}
-
-/// Writes every byte, retrying short writes; false when the reader is gone.
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if written < 0 {
-            if errno == EINTR { continue }
-            return false
-        }
-        offset += written
-    }
-    return true
 }
 
 /// The worker's side: reads units from fd 3, runs each with the stage kinds it was given, answers on fd 4,
@@ -195,7 +140,8 @@ public enum WorkerLoop {
     public static func serve(registry: StageRegistry) -> Int32 {
         // A runner that died leaves a closed reply pipe: a write error, not a signal.
         signal(SIGPIPE, SIG_IGN)
-        exitWithParent()
+        // A worker outlives no runner: when the runner is gone (even by SIGKILL), its unit is abandoned within 20 ms.
+        ChildProcess.exitWithParent()
         var pending = Data()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -232,24 +178,12 @@ public enum WorkerLoop {
         switch code {
         case .whole(let body):
             try body(StageContext(stage: request.stage, params: params, inputs: request.inputs, outputDirectory: request.outputDirectory,
-                                  workspace: request.workspace))
+                                  workspace: request.workspace, resumeDirectory: request.resumeDirectory))
         case .map(let body):
             guard let item = request.item else { throw PipelineError(.stageFailed, "stage '\(request.stage)' maps over items, but no item came") }
             try body(ItemContext(id: item.id, files: item.files, members: item.members ?? [], stage: request.stage, params: params, inputs: request.inputs,
-                                 outputDirectory: request.outputDirectory, workspace: request.workspace))
+                                 outputDirectory: request.outputDirectory, workspace: request.workspace, resumeDirectory: request.resumeDirectory))
         }
-    }
-
-    /// A worker outlives no runner: when the runner is gone (even by SIGKILL), its unit is abandoned within
-    /// 20 ms, so no orphan goes on writing into a cache another run now owns.
-    private static func exitWithParent() {
-        let parent = getppid()
-        let watchdog = Thread {
-            while getppid() == parent { usleep(20_000) }
-            _exit(3)
-        }
-        watchdog.name = "worker-watchdog"
-        watchdog.start()
     }
 
     /// The process's address space now, in bytes (`VmSize` of /proc/self/status).

@@ -26,13 +26,17 @@ public class WorkContext: @unchecked Sendable {
     public let outputDirectory: String
     /// The workspace root, for stages that report paths to people.
     public let workspace: String
+    /// A folder that outlives a failed or killed attempt at this unit and is handed to the next attempt with the same
+    /// key, for work that checkpoints (training); removed once the unit's outputs are recorded. Never an output.
+    public let resumeDirectory: String
 
-    init(stage: String, params: Params, inputs: [StageInput], outputDirectory: String, workspace: String) {
+    init(stage: String, params: Params, inputs: [StageInput], outputDirectory: String, workspace: String, resumeDirectory: String) {
         self.stage = stage
         self.params = params
         self.inputs = inputs
         self.outputDirectory = outputDirectory
         self.workspace = workspace
+        self.resumeDirectory = resumeDirectory
     }
 
     public func input(_ name: String) -> StageInput? { inputs.first { $0.name == name } }
@@ -78,11 +82,11 @@ public final class ItemContext: WorkContext, @unchecked Sendable {
     public let members: [ItemMember]
 
     init(id: String, files: [InputFile], members: [ItemMember] = [], stage: String, params: Params, inputs: [StageInput], outputDirectory: String,
-         workspace: String) {
+         workspace: String, resumeDirectory: String) {
         self.id = id
         self.files = files
         self.members = members
-        super.init(stage: stage, params: params, inputs: inputs, outputDirectory: outputDirectory, workspace: workspace)
+        super.init(stage: stage, params: params, inputs: inputs, outputDirectory: outputDirectory, workspace: workspace, resumeDirectory: resumeDirectory)
     }
 
     /// The item's single file, for kinds that map over files one at a time.

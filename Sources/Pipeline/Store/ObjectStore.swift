@@ -25,11 +25,14 @@ final class ObjectStore: @unchecked Sendable {
     let objects: String
     let entries: String
     let temporary: String
+    /// Units' resume folders, by key.
+    let resume: String
 
     init(root: String) throws {
         objects = root + "/objects"
         entries = root + "/entries"
         temporary = root + "/tmp"
+        resume = root + "/resume"
         for directory in [objects, entries, temporary] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
@@ -43,6 +46,9 @@ final class ObjectStore: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
         return path
     }
+
+    /// The folder a unit with this key keeps between attempts (created by the unit when it needs it).
+    func resumeDirectory(_ key: Digest) -> String { resume + "/" + key.hex }
 
     /// Removes work folders left by runs that died; called with the workspace lock held.
     func clearTemporary() {

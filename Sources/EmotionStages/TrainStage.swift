@@ -1,0 +1,51 @@
+import Foundation
+import Pipeline
+import Training
+
+/// `train`: the model trained on the sharded cache by N worker processes exchanging gradients through shared memory
+/// (see `TrainingJob`). Deps: `shard_index` (its `train/index.json` and `dev/index.json`) and `shards` (the files they
+/// name). Outputs: `best.safetensors` and `last.safetensors` (PyTorch `state_dict` names), `metrics.jsonl`,
+/// `train.json`, `train.log`. Checkpoints live in the unit's resume folder, so a killed run resumes where it stopped.
+public enum TrainStage {
+    public static let kind = StageKind.whole(
+        "train", version: 1, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
+        params: TrainingSettings.params
+    ) { context in
+        let settings = try TrainingSettings(context.params, stage: context.stage)
+        let job = TrainingJob(settings: settings, data: try shards(context), jobDirectory: context.resumeDirectory,
+                              worker: (try workerProgram(), ["train-rank"]))
+        try job.run()
+        for name in ["best.safetensors", "last.safetensors", "metrics.jsonl", "train.json", "train.log"] {
+            try FileManager.default.copyItem(atPath: context.resumeDirectory + "/" + name, toPath: try context.outputPath(name))
+        }
+        let digests = context.resumeDirectory + "/digests"
+        if FileManager.default.fileExists(atPath: digests) {
+            try FileManager.default.copyItem(atPath: digests, toPath: try context.outputPath("digests"))
+        }
+    }
+
+    /// The train and dev indexes among the stage's inputs, and where every shard file they can name is.
+    static func shards(_ context: WorkContext) throws -> RankAssignment.DataSource {
+        var indexes: [String: String] = [:], locations: [String: String] = [:]
+        for input in context.inputs {
+            for file in input.files {
+                if file.path == "train/index.json" || file.path == "dev/index.json" { indexes[file.path] = file.location }
+                if file.path.hasSuffix(".safetensors") { locations[file.path] = file.location }
+            }
+        }
+        guard let train = indexes["train/index.json"], let dev = indexes["dev/index.json"] else {
+            throw PipelineError(.stageFailed, "stage '\(context.stage)': no train/index.json and dev/index.json among its deps (list a shard_index stage)")
+        }
+        guard !locations.isEmpty else { throw PipelineError(.stageFailed, "stage '\(context.stage)': no shard files among its deps (list a shards stage)") }
+        return .shards(trainIndex: train, devIndex: dev, locations: locations)
+    }
+
+    /// The worker program training workers run: `EMOTION_WORKER`, this program when it is the worker program, else the
+    /// worker program beside it.
+    public static func workerProgram() throws -> String {
+        if let named = ProcessInfo.processInfo.environment["EMOTION_WORKER"], !named.isEmpty { return named }
+        let this = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        if (this as NSString).lastPathComponent == "emotion-worker" { return this }
+        return (this as NSString).deletingLastPathComponent + "/emotion-worker"
+    }
+}

@@ -1,0 +1,403 @@
+import Dataset
+import EmotionModel
+import Foundation
+import GradientExchange
+import Metrics
+import NN
+import Tensor
+
+/// What one worker process is given: the settings, its rank, the segment to attach, its data and its device, and
+/// the job folder where rank 0 keeps checkpoints and metrics and every rank leaves its digests and its failure.
+public struct RankAssignment: Codable, Sendable {
+    public enum DataSource: Codable, Sendable {
+        /// A split's `index.json` for train and dev, and where each shard path they name is on disk.
+        case shards(trainIndex: String, devIndex: String, locations: [String: String])
+        case synthetic(clips: Int, frames: Int, size: Int)
+    }
+
+    public var settings: TrainingSettings
+    public var ranks: Int
+    public var segment: String
+    public var jobDirectory: String
+    public var data: DataSource
+    public var devices: [Device]
+    /// Print a progress line on standard error (rank 0, on a terminal).
+    public var progressLine: Bool
+    /// For tests: `RANK:STEP:kill|stall|parent` makes that rank kill itself, hang, or kill the job, before that step.
+    public var fault: String?
+
+    public func loadData() throws -> TrainingData {
+        switch data {
+        case let .shards(trainIndex, devIndex, locations):
+            return try ShardTrainingData(trainIndex: trainIndex, devIndex: devIndex, settings: settings) { locations[$0] ?? $0 }
+        case let .synthetic(clips, frames, size):
+            return SyntheticTrainingData(clips: clips, frames: frames, size: size, melFrames: settings.melFrames)
+        }
+    }
+}
+
+/// The job folder's files.
+enum JobFiles {
+    static func checkpoint(_ job: String) -> String { job + "/checkpoint.safetensors" }
+    static func best(_ job: String) -> String { job + "/best.safetensors" }
+    static func last(_ job: String) -> String { job + "/last.safetensors" }
+    static func metrics(_ job: String) -> String { job + "/metrics.jsonl" }
+    static func summary(_ job: String) -> String { job + "/train.json" }
+    static func log(_ job: String) -> String { job + "/train.log" }
+    static func digests(_ job: String, rank: Int) -> String { job + "/digests/rank-\(rank).txt" }
+    static func failure(_ job: String, rank: Int) -> String { job + "/failures/rank-\(rank).json" }
+    static func assignment(_ job: String) -> String { job + "/assignment.json" }
+}
+
+/// Why a rank stopped, as it tells the job: its words and the ranks it holds responsible.
+struct RankFailure: Codable {
+    var message: String
+    var blame: [Int]
+}
+
+/// One worker's training loop: rank 0's initial state reaches every rank through the segment; each step every rank
+/// computes its slice's gradient, the exchange sums them in place, each rank averages, clips and steps its own Adam, and
+/// rank 0's running statistics are broadcast, so all ranks hold the same bits after every step. Rank 0 alone writes.
+public final class RankTrainer {
+    let assignment: RankAssignment
+    let rank: Int
+    var settings: TrainingSettings { assignment.settings }
+    var job: String { assignment.jobDirectory }
+    let exchange: GradientExchange
+    let replica: Replica
+    let data: TrainingData
+    var progress = Progress()
+    private var metricsFile: FileHandle?
+    private var digestFile: FileHandle?
+    private let exchangeTimeout: Double
+
+    public init(_ assignment: RankAssignment, rank: Int) throws {
+        self.assignment = assignment
+        self.rank = rank
+        exchangeTimeout = TrainingJob.exchangeTimeout
+        assignment.devices[rank].activate()
+        exchange = try GradientExchange(attaching: assignment.segment, rank: rank)
+        replica = Replica(settings: assignment.settings, gradientBuffer: (exchange.homeBuffer.baseAddress!, exchange))
+        data = try assignment.loadData()
+    }
+
+    /// Trains to the end (or to early stopping); on failure, marks the segment so the other ranks stop at once, and
+    /// leaves its reason for the job.
+    public func run() throws {
+        do {
+            try train()
+        } catch {
+            exchange.abort()
+            var blame: [Int] = []
+            if case .timeout(let ranks, _) = error as? ExchangeError { blame = ranks }
+            if case .aborted(let by) = error as? ExchangeError { blame = [by] }
+            let failure = RankFailure(message: "\(error)", blame: blame)
+            let path = JobFiles.failure(job, rank: rank)
+            try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? JSONEncoder().encode(failure).write(to: URL(fileURLWithPath: path))
+            throw error
+        }
+    }
+
+    private func log(_ line: String) {
+        guard rank == 0 else { return }
+        let text = Data((line + "\n").utf8)
+        FileHandle.standardError.write(text)
+        let path = JobFiles.log(job)
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if let handle = FileHandle(forWritingAtPath: path) {
+            handle.seekToEndOfFile()
+            handle.write(text)
+            try? handle.close()
+        }
+    }
+
+    // MARK: - Starting
+
+    /// The starting state: a checkpoint of these settings (every rank reads the same file), or rank 0's seeded
+    /// initialisation and `init` weights, broadcast to every rank.
+    private func start() throws {
+        if let saved = try Checkpoint.progress(at: JobFiles.checkpoint(job), settings: settings) {
+            try Checkpoint.restore(replica, from: JobFiles.checkpoint(job))
+            replica.adam.resume(afterSteps: saved.step)
+            progress = saved
+            log("resuming from the checkpoint at step \(saved.step) (epoch \(saved.epoch + 1), step \(saved.stepInEpoch) of it)")
+        } else {
+            if rank == 0 && !settings.initPath.isEmpty {
+                let (loaded, skipped, kept) = try replica.load(initial: settings.initPath, prefix: settings.initPrefix)
+                log("init: \(loaded) tensors loaded from \(settings.initPath)" + (settings.initPrefix.isEmpty ? "" : " under \(settings.initPrefix)")
+                    + "; \(kept) of the model's keep their seeded values"
+                    + (skipped.isEmpty ? "" : "; not loaded (\(skipped.count)): " + skipped.joined(separator: ", ")))
+            }
+            let values = replica.flat.values.pointer
+            try exchange.broadcast(UnsafeMutableBufferPointer(start: values, count: replica.flat.count), timeout: exchangeTimeout)
+            try broadcastBuffers()
+        }
+        if rank == 0 {
+            // A resumed run keeps the metrics of the steps it kept and drops the rest.
+            let path = JobFiles.metrics(job)
+            if !FileManager.default.fileExists(atPath: path) || progress.step == 0 { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+            guard truncate(path, off_t(progress.metricsBytes)) == 0, let handle = FileHandle(forWritingAtPath: path) else {
+                throw TrainingError("cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            handle.seekToEndOfFile()
+            metricsFile = handle
+        }
+        if settings.digests {
+            let path = JobFiles.digests(job, rank: rank)
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // A resumed run keeps the digests of the steps it kept.
+            let kept = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
+                .filter { line in line.split(separator: " ").first.flatMap { Int($0) }.map { $0 <= progress.step } ?? false }
+            _ = FileManager.default.createFile(atPath: path, contents: Data(kept.map { $0 + "\n" }.joined().utf8))
+            digestFile = FileHandle(forWritingAtPath: path)
+            digestFile?.seekToEndOfFile()
+            if progress.step == 0 { recordDigest() }
+        }
+    }
+
+    private func broadcastBuffers() throws {
+        var buffers = replica.packedBuffers()
+        try buffers.withUnsafeMutableBufferPointer { try exchange.broadcast($0, timeout: exchangeTimeout) }
+        replica.unpackBuffers(buffers)
+    }
+
+    private func recordDigest() {
+        digestFile?.write(Data(String(format: "%d %016llx\n", progress.step, replica.digest()).utf8))
+    }
+
+    // MARK: - Training
+
+    private func train() throws {
+        try start()
+        let ranks = assignment.ranks
+        let perRank = (data.trainCount + ranks - 1) / ranks
+        let stepsPerEpoch = (perRank + settings.batch - 1) / settings.batch
+        let totalSteps = stepsPerEpoch * settings.epochs
+        let schedule = WarmupCosine(warmup: settings.warmup, total: totalSteps)
+        let weights = try settings.parsedClassWeights(counts: data.classCounts)
+        let model = replica.model
+        let started = Date()
+        let secondsBefore = progress.seconds
+        var stopEarly = false
+        var atStepLimit: Bool { settings.maxSteps > 0 && progress.step >= settings.maxSteps }
+        let fault = Fault(assignment.fault, rank: rank)
+        if rank == 0 && progress.step == 0 {
+            log("training \(settings.fusion): \(data.trainCount) clips, \(ranks) worker(s) x batch \(settings.batch) on \(assignment.devices[rank]) each, "
+                + "\(stepsPerEpoch) steps per epoch, \(settings.epochs) epoch(s)")
+        }
+        model.train()
+        while progress.epoch < settings.epochs && !atStepLimit {
+            let epoch = progress.epoch
+            let order = EpochOrder.positions(count: data.trainCount, seed: UInt64(settings.seed), epoch: epoch, rank: rank, ranks: ranks, shuffle: true)
+            let first = progress.stepInEpoch
+            let data = self.data
+            let batchSize = settings.batch
+            let prefetcher = Prefetcher(batches: stepsPerEpoch - first) { k in
+                let step = first + k
+                return try data.trainBatch(Array(order[step * batchSize..<min((step + 1) * batchSize, order.count)]), epoch: epoch)
+            }
+            defer { prefetcher.stop() }
+            for stepInEpoch in first..<stepsPerEpoch {
+                // At the step limit the epoch ends here: its evaluation, checkpoint and the summary follow.
+                if atStepLimit { break }
+                fault.fire(before: progress.step)
+                let stepStarted = Date()
+                let batch = try prefetcher.batch(stepInEpoch - first)
+                let waited = Date().timeIntervalSince(stepStarted)
+                let b = batch.count
+                let loss = try replica.computeGradients(batch, shape: data.shape, settings: settings, classWeights: weights, rank: rank, step: progress.step)
+                // The exchange: gradients (in the segment already) summed in rank order and averaged (DDP's rule), the
+                // loss alongside, rank 0's running statistics to all.
+                let exchangeStarted = Date()
+                try exchange.reduceHome(scale: 1 / Float(ranks), timeout: exchangeTimeout)
+                var lossSum = [loss]
+                try lossSum.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: exchangeTimeout) }
+                try broadcastBuffers()
+                let exchangeSeconds = Date().timeIntervalSince(exchangeStarted)
+                let norm = settings.clipNorm > 0 ? replica.flat.clipGradientNorm(settings.clipNorm) : replica.flat.gradientNorm()
+                progress.step += 1
+                let factor = schedule.factor(step: progress.step)
+                replica.adam.step(learningRateFactor: factor)
+                progress.stepInEpoch = stepInEpoch + 1
+                let stepSeconds = Date().timeIntervalSince(stepStarted)
+                if settings.digests { recordDigest() }
+                if rank == 0 {
+                    let lrs = Dictionary(uniqueKeysWithValues: replica.adam.groups.map { ($0.name, $0.learningRate * factor) })
+                    try writeMetrics(["step": progress.step, "epoch": epoch + 1, "loss": Double(lossSum[0]) / Double(ranks), "lr": lrs,
+                                      "grad_norm": norm, "samples_per_s": Double(b * ranks) / stepSeconds, "allreduce_ms": exchangeSeconds * 1000,
+                                      "data_wait_ms": waited * 1000, "step_ms": stepSeconds * 1000])
+                    if assignment.progressLine {
+                        let elapsed = Date().timeIntervalSince(started)
+                        let done = progress.step - (totalSteps - (settings.epochs - epoch) * stepsPerEpoch + first)
+                        let eta = done > 0 ? elapsed / Double(done) * Double(totalSteps - progress.step) : 0
+                        FileHandle.standardError.write(Data(String(format: "\repoch %d/%d  step %d/%d  loss %.4f  lr %.2e  %.1f samples/s  ETA %@   ",
+                                                                   epoch + 1, settings.epochs, stepInEpoch + 1, stepsPerEpoch,
+                                                                   Double(lossSum[0]) / Double(ranks), lrs["other"] ?? 0,
+                                                                   Double(b * ranks) / stepSeconds, duration(eta)).utf8))
+                    }
+                }
+                if settings.checkpointEvery > 0 && progress.step % settings.checkpointEvery == 0 && stepInEpoch + 1 < stepsPerEpoch {
+                    progress.seconds = secondsBefore + Date().timeIntervalSince(started)
+                    try checkpoint()
+                }
+            }
+            if assignment.progressLine && rank == 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+            // The epoch's end: dev figures (every rank evaluates its share), the best model, early stopping, a checkpoint.
+            let figures = try evaluate(epoch: epoch)
+            if figures.weightedF1 > progress.best {
+                progress.best = figures.weightedF1
+                progress.bestEpoch = epoch
+                progress.epochsWithoutImprovement = 0
+                if rank == 0 { try model.saveStateDictionary(to: JobFiles.best(job), metadata: stateMetadata(epoch: epoch)) }
+            } else {
+                progress.epochsWithoutImprovement += 1
+            }
+            progress.devHistory.append(figures)
+            if rank == 0 {
+                try writeMetrics(["epoch": epoch + 1, "step": progress.step, "dev_accuracy": figures.accuracy, "dev_weighted_f1": figures.weightedF1,
+                                  "dev_macro_f1": figures.macroF1])
+                log(String(format: "epoch %d: dev accuracy %.4f, weighted F1 %.4f, macro F1 %.4f%@", epoch + 1, figures.accuracy, figures.weightedF1,
+                           figures.macroF1, progress.bestEpoch == epoch ? " (best so far)" : ""))
+            }
+            progress.epoch += 1
+            progress.stepInEpoch = 0
+            stopEarly = settings.patience > 0 && progress.epochsWithoutImprovement >= settings.patience
+            progress.seconds = secondsBefore + Date().timeIntervalSince(started)
+            try checkpoint()
+            if stopEarly {
+                log("stopping early: no better dev weighted F1 for \(settings.patience) epoch(s)")
+                break
+            }
+        }
+        if rank == 0 {
+            try model.saveStateDictionary(to: JobFiles.last(job), metadata: stateMetadata(epoch: progress.epoch - 1))
+            try writeSummary(wall: secondsBefore + Date().timeIntervalSince(started), stoppedEarly: stopEarly)
+        }
+    }
+
+    private func checkpoint() throws {
+        guard rank == 0 else { return }
+        try metricsFile?.synchronize()
+        progress.metricsBytes = Int(try metricsFile?.offset() ?? 0)
+        try Checkpoint.write(replica, progress: progress, settings: settings, to: JobFiles.checkpoint(job))
+    }
+
+    private func writeMetrics(_ line: [String: Any]) throws {
+        var data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+        data.append(0x0A)
+        metricsFile?.write(data)
+    }
+
+    private func stateMetadata(epoch: Int) -> [String: String] {
+        ["fusion": settings.fusion, "epoch": String(epoch + 1), "classes": emotionClasses.joined(separator: ",")]
+    }
+
+    /// Dev figures of the current parameters in evaluation mode: rank r takes records r, r + N, ...; the confusion
+    /// counts are summed through the exchange, so every rank sees the same figures.
+    private func evaluate(epoch: Int) throws -> DevFigures {
+        let model = replica.model
+        var confusion = [Float](repeating: 0, count: 49)
+        let mine = Array(stride(from: rank, to: data.devCount, by: assignment.ranks))
+        model.eval()
+        defer { model.train() }
+        for start in stride(from: 0, to: mine.count, by: settings.batch) {
+            let batch = try data.devBatch(Array(mine[start..<min(start + settings.batch, mine.count)]))
+            let b = batch.count
+            let logits = try withoutGrad { try replica.forward(batch, shape: data.shape, melFrames: settings.melFrames) }
+            for i in 0..<b {
+                var best = 0
+                for c in 1..<7 where logits.pointer[i * 7 + c] > logits.pointer[i * 7 + best] { best = c }
+                confusion[Int(batch.labels[i]) * 7 + best] += 1
+            }
+        }
+        try confusion.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: exchangeTimeout) }
+        let counts = (0..<7).map { row in (0..<7).map { Int(confusion[row * 7 + $0]) } }
+        let metrics = ClassificationMetrics(confusion: counts)
+        return DevFigures(epoch: epoch + 1, accuracy: metrics.accuracy, weightedF1: metrics.weightedF1, macroF1: metrics.macroF1)
+    }
+
+    private func writeSummary(wall: Double, stoppedEarly: Bool) throws {
+        let best = progress.devHistory.first { $0.epoch == progress.bestEpoch + 1 }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let samples = Double(progress.step * settings.batch * assignment.ranks)
+        let summary = TrainingSummary(
+            bestEpoch: progress.bestEpoch + 1, best: best, epochs: progress.devHistory, steps: progress.step, stoppedEarly: stoppedEarly,
+            wallSeconds: wall, samplesPerSecond: wall > 0 ? samples / wall : 0, workers: assignment.ranks,
+            threadsPerWorker: settings.threadsPerWorker(), devices: assignment.devices.map(\.description), trainClips: data.trainCount,
+            devClips: data.devCount, parameters: replica.flat.count, settings: settings)
+        try encoder.encode(summary).write(to: URL(fileURLWithPath: JobFiles.summary(job)), options: .atomic)
+    }
+}
+
+/// `train.json`.
+public struct TrainingSummary: Codable {
+    public var bestEpoch: Int
+    public var best: DevFigures?
+    public var epochs: [DevFigures]
+    public var steps: Int
+    public var stoppedEarly: Bool
+    public var wallSeconds: Double
+    public var samplesPerSecond: Double
+    public var workers: Int
+    public var threadsPerWorker: Int
+    public var devices: [String]
+    public var trainClips: Int
+    public var devClips: Int
+    public var parameters: Int
+    public var settings: TrainingSettings
+
+    init(bestEpoch: Int, best: DevFigures?, epochs: [DevFigures], steps: Int, stoppedEarly: Bool, wallSeconds: Double, samplesPerSecond: Double,
+         workers: Int, threadsPerWorker: Int, devices: [String], trainClips: Int, devClips: Int, parameters: Int, settings: TrainingSettings) {
+        self.bestEpoch = bestEpoch
+        self.best = best
+        self.epochs = epochs
+        self.steps = steps
+        self.stoppedEarly = stoppedEarly
+        self.wallSeconds = wallSeconds
+        self.samplesPerSecond = samplesPerSecond
+        self.workers = workers
+        self.threadsPerWorker = threadsPerWorker
+        self.devices = devices
+        self.trainClips = trainClips
+        self.devClips = devClips
+        self.parameters = parameters
+        self.settings = settings
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case bestEpoch = "best_epoch", best, epochs, steps, stoppedEarly = "stopped_early", wallSeconds = "wall_seconds"
+        case samplesPerSecond = "samples_per_s", workers, threadsPerWorker = "threads_per_worker", devices, trainClips = "train_clips"
+        case devClips = "dev_clips", parameters, settings
+    }
+}
+
+/// A fault a test asks a rank to suffer (`RANK:STEP:kill|stall|parent`), so worker death and stalls are tested with
+/// real processes at a chosen step.
+struct Fault {
+    var step = -1
+    var action = ""
+
+    init(_ text: String?, rank: Int) {
+        let parts = text?.split(separator: ":").map(String.init) ?? []
+        guard parts.count == 3, Int(parts[0]) == rank, let step = Int(parts[1]) else { return }
+        self.step = step
+        action = parts[2]
+    }
+
+    func fire(before step: Int) {
+        guard step == self.step else { return }
+        switch action {
+        case "kill": kill(getpid(), SIGKILL)
+        case "parent": kill(getppid(), SIGKILL)
+        case "stall": while true { sleep(60) }
+        default: break
+        }
+    }
+}
+
+func duration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s % 3600 / 60) : String(format: "%dm%02ds", s / 60, s % 60)
+}

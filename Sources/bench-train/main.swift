@@ -1,0 +1,111 @@
+import ChildProcesses
+import EmotionModel
+import Foundation
+import GradientExchange
+import Training
+
+// make bench-train's measuring program (scripts/bench_train.py runs it):
+//   bench-train exchange --ranks N [--count C] --iterations K   memcpy and the all-reduce of C floats (the model's gradient) over N processes
+//   bench-train steps --workers N --steps S --worker PROGRAM  training steps of the bench-model model, N workers, 1 thread each
+// Each prints what it measured and, last, one JSON line.
+
+let arguments = CommandLine.arguments
+func option(_ name: String) -> String? { arguments.firstIndex(of: name).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } }
+func number(_ name: String, _ fallback: Int) -> Int { option(name).flatMap(Int.init) ?? fallback }
+func now() -> Double { Date().timeIntervalSinceReferenceDate }
+func emit(_ figures: [String: Any]) {
+    print(String(decoding: try! JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys]), as: UTF8.self))
+}
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("bench-train: \(message)\n".utf8))
+    exit(1)
+}
+
+switch arguments.dropFirst().first {
+case "exchange":
+    // Default: the floats of the bench-model model's gradient (cross_attention).
+    let ranks = number("--ranks", 3), iterations = number("--iterations", 10)
+    let count = number("--count", EmotionModel(fusion: .crossAttention).parameters.reduce(0) { $0 + $1.count })
+    // memcpy of the same buffer: the bound a shared-memory exchange is measured against.
+    let source = UnsafeMutablePointer<Float>.allocate(capacity: count), target = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    source.initialize(repeating: 1, count: count)
+    target.initialize(repeating: 0, count: count)
+    var copy = Double.infinity
+    for _ in 0..<iterations {
+        let start = now()
+        target.update(from: source, count: count)
+        copy = min(copy, now() - start)
+    }
+    let memcpy = Double(count * 4) / copy / 1e9
+    let name = "/emotion-bench-\(getpid())"
+    let exchange: GradientExchange
+    do { exchange = try GradientExchange(creating: name, ranks: ranks, count: count) } catch { fail("\(error)") }
+    let out = NSTemporaryDirectory() + "bench-train-\(getpid())"
+    let children = (0..<ranks).map { rank in
+        try! ChildProcess(executable: CommandLine.arguments[0], arguments: ["exchange-rank", name, String(rank), String(iterations), out + "-\(rank)"])
+    }
+    for child in children where !child.wait().succeeded { fail("an exchange rank failed") }
+    exchange.unlink()
+    // Each rank's best time of one all-reduce; the slowest rank's best is the operation's time.
+    let times = (0..<ranks).map { Double((try? String(contentsOfFile: out + "-\($0)", encoding: .utf8)) ?? "") ?? .infinity }
+    for rank in 0..<ranks { try? FileManager.default.removeItem(atPath: out + "-\(rank)") }
+    let seconds = times.max()!
+    // NCCL's bus bandwidth: the algorithm's bytes per second times 2 (N - 1) / N, comparable across N.
+    let bus = Double(count * 4) / seconds / 1e9 * 2 * Double(ranks - 1) / Double(ranks)
+    print(String(format: "memcpy of %.0f MB: %.2f GB/s; all-reduce of it over %d processes: %.1f ms, bus bandwidth %.2f GB/s (%.0f%% of memcpy)",
+                 Double(count * 4) / 1e6, memcpy, ranks, seconds * 1000, bus, bus / memcpy * 100))
+    emit(["memcpy_gb_per_s": memcpy, "allreduce_ms": seconds * 1000, "allreduce_bus_gb_per_s": bus, "allreduce_ranks": ranks, "gradient_floats": count])
+
+case "exchange-rank":
+    let (name, rank, iterations, out) = (arguments[2], Int(arguments[3])!, Int(arguments[4])!, arguments[5])
+    do {
+        // As a training worker does: the gradient written in the rank's home buffer, then summed in place and averaged.
+        let exchange = try GradientExchange(attaching: name, rank: rank)
+        let gradient = exchange.homeBuffer
+        var best = Double.infinity
+        for _ in 0..<iterations + 1 {
+            for i in 0..<gradient.count { gradient[i] = Float(rank) }
+            let start = now()
+            try exchange.reduceHome(scale: 1 / Float(exchange.ranks), timeout: 60)
+            best = min(best, now() - start)
+        }
+        try String(best).write(toFile: out, atomically: true, encoding: .utf8)
+    } catch {
+        fail("rank \(rank): \(error)")
+    }
+
+case "steps":
+    let workers = number("--workers", 1), steps = number("--steps", 4)
+    guard let worker = option("--worker") else { fail("steps needs --worker PROGRAM (emotion-worker)") }
+    var settings = TrainingSettings()
+    settings.workers = workers
+    settings.threads = number("--threads", 1)
+    settings.batch = number("--batch", 8)
+    settings.melFrames = 300
+    settings.epochs = 1
+    settings.maxSteps = steps
+    settings.checkpointEvery = 0
+    settings.warmup = 1
+    let frames = number("--frames", 4), size = number("--size", 224)
+    let job = NSTemporaryDirectory() + "bench-train-job-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: job) }
+    var training = TrainingJob(settings: settings, data: .synthetic(clips: workers * settings.batch * steps, frames: frames, size: size),
+                               jobDirectory: job, worker: (worker, ["train-rank"]))
+    training.fault = nil
+    do { try training.run() } catch { fail("\(error)") }
+    let lines = (try? String(contentsOfFile: job + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []
+    let records = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["step_ms"] != nil }
+    // The first step warms the engine and the buffers up.
+    let measured = records.count > 1 ? Array(records.dropFirst()) : records
+    guard !measured.isEmpty else { fail("no steps recorded") }
+    let stepMs = measured.map { $0["step_ms"] as! Double }.reduce(0, +) / Double(measured.count)
+    let exchangeMs = measured.map { $0["allreduce_ms"] as! Double }.reduce(0, +) / Double(measured.count)
+    let samples = Double(workers * settings.batch) / (stepMs / 1000)
+    print(String(format: "%d worker(s) x batch %d, %d thread(s) each, Tv %d, %dx%d, Ta 300: step %.0f ms (exchange and its waits %.0f ms, %.1f%%), %.2f samples/s",
+                 workers, settings.batch, settings.threads, frames, size, size, stepMs, exchangeMs, exchangeMs / stepMs * 100, samples))
+    emit(["workers": workers, "step_ms": stepMs, "exchange_ms": exchangeMs, "exchange_pct": exchangeMs / stepMs * 100, "samples_per_s": samples,
+          "steps_measured": measured.count])
+
+default:
+    fail("usage: bench-train exchange|steps [options]")
+}
