@@ -143,7 +143,8 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         // A worker of a gradient exchange, so that tests run real processes.
         .executableTarget(name: "exchange-probe", dependencies: ["GradientExchange"], path: "Tests/ExchangeProbe"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"],
+                    exclude: ["ddp_oracle.py"]),
         .testTarget(name: "GradientExchangeTests", dependencies: ["GradientExchange", "TestSupport", "exchange-probe"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
