@@ -40,10 +40,15 @@ public final class GradientExchange: @unchecked Sendable {
     /// Collective operations so far (their parity picks the half of the segment they use) and barriers passed.
     private var operations = 0
     private var phase: Int64 = 0
+    /// The ticket at which the next `reduceHome` starts drawing blocks.
+    private var ticketBase: Int64 = 0
+    /// Floats per block `reduceHome` hands out: small enough that a block of every rank stays in cache while it is summed
+    /// and written back.
+    private static let block = 16_384
 
     private static let magic: Int64 = 0x454D_4F54_4752_4144  // "EMOTGRAD"
     private static let headerBytes = 4096
-    private enum Word: Int { case magic = 0, ranks, count, attached, abort }
+    private enum Word: Int { case magic = 0, ranks, count, attached, abort, ticket }
     private static let progressWord = 8
 
     /// Creates and maps a new segment for `ranks` processes exchanging `count` floats.
@@ -115,18 +120,25 @@ public final class GradientExchange: @unchecked Sendable {
     }
 
     /// Replaces every rank's home buffer by the sum over the ranks, in rank order, times `scale` (1/N averages, as DDP
-    /// does): a reduce-scatter, each rank summing its chunk in place, then an all-gather of the other chunks. Three
-    /// barriers: the last keeps a rank from writing its next gradient while another still gathers from it.
+    /// does). The buffers are cut into blocks that the ranks draw from a shared ticket counter: whoever draws a block sums
+    /// it over the ranks in rank order, then writes the sum into every rank's home. So the reduce-scatter and the
+    /// all-gather happen block by block while the block is in cache, no core waits for a rank the scheduler has not run
+    /// yet (more workers than cores), and the bits do not depend on who summed what. Two barriers: every gradient is
+    /// written; every block is everywhere.
     public func reduceHome(scale: Float = 1, timeout: Double = 10) throws {
-        guard let rank else { preconditionFailure("the creator of an exchange does not take part in it") }
+        guard rank != nil else { preconditionFailure("the creator of an exchange does not take part in it") }
         try barrier(timeout: timeout)
-        let mine = home(rank)
-        sumChunk(chunkRange(rank, of: count), into: mine, from: (0..<ranks).map(home), scale: scale)
-        try barrier(timeout: timeout)
-        for owner in 0..<ranks where owner != rank {
-            let chunk = chunkRange(owner, of: count)
-            guard !chunk.isEmpty else { continue }
-            (mine + chunk.lowerBound).update(from: home(owner) + chunk.lowerBound, count: chunk.count)
+        let blocks = (count + GradientExchange.block - 1) / GradientExchange.block
+        let base = ticketBase
+        // Each rank draws once past the last block, so the next operation's tickets start here in every rank.
+        ticketBase += Int64(blocks + ranks)
+        let homes = (0..<ranks).map(home)
+        while true {
+            let ticket = Int(catomic_add(word(.ticket), 1) - base)
+            guard ticket < blocks else { break }
+            let range = ticket * GradientExchange.block..<min(count, (ticket + 1) * GradientExchange.block)
+            sumChunk(range, into: homes[0], from: homes, scale: scale)
+            for other in homes.dropFirst() { (other + range.lowerBound).update(from: homes[0] + range.lowerBound, count: range.count) }
         }
         try barrier(timeout: timeout)
     }
