@@ -93,6 +93,8 @@ let package = Package(
         // and resume; the rank's loop and the job that starts and watches the workers.
         .target(name: "Training", dependencies: ["ChildProcesses", "GradientExchange", "Dataset", "EmotionModel", "NN", "Tensor", "OneDNN",
                                                  "Metrics", "Safetensors"]),
+        // A trained model on a split of the sharded cache: predictions, figures with intervals and the baseline, report.html.
+        .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Metrics", "Tensor"]),
         // Accuracy, weighted and macro F1, per-class figures, the confusion matrix and bootstrap intervals: training's dev
         // figures and the evaluation's, one definition.
         .target(name: "Metrics", dependencies: ["SeededRandom"]),
@@ -103,7 +105,8 @@ let package = Package(
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
         .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
-        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training"]),
+        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training", "Evaluation",
+                                                     "EmotionModel", "NN"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),

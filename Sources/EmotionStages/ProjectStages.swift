@@ -11,5 +11,6 @@ public enum ProjectStages {
         ShardsStage.kind,
         ShardIndexStage.kind,
         TrainStage.kind,
+        EvaluateStage.kind,
     ])
 }

@@ -4,6 +4,7 @@ import Meld
 import Pipeline
 import Synthesis
 import Training
+import Evaluation
 
 // Each stage's settings struct, declared once as params: name, where the value lives, help. Defaults are the
 // structs' own, so `emotion kinds`, pipelines and the commands all read them from one place.
@@ -97,5 +98,16 @@ extension TrainingSettings: StageSettings {
         .int("freq_mask", \.frequencyMask, help: "up to this many mel bands masked (0: off)"),
         .int("max_steps", \.maxSteps, help: "stop after this many steps in all (0: every epoch)"),
         .bool("digests", \.digests, help: "write each worker's parameter digest after every step (digests/rank-R.txt)"),
+    ]
+}
+
+extension EvaluationSettings: StageSettings {
+    public static let fields: [SettingsField<EvaluationSettings>] = [
+        .string("model", \.model, help: "best (the best dev epoch's weights) or last"),
+        SettingsField("splits", .list(.string), help: "the splits to evaluate", read: { .list($0.splits.map(ParamValue.string)) },
+                      write: { $0.splits = $1.listValue.map(\.stringValue) }),
+        .int("batch", \.batch, help: "clips per forward pass"),
+        .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the 95 % intervals"),
+        .int("seed", \.seed, help: "the bootstrap's seed"),
     ]
 }

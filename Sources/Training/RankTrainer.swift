@@ -178,7 +178,7 @@ public final class RankTrainer {
         let weights = try settings.parsedClassWeights(counts: data.classCounts)
         let model = replica.model
         let started = Date()
-        let secondsBefore = progress.seconds
+        let (secondsBefore, stepBefore) = (progress.seconds, progress.step)
         var stopEarly = false
         var atStepLimit: Bool { settings.maxSteps > 0 && progress.step >= settings.maxSteps }
         let fault = Fault(assignment.fault, rank: rank)
@@ -229,8 +229,8 @@ public final class RankTrainer {
                                       "data_wait_ms": waited * 1000, "step_ms": stepSeconds * 1000])
                     if assignment.progressLine {
                         let elapsed = Date().timeIntervalSince(started)
-                        let done = progress.step - (totalSteps - (settings.epochs - epoch) * stepsPerEpoch + first)
-                        let eta = done > 0 ? elapsed / Double(done) * Double(totalSteps - progress.step) : 0
+                        let remaining = (settings.maxSteps > 0 ? min(settings.maxSteps, totalSteps) : totalSteps) - progress.step
+                        let eta = elapsed / Double(progress.step - stepBefore) * Double(remaining)
                         FileHandle.standardError.write(Data(String(format: "\repoch %d/%d  step %d/%d  loss %.4f  lr %.2e  %.1f samples/s  ETA %@   ",
                                                                    epoch + 1, settings.epochs, stepInEpoch + 1, stepsPerEpoch,
                                                                    Double(lossSum[0]) / Double(ranks), lrs["other"] ?? 0,

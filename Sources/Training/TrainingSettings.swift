@@ -45,6 +45,15 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The param names, so `train.json` and checkpoints name settings as pipeline files do.
+    enum CodingKeys: String, CodingKey {
+        case fusion, epochs, batch, workers, threads, warmup, dropout, seed, patience, flip, brightness, contrast, digests
+        case learningRateVisual = "lr_visual", learningRateAudio = "lr_audio", learningRateOther = "lr_other", weightDecay = "weight_decay"
+        case labelSmoothing = "label_smoothing", classWeights = "class_weights", clipNorm = "clip_norm", checkpointEvery = "checkpoint_every"
+        case initPath = "init", initPrefix = "init_prefix", melFrames = "mel_frames", timeMask = "time_mask", frequencyMask = "freq_mask"
+        case maxSteps = "max_steps"
+    }
+
     /// The engine threads each worker gets on a machine with `cores` cores.
     public func threadsPerWorker(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
         threads > 0 ? threads : max(1, cores / max(workers, 1))

@@ -1,0 +1,129 @@
+import Dataset
+import EmotionModel
+import Foundation
+import Metrics
+import Tensor
+
+/// One clip's prediction: the class probabilities in the model's class order.
+public struct Prediction: Codable, Sendable {
+    public var split: String
+    public var clip: String
+    public var truth: String
+    public var predicted: String
+    public var probabilities: [Double]
+    public var faceFound: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case split, clip, truth, predicted, probabilities, faceFound = "face_found"
+    }
+}
+
+/// A split's figures as an evaluation reports them: the model's, 95 % bootstrap intervals for accuracy and weighted
+/// F1, and the majority-class baseline (the training split's most frequent class predicted for every clip).
+public struct SplitFigures: Codable, Sendable {
+    public struct Interval: Codable, Sendable {
+        public var low: Double
+        public var high: Double
+    }
+
+    public struct Baseline: Codable, Sendable {
+        public var predicts: String
+        public var accuracy: Double
+        public var weightedF1: Double
+        public var macroF1: Double
+
+        enum CodingKeys: String, CodingKey {
+            case predicts, accuracy, weightedF1 = "weighted_f1", macroF1 = "macro_f1"
+        }
+    }
+
+    public var split: String
+    public var clips: Int
+    public var accuracy: Double
+    public var weightedF1: Double
+    public var macroF1: Double
+    public var accuracyInterval: Interval
+    public var weightedF1Interval: Interval
+    /// By class name: precision, recall, F1, support.
+    public var perClass: [String: ClassificationMetrics.PerClass]
+    /// `confusion[truth][predicted]` in class order, and each row divided by its support.
+    public var confusion: [[Int]]
+    public var normalizedConfusion: [[Double]]
+    public var baseline: Baseline
+
+    enum CodingKeys: String, CodingKey {
+        case split, clips, accuracy, confusion, baseline
+        case weightedF1 = "weighted_f1", macroF1 = "macro_f1", accuracyInterval = "accuracy_interval"
+        case weightedF1Interval = "weighted_f1_interval", perClass = "per_class", normalizedConfusion = "normalized_confusion"
+    }
+
+    /// The figures of `predictions` (all of one split); `majority` is the baseline's class index.
+    public init(split: String, predictions: [Prediction], majority: Int, bootstrapSamples: Int, seed: UInt64) {
+        let index = Dictionary(uniqueKeysWithValues: emotionClasses.enumerated().map { ($1, $0) })
+        let truth = predictions.map { index[$0.truth]! }, predicted = predictions.map { index[$0.predicted]! }
+        let metrics = ClassificationMetrics(truth: truth, predicted: predicted, classes: emotionClasses.count)
+        self.split = split
+        clips = predictions.count
+        accuracy = metrics.accuracy
+        weightedF1 = metrics.weightedF1
+        macroF1 = metrics.macroF1
+        let accuracy = BootstrapInterval(truth: truth, predicted: predicted, classes: emotionClasses.count, samples: bootstrapSamples, seed: seed) { $0.accuracy }
+        let weighted = BootstrapInterval(truth: truth, predicted: predicted, classes: emotionClasses.count, samples: bootstrapSamples, seed: seed) { $0.weightedF1 }
+        accuracyInterval = Interval(low: accuracy.low, high: accuracy.high)
+        weightedF1Interval = Interval(low: weighted.low, high: weighted.high)
+        perClass = Dictionary(uniqueKeysWithValues: zip(emotionClasses, metrics.perClass))
+        confusion = metrics.confusion
+        normalizedConfusion = metrics.normalizedConfusion
+        let always = ClassificationMetrics(truth: truth, predicted: truth.map { _ in majority }, classes: emotionClasses.count)
+        baseline = Baseline(predicts: emotionClasses[majority], accuracy: always.accuracy, weightedF1: always.weightedF1, macroF1: always.macroF1)
+    }
+}
+
+/// A trained model run in evaluation mode over a split of the sharded cache, in batches.
+public enum ModelEvaluation {
+    /// Every clip's prediction, in index order.
+    public static func predict(_ model: EmotionModel, split: ShardedSplit, name: String, melFrames: Int, batch: Int) throws -> [Prediction] {
+        var settings = BatchSettings()
+        settings.training = false
+        settings.melFrames = melFrames
+        let assembler = BatchAssembler(split: split, settings: settings)
+        let features = split.index.features
+        model.eval()
+        var predictions: [Prediction] = []
+        for start in stride(from: 0, to: split.count, by: batch) {
+            let positions = Array(start..<min(start + batch, split.count))
+            let clips = try assembler.batch(positions, epoch: 0)
+            let b = clips.count
+            let frames = model.fusion.usesVisual ? Tensor(clips.frames, shape: [b, features.frames, 3, features.size, features.size]) : nil
+            let mel = model.fusion.usesAudio ? Tensor(clips.mel, shape: [b, 1, features.melBands, melFrames]) : nil
+            let probabilities = try withoutGrad { softmax(try model.forward(frames: frames, mel: mel).logits) }
+            for i in 0..<b {
+                let row = (0..<emotionClasses.count).map { Double(probabilities.pointer[i * emotionClasses.count + $0]) }
+                let best = row.indices.max { row[$0] < row[$1] }!
+                predictions.append(Prediction(split: name, clip: clips.ids[i], truth: emotionClasses[Int(clips.labels[i])], predicted: emotionClasses[best],
+                                              probabilities: row, faceFound: clips.faceFound[i]))
+            }
+        }
+        return predictions
+    }
+}
+
+/// The evaluate stage's settings.
+public struct EvaluationSettings: Sendable, Equatable {
+    /// `best` (the best dev epoch's weights) or `last`.
+    public var model = "best"
+    public var splits = ["test", "dev"]
+    public var batch = 16
+    public var bootstrapSamples = 1000
+    public var seed = 0
+
+    public init() {}
+
+    public var problem: String? {
+        if !["best", "last"].contains(model) { return "model must be best or last, not '\(model)'" }
+        if splits.isEmpty { return "splits must name at least one split" }
+        if batch < 1 { return "batch must be at least 1" }
+        if bootstrapSamples < 1 { return "bootstrap must be at least 1" }
+        return nil
+    }
+}
