@@ -10,7 +10,7 @@ let dieAt = arguments.count > 5 ? Int(arguments[5])! : -1
 let timeout = arguments.count > 6 ? Double(arguments[6])! : 10
 do {
     let exchange = try GradientExchange(attaching: name, rank: rank)
-    FileManager.default.createFile(atPath: out, contents: nil)
+    _ = FileManager.default.createFile(atPath: out, contents: nil)
     let file = FileHandle(forWritingAtPath: out)!
     for step in 0..<steps {
         if step == dieAt { kill(getpid(), SIGKILL) }
