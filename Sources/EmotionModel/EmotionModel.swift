@@ -207,6 +207,13 @@ public final class EmotionModel: Module {
         }
     }
 
+    /// The logits for `count` clips given as flat buffers in MODEL.md's layout (frames `(count, Tv, 3, size, size)`, mel
+    /// `(count, 1, bands, melFrames)`); only the inputs this fusion uses become tensors.
+    public func logits(count: Int, frames: [Float], tv: Int, size: Int, mel: [Float], bands: Int, melFrames: Int) throws -> Tensor {
+        try forward(frames: fusion.usesVisual ? Tensor(frames, shape: [count, tv, 3, size, size]) : nil,
+                    mel: fusion.usesAudio ? Tensor(mel, shape: [count, 1, bands, melFrames]) : nil).logits
+    }
+
     public func forward(frames: Tensor?, mel: Tensor?) throws -> Output {
         try validate(frames: frames, mel: mel)
         var backbone: Tensor?, visualSequence: Tensor?, audioConv: Tensor?, audioSequence: Tensor?

@@ -16,8 +16,7 @@ public enum EvaluateStage {
         params: EvaluationSettings.params
     ) { context in
         let settings = try EvaluationSettings(context.params, stage: context.stage)
-        var files: [String: String] = [:]
-        for input in context.inputs { for file in input.files { files[file.path] = file.location } }
+        let files = context.inputLocations
         func required(_ path: String, _ what: String) throws -> String {
             guard let location = files[path] else { throw PipelineError(.stageFailed, "stage '\(context.stage)': no \(path) among its deps (\(what))") }
             return location
@@ -34,9 +33,8 @@ public enum EvaluateStage {
         var figures: [SplitFigures] = [], lines = Data()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let locations = files
         for split in settings.splits {
-            let data = try ShardedSplit(index: try required("\(split)/index.json", "list a shard_index stage")) { locations[$0] ?? $0 }
+            let data = try ShardedSplit(index: try required("\(split)/index.json", "list a shard_index stage")) { files[$0] ?? $0 }
             let predictions = try ModelEvaluation.predict(model, split: data, name: split, melFrames: melFrames, batch: settings.batch)
             for prediction in predictions {
                 lines.append(try encoder.encode(prediction))

@@ -26,14 +26,9 @@ public enum TrainStage {
 
     /// The train and dev indexes among the stage's inputs, and where every shard file they can name is.
     static func shards(_ context: WorkContext) throws -> RankAssignment.DataSource {
-        var indexes: [String: String] = [:], locations: [String: String] = [:]
-        for input in context.inputs {
-            for file in input.files {
-                if file.path == "train/index.json" || file.path == "dev/index.json" { indexes[file.path] = file.location }
-                if file.path.hasSuffix(".safetensors") { locations[file.path] = file.location }
-            }
-        }
-        guard let train = indexes["train/index.json"], let dev = indexes["dev/index.json"] else {
+        let files = context.inputLocations
+        let locations = files.filter { $0.key.hasSuffix(".safetensors") }
+        guard let train = files["train/index.json"], let dev = files["dev/index.json"] else {
             throw PipelineError(.stageFailed, "stage '\(context.stage)': no train/index.json and dev/index.json among its deps (list a shard_index stage)")
         }
         guard !locations.isEmpty else { throw PipelineError(.stageFailed, "stage '\(context.stage)': no shard files among its deps (list a shards stage)") }

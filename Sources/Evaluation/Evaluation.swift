@@ -94,9 +94,10 @@ public enum ModelEvaluation {
             let positions = Array(start..<min(start + batch, split.count))
             let clips = try assembler.batch(positions, epoch: 0)
             let b = clips.count
-            let frames = model.fusion.usesVisual ? Tensor(clips.frames, shape: [b, features.frames, 3, features.size, features.size]) : nil
-            let mel = model.fusion.usesAudio ? Tensor(clips.mel, shape: [b, 1, features.melBands, melFrames]) : nil
-            let probabilities = try withoutGrad { softmax(try model.forward(frames: frames, mel: mel).logits) }
+            let probabilities = try withoutGrad {
+                softmax(try model.logits(count: b, frames: clips.frames, tv: features.frames, size: features.size, mel: clips.mel,
+                                         bands: features.melBands, melFrames: melFrames))
+            }
             for i in 0..<b {
                 let row = (0..<emotionClasses.count).map { Double(probabilities.pointer[i * emotionClasses.count + $0]) }
                 let best = row.indices.max { row[$0] < row[$1] }!

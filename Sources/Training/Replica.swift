@@ -39,9 +39,8 @@ final class Replica {
 
     /// The logits for a batch in MODEL.md's layout, in the model's current mode.
     func forward(_ batch: Batch, shape: (frames: Int, size: Int, bands: Int), melFrames: Int) throws -> Tensor {
-        let b = batch.count
-        return try model.forward(frames: model.fusion.usesVisual ? Tensor(batch.frames, shape: [b, shape.frames, 3, shape.size, shape.size]) : nil,
-                                 mel: model.fusion.usesAudio ? Tensor(batch.mel, shape: [b, 1, shape.bands, melFrames]) : nil).logits
+        try model.logits(count: batch.count, frames: batch.frames, tv: shape.frames, size: shape.size, mel: batch.mel, bands: shape.bands,
+                         melFrames: melFrames)
     }
 
     /// One worker's part of a step: the gradient of its batch's loss in the flat gradient buffer (zeroed first), with the

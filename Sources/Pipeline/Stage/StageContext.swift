@@ -41,6 +41,14 @@ public class WorkContext: @unchecked Sendable {
 
     public func input(_ name: String) -> StageInput? { inputs.first { $0.name == name } }
 
+    /// Where each file of every dependency is, by its path within its dependency (the last dependency wins a path
+    /// two share): for stages that find their inputs by name, wherever the pipeline put them.
+    public var inputLocations: [String: String] {
+        var locations: [String: String] = [:]
+        for input in inputs { for file in input.files { locations[file.path] = file.location } }
+        return locations
+    }
+
     /// The absolute path for an output file, its folders created.
     public func outputPath(_ relative: String) throws -> String {
         let path = outputDirectory + "/" + relative
