@@ -96,22 +96,22 @@ public struct PipelineGraph: Sendable {
             let params = try Params.validate(stage.params.mapValues { ($0.0, Optional($0.1)) }, against: kind.params, stage: stage.name, stageLocation: stage.location)
             var deps: [Dependency] = []
             for (reference, location) in stage.deps {
-                let dependency: Dependency
+                let dependencies: [Dependency]
                 switch reference {
+                case .stage(let name) where declared.contains(name) || spec.groups[name] != nil,
+                     .either(let name) where declared.contains(name) || spec.groups[name] != nil:
+                    dependencies = (spec.groups[name] ?? [name]).map(Dependency.stage)
                 case .stage(let name):
-                    guard declared.contains(name) else {
-                        throw PipelineError(.unknownStage, "stage '\(stage.name)': depends on stage '\(name)', which this pipeline does not declare", at: location)
+                    throw PipelineError(.unknownStage, "stage '\(stage.name)': depends on stage '\(name)', which this pipeline does not declare", at: location)
+                case .path(let path), .either(let path):
+                    dependencies = [.path(try PipelineGraph.normalise(path, stage: stage.name, at: location))]
+                }
+                for dependency in dependencies {
+                    if dependency == .stage(stage.name) {
+                        throw PipelineError(.cycle, "stage '\(stage.name)' depends on itself", at: location)
                     }
-                    dependency = .stage(name)
-                case .path(let path):
-                    dependency = .path(try PipelineGraph.normalise(path, stage: stage.name, at: location))
-                case .either(let text):
-                    dependency = declared.contains(text) ? .stage(text) : .path(try PipelineGraph.normalise(text, stage: stage.name, at: location))
+                    if !deps.contains(dependency) { deps.append(dependency) }
                 }
-                if dependency == .stage(stage.name) {
-                    throw PipelineError(.cycle, "stage '\(stage.name)' depends on itself", at: location)
-                }
-                if !deps.contains(dependency) { deps.append(dependency) }
             }
             var map: MapSource?
             if let (mapSpec, location) = stage.map {
@@ -120,6 +120,7 @@ public struct PipelineGraph: Sendable {
                 }
                 switch mapSpec {
                 case .stage(let name, let glob):
+                    try PipelineGraph.requireOne(name, groups: spec.groups, stage: stage.name, field: "map", at: location)
                     guard declared.contains(name) else {
                         throw PipelineError(.unknownStage, "stage '\(stage.name)': maps over stage '\(name)', which this pipeline does not declare", at: location)
                     }
@@ -133,6 +134,7 @@ public struct PipelineGraph: Sendable {
             }
             var join: [JoinSource] = []
             for (entry, location) in stage.join {
+                try PipelineGraph.requireOne(entry.stage, groups: spec.groups, stage: stage.name, field: "join", at: location)
                 guard map != nil else {
                     throw PipelineError(.mapMismatch, "stage '\(stage.name)': 'join' attaches other stages' outputs to the items of 'map', and this stage has no 'map'", at: location)
                 }
@@ -160,6 +162,13 @@ public struct PipelineGraph: Sendable {
                                            limits: stage.limits, location: stage.location)
         }
         stages = try PipelineGraph.order(spec.stages.map { built[$0.name]! })
+    }
+
+    /// `map` and `join` take one stage: a `foreach` or `matrix` name stands for several.
+    private static func requireOne(_ name: String, groups: [String: [String]], stage: String, field: String, at location: SourceLocation) throws {
+        guard let members = groups[name] else { return }
+        throw PipelineError(.unknownStage, "stage '\(stage)': '\(field)' takes one stage, and '\(name)' stands for \(members.count) (\(members.joined(separator: ", "))): "
+                            + "name one, or declare this stage with the same 'foreach' and '\(name)@${item}'", at: location)
     }
 
     /// Kahn's algorithm, taking the earliest declared ready stage each time; on a cycle, names its members.

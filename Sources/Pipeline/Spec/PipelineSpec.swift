@@ -39,6 +39,9 @@ public struct PipelineSpec: Sendable {
     public var name: String
     public var file: String
     public var stages: [Stage]
+    /// Each `foreach` or `matrix` declaration's name and the stages it became, in order: a dependency on the name is a
+    /// dependency on all of them.
+    public var groups: [String: [String]] = [:]
 
     public static func load(file: String) throws -> PipelineSpec {
         guard let data = FileManager.default.contents(atPath: file) else {
@@ -76,18 +79,25 @@ public struct PipelineSpec: Sendable {
             throw PipelineError(.badField, "'stages' must be a mapping from stage name to stage", at: reader.location(stagesNode ?? root))
         }
         var stages: [Stage] = []
+        var groups: [String: [String]] = [:]
         var seen: Set<String> = []
         for (key, value) in stageMap {
-            let stageName = try reader.string(key, what: "a stage name")
-            guard seen.insert(stageName).inserted else {
+            let declaredName = try reader.string(key, what: "a stage name")
+            guard !declaredName.isEmpty, !declaredName.contains("/"), !declaredName.contains("@"), declaredName.allSatisfy({ !$0.isWhitespace }) else {
+                throw PipelineError(.badField, "stage name '\(declaredName)' must be non-empty, without '/', '@' or spaces", at: reader.location(key))
+            }
+            let expanded = try StageExpansion.expand(declaredName, value, file: file)
+            var names = expanded.map(\.name)
+            if names != [declaredName] {
+                groups[declaredName] = names
+                names.append(declaredName)
+            }
+            for stageName in names where !seen.insert(stageName).inserted {
                 throw PipelineError(.badField, "stage '\(stageName)' is declared twice", at: reader.location(key))
             }
-            guard !stageName.isEmpty, !stageName.contains("/"), stageName.allSatisfy({ !$0.isWhitespace }) else {
-                throw PipelineError(.badField, "stage name '\(stageName)' must be non-empty, without '/' or spaces", at: reader.location(key))
-            }
-            stages.append(try reader.stage(named: stageName, value, at: reader.location(key)))
+            for (stageName, node) in expanded { stages.append(try reader.stage(named: stageName, node, at: reader.location(key))) }
         }
-        return PipelineSpec(name: name, file: file, stages: stages)
+        return PipelineSpec(name: name, file: file, stages: stages, groups: groups)
     }
 
     private static func syntaxError(_ error: YamlError, file: String) -> PipelineError {

@@ -1,0 +1,100 @@
+import Yams
+
+/// One declaration that stands for several stages, as DVC's `foreach` and `matrix` do, so that a pipeline trains five
+/// fusions without five copied blocks:
+///
+///     train:                               train:
+///       foreach: [audio, visual]             matrix: {fusion: [audio, visual], seed: [1, 2]}
+///       do:                                  uses: train
+///         uses: train                        params: {fusion: "${item.fusion}", seed: "${item.seed}"}
+///         params: {fusion: "${item}"}
+///
+/// gives `train@audio` and `train@visual` (on the right, `train@audio-1` ... `train@visual-2`). Every scalar of the
+/// body has `${item}` (or `${item.NAME}`) replaced, so the value enters each stage's name, params and key. A reference
+/// to the group's own name in another stage's `deps` stands for all its stages.
+enum StageExpansion {
+    /// The stages one entry of `stages:` declares: itself, or its expansions in the order of the values.
+    static func expand(_ name: String, _ node: Node, file: String) throws -> [(name: String, node: Node)] {
+        guard case .mapping(let fields) = node else { return [(name, node)] }
+        let keys = fields.compactMap { $0.key.scalar?.string }
+        let location = { (node: Node) in SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1) }
+        if let list = fields["foreach"] {
+            guard keys.allSatisfy({ ["foreach", "do"].contains($0) }), let body = fields["do"] else {
+                throw PipelineError(.badField, "stage '\(name)': 'foreach' goes with 'do' (the stage declared for each value) and nothing else", at: location(node))
+            }
+            let values = try scalars(list, what: "stage '\(name)': 'foreach'", location: location)
+            return try values.map { value in
+                (try stageName(name, [value.string], at: location(list)), try substitute(body, [("item", value.string)], stage: name, location: location))
+            }
+        }
+        if let matrix = fields["matrix"] {
+            guard case .mapping(let axes) = matrix, !axes.isEmpty else {
+                throw PipelineError(.badField, "stage '\(name)': 'matrix' is a mapping from a name to a list of values", at: location(matrix))
+            }
+            var combinations: [[(String, String)]] = [[]]
+            for (key, list) in axes {
+                guard let axis = key.scalar?.string, !axis.isEmpty else {
+                    throw PipelineError(.badField, "stage '\(name)': a 'matrix' name must be a string", at: location(key))
+                }
+                let values = try scalars(list, what: "stage '\(name)': matrix '\(axis)'", location: location)
+                combinations = combinations.flatMap { prefix in values.map { prefix + [("item.\(axis)", $0.string)] } }
+            }
+            let body = Node.mapping(Node.Mapping(fields.filter { $0.key.scalar?.string != "matrix" }, fields.tag, fields.style, fields.mark))
+            return try combinations.map { combination in
+                (try stageName(name, combination.map(\.1), at: location(matrix)), try substitute(body, combination, stage: name, location: location))
+            }
+        }
+        if keys.contains("do") {
+            throw PipelineError(.badField, "stage '\(name)': 'do' goes with 'foreach'", at: location(node))
+        }
+        return [(name, node)]
+    }
+
+    private static func scalars(_ list: Node, what: String, location: (Node) -> SourceLocation) throws -> [Node.Scalar] {
+        guard case .sequence(let items) = list, !items.isEmpty else {
+            throw PipelineError(.badField, "\(what) must be a non-empty list of values", at: location(list))
+        }
+        var seen: Set<String> = []
+        return try items.map { item in
+            guard case .scalar(let scalar) = item else { throw PipelineError(.badField, "\(what): each value must be a number or a string", at: location(item)) }
+            guard seen.insert(scalar.string).inserted else { throw PipelineError(.badField, "\(what): '\(scalar.string)' is listed twice", at: location(item)) }
+            return scalar
+        }
+    }
+
+    private static func stageName(_ base: String, _ values: [String], at location: SourceLocation) throws -> String {
+        let name = base + "@" + values.joined(separator: "-")
+        guard values.allSatisfy({ !$0.isEmpty && !$0.contains("/") && $0.allSatisfy { !$0.isWhitespace } }) else {
+            throw PipelineError(.badField, "stage '\(name)': values that name stages must be non-empty, without '/' or spaces", at: location)
+        }
+        return name
+    }
+
+    /// The node with every `${NAME}` of `bindings` replaced in its scalars; any other `${item...}` is an error.
+    private static func substitute(_ node: Node, _ bindings: [(String, String)], stage: String, location: (Node) -> SourceLocation) throws -> Node {
+        switch node {
+        case .scalar(var scalar):
+            guard scalar.string.contains("${") else { return node }
+            var text = scalar.string
+            // A value that is one reference alone is typed by what it becomes (`seed: "${item.seed}"` gives an integer).
+            let whole = bindings.contains { "${\($0.0)}" == text }
+            for (name, value) in bindings { text = text.replacingOccurrences(of: "${\(name)}", with: value) }
+            if let start = text.range(of: "${item") {
+                let rest = text[start.lowerBound...]
+                let reference = rest.prefix(through: rest.firstIndex(of: "}") ?? rest.index(before: rest.endIndex))
+                let known = bindings.map { "${\($0.0)}" }.joined(separator: ", ")
+                throw PipelineError(.badField, "stage '\(stage)': unknown \(reference) (this declaration defines \(known))", at: location(node))
+            }
+            scalar.string = text
+            if whole { scalar.style = .plain }
+            return .scalar(scalar)
+        case .mapping(let mapping):
+            let pairs = try mapping.map { (try substitute($0.key, bindings, stage: stage, location: location), try substitute($0.value, bindings, stage: stage, location: location)) }
+            return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
+        case .sequence(let sequence):
+            return .sequence(Node.Sequence(try sequence.map { try substitute($0, bindings, stage: stage, location: location) }, sequence.tag, sequence.style, sequence.mark))
+        case .alias:
+            return node
+        }
+    }
+}
