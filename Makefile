@@ -5,7 +5,7 @@ MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
 MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
 
-.PHONY: setup build demo test reproduce data bench-dag bench-synth bench-media bench-model bench-loader bench-train clean-cache
+.PHONY: setup build demo test reproduce data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-infer onnx-proto clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -53,3 +53,11 @@ bench-train: setup
 ## Drops cache entries no run record references.
 clean-cache: build
 	$(EMOTION) gc
+
+## Regenerates Sources/ONNX/onnx.pb.swift from the onnx.proto of Python's onnx package, with protoc and swift-protobuf's
+## plugin (its first build takes minutes, so the generated file is committed; run this only to follow a new ONNX schema).
+onnx-proto:
+	@command -v protoc >/dev/null || apt-get install -y protobuf-compiler
+	$(SWIFT) build -c release --product protoc-gen-swift --package-path .build/checkouts/swift-protobuf
+	protoc --plugin=.build/checkouts/swift-protobuf/.build/release/protoc-gen-swift --swift_opt=Visibility=Public \
+		--swift_out=Sources/ONNX --proto_path="$$(python3 -c 'import onnx, os; print(os.path.dirname(onnx.__file__))')" onnx.proto

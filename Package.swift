@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The content-hashed incremental runner: knows stages, items, files and hashes, never emotions.
@@ -104,9 +105,16 @@ let package = Package(
         .target(name: "SeededRandom"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
         .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
+        // ONNX's protobuf schema (onnx.pb.swift, generated once from onnx.proto and committed: `make onnx-proto`
+        // regenerates it) and a graph builder; knows ONNX, not the network.
+        .target(name: "ONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // A trained model in the forms users deploy: safetensors, ONNX float and int8, emotion_model.py, model_info.json.
+        .target(name: "Export", dependencies: ["ONNX", "EmotionModel", "NN", "Dataset", "Evaluation", "Metrics", "Safetensors", "Training",
+                                               .product(name: "Crypto", package: "swift-crypto")],
+                resources: [.copy("Resources/emotion_model.py")]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
         .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training", "Evaluation",
-                                                     "EmotionModel", "NN"]),
+                                                     "EmotionModel", "NN", "Export"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
@@ -115,7 +123,7 @@ let package = Package(
             name: "EmotionTools",
             dependencies: [
                 "EmotionCLI", "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "FFT", "EmotionModel", "NN",
-                "Tensor", "Safetensors", "ParallelWork", "Training",
+                "Tensor", "Safetensors", "ParallelWork", "Training", "Export", "Dataset",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -144,6 +152,8 @@ let package = Package(
         .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Safetensors", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Metrics"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "EmotionModel", "NN", "Tensor", "TestSupport"]),
         // A worker of a gradient exchange, so that tests run real processes.
         .executableTarget(name: "exchange-probe", dependencies: ["GradientExchange"], path: "Tests/ExchangeProbe"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"],
@@ -151,7 +161,7 @@ let package = Package(
         .testTarget(name: "GradientExchangeTests", dependencies: ["GradientExchange", "TestSupport", "exchange-probe"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
-                                                               "emotion", "emotion-worker"]),
+                                                               "emotion", "emotion-worker", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "EmotionToolsTests", dependencies: ["EmotionTools", "EmotionStages", "Pipeline",
                                                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "EmotionCLITests", dependencies: ["EmotionCLI", "Pipeline", "TestSupport", "emotion", "emotion-worker", "pipeline-probe",

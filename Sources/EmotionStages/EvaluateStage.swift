@@ -7,12 +7,12 @@ import Pipeline
 import Safetensors
 
 /// `evaluate`: a trained model in evaluation mode on the test split (and dev). Deps: a `train` stage, `shard_index`
-/// and `shards`. Outputs: `metrics.json` (per split: accuracy, weighted and macro F1 with 95 % bootstrap intervals,
+/// and `shards`. Outputs: `metrics.json` (the fusion and which weights; per split: accuracy, weighted and macro F1 with 95 % bootstrap intervals,
 /// per-class precision/recall/F1/support, the confusion matrix raw and normalised, the majority-class baseline),
 /// `predictions.jsonl` (per clip: split, id, truth, prediction, the 7 probabilities, face found) and `report.html`.
 public enum EvaluateStage {
     public static let kind = StageKind.whole(
-        "evaluate", version: 1, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
+        "evaluate", version: 2, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
         params: EvaluationSettings.params
     ) { context in
         let settings = try EvaluationSettings(context.params, stage: context.stage)
@@ -44,7 +44,8 @@ public enum EvaluateStage {
                                         seed: UInt64(settings.seed)))
         }
         try context.write(lines, to: "predictions.jsonl")
-        try context.writeJSON(Dictionary(uniqueKeysWithValues: figures.map { ($0.split, $0) }), to: "metrics.json")
+        try context.writeJSON(EvaluationMetrics(fusion: fusion.rawValue, weights: settings.model, splits: Dictionary(uniqueKeysWithValues: figures.map { ($0.split, $0) })),
+                              to: "metrics.json")
         var report = HTMLReport(title: "Evaluation: \(fusion.rawValue) fusion", splits: figures)
         report.about = ["Model: \(settings.model).safetensors of the training (best dev epoch \(summary?["best_epoch"] as? Int ?? 0)), "
                         + "\(trained["workers"] as? Int ?? 0) worker(s) x batch \(trained["batch"] as? Int ?? 0)."]

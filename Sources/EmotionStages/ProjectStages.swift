@@ -12,5 +12,7 @@ public enum ProjectStages {
         ShardIndexStage.kind,
         TrainStage.kind,
         EvaluateStage.kind,
+        ResultsStage.kind,
+        ExportStage.kind,
     ])
 }

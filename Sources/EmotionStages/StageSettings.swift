@@ -26,6 +26,7 @@ extension SynthesisParams: StageSettings {
         .doubles("label_weights", \.labelWeights, help: "relative frequency of neutral, joy, sadness, anger, surprise, fear, disgust"),
         .double("visual_signal", \.visualSignal, help: "probability that the face shows the label"),
         .double("audio_signal", \.audioSignal, help: "probability that the voice carries the label"),
+        .bool("mask_absent", \.maskAbsent, help: "a channel that does not carry the label shows neutral, not a random emotion"),
         .bool("faults", \.plantFaults, help: "plant MELD's faults (missing, truncated, silent, unannotated clips; legacy text)"),
     ]
 }
@@ -108,6 +109,14 @@ extension EvaluationSettings: StageSettings {
                       write: { $0.splits = $1.listValue.map(\.stringValue) }),
         .int("batch", \.batch, help: "clips per forward pass"),
         .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the 95 % intervals"),
+        .int("seed", \.seed, help: "the bootstrap's seed"),
+    ]
+}
+
+extension ResultsSettings: StageSettings {
+    public static let fields: [SettingsField<ResultsSettings>] = [
+        .string("split", \.split, help: "the split the table reports"),
+        .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the intervals and the paired differences"),
         .int("seed", \.seed, help: "the bootstrap's seed"),
     ]
 }

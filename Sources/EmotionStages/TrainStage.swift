@@ -8,7 +8,7 @@ import Training
 /// `train.json`, `train.log`. Checkpoints live in the unit's resume folder, so a killed run resumes where it stopped.
 public enum TrainStage {
     public static let kind = StageKind.whole(
-        "train", version: 2, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
+        "train", version: 3, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
         params: TrainingSettings.params
     ) { context in
         let settings = try TrainingSettings(context.params, stage: context.stage)

@@ -128,3 +128,58 @@ public struct EvaluationSettings: Sendable, Equatable {
         return nil
     }
 }
+
+/// `metrics.json` of an evaluation: which model (its fusion and which weights), and each split's figures under the
+/// split's name, so that `metrics["test"]["weighted_f1"]` reads as users expect.
+public struct EvaluationMetrics: Codable, Sendable {
+    public var fusion: String
+    /// `best` or `last`.
+    public var weights: String
+    public var splits: [String: SplitFigures]
+
+    public init(fusion: String, weights: String, splits: [String: SplitFigures]) {
+        self.fusion = fusion
+        self.weights = weights
+        self.splits = splits
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        fusion = try container.decode(String.self, forKey: Key(stringValue: "fusion"))
+        weights = try container.decode(String.self, forKey: Key(stringValue: "weights"))
+        splits = [:]
+        for key in container.allKeys where !["fusion", "weights"].contains(key.stringValue) {
+            splits[key.stringValue] = try container.decode(SplitFigures.self, forKey: key)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(fusion, forKey: Key(stringValue: "fusion"))
+        try container.encode(weights, forKey: Key(stringValue: "weights"))
+        for (split, figures) in splits { try container.encode(figures, forKey: Key(stringValue: split)) }
+    }
+}
+
+/// The results stage's settings.
+public struct ResultsSettings: Sendable, Equatable {
+    /// The split the table reports.
+    public var split = "test"
+    public var bootstrapSamples = 1000
+    public var seed = 0
+
+    public init() {}
+
+    public var problem: String? {
+        if split.isEmpty { return "split must name a split" }
+        if bootstrapSamples < 1 { return "bootstrap must be at least 1" }
+        return nil
+    }
+}

@@ -31,17 +31,7 @@ public struct HTMLReport {
     }
 
     public func html() -> String {
-        var page = """
-            <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
-            <style>
-            body { font-family: sans-serif; margin: 2em; color: #222; max-width: 70em; }
-            table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; }
-            th:first-child, td:first-child { text-align: left; } .figures { display: flex; flex-wrap: wrap; gap: 2em; } svg { font-size: 11px; }
-            </style></head><body>
-            <h1>\(escape(title))</h1>
-
-            """
+        var page = HTMLPage.head(title: title)
         for line in about { page += "<p>\(escape(line))</p>\n" }
         page += "<h2>Figures</h2>\n<table><tr><th>split</th><th>model</th><th>clips</th><th>accuracy (95 % interval)</th><th>weighted F1 (95 % interval)</th><th>macro F1</th></tr>\n"
         for split in splits {
@@ -125,8 +115,5 @@ public struct HTMLReport {
 
     func percent(_ value: Double) -> String { String(format: "%.1f", value * 100) }
 
-    func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    func escape(_ text: String) -> String { HTMLPage.escape(text) }
 }

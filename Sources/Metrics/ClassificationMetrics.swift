@@ -77,8 +77,28 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
 
     public init(truth: [Int], predicted: [Int], classes: Int, samples: Int = 1000, confidence: Double = 0.95, seed: UInt64,
                 figure: (ClassificationMetrics) -> Double) {
-        precondition(truth.count == predicted.count && samples > 0)
-        guard !truth.isEmpty else {
+        precondition(truth.count == predicted.count)
+        self.init(examples: truth.count, samples: samples, confidence: confidence, seed: seed) { picks in
+            figure(ClassificationMetrics(truth: picks.map { truth[$0] }, predicted: picks.map { predicted[$0] }, classes: classes))
+        }
+    }
+
+    /// The interval of `figure(first) - figure(second)`, two models' predictions of the same examples drawn together
+    /// (the paired bootstrap): above zero when the first is better beyond what the choice of examples explains.
+    public init(truth: [Int], first: [Int], second: [Int], classes: Int, samples: Int = 1000, confidence: Double = 0.95, seed: UInt64,
+                figure: (ClassificationMetrics) -> Double) {
+        precondition(truth.count == first.count && truth.count == second.count)
+        self.init(examples: truth.count, samples: samples, confidence: confidence, seed: seed) { picks in
+            let drawn = picks.map { truth[$0] }
+            return figure(ClassificationMetrics(truth: drawn, predicted: picks.map { first[$0] }, classes: classes))
+                - figure(ClassificationMetrics(truth: drawn, predicted: picks.map { second[$0] }, classes: classes))
+        }
+    }
+
+    /// The percentile interval of `statistic` over `samples` draws of `examples` indices with replacement.
+    private init(examples: Int, samples: Int, confidence: Double, seed: UInt64, statistic: ([Int]) -> Double) {
+        precondition(samples > 0)
+        guard examples > 0 else {
             low = 0
             high = 0
             return
@@ -86,13 +106,10 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
         var random = SeededRandom(seed: seed)
         var values: [Double] = []
         values.reserveCapacity(samples)
+        var picks = [Int](repeating: 0, count: examples)
         for _ in 0..<samples {
-            var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
-            for _ in truth.indices {
-                let pick = Int(random.next() % UInt64(truth.count))
-                confusion[truth[pick]][predicted[pick]] += 1
-            }
-            values.append(figure(ClassificationMetrics(confusion: confusion)))
+            for i in picks.indices { picks[i] = Int(random.next() % UInt64(examples)) }
+            values.append(statistic(picks))
         }
         values.sort()
         let tail = (1 - confidence) / 2

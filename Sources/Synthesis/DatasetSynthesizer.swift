@@ -22,6 +22,9 @@ public struct SynthesisParams: Sendable {
     public var visualSignal = 0.7
     /// Probability that a clip's voice carries its label (otherwise a random emotion's prosody).
     public var audioSignal = 0.6
+    /// A channel that does not carry the label shows neutral (a composed face, a flat voice) instead of a random
+    /// emotion, as with people who control their face but not their voice: the channels then disagree without lying.
+    public var maskAbsent = false
     public var plantFaults = true
 
     public init() {}
@@ -97,8 +100,12 @@ public enum DatasetSynthesizer {
                 let cast = [first, (first + 1 + Int(random.next() % UInt64(Sentences.speakers.count - 1))) % Sentences.speakers.count]
                 for utterance in 0..<params.utterancesPerDialogue {
                     let label = Emotion(rawValue: random.pick(weights: params.labelWeights))!
-                    let face = random.uniform(0, 1) < params.visualSignal ? label : Emotion(rawValue: Int(random.next() % 7))!
-                    let voice = random.uniform(0, 1) < params.audioSignal ? label : Emotion(rawValue: Int(random.next() % 7))!
+                    func shown(_ signal: Double) -> Emotion {
+                        if random.uniform(0, 1) < signal { return label }
+                        return params.maskAbsent ? .neutral : Emotion(rawValue: Int(random.next() % 7))!
+                    }
+                    let face = shown(params.visualSignal)
+                    let voice = shown(params.audioSignal)
                     let text = Sentences.line(&random)
                     planned.append(PlannedUtterance(split: split, dialogue: dialogue, utterance: utterance, speaker: cast[utterance % 2],
                                                     text: text, label: label, face: face, voice: voice))

@@ -326,7 +326,8 @@ public final class RankTrainer {
             bestEpoch: progress.bestEpoch + 1, best: best, epochs: progress.devHistory, steps: progress.step, stoppedEarly: stoppedEarly,
             wallSeconds: wall, samplesPerSecond: wall > 0 ? samples / wall : 0, workers: assignment.ranks,
             threadsPerWorker: settings.threadsPerWorker(), devices: assignment.devices.map(\.description), trainClips: data.trainCount,
-            devClips: data.devCount, parameters: replica.flat.count, settings: settings)
+            devClips: data.devCount, parameters: replica.flat.count, settings: settings,
+            features: data.features)
         try encoder.encode(summary).write(to: URL(fileURLWithPath: JobFiles.summary(job)), options: .atomic)
     }
 }
@@ -347,9 +348,11 @@ public struct TrainingSummary: Codable {
     public var devClips: Int
     public var parameters: Int
     public var settings: TrainingSettings
+    public var features: ShardIndex.Features?
 
     init(bestEpoch: Int, best: DevFigures?, epochs: [DevFigures], steps: Int, stoppedEarly: Bool, wallSeconds: Double, samplesPerSecond: Double,
-         workers: Int, threadsPerWorker: Int, devices: [String], trainClips: Int, devClips: Int, parameters: Int, settings: TrainingSettings) {
+         workers: Int, threadsPerWorker: Int, devices: [String], trainClips: Int, devClips: Int, parameters: Int, settings: TrainingSettings,
+         features: ShardIndex.Features?) {
         self.bestEpoch = bestEpoch
         self.best = best
         self.epochs = epochs
@@ -364,12 +367,13 @@ public struct TrainingSummary: Codable {
         self.devClips = devClips
         self.parameters = parameters
         self.settings = settings
+        self.features = features
     }
 
     enum CodingKeys: String, CodingKey {
         case bestEpoch = "best_epoch", best, epochs, steps, stoppedEarly = "stopped_early", wallSeconds = "wall_seconds"
         case samplesPerSecond = "samples_per_s", workers, threadsPerWorker = "threads_per_worker", devices, trainClips = "train_clips"
-        case devClips = "dev_clips", parameters, settings
+        case devClips = "dev_clips", parameters, settings, features
     }
 }
 

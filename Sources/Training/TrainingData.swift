@@ -10,6 +10,9 @@ public protocol TrainingData: Sendable {
     var classCounts: [Int] { get }
     /// Frames per clip (Tv), chip side, mel bands.
     var shape: (frames: Int, size: Int, bands: Int) { get }
+    /// The features the clips were made with (the shard index's), recorded in `train.json` for exports; nil for
+    /// data that no pipeline made.
+    var features: ShardIndex.Features? { get }
     /// Records at these positions of the training split, augmented as `epoch` decides.
     func trainBatch(_ positions: [Int], epoch: Int) throws -> Batch
     /// Records at these positions of the dev split, not augmented.
@@ -48,6 +51,7 @@ public struct ShardTrainingData: TrainingData {
         let features = train.split.index.features
         return (features.frames, features.size, features.melBands)
     }
+    public var features: ShardIndex.Features? { train.split.index.features }
 
     public func trainBatch(_ positions: [Int], epoch: Int) throws -> Batch { try train.batch(positions, epoch: epoch) }
     public func devBatch(_ positions: [Int]) throws -> Batch { try dev.batch(positions, epoch: 0) }
@@ -58,6 +62,7 @@ public struct SyntheticTrainingData: TrainingData {
     public let trainCount: Int
     public let devCount: Int
     public let shape: (frames: Int, size: Int, bands: Int)
+    public var features: ShardIndex.Features? { nil }
     let melFrames: Int
 
     public init(clips: Int, frames: Int, size: Int, bands: Int = 64, melFrames: Int) {

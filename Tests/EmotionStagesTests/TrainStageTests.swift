@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Safetensors
 import TestSupport
@@ -55,7 +56,10 @@ final class TrainStageTests: XCTestCase {
     }
 
     private func checkEvaluation(_ out: String) throws {
-        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))) as! [String: [String: Any]]
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/metrics.json"))) as! [String: Any]
+        XCTAssertEqual(json["fusion"] as? String, "cross_attention")
+        XCTAssertEqual(json["weights"] as? String, "best")
+        let metrics = json.compactMapValues { $0 as? [String: Any] }
         XCTAssertEqual(Set(metrics.keys), ["dev", "train"])
         XCTAssertEqual(metrics["dev"]?["clips"] as? Int, 5)
         XCTAssertEqual(metrics["train"]?["clips"] as? Int, 12)
@@ -89,5 +93,82 @@ final class TrainStageTests: XCTestCase {
         } else {
             XCTAssertEqual(String(decoding: check.out, as: UTF8.self), "agree\n", check.err)
         }
+    }
+}
+
+/// Several fusions from one declaration, their evaluations gathered by the results stage, and the export of the one
+/// with the best dev weighted F1, through `emotion run`.
+final class ResultsAndExportStageTests: XCTestCase {
+    static let pipeline = """
+        stages:
+          train:
+            foreach: [audio, cross_attention]
+            do:
+              uses: train
+              deps: [{path: tiny}]
+              params: {fusion: "${item}", workers: 1, batch: 4, threads: 2, epochs: 1, mel_frames: 16, warmup: 1}
+          evaluate:
+            foreach: [audio, cross_attention]
+            do:
+              uses: evaluate
+              deps: ["train@${item}", {path: tiny}]
+              params: {bootstrap: 100}
+          results:
+            uses: results
+            deps: [evaluate, {path: truth}]
+            params: {bootstrap: 100}
+          export:
+            uses: export
+            deps: [train, evaluate, {path: tiny}]
+        """
+
+    func testResultsTableAndExport() throws {
+        let folder = try TemporaryFolder()
+        try TinyShards.write(to: folder.file("tiny"), test: 14)
+        try FileManager.default.createDirectory(atPath: folder.file("truth/synthesis"), withIntermediateDirectories: true)
+        let rows = (0..<14).map { "test,0,\($0),\(["joy", "anger"][$0 % 2]),\($0 < 10 ? ["joy", "anger"][$0 % 2] : "neutral"),neutral,true,false" }
+        try Data((["split,dialogue,utterance,label,face_shows,voice_carries,face_carries_label,voice_carries_label"] + rows).joined(separator: "\n").utf8)
+            .write(to: URL(fileURLWithPath: folder.file("truth/synthesis/truth.csv")))
+        try Data(Self.pipeline.utf8).write(to: URL(fileURLWithPath: folder.file("p.yaml")))
+        let run = try shell(productsDirectory() + "/emotion", ["run", folder.file("p.yaml"), "--workspace", folder.path])
+        XCTAssertEqual(run.status, 0, run.err)
+
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("out/p/results/results.json")))) as! [String: Any]
+        let models = results["models"] as! [[String: Any]]
+        XCTAssertEqual(models.map { $0["model"] as! String }, ["audio", "cross_attention"])
+        XCTAssertEqual(models.map { $0["stage"] as! String }, ["evaluate@audio", "evaluate@cross_attention"])
+        XCTAssertEqual(models[0]["clips"] as? Int, 14)
+        let comparisons = results["comparisons"] as! [[String: Any]]
+        XCTAssertEqual(comparisons.count, 1)
+        XCTAssertEqual(comparisons.first?["against"] as? String, "audio")
+        let ceiling = results["ceiling"] as! [[String: Any]]
+        XCTAssertEqual(ceiling.map { $0["channels"] as! String }, ["face", "voice", "both"])
+        // The face shows the label on 10 of 14 clips and a neutral face otherwise (2 joy, 2 anger: joy wins the tie, by
+        // class order, so the 2 anger clips are lost); the voice is always neutral: half right by the same tie.
+        XCTAssertEqual(ceiling[0]["accuracy"] as! Double, 12.0 / 14, accuracy: 1e-12)
+        XCTAssertEqual(ceiling[1]["accuracy"] as! Double, 7.0 / 14, accuracy: 1e-12)
+        let markdown = try String(contentsOfFile: folder.file("out/p/results/results.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("| cross_attention | ") && markdown.contains("ceiling: perfect perception of face and voice"), markdown)
+        let html = try String(contentsOfFile: folder.file("out/p/results/results.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("<svg") && !html.contains("<script"))
+
+        // The export: the model with the best dev weighted F1, every file's digest in model_info.json.
+        let export = folder.file("out/p/export")
+        let info = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: export + "/model_info.json"))) as! [String: Any]
+        let devF1 = try ["audio", "cross_attention"].map { fusion -> Double in
+            let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("out/p/evaluate@\(fusion)/metrics.json")))) as! [String: Any]
+            return (metrics["dev"] as! [String: Any])["weighted_f1"] as! Double
+        }
+        XCTAssertEqual(info["fusion"] as? String, devF1[1] > devF1[0] ? "cross_attention" : "audio")
+        let files = info["files"] as! [String: [String: Any]]
+        XCTAssertEqual(Set(files.keys), ["model.safetensors", "model.onnx", "model_int8.onnx", "emotion_model.py"])
+        for (name, entry) in files {
+            let data = try Data(contentsOf: URL(fileURLWithPath: export + "/" + name))
+            XCTAssertEqual(entry["sha256"] as? String, SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(), name)
+        }
+        let test = info["test"] as! [String: Any], int8 = info["test_int8"] as! [String: Any]
+        XCTAssertEqual(test["clips"] as? Int, 14)
+        XCTAssertEqual(int8["clips"] as? Int, 14)
+        XCTAssertEqual((info["shapes"] as? [String: Int])?["mel_frames"], 16)
     }
 }

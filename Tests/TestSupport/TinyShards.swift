@@ -8,16 +8,16 @@ public enum TinyShards {
     public static let frames = 2, size = 32, bands = 64
     static let classes = ["neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust"]
 
-    /// Writes `root/N/SPLIT.safetensors` and `root/SPLIT/index.json`.
-    public static func write(to root: String, train: Int = 12, dev: Int = 5) throws {
-        for (split, count) in [("train", train), ("dev", dev)] {
+    /// Writes `root/N/SPLIT.safetensors` and `root/SPLIT/index.json` (a test split too when `test` is not zero).
+    public static func write(to root: String, train: Int = 12, dev: Int = 5, test: Int = 0) throws {
+        for (split, count) in [("train", train), ("dev", dev), ("test", test)] where count > 0 {
             var shards: [ShardIndex.Shard] = [], clips: [String: ShardIndex.Location] = [:], labels: [String: Int] = [:]
             let halves = [Array(0..<count / 2), Array(count / 2..<count)]
             for (number, members) in halves.enumerated() {
                 var writer = SafetensorsWriter()
                 var pixels: [UInt8] = [], mel: [Float] = [], offsets: [Int64] = [0], classOf: [Int64] = []
                 for clip in members {
-                    let seed = clip * 7919 + (split == "dev" ? 104_729 : 0)
+                    let seed = clip * 7919 + ["train": 0, "dev": 104_729, "test": 209_459][split]!
                     pixels += (0..<frames * size * size * 3).map { UInt8(truncatingIfNeeded: ($0 * 31 + seed * 17) % 251) }
                     let length = 10 + (clip * 7) % 21
                     mel += (0..<length * bands).map { Float(sin(Double($0 + seed))) * 20 - 40 }

@@ -1,0 +1,61 @@
+import Evaluation
+import Foundation
+import Pipeline
+
+/// `results`: every evaluated model of the pipeline in one table. Deps: the evaluate stages (a `foreach` name stands
+/// for all of them) and, on generated data, the synthesize stage, whose `synthesis/truth.csv` gives the perception
+/// ceilings. Outputs: `results.json`, `results.md`, `results.html`.
+public enum ResultsStage {
+    public static let kind = StageKind.whole(
+        "results", version: 1, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
+        params: ResultsSettings.params
+    ) { context in
+        let settings = try ResultsSettings(context.params, stage: context.stage)
+        var evaluated: [ResultsTable.Evaluated] = []
+        var truth: String?
+        let decoder = JSONDecoder()
+        for input in context.inputs {
+            let files = Dictionary(input.files.map { ($0.path, $0.location) }, uniquingKeysWith: { first, _ in first })
+            if let location = files["synthesis/truth.csv"] { truth = location }
+            guard let metricsFile = files["metrics.json"] else { continue }
+            guard let predictionsFile = files["predictions.jsonl"] else {
+                throw PipelineError(.stageFailed, "stage '\(context.stage)': '\(input.name)' has metrics.json but no predictions.jsonl")
+            }
+            let metrics: EvaluationMetrics
+            do {
+                metrics = try decoder.decode(EvaluationMetrics.self, from: Data(contentsOf: URL(fileURLWithPath: metricsFile)))
+            } catch {
+                throw PipelineError(.corrupt, "stage '\(context.stage)': \(input.name)/metrics.json is not an evaluation's metrics: \(error)")
+            }
+            guard let figures = metrics.splits[settings.split] else {
+                throw PipelineError(.stageFailed, "stage '\(context.stage)': '\(input.name)' did not evaluate the \(settings.split) split (it has \(metrics.splits.keys.sorted().joined(separator: ", ")))")
+            }
+            var predictions: [Prediction] = []
+            for (number, line) in try Data(contentsOf: URL(fileURLWithPath: predictionsFile)).split(separator: 0x0A).enumerated() {
+                do {
+                    let prediction = try decoder.decode(Prediction.self, from: Data(line))
+                    if prediction.split == settings.split { predictions.append(prediction) }
+                } catch {
+                    throw PipelineError(.corrupt, "stage '\(context.stage)': \(input.name)/predictions.jsonl:\(number + 1): \(error)")
+                }
+            }
+            evaluated.append(ResultsTable.Evaluated(model: metrics.fusion, stage: input.name, figures: figures, predictions: predictions))
+        }
+        guard !evaluated.isEmpty else {
+            throw PipelineError(.stageFailed, "stage '\(context.stage)': none of its deps is an evaluate stage (no metrics.json)")
+        }
+        var ceiling: [PerceptionCeiling] = []
+        if let truth {
+            do {
+                ceiling = try PerceptionCeiling.figures(truthCSV: try String(contentsOfFile: truth, encoding: .utf8), split: settings.split, file: "synthesis/truth.csv")
+            } catch let error as CeilingError {
+                throw PipelineError(.corrupt, "stage '\(context.stage)': \(error)")
+            }
+        }
+        let table = ResultsTable(split: settings.split, evaluated: evaluated, ceiling: ceiling, bootstrapSamples: settings.bootstrapSamples,
+                                 seed: UInt64(settings.seed))
+        try context.writeJSON(table, to: "results.json")
+        try context.write(Data(table.markdown().utf8), to: "results.md")
+        try context.write(Data(table.html().utf8), to: "results.html")
+    }
+}

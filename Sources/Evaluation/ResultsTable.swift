@@ -1,0 +1,203 @@
+import EmotionModel
+import Foundation
+import Metrics
+
+/// The results table of a pipeline: every evaluated model on one split, the majority-class baseline, on generated
+/// data the perception ceilings, and whether each fusion beats each single modality on the same clips (paired
+/// bootstrap of the difference). Written as `results.json`, `results.md` and `results.html`.
+public struct ResultsTable: Encodable, Sendable {
+    public struct Row: Encodable, Sendable {
+        public var model: String
+        /// The evaluate stage the row comes from.
+        public var stage: String
+        public var clips: Int
+        public var accuracy: Double
+        public var accuracyInterval: SplitFigures.Interval
+        public var weightedF1: Double
+        public var weightedF1Interval: SplitFigures.Interval
+        public var macroF1: Double
+        public var perClassF1: [String: Double]
+
+        enum CodingKeys: String, CodingKey {
+            case model, stage, clips, accuracy
+            case accuracyInterval = "accuracy_interval", weightedF1 = "weighted_f1", weightedF1Interval = "weighted_f1_interval"
+            case macroF1 = "macro_f1", perClassF1 = "per_class_f1"
+        }
+    }
+
+    /// A fusion model against a single-modality model on the clips both predicted.
+    public struct Comparison: Encodable, Sendable {
+        public var model: String
+        public var against: String
+        public var clips: Int
+        public var weightedF1Difference: Double
+        public var weightedF1Interval: SplitFigures.Interval
+        public var accuracyDifference: Double
+        public var accuracyInterval: SplitFigures.Interval
+
+        /// The difference in weighted F1 is above zero with 95 % confidence.
+        public var better: Bool { weightedF1Interval.low > 0 }
+
+        enum CodingKeys: String, CodingKey {
+            case model, against, clips, better
+            case weightedF1Difference = "weighted_f1_difference", weightedF1Interval = "weighted_f1_interval"
+            case accuracyDifference = "accuracy_difference", accuracyInterval = "accuracy_interval"
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(model, forKey: .model)
+            try container.encode(against, forKey: .against)
+            try container.encode(clips, forKey: .clips)
+            try container.encode(better, forKey: .better)
+            try container.encode(weightedF1Difference, forKey: .weightedF1Difference)
+            try container.encode(weightedF1Interval, forKey: .weightedF1Interval)
+            try container.encode(accuracyDifference, forKey: .accuracyDifference)
+            try container.encode(accuracyInterval, forKey: .accuracyInterval)
+        }
+    }
+
+    /// One evaluated model as the table reads it.
+    public struct Evaluated: Sendable {
+        public var model: String
+        public var stage: String
+        public var figures: SplitFigures
+        public var predictions: [Prediction]
+
+        public init(model: String, stage: String, figures: SplitFigures, predictions: [Prediction]) {
+            self.model = model
+            self.stage = stage
+            self.figures = figures
+            self.predictions = predictions
+        }
+    }
+
+    public var split: String
+    public var models: [Row]
+    public var baseline: SplitFigures.Baseline?
+    public var ceiling: [PerceptionCeiling]
+    public var comparisons: [Comparison]
+
+    /// Single-modality models, the ones each fusion is compared against.
+    public static let singleModalities = ["visual", "audio"]
+
+    public init(split: String, evaluated: [Evaluated], ceiling: [PerceptionCeiling], bootstrapSamples: Int, seed: UInt64) {
+        self.split = split
+        self.ceiling = ceiling
+        models = evaluated.map { entry in
+            let figures = entry.figures
+            return Row(model: entry.model, stage: entry.stage, clips: figures.clips, accuracy: figures.accuracy, accuracyInterval: figures.accuracyInterval,
+                       weightedF1: figures.weightedF1, weightedF1Interval: figures.weightedF1Interval, macroF1: figures.macroF1,
+                       perClassF1: figures.perClass.mapValues(\.f1))
+        }
+        baseline = evaluated.first?.figures.baseline
+        let index = Dictionary(uniqueKeysWithValues: emotionClasses.enumerated().map { ($1, $0) })
+        var comparisons: [Comparison] = []
+        for entry in evaluated where !Self.singleModalities.contains(entry.model) {
+            for single in evaluated where Self.singleModalities.contains(single.model) {
+                let theirs = Dictionary(single.predictions.map { ($0.clip, $0) }, uniquingKeysWith: { first, _ in first })
+                let paired = entry.predictions.compactMap { mine in theirs[mine.clip].map { (mine, $0) } }
+                let truth = paired.map { index[$0.0.truth]! }, first = paired.map { index[$0.0.predicted]! }, second = paired.map { index[$0.1.predicted]! }
+                func difference(_ figure: @escaping (ClassificationMetrics) -> Double) -> (Double, SplitFigures.Interval) {
+                    let classes = emotionClasses.count
+                    let value = figure(ClassificationMetrics(truth: truth, predicted: first, classes: classes))
+                        - figure(ClassificationMetrics(truth: truth, predicted: second, classes: classes))
+                    let interval = BootstrapInterval(truth: truth, first: first, second: second, classes: classes, samples: bootstrapSamples, seed: seed, figure: figure)
+                    return (value, SplitFigures.Interval(low: interval.low, high: interval.high))
+                }
+                let (f1, f1Interval) = difference(\.weightedF1), (accuracy, accuracyInterval) = difference(\.accuracy)
+                comparisons.append(Comparison(model: entry.model, against: single.model, clips: paired.count, weightedF1Difference: f1,
+                                              weightedF1Interval: f1Interval, accuracyDifference: accuracy, accuracyInterval: accuracyInterval))
+            }
+        }
+        self.comparisons = comparisons
+    }
+
+    // MARK: Rendering
+
+    private func percent(_ value: Double) -> String { String(format: "%.1f", value * 100) }
+    private func signed(_ value: Double) -> String { String(format: "%+.1f", value * 100) }
+    private func interval(_ value: SplitFigures.Interval, signed: Bool = false) -> String {
+        signed ? "[\(self.signed(value.low)), \(self.signed(value.high))]" : "[\(percent(value.low)), \(percent(value.high))]"
+    }
+
+    /// The cells of every row: name, accuracy, weighted F1, macro F1, then F1 per class; all in percent.
+    private var cells: [[String]] {
+        var rows = models.map { row in
+            [row.model, "\(percent(row.accuracy)) \(interval(row.accuracyInterval))", "\(percent(row.weightedF1)) \(interval(row.weightedF1Interval))",
+             percent(row.macroF1)] + emotionClasses.map { percent(row.perClassF1[$0] ?? 0) }
+        }
+        if let baseline {
+            rows.append(["always \(baseline.predicts) (majority baseline)", percent(baseline.accuracy), percent(baseline.weightedF1), percent(baseline.macroF1)]
+                        + emotionClasses.map { $0 == baseline.predicts ? "" : "0.0" })
+        }
+        for limit in ceiling {
+            rows.append(["ceiling: perfect perception of \(limit.channels == "both" ? "face and voice" : limit.channels)", percent(limit.accuracy),
+                         percent(limit.weightedF1), percent(limit.macroF1)] + emotionClasses.map { percent(limit.perClassF1[$0] ?? 0) })
+        }
+        return rows
+    }
+
+    private static let header = ["model", "accuracy [95 % CI]", "weighted F1 [95 % CI]", "macro F1"] + emotionClasses.map { "F1 \($0)" }
+
+    public func markdown() -> String {
+        var text = "# Results on the \(split) split\n\nFigures in percent; intervals are 95 % bootstrap intervals over the split's clips.\n\n"
+        text += "| " + Self.header.joined(separator: " | ") + " |\n|" + Self.header.map { _ in " --- |" }.joined() + "\n"
+        for row in cells { text += "| " + row.joined(separator: " | ") + " |\n" }
+        if !ceiling.isEmpty {
+            text += "\nCeilings: what a model that perceived the generated channels perfectly could reach (the generator's truth.csv, each thing perceived mapped to its likeliest label).\n"
+        }
+        if !comparisons.isEmpty {
+            text += "\n## Fusion against each single modality (same clips, paired bootstrap)\n\n| model | against | clips | weighted F1 difference [95 % CI] | accuracy difference [95 % CI] | better |\n| --- | --- | --- | --- | --- | --- |\n"
+            for c in comparisons {
+                text += "| \(c.model) | \(c.against) | \(c.clips) | \(signed(c.weightedF1Difference)) \(interval(c.weightedF1Interval, signed: true)) | "
+                    + "\(signed(c.accuracyDifference)) \(interval(c.accuracyInterval, signed: true)) | \(c.better ? "yes" : "not shown") |\n"
+            }
+        }
+        return text
+    }
+
+    public func html() -> String {
+        var page = HTMLPage.head(title: "Results on the \(split) split")
+        page += "<p>Figures in percent; intervals are 95 % bootstrap intervals over the split's clips.</p>\n<table><tr>"
+            + Self.header.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
+        for row in cells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
+        page += "</table>\n"
+        if !comparisons.isEmpty {
+            page += "<h2>Fusion against each single modality</h2>\n<table><tr><th>model</th><th>against</th><th>clips</th><th>weighted F1 difference [95 % CI]</th>"
+                + "<th>accuracy difference [95 % CI]</th><th>better</th></tr>\n"
+            for c in comparisons {
+                page += "<tr><td>\(HTMLPage.escape(c.model))</td><td>\(HTMLPage.escape(c.against))</td><td>\(c.clips)</td>"
+                    + "<td>\(signed(c.weightedF1Difference)) \(interval(c.weightedF1Interval, signed: true))</td>"
+                    + "<td>\(signed(c.accuracyDifference)) \(interval(c.accuracyInterval, signed: true))</td><td>\(c.better ? "yes" : "not shown")</td></tr>\n"
+            }
+            page += "</table>\n"
+        }
+        page += "<h2>Weighted F1 with its interval</h2>\n" + chart()
+        return page + "</body></html>\n"
+    }
+
+    /// Horizontal bars of weighted F1 with interval whiskers; the baseline and the ceilings as vertical lines.
+    private func chart() -> String {
+        let (left, width, row, top) = (150, 420, 26, 30)
+        let lines: [(String, Double, String)] = (baseline.map { [("majority", $0.weightedF1, "#888")] } ?? [])
+            + ceiling.map { ("ceiling \($0.channels)", $0.weightedF1, "#2a9d5c") }
+        let height = top + models.count * row + 20 + lines.count * 14
+        func x(_ value: Double) -> Int { left + Int(value * Double(width)) }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + width + 80)\" height=\"\(height)\" role=\"img\">"
+        svg += "<text x=\"\(left)\" y=\"16\">weighted F1 (0 to 1)</text>"
+        for (i, model) in models.enumerated() {
+            let y = top + i * row
+            svg += "<text x=\"\(left - 6)\" y=\"\(y + 14)\" text-anchor=\"end\">\(HTMLPage.escape(model.model))</text>"
+            svg += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(x(model.weightedF1) - left)\" height=\"\(row - 8)\" fill=\"#4a6fd4\"/>"
+            svg += "<line x1=\"\(x(model.weightedF1Interval.low))\" y1=\"\(y + 9)\" x2=\"\(x(model.weightedF1Interval.high))\" y2=\"\(y + 9)\" stroke=\"#111\" stroke-width=\"2\"/>"
+            svg += "<text x=\"\(x(model.weightedF1Interval.high) + 4)\" y=\"\(y + 14)\">" + String(format: "%.3f", model.weightedF1) + "</text>"
+        }
+        let bottom = top + models.count * row
+        for (i, line) in lines.enumerated() {
+            svg += "<line x1=\"\(x(line.1))\" y1=\"\(top - 4)\" x2=\"\(x(line.1))\" y2=\"\(bottom)\" stroke=\"\(line.2)\" stroke-dasharray=\"4 3\"/>"
+            svg += "<text x=\"\(x(line.1))\" y=\"\(bottom + 14 + i * 14)\" fill=\"\(line.2)\">\(HTMLPage.escape(line.0)) " + String(format: "%.3f", line.1) + "</text>"
+        }
+        return svg + "</svg>\n"
+    }
+}

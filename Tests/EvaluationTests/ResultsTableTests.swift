@@ -1,0 +1,48 @@
+import Evaluation
+import Metrics
+import XCTest
+
+/// The results table's own arithmetic: the perception ceilings on a hand-worked truth table, and the paired bootstrap
+/// of a difference between two models on the same clips.
+final class ResultsTableTests: XCTestCase {
+    func testCeilingsOnAHandWorkedTruthTable() throws {
+        // Six clips. The face shows joy on two joy clips and on one anger clip; the voice carries each label but once
+        // says neutral on an anger clip. Face alone: joy for "joy" (2 of 3 are joy), anger for the anger face, neutral for
+        // the neutral face. Both: every pair but (joy, anger) is unambiguous, and that pair is the anger clip.
+        let truth = """
+            split,dialogue,utterance,label,face_shows,voice_carries,face_carries_label,voice_carries_label
+            test,0,0,joy,joy,joy,true,true
+            test,0,1,joy,joy,joy,true,true
+            test,0,2,anger,joy,anger,false,true
+            test,0,3,anger,anger,neutral,true,false
+            test,0,4,neutral,neutral,neutral,true,true
+            train,1,0,neutral,neutral,neutral,true,true
+            """
+        let ceilings = try PerceptionCeiling.figures(truthCSV: truth, split: "test")
+        XCTAssertEqual(ceilings.map(\.channels), ["face", "voice", "both"])
+        XCTAssertEqual(ceilings.map(\.clips), [5, 5, 5])
+        XCTAssertEqual(ceilings[0].accuracy, 4.0 / 5, accuracy: 1e-12, "face: the anger clip whose face shows joy is lost")
+        XCTAssertEqual(ceilings[1].accuracy, 4.0 / 5, accuracy: 1e-12, "voice: the anger clip whose voice is neutral is lost")
+        XCTAssertEqual(ceilings[2].accuracy, 1, accuracy: 1e-12, "both channels together tell every clip")
+        XCTAssertThrowsError(try PerceptionCeiling.figures(truthCSV: "split,label\ntest,joy\n", split: "test")) { error in
+            XCTAssertTrue("\(error)".contains("no 'face_shows' column"), "\(error)")
+        }
+        XCTAssertThrowsError(try PerceptionCeiling.figures(truthCSV: truth + "\ntest,0,9,joy,happy,joy,true,true\n", split: "test")) { error in
+            XCTAssertTrue("\(error)".contains("truth.csv:8:"), "\(error)")
+        }
+    }
+
+    func testPairedDifferenceIntervals() {
+        let truth = (0..<200).map { $0 % 7 }
+        let right = truth, wrong = truth.map { ($0 + 1) % 7 }
+        let better = BootstrapInterval(truth: truth, first: right, second: wrong, classes: 7, samples: 300, seed: 3) { $0.accuracy }
+        XCTAssertEqual(better.low, 1, accuracy: 1e-12)
+        let same = BootstrapInterval(truth: truth, first: right, second: right, classes: 7, samples: 300, seed: 3) { $0.weightedF1 }
+        XCTAssertEqual(same.low, 0)
+        XCTAssertEqual(same.high, 0)
+        // Half right against a quarter right: the difference's interval holds the true 0.25 and lies above zero.
+        let half = truth.indices.map { $0 % 2 == 0 ? truth[$0] : wrong[$0] }, quarter = truth.indices.map { $0 % 4 == 0 ? truth[$0] : wrong[$0] }
+        let gap = BootstrapInterval(truth: truth, first: half, second: quarter, classes: 7, samples: 500, seed: 3) { $0.accuracy }
+        XCTAssertTrue(gap.low > 0 && gap.low < 0.25 && gap.high > 0.25, "\(gap)")
+    }
+}
