@@ -73,6 +73,7 @@ final class FeedForward: Module {
         drop = Dropout(dropout, generator: generator)
         super.init()
         child("0", first)
+        child("2", drop)
         child("3", second)
     }
 
@@ -140,7 +141,8 @@ final class Classifier: Module {
         layers = [Linear(inFeatures, 256), Linear(256, 128), Linear(128, 7)]
         drop = Dropout(dropout, generator: generator)
         super.init()
-        child("0", layers[0]); child("3", layers[1]); child("6", layers[2])
+        // The one Dropout stands at 2 and 5 of PyTorch's Sequential; registered so that `eval()` reaches it.
+        child("0", layers[0]); child("2", drop); child("3", layers[1]); child("6", layers[2])
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
