@@ -8,10 +8,11 @@ import Training
 /// `train.json`, `train.log`. Checkpoints live in the unit's resume folder, so a killed run resumes where it stopped.
 public enum TrainStage {
     public static let kind = StageKind.whole(
-        "train", version: 3, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
+        "train", version: 4, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
         params: TrainingSettings.params
     ) { context in
-        let settings = try TrainingSettings(context.params, stage: context.stage)
+        var settings = try TrainingSettings(context.params, stage: context.stage)
+        settings.initPath = try initFiles(settings.initFiles, context).joined(separator: ",")
         let job = TrainingJob(settings: settings, data: try shards(context), jobDirectory: context.resumeDirectory,
                               worker: (try workerProgram(), ["train-rank"]))
         try job.run()
@@ -33,6 +34,20 @@ public enum TrainStage {
         }
         guard !locations.isEmpty else { throw PipelineError(.stageFailed, "stage '\(context.stage)': no shard files among its deps (list a shards stage)") }
         return .shards(trainIndex: train, devIndex: dev, locations: locations)
+    }
+
+    /// Each init entry as a file: `STAGE/FILE` names a file of a stage among the deps, anything else is a path.
+    static func initFiles(_ entries: [String], _ context: WorkContext) throws -> [String] {
+        try entries.map { entry in
+            for input in context.inputs where entry.hasPrefix(input.name + "/") {
+                let path = String(entry.dropFirst(input.name.count + 1))
+                guard let file = input.files.first(where: { $0.path == path }) else {
+                    throw PipelineError(.stageFailed, "stage '\(context.stage)': init \(entry): stage '\(input.name)' has no \(path)")
+                }
+                return file.location
+            }
+            return entry
+        }
     }
 
     /// The worker program training workers run: `EMOTION_WORKER`, this program when it is the worker program, else the

@@ -124,10 +124,15 @@ public final class RankTrainer {
             log("resuming from the checkpoint at step \(saved.step) (epoch \(saved.epoch + 1), step \(saved.stepInEpoch) of it)")
         } else {
             if rank == 0 && !settings.initPath.isEmpty {
-                let (loaded, skipped, kept) = try replica.load(initial: settings.initPath, prefix: settings.initPrefix)
-                log("init: \(loaded) tensors loaded from \(settings.initPath)" + (settings.initPrefix.isEmpty ? "" : " under \(settings.initPrefix)")
-                    + "; \(kept) of the model's keep their seeded values"
-                    + (skipped.isEmpty ? "" : "; not loaded (\(skipped.count)): " + skipped.joined(separator: ", ")))
+                var loaded = Set<String>()
+                for path in settings.initFiles {
+                    let (names, skipped) = try replica.load(initial: path, prefix: settings.initPrefix, only: settings.initOnlyPrefixes)
+                    loaded.formUnion(names)
+                    log("init: \(names.count) tensors loaded from \(path)" + (settings.initPrefix.isEmpty ? "" : " under \(settings.initPrefix)")
+                        + (settings.initOnly.isEmpty ? "" : " (only \(settings.initOnly))")
+                        + (skipped.isEmpty ? "" : "; not loaded (\(skipped.count)): " + skipped.joined(separator: ", ")))
+                }
+                log("init: \(replica.stateCount - loaded.count) of the model's \(replica.stateCount) tensors keep their seeded values")
             }
             let values = replica.flat.values.pointer
             try exchange.broadcast(UnsafeMutableBufferPointer(start: values, count: replica.flat.count), timeout: exchangeTimeout)

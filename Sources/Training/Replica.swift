@@ -87,13 +87,16 @@ final class Replica {
 
     /// Loads the tensors of a state dictionary whose names, after `prefix`, are the model's and whose shapes match;
     /// returns what was loaded and what was not, with why.
-    func load(initial path: String, prefix: String) throws -> (loaded: Int, skipped: [String], kept: Int) {
+    /// Copies the entries of a state dictionary into the model by name (after `prefix`), only those whose model name
+    /// starts with one of `only` (all when empty). Returns the model names loaded and what could not be.
+    func load(initial path: String, prefix: String, only: [String] = []) throws -> (loaded: Set<String>, skipped: [String]) {
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: path) } catch { throw TrainingError("init \(path): \(error)") }
         let state = Dictionary(model.namedState(), uniquingKeysWith: { first, _ in first })
         var loaded = Set<String>(), skipped: [String] = []
         for name in file.names {
             let target = prefix + name
+            guard only.isEmpty || only.contains(where: { target.hasPrefix($0) }) else { continue }
             let entry = try file.entry(name)
             switch state[target] {
             case .tensor(let t)?:
@@ -111,8 +114,11 @@ final class Replica {
                 skipped.append("\(name) (the model has no \(target))")
             }
         }
-        return (loaded.count, skipped, state.count - loaded.count)
+        return (loaded, skipped)
     }
+
+    /// The count of the model's state entries, for saying how many kept their seeded values.
+    var stateCount: Int { model.namedState().count }
 }
 
 /// Where a run stands, saved with its replica in one checkpoint file: enough to go on as if never stopped.

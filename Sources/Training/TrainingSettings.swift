@@ -28,9 +28,16 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var checkpointEvery = 50
     /// Stop after this many epochs without a better dev weighted F1; 0 never stops early.
     public var patience = 0
-    /// A safetensors state dictionary to start from (matched by name after `initPrefix`); empty for the seeded initialisation.
+    /// Safetensors state dictionaries to start from, comma-separated, loaded in order (matched by name after
+    /// `initPrefix`); empty for the seeded initialisation.
     public var initPath = ""
     public var initPrefix = ""
+    /// Comma-separated prefixes of the model's names that the init files may set (empty: all): `visual.,audio.` starts a
+    /// fusion's encoders from single-modality models and leaves its fusion and classifier seeded.
+    public var initOnly = ""
+
+    public var initFiles: [String] { initPath.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    public var initOnlyPrefixes: [String] { initOnly.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
     /// Mel frames per clip (Ta).
     public var melFrames = 300
     public var flip = 0.5
@@ -50,7 +57,7 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
         case fusion, epochs, batch, workers, threads, warmup, dropout, seed, patience, flip, brightness, contrast, digests
         case learningRateVisual = "lr_visual", learningRateAudio = "lr_audio", learningRateOther = "lr_other", weightDecay = "weight_decay"
         case labelSmoothing = "label_smoothing", classWeights = "class_weights", clipNorm = "clip_norm", checkpointEvery = "checkpoint_every"
-        case initPath = "init", initPrefix = "init_prefix", melFrames = "mel_frames", timeMask = "time_mask", frequencyMask = "freq_mask"
+        case initPath = "init", initPrefix = "init_prefix", initOnly = "init_only", melFrames = "mel_frames", timeMask = "time_mask", frequencyMask = "freq_mask"
         case maxSteps = "max_steps"
     }
 

@@ -178,8 +178,8 @@ final class TrainingTests: XCTestCase {
         writer.add("fc.weight", shape: [1000, 512], floats: [Float](repeating: 0, count: 512_000))
         try writer.write(to: folder.file("resnet18.safetensors"))
         let replica = Replica(settings: settings())
-        let (loaded, skipped, _) = try replica.load(initial: folder.file("resnet18.safetensors"), prefix: "visual.backbone.")
-        XCTAssertEqual(loaded, 3)
+        let (loaded, skipped) = try replica.load(initial: folder.file("resnet18.safetensors"), prefix: "visual.backbone.")
+        XCTAssertEqual(loaded.count, 3)
         XCTAssertEqual(skipped.count, 2, "\(skipped)")
         XCTAssertTrue(skipped.contains { $0.hasPrefix("fc.weight (the model has no visual.backbone.fc.weight)") }, "\(skipped)")
         XCTAssertTrue(skipped.contains { $0.hasPrefix("layer1.0.conv1.weight (F32 [1, 1, 1, 1]") }, "\(skipped)")
@@ -189,6 +189,18 @@ final class TrainingTests: XCTestCase {
         }
         XCTAssertEqual(Array(UnsafeBufferPointer(start: weight.pointer, count: weight.count)), conv)
         XCTAssertEqual(tracked.value, 7)
+
+        // `only`: a fusion takes its encoders from a single-modality model and leaves the rest as it was.
+        let fusion = Replica(settings: settings()), source = Replica(settings: settings())
+        source.model.initializeParameters(seed: 99)
+        try source.model.saveStateDictionary(to: folder.file("visual-model.safetensors"))
+        let before = Dictionary(fusion.model.namedParameters().map { ($0.0, $0.1.scalars) }, uniquingKeysWith: { a, _ in a })
+        let (taken, _) = try fusion.load(initial: folder.file("visual-model.safetensors"), prefix: "", only: ["visual."])
+        XCTAssertTrue(!taken.isEmpty && taken.allSatisfy { $0.hasPrefix("visual.") }, "\(taken.sorted().prefix(3))")
+        let sourceValues = Dictionary(source.model.namedParameters().map { ($0.0, $0.1.scalars) }, uniquingKeysWith: { a, _ in a })
+        for (name, tensor) in fusion.model.namedParameters() {
+            XCTAssertEqual(tensor.scalars, name.hasPrefix("visual.") ? sourceValues[name] : before[name], name)
+        }
     }
 
     func testAKilledWorkerIsNamedAndTheRerunResumesToTheBitsOfAnUninterruptedRun() throws {
