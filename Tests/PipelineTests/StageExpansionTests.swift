@@ -55,7 +55,7 @@ final class StageExpansionTests: XCTestCase {
         }
         let unknown = try error("stages:\n  a:\n    foreach: [1, 2]\n    do:\n      uses: test.generate\n      params: {seed: \"${item.seed}\"}\n")
         XCTAssertEqual(unknown.location?.line, 6)
-        XCTAssertTrue(unknown.message.contains("unknown ${item.seed} (this declaration defines ${item})"), unknown.message)
+        XCTAssertTrue(unknown.message.contains("unknown ${item.seed} (defined: ${item})"), unknown.message)
 
         let twice = try error("stages:\n  a:\n    foreach: [x, x]\n    do: {uses: test.generate}\n")
         XCTAssertTrue(twice.message.contains("'x' is listed twice"), twice.message)
@@ -73,5 +73,81 @@ final class StageExpansionTests: XCTestCase {
 
         let clash = try error("stages:\n  a@x: {uses: test.generate}\n")
         XCTAssertTrue(clash.message.contains("without '/', '@' or spaces"), clash.message)
+    }
+
+    /// Two pipelines sharing their stages: `include` puts a file's stages and `vars` first; the including file's vars
+    /// win and its stages of the same name replace the included ones where they stand.
+    func testIncludeAndVariables() throws {
+        let sandbox = try Sandbox()
+        try sandbox.pipelineFile("""
+            vars: {count: 3, salt: base}
+            stages:
+              source:
+                uses: test.generate
+                params: {count: "${count}"}
+              digest:
+                uses: test.digest
+                map: source
+                params: {salt: "${salt}-${count}"}
+              all:
+                uses: test.concat
+                deps: [digest]
+            """, name: "shared")
+        let graph = try sandbox.graph("""
+            include: shared.yaml
+            vars: {count: 2}
+            stages:
+              source:
+                uses: test.generate
+                params: {count: "${count}", seed: 9}
+              extra:
+                uses: test.concat
+                deps: [all]
+            """)
+        XCTAssertEqual(graph.name, "p")
+        XCTAssertEqual(graph.stages.map(\.name), ["source", "digest", "all", "extra"])
+        XCTAssertEqual(graph.stage("source")?.params["count"], .int(2))
+        XCTAssertEqual(graph.stage("source")?.params["seed"], .int(9))
+        XCTAssertEqual(graph.stage("digest")?.params["salt"], .string("base-2"))
+        XCTAssertEqual(try sandbox.run("include: shared.yaml\nvars: {count: 2}\n").executed, 1 + 2 + 1)
+
+        do {
+            _ = try sandbox.graph("include: shared.yaml\nstages:\n  more:\n    uses: test.generate\n    params: {note: \"${nothing}\"}\n")
+            XCTFail("an unknown variable is an error")
+        } catch let error as PipelineError {
+            XCTAssertTrue(error.message.contains("unknown ${nothing}"), error.message)
+            XCTAssertEqual(error.location?.line, 5)
+        }
+        do {
+            _ = try sandbox.graph("include: missing.yaml\n")
+            XCTFail("a missing include is an error")
+        } catch let error as PipelineError {
+            XCTAssertEqual(error.code, .missingPath)
+            XCTAssertTrue(error.message.contains("missing.yaml"), error.message)
+        }
+    }
+
+    /// DVC's mapping form of `foreach` (the key names the stage, the value is `${item}`) and YAML's merge key in params.
+    func testForeachOverAMappingAndMergedParams() throws {
+        let graph = try Sandbox().graph("""
+            stages:
+              source:
+                uses: test.generate
+                params: &base {count: 2, note: shared}
+              other:
+                uses: test.generate
+                params: {<<: *base, count: 5}
+              digest:
+                foreach: {first: source, second: other}
+                do:
+                  uses: test.digest
+                  map: "${item}"
+                  params: {salt: "${key}"}
+            """)
+        XCTAssertEqual(graph.stages.map(\.name), ["source", "other", "digest@first", "digest@second"])
+        XCTAssertEqual(graph.stage("other")?.params["count"], .int(5), "the stage's own value wins over the merged one")
+        XCTAssertEqual(graph.stage("other")?.params["note"], .string("shared"))
+        XCTAssertEqual(graph.stage("digest@second")?.map, .stage("other", glob: nil))
+        XCTAssertEqual(graph.stage("digest@first")?.params["salt"], .string("first"))
     }
 }

@@ -54,50 +54,104 @@ public struct PipelineSpec: Sendable {
     }
 
     public static func parse(_ text: String, file: String) throws -> PipelineSpec {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw syntaxError(error, file: file)
-        }
         let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-        let reader = Reader(file: file)
-        guard let root, case .mapping(let top) = root else {
-            throw PipelineError(.badField, "a pipeline file is a mapping with a 'stages' key", at: reader.location(root))
-        }
-        var stagesNode: Node?
-        for (key, value) in top {
-            let field = try reader.string(key, what: "a top-level key")
-            switch field {
-            case "stages": stagesNode = value
-            case "description": _ = try reader.string(value, what: "'description'")
-            default:
-                throw PipelineError(.badField, "unknown top-level key '\(field)' (expected 'stages', 'description')", at: reader.location(key))
+        let document = try Document(text, file: file)
+        var vars = document.vars, entries = document.stages
+        if let (include, location) = document.include {
+            let path = include.hasPrefix("/") ? include : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(include)
+            guard let data = FileManager.default.contents(atPath: path), let included = String(data: data, encoding: .utf8) else {
+                throw PipelineError(.missingPath, "cannot read the included pipeline file \(path)", at: location)
             }
+            let base = try Document(included, file: path)
+            if let (_, nested) = base.include {
+                throw PipelineError(.badField, "an included file includes no other (one level keeps a pipeline readable)", at: nested)
+            }
+            // This file's variables win; its stages replace included ones of the same name where they stand, others follow.
+            vars = base.vars.merging(vars) { $1 }
+            var merged = base.stages
+            for entry in entries {
+                if let index = merged.firstIndex(where: { $0.name == entry.name }) { merged[index] = entry } else { merged.append(entry) }
+            }
+            entries = merged
         }
-        guard let stagesNode, case .mapping(let stageMap) = stagesNode else {
-            throw PipelineError(.badField, "'stages' must be a mapping from stage name to stage", at: reader.location(stagesNode ?? root))
-        }
+        let bindings = vars.keys.sorted().map { ($0, vars[$0]!) }
         var stages: [Stage] = []
         var groups: [String: [String]] = [:]
         var seen: Set<String> = []
-        for (key, value) in stageMap {
-            let declaredName = try reader.string(key, what: "a stage name")
-            guard !declaredName.isEmpty, !declaredName.contains("/"), !declaredName.contains("@"), declaredName.allSatisfy({ !$0.isWhitespace }) else {
-                throw PipelineError(.badField, "stage name '\(declaredName)' must be non-empty, without '/', '@' or spaces", at: reader.location(key))
-            }
-            let expanded = try StageExpansion.expand(declaredName, value, file: file)
+        for entry in entries {
+            let reader = Reader(file: entry.file)
+            let body = try StageExpansion.substitute(entry.node, bindings, stage: entry.name, location: { reader.location($0) }) { !$0.hasPrefix("item") && $0 != "key" }
+            let expanded = try StageExpansion.expand(entry.name, body, file: entry.file)
             var names = expanded.map(\.name)
-            if names != [declaredName] {
-                groups[declaredName] = names
-                names.append(declaredName)
+            if names != [entry.name] {
+                groups[entry.name] = names
+                names.append(entry.name)
             }
             for stageName in names where !seen.insert(stageName).inserted {
-                throw PipelineError(.badField, "stage '\(stageName)' is declared twice", at: reader.location(key))
+                throw PipelineError(.badField, "stage '\(stageName)' is declared twice", at: entry.location)
             }
-            for (stageName, node) in expanded { stages.append(try reader.stage(named: stageName, node, at: reader.location(key))) }
+            for (stageName, node) in expanded { stages.append(try reader.stage(named: stageName, node, at: entry.location)) }
         }
         return PipelineSpec(name: name, file: file, stages: stages, groups: groups)
+    }
+
+    /// One pipeline file's top level as written: `stages` in order, `vars` (`${NAME}` in any stage's text) and
+    /// `include` (a file whose stages and variables come first).
+    private struct Document {
+        struct Entry {
+            var name: String
+            var node: Node
+            var file: String
+            var location: SourceLocation
+        }
+
+        var stages: [Entry] = []
+        var vars: [String: String] = [:]
+        var include: (String, SourceLocation)?
+
+        init(_ text: String, file: String) throws {
+            let root: Node?
+            do {
+                root = try Yams.compose(yaml: text)
+            } catch let error as YamlError {
+                throw PipelineSpec.syntaxError(error, file: file)
+            }
+            let reader = Reader(file: file)
+            guard let root, case .mapping(let top) = root else {
+                throw PipelineError(.badField, "a pipeline file is a mapping with a 'stages' key", at: reader.location(root))
+            }
+            var stagesNode: Node?
+            for (key, value) in top {
+                let field = try reader.string(key, what: "a top-level key")
+                switch field {
+                case "stages": stagesNode = value
+                case "description": _ = try reader.string(value, what: "'description'")
+                case "include": include = (try reader.string(value, what: "'include' (a pipeline file whose stages come first)"), reader.location(value))
+                case "vars":
+                    guard case .mapping(let pairs) = value else {
+                        throw PipelineError(.badField, "'vars' must be a mapping from a name to a value", at: reader.location(value))
+                    }
+                    for (name, setting) in pairs {
+                        vars[try reader.string(name, what: "a variable's name")] = try reader.string(setting, what: "variable '\(name.string ?? "")' (a number or a string)")
+                    }
+                default:
+                    throw PipelineError(.badField, "unknown top-level key '\(field)' (expected 'stages', 'vars', 'include', 'description')", at: reader.location(key))
+                }
+            }
+            if stagesNode == nil && include != nil { return }
+            guard let stagesNode, case .mapping(let stageMap) = stagesNode else {
+                throw PipelineError(.badField, "'stages' must be a mapping from stage name to stage", at: reader.location(stagesNode ?? root))
+            }
+            var seen: Set<String> = []
+            for (key, value) in stageMap {
+                let name = try reader.string(key, what: "a stage name")
+                guard !name.isEmpty, !name.contains("/"), !name.contains("@"), name.allSatisfy({ !$0.isWhitespace }) else {
+                    throw PipelineError(.badField, "stage name '\(name)' must be non-empty, without '/', '@' or spaces", at: reader.location(key))
+                }
+                guard seen.insert(name).inserted else { throw PipelineError(.badField, "stage '\(name)' is declared twice", at: reader.location(key)) }
+                stages.append(Entry(name: name, node: value, file: file, location: reader.location(key)))
+            }
+        }
     }
 
     private static func syntaxError(_ error: YamlError, file: String) -> PipelineError {
@@ -192,11 +246,17 @@ private struct Reader {
             throw PipelineError(.badField, "stage '\(stage)': 'params' must be a mapping of name: value", at: location(node))
         }
         var result: [String: (ParamValue, SourceLocation)] = [:]
+        var merged: [String: (ParamValue, SourceLocation)] = [:]
         for (key, value) in mapping {
             let name = try string(key, what: "stage '\(stage)': a param name")
+            if name == "<<" {
+                // YAML's merge key (`<<: *anchor`): another params mapping, whose entries this one's own override.
+                for (inherited, entry) in try params(value, stage: stage) where merged[inherited] == nil { merged[inherited] = entry }
+                continue
+            }
             result[name] = (try paramValue(value, stage: stage, param: name), location(value))
         }
-        return result
+        return result.merging(merged) { own, _ in own }
     }
 
     private func paramValue(_ node: Node, stage: String, param: String) throws -> ParamValue {

@@ -22,6 +22,16 @@ enum StageExpansion {
             guard keys.allSatisfy({ ["foreach", "do"].contains($0) }), let body = fields["do"] else {
                 throw PipelineError(.badField, "stage '\(name)': 'foreach' goes with 'do' (the stage declared for each value) and nothing else", at: location(node))
             }
+            // A mapping names each stage by its key and gives `${key}` and `${item}` (DVC's form); a list gives `${item}`.
+            if case .mapping(let pairs) = list {
+                return try pairs.map { key, value in
+                    guard let entry = key.scalar?.string, case .scalar(let scalar) = value else {
+                        throw PipelineError(.badField, "stage '\(name)': each 'foreach' entry maps a name to a value", at: location(key))
+                    }
+                    return (try stageName(name, [entry], at: location(key)),
+                            try substitute(body, [("key", entry), ("item", scalar.string)], stage: name, location: location))
+                }
+            }
             let values = try scalars(list, what: "stage '\(name)': 'foreach'", location: location)
             return try values.map { value in
                 (try stageName(name, [value.string], at: location(list)), try substitute(body, [("item", value.string)], stage: name, location: location))
@@ -70,8 +80,10 @@ enum StageExpansion {
         return name
     }
 
-    /// The node with every `${NAME}` of `bindings` replaced in its scalars; any other `${item...}` is an error.
-    private static func substitute(_ node: Node, _ bindings: [(String, String)], stage: String, location: (Node) -> SourceLocation) throws -> Node {
+    /// The node with every `${NAME}` of `bindings` replaced in its scalars. A reference left over is an error when
+    /// `owned` claims it (this expansion's `${item...}`, or a pipeline variable), and otherwise left for a later pass.
+    static func substitute(_ node: Node, _ bindings: [(String, String)], stage: String, location: (Node) -> SourceLocation,
+                           owned: (String) -> Bool = { $0.hasPrefix("item") || $0 == "key" }) throws -> Node {
         switch node {
         case .scalar(var scalar):
             guard scalar.string.contains("${") else { return node }
@@ -79,20 +91,28 @@ enum StageExpansion {
             // A value that is one reference alone is typed by what it becomes (`seed: "${item.seed}"` gives an integer).
             let whole = bindings.contains { "${\($0.0)}" == text }
             for (name, value) in bindings { text = text.replacingOccurrences(of: "${\(name)}", with: value) }
-            if let start = text.range(of: "${item") {
-                let rest = text[start.lowerBound...]
-                let reference = rest.prefix(through: rest.firstIndex(of: "}") ?? rest.index(before: rest.endIndex))
-                let known = bindings.map { "${\($0.0)}" }.joined(separator: ", ")
-                throw PipelineError(.badField, "stage '\(stage)': unknown \(reference) (this declaration defines \(known))", at: location(node))
+            var rest = text[...]
+            while let start = rest.range(of: "${") {
+                let end = rest[start.upperBound...].firstIndex(of: "}") ?? rest.endIndex
+                let reference = String(rest[start.upperBound..<end])
+                if owned(reference) {
+                    let known = bindings.map { "${\($0.0)}" }.joined(separator: ", ")
+                    throw PipelineError(.badField, "stage '\(stage)': unknown ${\(reference)} (\(known.isEmpty ? "nothing is defined" : "defined: " + known))", at: location(node))
+                }
+                rest = rest[(end == rest.endIndex ? end : rest.index(after: end))...]
             }
             scalar.string = text
             if whole { scalar.style = .plain }
             return .scalar(scalar)
         case .mapping(let mapping):
-            let pairs = try mapping.map { (try substitute($0.key, bindings, stage: stage, location: location), try substitute($0.value, bindings, stage: stage, location: location)) }
+            let pairs = try mapping.map {
+                (try substitute($0.key, bindings, stage: stage, location: location, owned: owned),
+                 try substitute($0.value, bindings, stage: stage, location: location, owned: owned))
+            }
             return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):
-            return .sequence(Node.Sequence(try sequence.map { try substitute($0, bindings, stage: stage, location: location) }, sequence.tag, sequence.style, sequence.mark))
+            return .sequence(Node.Sequence(try sequence.map { try substitute($0, bindings, stage: stage, location: location, owned: owned) },
+                                           sequence.tag, sequence.style, sequence.mark))
         case .alias:
             return node
         }
