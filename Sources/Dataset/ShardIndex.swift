@@ -34,16 +34,20 @@ public struct ShardIndex: Codable, Sendable, Equatable {
         public var melBands: Int
         /// The `mel` stage's params (`n_fft`, `hop_length`, `top_db`, ...), as it wrote them.
         public var mel: [String: Double]
+        /// The `faces` stage's params (`max_side`, `padding`, `predictor`, ...), each as text; nil for shards made
+        /// before the faces stage recorded them.
+        public var faces: [String: String]?
 
-        public init(frames: Int, size: Int, melBands: Int, mel: [String: Double]) {
+        public init(frames: Int, size: Int, melBands: Int, mel: [String: Double], faces: [String: String]? = nil) {
             self.frames = frames
             self.size = size
             self.melBands = melBands
             self.mel = mel
+            self.faces = faces
         }
 
         enum CodingKeys: String, CodingKey {
-            case frames, size, mel
+            case frames, size, mel, faces
             case melBands = "mel_bands"
         }
     }
@@ -93,9 +97,10 @@ public enum ShardFormat {
     public static let faceFound = "face_found"
     /// Metadata: a JSON array of the clip ids, row order.
     public static let clipsKey = "clips"
-    /// Metadata: the split, frames, size and the mel stage's params (JSON).
+    /// Metadata: the split, frames, size, and the mel and faces stages' params (JSON).
     public static let splitKey = "split"
     public static let framesKey = "frames"
     public static let sizeKey = "size"
     public static let melKey = "mel"
+    public static let facesKey = "faces"
 }

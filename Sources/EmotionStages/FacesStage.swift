@@ -5,10 +5,11 @@ import Pipeline
 
 /// `faces`: per clip, `frames` frames sampled uniformly, the speaker's face found and aligned as MODEL.md says:
 /// `frames.npy` (uint8, frames x 224 x 224 x 3; all zero when no frame has a face) and `faces.json` (boxes,
-/// landmarks, faces per frame, the chosen track, and `status`: ok, no_face, or why the clip cannot be read).
+/// landmarks, faces per frame, the chosen track, and `status`: ok, no_face, or why the clip cannot be read), and
+/// `face_params.json`, the settings that made the chips (carried through the shards into an export's model_info.json).
 public enum FacesStage {
     public static let kind = StageKind.map(
-        "faces", version: 3, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
+        "faces", version: 4, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
     ) { context in
         let settings = try FaceSettings(context.params, stage: context.stage)
         prefetchPredictor(settings.predictor)
@@ -21,6 +22,7 @@ public enum FacesStage {
         }
         try context.write(NumpyArray.uint8(pixels, shape: [settings.frames, settings.size, settings.size, 3]), to: "frames.npy")
         try context.writeJSON(result.record, to: "faces.json")
+        try context.write(Data(context.params.canonicalJSON.utf8), to: "face_params.json")
     }
 
     /// Detectors for this worker thread, kept for its life: one per core, so that a clip's frames are searched

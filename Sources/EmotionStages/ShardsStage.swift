@@ -11,7 +11,7 @@ import Safetensors
 /// every member clip, `packed` or why not.
 public enum ShardsStage {
     public static let kind = StageKind.buckets(
-        "shards", version: 1, summary: "clips' frames, log-mel and labels packed into safetensors shards per split",
+        "shards", version: 2, summary: "clips' frames, log-mel and labels packed into safetensors shards per split",
         params: [ParamSpec("shards", .int, default: .int(8), help: "shards per split: a clip goes to the one its id hashes to")], count: "shards"
     ) { context in
         var packed: [Split: [Packed]] = [:]
@@ -42,6 +42,8 @@ public enum ShardsStage {
         var mel: Data
         var melShape: [Int]
         var melParams: String
+        /// The faces stage's params as it wrote them (JSON); empty from a faces stage older than version 4.
+        var faceParams: String
     }
 
     enum Outcome {
@@ -75,7 +77,8 @@ public enum ShardsStage {
         let faces = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: facesFile.location))) as? [String: Any]
         return .packed(Packed(id: member.id, split: row.split, label: label, faceFound: faces?["status"] as? String == "ok", frames: frames.data,
                               frameShape: frames.shape, mel: mel.data, melShape: mel.shape,
-                              melParams: String(decoding: try Data(contentsOf: URL(fileURLWithPath: paramsFile.location)), as: UTF8.self)))
+                              melParams: String(decoding: try Data(contentsOf: URL(fileURLWithPath: paramsFile.location)), as: UTF8.self),
+                              faceParams: try file("face_params.json").map { String(decoding: try Data(contentsOf: URL(fileURLWithPath: $0.location)), as: UTF8.self) } ?? ""))
     }
 
     /// The `status` (and `detail`) a stage recorded for a clip it could not read.
@@ -88,8 +91,9 @@ public enum ShardsStage {
     /// One split's records of this bucket as a shard, in id order.
     static func write(_ records: [Packed], split: Split, to path: String) throws {
         guard let first = records.first else { return }
-        for record in records where record.frameShape != first.frameShape || record.melShape[0] != first.melShape[0] || record.melParams != first.melParams {
-            throw PipelineError(.stageFailed, "\(record.id): its frames \(record.frameShape) or mel settings differ from \(first.id)'s \(first.frameShape); rerun faces and mel with one setting")
+        for record in records where record.frameShape != first.frameShape || record.melShape[0] != first.melShape[0] || record.melParams != first.melParams
+            || record.faceParams != first.faceParams {
+            throw PipelineError(.stageFailed, "\(record.id): its frames \(record.frameShape), face or mel settings differ from \(first.id)'s \(first.frameShape); rerun faces and mel with one setting")
         }
         let bands = first.melShape[0]
         var mel = Data(), offsets: [Int64] = [0], frames = Data()
@@ -118,7 +122,7 @@ public enum ShardsStage {
         let ids = try encoder.encode(records.map(\.id))
         writer.metadata = [ShardFormat.clipsKey: String(decoding: ids, as: UTF8.self), ShardFormat.splitKey: split.rawValue,
                            ShardFormat.framesKey: String(first.frameShape[0]), ShardFormat.sizeKey: String(first.frameShape[1]),
-                           ShardFormat.melKey: first.melParams]
+                           ShardFormat.melKey: first.melParams, ShardFormat.facesKey: first.faceParams]
         try writer.write(to: path)
     }
 }
@@ -128,7 +132,7 @@ public enum ShardsStage {
 /// `shards`: no usable audio, no frames).
 public enum ShardIndexStage {
     public static let kind = StageKind.whole(
-        "shard_index", version: 1, summary: "the index of each split's shards (SHA-256, clip locations, label counts) and a report of every row"
+        "shard_index", version: 2, summary: "the index of each split's shards (SHA-256, clip locations, label counts) and a report of every row"
     ) { context in
         guard let shards = context.inputs.first(where: { $0.files.contains { $0.path.hasSuffix(".safetensors") } }) else {
             throw PipelineError(.stageFailed, "stage '\(context.stage)': no input holds shards (deps: [shards, clean])")
@@ -143,7 +147,7 @@ public enum ShardIndexStage {
             let shardFiles = shards.files.filter { $0.path.hasSuffix("/\(split.rawValue).safetensors") }.sorted { $0.path < $1.path }
             var index = ShardIndex(split: split.rawValue, records: 0, shards: [], clips: [:],
                                    labels: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, 0) }),
-                                   features: ShardIndex.Features(frames: 0, size: 0, melBands: 0, mel: [:]))
+                                   features: ShardIndex.Features(frames: 0, size: 0, melBands: 0, mel: [:], faces: nil))
             for (number, file) in shardFiles.enumerated() {
                 let shard = try SafetensorsFile(path: file.location)
                 let ids = try JSONDecoder().decode([String].self, from: Data((shard.metadata[ShardFormat.clipsKey] ?? "[]").utf8))
@@ -155,7 +159,8 @@ public enum ShardIndexStage {
                 index.features = ShardIndex.Features(frames: Int(shard.metadata[ShardFormat.framesKey] ?? "") ?? 0,
                                                      size: Int(shard.metadata[ShardFormat.sizeKey] ?? "") ?? 0,
                                                      melBands: try shard.entry(ShardFormat.mel).shape.last ?? 0,
-                                                     mel: mel.compactMapValues { ($0 as? NSNumber)?.doubleValue })
+                                                     mel: mel.compactMapValues { ($0 as? NSNumber)?.doubleValue },
+                                                     faces: faceSettings(shard.metadata[ShardFormat.facesKey]))
             }
             try context.writeJSON(index, to: "\(split.rawValue)/index.json")
 
@@ -178,4 +183,11 @@ public enum ShardIndexStage {
         }
         try context.writeJSON(accounts, to: "report.json")
     }
+}
+
+/// The faces stage's params from a shard's metadata, each value as text (nil for shards of an older faces stage).
+private func faceSettings(_ json: String?) -> [String: String]? {
+    guard let json, !json.isEmpty,
+          let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }
+    return object.mapValues { "\($0)" }
 }

@@ -56,6 +56,12 @@ final class ShardsStageTests: XCTestCase {
             packed += split.count
             XCTAssertEqual(split.index.features.frames, 2)
             XCTAssertEqual(split.index.features.size, 48)
+            // The face settings the chips were made with travel with them (into an export's model_info.json).
+            let faces = split.index.features.faces ?? [:]
+            XCTAssertEqual(faces["max_side"], "640", "\(faces)")
+            XCTAssertEqual(faces["padding"], "0.25", "\(faces)")
+            XCTAssertEqual(faces["size"], "48", "\(faces)")
+            XCTAssertTrue(faces["predictor"]?.hasSuffix(".dat") == true, "\(faces)")
             XCTAssertEqual(split.index.labels.values.reduce(0, +), split.count)
             for position in 0..<split.count {
                 let record = try split.record(position)
