@@ -50,6 +50,9 @@ bench-loader: setup
 bench-train: setup
 	@python3 scripts/bench_train.py
 
+bench-infer: setup
+	@python3 scripts/bench_infer.py
+
 ## Drops cache entries no run record references.
 clean-cache: build
 	$(EMOTION) gc

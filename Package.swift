@@ -129,8 +129,8 @@ let package = Package(
         ),
         // The worker program: the stage kinds' code, which `emotion run` runs units in, and the commands that compute.
         .executableTarget(name: "emotion-worker", dependencies: ["EmotionCLI", "EmotionTools", "EmotionStages"]),
-        // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine.
-        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset"]),
+        // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine; make bench-infer's engine side.
+        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset", "Export"]),
 
         // make bench-train: memcpy, the all-reduce's bus bandwidth, and training steps with 1, 2 and 3 workers on this machine.
         .executableTarget(name: "bench-train", dependencies: ["Training", "GradientExchange", "ChildProcesses", "EmotionModel"]),

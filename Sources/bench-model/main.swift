@@ -1,5 +1,6 @@
 import Dataset
 import EmotionModel
+import Export
 import Foundation
 import NN
 import OneDNN
@@ -11,7 +12,9 @@ import Tensor
 // against the matrix product on the same shapes. `--part model|visual|audio|convs` runs one part, so that
 // each gets its own process and its own peak RSS; without it, all run in one process. `--part loader --index
 // INDEX --root SHARDS` (make bench-loader) times the Dataset loader on real shards, one thread, and the training
-// step on the batches it makes. JSON on the last line.
+// step on the batches it makes. `--part infer --export DIR --size S` (make bench-infer) writes a hash-initialised
+// cross_attention model's model.onnx and model_int8.onnx into DIR and times the engine's one-clip inference on the same
+// shapes. JSON on the last line.
 
 setvbuf(stdout, nil, _IOLBF, 0)
 let arguments = CommandLine.arguments
@@ -71,6 +74,28 @@ func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel
 }
 
 func text(_ name: String) -> String? { arguments.firstIndex(of: name).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } }
+if part == "infer" {
+    // One clip, evaluation mode, as `emotion infer` would run a trained model; the ONNX files are the same weights.
+    guard let i = arguments.firstIndex(of: "--export"), i + 1 < arguments.count else { fatalError("--part infer needs --export DIR") }
+    let folder = arguments[i + 1], size = option("--size", 224)
+    let model = EmotionModel(fusion: .crossAttention, dropout: 0)
+    model.hashInitialize()
+    model.eval()
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let shapes = ExportShapes(frames: frames, size: size, melFrames: melFrames)
+    for (name, quantized) in [("model.onnx", false), ("model_int8.onnx", true)] {
+        try ONNXExport.model(StateDictionary(model), fusion: .crossAttention, shapes: shapes, quantized: quantized, version: "bench")
+            .write(to: URL(fileURLWithPath: folder + "/" + name))
+    }
+    let clipFrames = random([1, frames, 3, size, size]), clipMel = random([1, 1, 64, melFrames])
+    try Data(clipFrames.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/frames.f32"))
+    try Data(clipMel.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/mel.f32"))
+    let seconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
+    print(String(format: "engine, one clip (cross_attention, Tv %d x %dx%d, Ta %d): %.1f ms", frames, size, size, melFrames, seconds * 1000))
+    print(String(decoding: try JSONSerialization.data(withJSONObject: ["engine_ms": seconds * 1000], options: [.sortedKeys]), as: UTF8.self))
+    exit(0)
+}
+
 if part == "loader" {
     guard let index = text("--index"), let root = text("--root") else { fatalError("--part loader needs --index INDEX and --root SHARDS") }
     var settings = BatchSettings()
