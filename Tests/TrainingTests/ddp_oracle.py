@@ -1,7 +1,7 @@
 """PyTorch DDP oracle for TrainingTests: N processes (gloo), the same initial weights and the same per-rank batches as the
 Swift run, MODEL.md's training rule (Adam groups with L2 weight decay, warm-up then cosine, label smoothing 0.1,
 clip_grad_norm_ 1.0), dropout 0. Usage: ddp_oracle.py INIT BATCHES WORKERS STEPS WARMUP TOTAL OUT; rank 0 writes its
-state_dict to OUT. The model is scripts/bench_model_torch.py's (cross_attention, PyTorch's state_dict names)."""
+state_dict to OUT. The model is emotion_model.py's (through scripts/bench_model_torch.py; cross_attention, PyTorch's state_dict names)."""
 import math
 import os
 import sys
