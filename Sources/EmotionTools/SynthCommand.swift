@@ -26,6 +26,7 @@ struct SynthCommand: ParsableCommand, StageOptions {
     @Option(help: help("visual_signal")) var visualSignal = defaults.visualSignal
     @Option(help: help("audio_signal")) var audioSignal = defaults.audioSignal
     @Flag(inversion: .prefixedNo, help: help("faults")) var faults = defaults.plantFaults
+    @Flag(inversion: .prefixedNo, help: help("mask_absent")) var maskAbsent = defaults.maskAbsent
 
     @Option(help: "Clips drawn and encoded at once.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -33,7 +34,8 @@ struct SynthCommand: ParsableCommand, StageOptions {
     var paramValues: [String: ParamValue] {
         ["seed": .int(seed), "dialogues": .list(dialogues.values.map(ParamValue.int)), "utterances": .int(utterances),
          "width": .int(width), "height": .int(height), "fps": .int(fps), "label_weights": .list(labelWeights.values.map(ParamValue.double)),
-         "visual_signal": .double(visualSignal), "audio_signal": .double(audioSignal), "faults": .bool(faults)]
+         "visual_signal": .double(visualSignal), "audio_signal": .double(audioSignal), "faults": .bool(faults),
+         "mask_absent": .bool(maskAbsent)]
     }
 
     func validate() throws {
