@@ -216,6 +216,11 @@ public final class EmotionModel: Module {
                     mel: fusion.usesAudio ? Tensor(mel, shape: [count, 1, bands, melFrames]) : nil).logits
     }
 
+    /// Lets evaluation-mode forwards without gradients run the face trunk fused (BatchNorm folded into the
+    /// convolutions, one layout throughout; `InferenceTrunk`) on the weights as they are now: for evaluation, export and
+    /// inference, where they no longer change. Call it after `eval()`, and again after changing the weights.
+    public func prepareForInference() { visual?.backbone.prepareForInference() }
+
     public func forward(frames: Tensor?, mel: Tensor?) throws -> Output {
         try validate(frames: frames, mel: mel)
         var backbone: Tensor?, visualSequence: Tensor?, audioConv: Tensor?, audioSequence: Tensor?

@@ -42,6 +42,10 @@ public final class ResNet18Trunk: Module {
     let conv1 = Conv2d(3, 64, kernel: 7, stride: 2, padding: 3, bias: false)
     let bn1 = BatchNorm2d(64)
     let stages: [[BasicBlock]]
+    /// Set by `prepareForInference`: evaluation-mode forwards without gradients take `InferenceTrunk`s (one per input
+    /// shape) made from the weights as they were then; a switch of mode ends it.
+    private var prepared = false
+    private var plans: [[Int]: InferenceTrunk] = [:]
 
     override public init() {
         let widths = [64, 128, 256, 512]
@@ -69,7 +73,25 @@ public final class ResNet18Trunk: Module {
         }
     }
 
+    /// Makes the evaluation-mode forwards that follow, without gradients, run fused on a snapshot of the weights as they
+    /// are now (`InferenceTrunk`). Call it again after changing them; `train` or `eval` ends it.
+    public func prepareForInference() {
+        prepared = true
+        plans = [:]
+    }
+
+    override public func train(_ on: Bool = true) {
+        super.train(on)
+        prepared = false
+        plans = [:]
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if prepared && !training && !GradMode.isEnabled {
+            let plan = plans[x.shape] ?? InferenceTrunk(self, inputDims: x.shape)
+            plans[x.shape] = plan
+            return plan(x)
+        }
         var h = maxPool2d(bn1(conv1(x), relu: true), kernel: 3, stride: 2, padding: 1)
         for blocks in stages { for block in blocks { h = block(h) } }
         return globalAveragePool(h)

@@ -12,7 +12,7 @@ import Safetensors
 /// `predictions.jsonl` (per clip: split, id, truth, prediction, the 7 probabilities, face found) and `report.html`.
 public enum EvaluateStage {
     public static let kind = StageKind.whole(
-        "evaluate", version: 2, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
+        "evaluate", version: 3, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
         params: EvaluationSettings.params
     ) { context in
         let settings = try EvaluationSettings(context.params, stage: context.stage)

@@ -10,7 +10,7 @@ import Pipeline
 /// float and int8 models).
 public enum ExportStage {
     public static let kind = StageKind.whole(
-        "export", version: 1, summary: "the best trained model as safetensors, ONNX (float and int8), emotion_model.py and model_info.json",
+        "export", version: 2, summary: "the best trained model as safetensors, ONNX (float and int8), emotion_model.py and model_info.json",
         params: [ParamSpec("weights", .choice(["best", "last"]), default: .string("best"), help: "the best dev epoch's weights, or the last")]
     ) { context in
         var trained: [String: (weights: String, summary: Data)] = [:]

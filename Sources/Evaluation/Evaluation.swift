@@ -89,6 +89,7 @@ public enum ModelEvaluation {
         let assembler = BatchAssembler(split: split, settings: settings)
         let features = split.index.features
         model.eval()
+        model.prepareForInference()
         var predictions: [Prediction] = []
         for start in stride(from: 0, to: split.count, by: batch) {
             let positions = Array(start..<min(start + batch, split.count))

@@ -78,7 +78,7 @@ open class Module {
     }
 
     /// Training mode (batch statistics, dropout) or evaluation mode, for this module and all below it.
-    public func train(_ on: Bool = true) {
+    open func train(_ on: Bool = true) {
         training = on
         for (_, child) in children { child.train(on) }
     }

@@ -81,6 +81,7 @@ if part == "infer" {
     let model = EmotionModel(fusion: .crossAttention, dropout: 0)
     model.hashInitialize()
     model.eval()
+    model.prepareForInference()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let shapes = ExportShapes(frames: frames, size: size, melFrames: melFrames)
     for (name, quantized) in [("model.onnx", false), ("model_int8.onnx", true)] {

@@ -1,0 +1,103 @@
+import COneDNN
+import Foundation
+
+/// A memory descriptor in NHWC, the layout a chain of inference primitives keeps between them.
+func nhwcDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    DNNL.check(dnnl_memory_desc_init_by_tag(&md, 4, dims.map(Int64.init), dnnl_f32, dnnl_nhwc), "memory descriptor \(dims)")
+    return md
+}
+
+extension Primitive {
+    /// The primitive oneDNN picks for any operation descriptor, with attributes (post-ops) when given.
+    static func plan(_ operation: UnsafeRawPointer, attributes: dnnl_primitive_attr_t?, name: String) -> Primitive {
+        var descriptor: dnnl_primitive_desc_t?
+        DNNL.check(dnnl_primitive_desc_create(&descriptor, operation, attributes, DNNL.context.engine, nil), "planning \(name)")
+        guard let descriptor else { preconditionFailure("oneDNN: planning \(name) returned no descriptor") }
+        return Primitive(descriptor: descriptor, name: name)
+    }
+}
+
+/// An inference-only convolution over NHWC buffers whose weights (a BatchNorm already folded in by the caller) are
+/// reordered once into the layout the primitive wants, with a residual sum and a ReLU fused after it: a network's
+/// layers chain without a layout change or a separate pass between them. The weights are a snapshot: a trained
+/// model makes new ones.
+public final class FusedConvolution {
+    public let geometry: ConvolutionGeometry
+    private let primitive: Primitive
+    private let weights: Memory
+    private let bias: Memory
+    private let input: dnnl_memory_desc_t, output: dnnl_memory_desc_t
+
+    /// `weight` in OIHW as PyTorch keeps it, `bias` per output channel; `accumulate` adds the convolution to what the
+    /// output buffer holds (a residual), `relu` then clamps at zero.
+    public init(_ geometry: ConvolutionGeometry, weight: [Float], bias: [Float], accumulate: Bool, relu: Bool) {
+        precondition(weight.count == geometry.weightDims.reduce(1, *) && bias.count == geometry.outChannels, "fused convolution: weights do not fit \(geometry)")
+        self.geometry = geometry
+        input = nhwcDescriptor(geometry.inputDims)
+        output = nhwcDescriptor(geometry.outputDims)
+        var src = input, dst = output, wanted = anyDescriptor(geometry.weightDims), biasMD = plainDescriptor([geometry.outChannels])
+        var desc = dnnl_convolution_desc_t()
+        DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wanted, &biasMD, &dst,
+                                                      geometry.strides, geometry.paddings, geometry.paddings), "fused convolution \(geometry)")
+        var attributes: dnnl_primitive_attr_t?, postOps: dnnl_post_ops_t?
+        DNNL.check(dnnl_primitive_attr_create(&attributes), "primitive attributes")
+        DNNL.check(dnnl_post_ops_create(&postOps), "post-ops")
+        if accumulate { DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "a sum post-op") }
+        if relu { DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "a ReLU post-op") }
+        DNNL.check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "setting post-ops")
+        primitive = withUnsafePointer(to: &desc) { Primitive.plan(UnsafeRawPointer($0), attributes: attributes, name: "fused convolution \(geometry)") }
+        dnnl_post_ops_destroy(postOps)
+        dnnl_primitive_attr_destroy(attributes)
+        let chosen = primitive.memoryDescriptor(dnnl_query_weights_md)
+        let reordered = Memory(chosen, pointer: nil)
+        weight.withUnsafeBufferPointer { values in
+            let plain = Memory(plainDescriptor(geometry.weightDims), pointer: UnsafeMutableRawPointer(mutating: values.baseAddress!))
+            Reorder.run(from: plain, plainDescriptor(geometry.weightDims), to: reordered, chosen)
+        }
+        weights = reordered
+        let biasMemory = Memory(biasMD, pointer: nil)
+        bias.withUnsafeBytes { biasMemory.owned!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        self.bias = biasMemory
+    }
+
+    /// Runs on NHWC `source` (`inputDims`) into NHWC `destination` (`outputDims`).
+    public func callAsFunction(_ source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+        let src = Memory(input, pointer: UnsafeMutableRawPointer(source)), dst = Memory(output, pointer: UnsafeMutableRawPointer(destination))
+        primitive.execute([(DNNL_ARG_SRC, src.handle), (DNNL_ARG_WEIGHTS, weights.handle), (DNNL_ARG_BIAS, bias.handle), (DNNL_ARG_DST, dst.handle)])
+        withExtendedLifetime((src, dst)) {}
+    }
+}
+
+/// Max pooling over NHWC buffers for inference (square window, symmetric padding that never wins).
+public final class MaxPoolNHWC {
+    private let primitive: Primitive
+    private let input: dnnl_memory_desc_t, output: dnnl_memory_desc_t
+    public let outputDims: [Int]
+
+    public init(inputDims: [Int], kernel: Int, stride: Int, padding: Int) {
+        let (h, w) = (inputDims[2], inputDims[3])
+        outputDims = [inputDims[0], inputDims[1], (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1]
+        input = nhwcDescriptor(inputDims)
+        output = nhwcDescriptor(outputDims)
+        var src = input, dst = output
+        var desc = dnnl_pooling_desc_t()
+        let pair = { (v: Int) in [Int64(v), Int64(v)] }
+        DNNL.check(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference, dnnl_pooling_max, &src, &dst, pair(stride), pair(kernel),
+                                                  pair(padding), pair(padding)), "max pooling \(inputDims)")
+        primitive = withUnsafePointer(to: &desc) { Primitive.plan(UnsafeRawPointer($0), attributes: nil, name: "max pooling \(inputDims)") }
+    }
+
+    public func callAsFunction(_ source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+        let src = Memory(input, pointer: UnsafeMutableRawPointer(source)), dst = Memory(output, pointer: UnsafeMutableRawPointer(destination))
+        primitive.execute([(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle)])
+        withExtendedLifetime((src, dst)) {}
+    }
+}
+
+/// NCHW to NHWC (or back, with `toNCHW`) for a batch of `dims` (N, C, H, W).
+public func reorderNHWC(_ dims: [Int], from source: UnsafeMutablePointer<Float>, to destination: UnsafeMutablePointer<Float>, toNCHW: Bool = false) {
+    let plain = plainDescriptor(dims), nhwc = nhwcDescriptor(dims)
+    let (fromMD, toMD) = toNCHW ? (nhwc, plain) : (plain, nhwc)
+    Reorder.run(from: Memory(fromMD, pointer: UnsafeMutableRawPointer(source)), fromMD, to: Memory(toMD, pointer: UnsafeMutableRawPointer(destination)), toMD)
+}
