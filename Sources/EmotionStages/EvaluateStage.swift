@@ -35,7 +35,8 @@ public enum EvaluateStage {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for split in settings.splits {
             let data = try ShardedSplit(index: try required("\(split)/index.json", "list a shard_index stage")) { files[$0] ?? $0 }
-            let predictions = try ModelEvaluation.predict(model, split: data, name: split, melFrames: melFrames, batch: settings.batch)
+            let predictions = try ModelEvaluation.predict(model, split: data, name: split, melFrames: melFrames, batch: settings.batch,
+                                                          threads: settings.threads)
             for prediction in predictions {
                 lines.append(try encoder.encode(prediction))
                 lines.append(0x0A)

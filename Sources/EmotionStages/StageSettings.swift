@@ -111,6 +111,7 @@ extension EvaluationSettings: StageSettings {
         .int("batch", \.batch, help: "clips per forward pass"),
         .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the 95 % intervals"),
         .int("seed", \.seed, help: "the bootstrap's seed"),
+        .int("threads", \.threads, help: "engine threads, fixed so that the probabilities are the same bytes on any machine"),
     ]
 }
 

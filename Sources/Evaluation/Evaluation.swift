@@ -2,6 +2,7 @@ import Dataset
 import EmotionModel
 import Foundation
 import Metrics
+import OneDNN
 import Tensor
 
 /// One clip's prediction: the class probabilities in the model's class order.
@@ -81,8 +82,14 @@ public struct SplitFigures: Codable, Sendable {
 
 /// A trained model run in evaluation mode over a split of the sharded cache, in batches.
 public enum ModelEvaluation {
-    /// Every clip's prediction, in index order.
-    public static func predict(_ model: EmotionModel, split: ShardedSplit, name: String, melFrames: Int, batch: Int) throws -> [Prediction] {
+    /// Every clip's prediction, in index order, computed with `threads` engine threads whatever the machine has: some
+    /// of oneDNN's matrix products split their sums by thread count, so a fixed count keeps the probabilities the
+    /// same bytes on one core or many.
+    public static func predict(_ model: EmotionModel, split: ShardedSplit, name: String, melFrames: Int, batch: Int,
+                               threads: Int = EvaluationSettings().threads) throws -> [Prediction] {
+        let before = DNNL.threads
+        DNNL.threads = threads
+        defer { DNNL.threads = before }
         var settings = BatchSettings()
         settings.training = false
         settings.melFrames = melFrames
@@ -118,6 +125,8 @@ public struct EvaluationSettings: Sendable, Equatable {
     public var batch = 16
     public var bootstrapSamples = 1000
     public var seed = 0
+    /// Engine threads for the forward passes, the same on every machine so that the outputs are (see `predict`).
+    public var threads = 2
 
     public init() {}
 
@@ -126,6 +135,7 @@ public struct EvaluationSettings: Sendable, Equatable {
         if splits.isEmpty { return "splits must name at least one split" }
         if batch < 1 { return "batch must be at least 1" }
         if bootstrapSamples < 1 { return "bootstrap must be at least 1" }
+        if threads < 1 { return "threads must be at least 1" }
         return nil
     }
 }

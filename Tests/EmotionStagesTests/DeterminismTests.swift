@@ -39,21 +39,10 @@ final class DeterminismTests: XCTestCase {
         return try outputFiles(under: folder + "/data/out/p")
     }
 
-    /// Busy loops on every core, until `stop`.
-    func load() throws -> [Process] {
-        try (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "while :; do :; done"]
-            try process.run()
-            return process
-        }
-    }
-
     func testEveryStageGivesTheSameBytesInAnyProcessUnderAnyLoad() throws {
         let folder = try TemporaryFolder()
         let quiet = try outputs(of: Self.pipeline, in: folder.file("quiet"), jobs: 2)
-        let busy = try load()
+        let busy = try busyLoops()
         defer { for process in busy { process.terminate(); process.waitUntilExit() } }
         let oneCore = FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") ? ["/usr/bin/taskset", "-c", "0"] : []
         let loaded = try outputs(of: Self.pipeline, in: folder.file("loaded"), prefix: oneCore, jobs: 3)
@@ -85,7 +74,7 @@ final class DeterminismTests: XCTestCase {
         XCTAssertEqual(synth.status, 0, synth.err)
         var outputs: Set<Data> = []
         for run in 0..<8 {
-            let busy = run % 2 == 1 ? try load() : []
+            let busy = run % 2 == 1 ? try busyLoops() : []
             let result = try shell(emotion, ["mel", folder.file("set/train_splits/dia0_utt0.mp4"), "--out", folder.file("m\(run).npy")])
             for process in busy { process.terminate(); process.waitUntilExit() }
             XCTAssertEqual(result.status, 0, result.err)

@@ -122,16 +122,26 @@ final class ResultsAndExportStageTests: XCTestCase {
             deps: [train, evaluate, {path: tiny}]
         """
 
-    func testResultsTableAndExport() throws {
-        let folder = try TemporaryFolder()
-        try TinyShards.write(to: folder.file("tiny"), test: 14)
-        try FileManager.default.createDirectory(atPath: folder.file("truth/synthesis"), withIntermediateDirectories: true)
+    /// The tiny shards (with a test split), a generator's truth for them and the pipeline, under `folder`.
+    private func prepare(_ folder: String) throws {
+        try TinyShards.write(to: folder + "/tiny", test: 14)
+        try FileManager.default.createDirectory(atPath: folder + "/truth/synthesis", withIntermediateDirectories: true)
         let rows = (0..<14).map { "test,0,\($0),\(["joy", "anger"][$0 % 2]),\($0 < 10 ? ["joy", "anger"][$0 % 2] : "neutral"),neutral,true,false" }
         try Data((["split,dialogue,utterance,label,face_shows,voice_carries,face_carries_label,voice_carries_label"] + rows).joined(separator: "\n").utf8)
-            .write(to: URL(fileURLWithPath: folder.file("truth/synthesis/truth.csv")))
-        try Data(Self.pipeline.utf8).write(to: URL(fileURLWithPath: folder.file("p.yaml")))
-        let run = try shell(productsDirectory() + "/emotion", ["run", folder.file("p.yaml"), "--workspace", folder.path])
-        XCTAssertEqual(run.status, 0, run.err)
+            .write(to: URL(fileURLWithPath: folder + "/truth/synthesis/truth.csv"))
+        try Data(Self.pipeline.utf8).write(to: URL(fileURLWithPath: folder + "/p.yaml"))
+    }
+
+    private func run(in folder: String, prefix: [String] = []) throws {
+        let command = prefix + [productsDirectory() + "/emotion", "run", folder + "/p.yaml", "--workspace", folder]
+        let result = try shell(command[0], Array(command.dropFirst()))
+        XCTAssertEqual(result.status, 0, result.err)
+    }
+
+    func testResultsTableAndExport() throws {
+        let folder = try TemporaryFolder()
+        try prepare(folder.path)
+        try run(in: folder.path)
 
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("out/p/results/results.json")))) as! [String: Any]
         let models = results["models"] as! [[String: Any]]
@@ -170,5 +180,30 @@ final class ResultsAndExportStageTests: XCTestCase {
         XCTAssertEqual(test["clips"] as? Int, 14)
         XCTAssertEqual(int8["clips"] as? Int, 14)
         XCTAssertEqual((info["shapes"] as? [String: Int])?["mel_frames"], 16)
+    }
+
+    /// Trained weights, evaluations, the results table and the export are the same bytes from a second fresh process
+    /// on one core under a competing load (the files that record wall time or speed aside).
+    func testSameBytesFromAnotherProcessOnOneCoreUnderLoad() throws {
+        let folder = try TemporaryFolder()
+        try prepare(folder.file("quiet"))
+        try run(in: folder.file("quiet"))
+        try prepare(folder.file("loaded"))
+        let busy = try busyLoops()
+        defer { for process in busy { process.terminate(); process.waitUntilExit() } }
+        try run(in: folder.file("loaded"), prefix: FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") ? ["/usr/bin/taskset", "-c", "0"] : [])
+        let timed: Set<String> = ["train.json", "train.log", "metrics.jsonl"]
+        var quiet = try outputFiles(under: folder.file("quiet/out/p")), loaded = try outputFiles(under: folder.file("loaded/out/p"))
+        XCTAssertEqual(Set(quiet.keys), Set(loaded.keys))
+        // model_info.json carries the training's wall time in training_summary: compared without it.
+        func untimed(_ data: Data?) throws -> Data {
+            var info = try XCTUnwrap(try JSONSerialization.jsonObject(with: XCTUnwrap(data)) as? [String: Any])
+            info["training_summary"] = nil
+            return try JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])
+        }
+        (quiet["export/model_info.json"], loaded["export/model_info.json"]) = (try untimed(quiet["export/model_info.json"]), try untimed(loaded["export/model_info.json"]))
+        let compared = quiet.keys.filter { !timed.contains(($0 as NSString).lastPathComponent) }.sorted()
+        XCTAssertTrue(compared.contains("export/model.onnx") && compared.contains("results/results.json") && compared.contains("evaluate@audio/predictions.jsonl"), "\(compared)")
+        XCTAssertEqual(compared.filter { quiet[$0] != loaded[$0] }, [], "outputs that differ between a quiet run and one on one core under load")
     }
 }

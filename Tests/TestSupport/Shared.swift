@@ -128,3 +128,14 @@ public func productsDirectory() -> String {
     }
     return (CommandLine.arguments[0] as NSString).deletingLastPathComponent
 }
+
+/// A busy loop on every core, as competing load for determinism tests: terminate the processes to stop it.
+public func busyLoops() throws -> [Process] {
+    try (0..<ProcessInfo.processInfo.activeProcessorCount).map { _ in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "while :; do :; done"]
+        try process.run()
+        return process
+    }
+}
