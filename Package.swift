@@ -95,7 +95,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["ChildProcesses", "GradientExchange", "Dataset", "EmotionModel", "NN", "Tensor", "OneDNN",
                                                  "Metrics", "Safetensors"]),
         // A trained model on a split of the sharded cache: predictions, figures with intervals and the baseline, report.html.
-        .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Metrics", "OneDNN", "Tensor"]),
+        .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Meld", "Metrics", "OneDNN", "Tensor"]),
         // Accuracy, weighted and macro F1, per-class figures, the confusion matrix and bootstrap intervals: training's dev
         // figures and the evaluation's, one definition.
         .target(name: "Metrics", dependencies: ["SeededRandom"]),

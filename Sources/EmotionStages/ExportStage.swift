@@ -17,7 +17,7 @@ public enum ExportStage {
         var devF1: [(fusion: String, value: Double)] = []
         let weights = context.params.string("weights") + ".safetensors"
         for input in context.inputs {
-            let files = Dictionary(input.files.map { ($0.path, $0.location) }, uniquingKeysWith: { first, _ in first })
+            let files = input.locations
             if let summary = files["train.json"], let model = files[weights] {
                 let data = try Data(contentsOf: URL(fileURLWithPath: summary))
                 let settings = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["settings"] as? [String: Any]

@@ -15,7 +15,7 @@ public enum ResultsStage {
         var truth: String?
         let decoder = JSONDecoder()
         for input in context.inputs {
-            let files = Dictionary(input.files.map { ($0.path, $0.location) }, uniquingKeysWith: { first, _ in first })
+            let files = input.locations
             if let location = files["synthesis/truth.csv"] { truth = location }
             guard let metricsFile = files["metrics.json"] else { continue }
             guard let predictionsFile = files["predictions.jsonl"] else {

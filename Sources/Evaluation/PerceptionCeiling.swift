@@ -1,5 +1,6 @@
 import EmotionModel
 import Foundation
+import Meld
 import Metrics
 
 /// What a model that perceived a generated clip's channels perfectly could reach: the generator's ground truth
@@ -23,8 +24,9 @@ public struct PerceptionCeiling: Codable, Sendable {
 
     /// The ceilings of face alone, voice alone and both, on `split`, from the text of `truth.csv`.
     public static func figures(truthCSV text: String, split: String, file: String = "truth.csv") throws -> [PerceptionCeiling] {
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        guard let header = lines.first else { throw CeilingError("\(file) is empty") }
+        let records: [CSV.Record]
+        do { records = try CSV.parse(text) } catch { throw CeilingError("\(file): \(error)") }
+        guard let header = records.first?.fields else { throw CeilingError("\(file) is empty") }
         func column(_ name: String) throws -> Int {
             guard let index = header.firstIndex(of: name) else { throw CeilingError("\(file): no '\(name)' column") }
             return index
@@ -32,10 +34,11 @@ public struct PerceptionCeiling: Codable, Sendable {
         let (splitColumn, labelColumn, faceColumn, voiceColumn) = (try column("split"), try column("label"), try column("face_shows"), try column("voice_carries"))
         let index = Dictionary(uniqueKeysWithValues: emotionClasses.enumerated().map { ($1, $0) })
         var rows: [(split: String, label: Int, face: Int, voice: Int)] = []
-        for (number, fields) in lines.enumerated().dropFirst() {
-            let width = max(splitColumn, labelColumn, faceColumn, voiceColumn)
+        let width = max(splitColumn, labelColumn, faceColumn, voiceColumn)
+        for record in records.dropFirst() {
+            let fields = record.fields
             guard fields.count > width, let label = index[fields[labelColumn]], let face = index[fields[faceColumn]], let voice = index[fields[voiceColumn]] else {
-                throw CeilingError("\(file):\(number + 1): expected a split and three of \(emotionClasses.joined(separator: ", "))")
+                throw CeilingError("\(file):\(record.line): expected a split and three of \(emotionClasses.joined(separator: ", "))")
             }
             rows.append((fields[splitColumn], label, face, voice))
         }

@@ -140,6 +140,16 @@ public struct ResultsTable: Encodable, Sendable {
 
     private static let header = ["model", "accuracy [95 % CI]", "weighted F1 [95 % CI]", "macro F1"] + emotionClasses.map { "F1 \($0)" }
 
+    private static let comparisonHeader = ["model", "against", "clips", "weighted F1 difference [95 % CI]", "accuracy difference [95 % CI]", "better"]
+
+    /// The cells of each fusion-against-modality row, differences in percentage points.
+    private var comparisonCells: [[String]] {
+        comparisons.map { c in
+            [c.model, c.against, "\(c.clips)", "\(signed(c.weightedF1Difference)) \(interval(c.weightedF1Interval, signed: true))",
+             "\(signed(c.accuracyDifference)) \(interval(c.accuracyInterval, signed: true))", c.better ? "yes" : "not shown"]
+        }
+    }
+
     public func markdown() -> String {
         var text = "# Results on the \(split) split\n\nFigures in percent; intervals are 95 % bootstrap intervals over the split's clips.\n\n"
         text += "| " + Self.header.joined(separator: " | ") + " |\n|" + Self.header.map { _ in " --- |" }.joined() + "\n"
@@ -148,11 +158,9 @@ public struct ResultsTable: Encodable, Sendable {
             text += "\nCeilings: what a model that perceived the generated channels perfectly could reach (the generator's truth.csv, each thing perceived mapped to its likeliest label).\n"
         }
         if !comparisons.isEmpty {
-            text += "\n## Fusion against each single modality (same clips, paired bootstrap)\n\n| model | against | clips | weighted F1 difference [95 % CI] | accuracy difference [95 % CI] | better |\n| --- | --- | --- | --- | --- | --- |\n"
-            for c in comparisons {
-                text += "| \(c.model) | \(c.against) | \(c.clips) | \(signed(c.weightedF1Difference)) \(interval(c.weightedF1Interval, signed: true)) | "
-                    + "\(signed(c.accuracyDifference)) \(interval(c.accuracyInterval, signed: true)) | \(c.better ? "yes" : "not shown") |\n"
-            }
+            text += "\n## Fusion against each single modality (same clips, paired bootstrap)\n\n| " + Self.comparisonHeader.joined(separator: " | ")
+                + " |\n|" + Self.comparisonHeader.map { _ in " --- |" }.joined() + "\n"
+            for row in comparisonCells { text += "| " + row.joined(separator: " | ") + " |\n" }
         }
         return text
     }
@@ -164,13 +172,8 @@ public struct ResultsTable: Encodable, Sendable {
         for row in cells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
         page += "</table>\n"
         if !comparisons.isEmpty {
-            page += "<h2>Fusion against each single modality</h2>\n<table><tr><th>model</th><th>against</th><th>clips</th><th>weighted F1 difference [95 % CI]</th>"
-                + "<th>accuracy difference [95 % CI]</th><th>better</th></tr>\n"
-            for c in comparisons {
-                page += "<tr><td>\(HTMLPage.escape(c.model))</td><td>\(HTMLPage.escape(c.against))</td><td>\(c.clips)</td>"
-                    + "<td>\(signed(c.weightedF1Difference)) \(interval(c.weightedF1Interval, signed: true))</td>"
-                    + "<td>\(signed(c.accuracyDifference)) \(interval(c.accuracyInterval, signed: true))</td><td>\(c.better ? "yes" : "not shown")</td></tr>\n"
-            }
+            page += "<h2>Fusion against each single modality</h2>\n<table><tr>" + Self.comparisonHeader.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
+            for row in comparisonCells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
             page += "</table>\n"
         }
         page += "<h2>Weighted F1 with its interval</h2>\n" + chart()

@@ -30,35 +30,27 @@ public final class GraphBuilder {
     @discardableResult
     public func constant(_ name: String, _ values: [Float], shape: [Int]) -> String {
         precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
-        var tensor = Onnx_TensorProto()
-        tensor.name = name
-        tensor.dims = shape.map(Int64.init)
-        tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-        tensor.rawData = values.withUnsafeBytes { Data($0) }
-        graph.initializer.append(tensor)
-        return name
+        return initializer(name, .float, shape: shape, bytes: values.withUnsafeBytes { Data($0) })
     }
 
     /// An int8 initializer (quantized weights).
     @discardableResult
     public func constant(_ name: String, int8 values: [Int8], shape: [Int]) -> String {
-        var tensor = Onnx_TensorProto()
-        tensor.name = name
-        tensor.dims = shape.map(Int64.init)
-        tensor.dataType = Int32(Onnx_TensorProto.DataType.int8.rawValue)
-        tensor.rawData = values.withUnsafeBytes { Data($0) }
-        graph.initializer.append(tensor)
-        return name
+        initializer(name, .int8, shape: shape, bytes: values.withUnsafeBytes { Data($0) })
     }
 
     /// An int64 initializer (shapes, axes, split sizes).
     @discardableResult
     public func constant(_ name: String, int64 values: [Int]) -> String {
+        initializer(name, .int64, shape: [values.count], bytes: values.map(Int64.init).withUnsafeBytes { Data($0) })
+    }
+
+    private func initializer(_ name: String, _ type: Onnx_TensorProto.DataType, shape: [Int], bytes: Data) -> String {
         var tensor = Onnx_TensorProto()
         tensor.name = name
-        tensor.dims = [Int64(values.count)]
-        tensor.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
-        tensor.rawData = values.map(Int64.init).withUnsafeBytes { Data($0) }
+        tensor.dims = shape.map(Int64.init)
+        tensor.dataType = Int32(type.rawValue)
+        tensor.rawData = bytes
         graph.initializer.append(tensor)
         return name
     }

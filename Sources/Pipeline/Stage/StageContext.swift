@@ -13,6 +13,9 @@ public struct StageInput: Sendable, Codable {
     /// The stage name, or the path as written in the pipeline.
     public var name: String
     public var files: [InputFile]
+
+    /// Where each of its files is, by its path within the dependency.
+    public var locations: [String: String] { Dictionary(files.map { ($0.path, $0.location) }, uniquingKeysWith: { first, _ in first }) }
 }
 
 /// What a running stage or item sees. Outputs go into `outputDirectory`, a fresh private folder
@@ -44,9 +47,7 @@ public class WorkContext: @unchecked Sendable {
     /// Where each file of every dependency is, by its path within its dependency (the last dependency wins a path
     /// two share): for stages that find their inputs by name, wherever the pipeline put them.
     public var inputLocations: [String: String] {
-        var locations: [String: String] = [:]
-        for input in inputs { for file in input.files { locations[file.path] = file.location } }
-        return locations
+        inputs.reduce(into: [:]) { locations, input in locations.merge(input.locations) { _, later in later } }
     }
 
     /// The absolute path for an output file, its folders created.
