@@ -122,8 +122,8 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "The pipeline file, e.g. pipelines/demo.yaml.")
     var pipeline: String
 
-    @Option(help: "Run only this stage and the stages it depends on.")
-    var until: String?
+    @Option(help: "Run only this stage (or a foreach declaration's stages) and the stages it depends on; repeatable.")
+    var until: [String] = []
 
     @Option(help: "Recompute this stage whatever the cache says (repeatable).")
     var force: [String] = []

@@ -42,7 +42,7 @@ final class Sandbox {
 
     func run(_ yaml: String, jobs: Int = 2, force: Set<String> = [], until: String? = nil) throws -> RunSummary {
         let runner = try Runner(workspace: workspace, graph: try graph(yaml),
-                                options: RunOptions(jobs: jobs, until: until, force: force), progress: Progress(quiet: true))
+                                options: RunOptions(jobs: jobs, until: until.map { [$0] } ?? [], force: force), progress: Progress(quiet: true))
         return try runner.run()
     }
 

@@ -46,6 +46,13 @@ final class StageExpansionTests: XCTestCase {
         XCTAssertEqual(second.executed, 3 + 1, "only the new value's items and what depends on the group rerun")
     }
 
+    func testUntilTakesSeveralStagesAndDeclarations() throws {
+        let graph = try Sandbox().graph(pipeline)
+        XCTAssertEqual(try graph.upTo(["digest"]).stages.map(\.name), ["base", "digest@a", "digest@b", "digest@c"])
+        XCTAssertEqual(try graph.upTo(["digest@b", "grid@1-x"]).stages.map(\.name), ["base", "digest@b", "grid@1-x"])
+        XCTAssertThrowsError(try graph.upTo(["nothing"])) { XCTAssertTrue("\($0)".contains("no stage 'nothing'"), "\($0)") }
+    }
+
     func testMistakesAreNamedWhereTheyAre() throws {
         let sandbox = try Sandbox()
         func error(_ yaml: String) throws -> PipelineError {
@@ -110,6 +117,8 @@ final class StageExpansionTests: XCTestCase {
         XCTAssertEqual(graph.stage("source")?.params["seed"], .int(9))
         XCTAssertEqual(graph.stage("digest")?.params["salt"], .string("base-2"))
         XCTAssertEqual(try sandbox.run("include: shared.yaml\nvars: {count: 2}\n").executed, 1 + 2 + 1)
+        let empty = try sandbox.graph("vars: {note: \"\"}\nstages:\n  a:\n    uses: test.generate\n    params: {note: \"${note}\"}\n")
+        XCTAssertEqual(empty.stage("a")?.params["note"], .string(""), "an empty variable is the empty string, not YAML's null")
 
         do {
             _ = try sandbox.graph("include: shared.yaml\nstages:\n  more:\n    uses: test.generate\n    params: {note: \"${nothing}\"}\n")

@@ -78,6 +78,8 @@ public struct PipelineGraph: Sendable {
     public var name: String
     public var file: String
     public var stages: [GraphStage]
+    /// The stages each `foreach`/`matrix` declaration expanded into, by the declaration's name.
+    public var groups: [String: [String]] = [:]
 
     public func stage(_ name: String) -> GraphStage? { stages.first { $0.name == name } }
 
@@ -86,6 +88,7 @@ public struct PipelineGraph: Sendable {
     public init(_ spec: PipelineSpec, registry: StageRegistry) throws {
         name = spec.name
         file = spec.file
+        groups = spec.groups
         let declared = Set(spec.stages.map(\.name))
         var built: [String: GraphStage] = [:]
         for stage in spec.stages {
@@ -233,12 +236,16 @@ public struct PipelineGraph: Sendable {
         return normal
     }
 
-    /// This graph restricted to `target` and everything it depends on.
-    public func upTo(_ target: String) throws -> PipelineGraph {
-        guard stage(target) != nil else {
-            throw PipelineError(.unknownStage, "no stage '\(target)' in \(file) (stages: \(stages.map(\.name).joined(separator: ", ")))")
+    /// This graph restricted to `targets` (stages, or declarations standing for the stages they expanded into) and
+    /// everything they depend on.
+    public func upTo(_ targets: [String]) throws -> PipelineGraph {
+        var wanted: Set<String> = []
+        for target in targets {
+            guard let named = groups[target] ?? stage(target).map({ [$0.name] }) else {
+                throw PipelineError(.unknownStage, "no stage '\(target)' in \(file) (stages: \(stages.map(\.name).joined(separator: ", ")))")
+            }
+            wanted.formUnion(named)
         }
-        var wanted: Set<String> = [target]
         for stage in stages.reversed() where wanted.contains(stage.name) { wanted.formUnion(stage.upstream) }
         var copy = self
         copy.stages = stages.filter { wanted.contains($0.name) }

@@ -4,8 +4,8 @@ import Foundation
 public struct RunOptions: Sendable {
     /// Units of work (items, whole stages) run at once.
     public var jobs: Int
-    /// Run only this stage and what it depends on.
-    public var until: String?
+    /// Run only these stages (or declarations' stages) and what they depend on; empty for all.
+    public var until: [String]
     /// Stages to recompute whatever the cache says.
     public var force: Set<String>
     /// Wait for another run holding the workspace instead of exiting.
@@ -13,7 +13,7 @@ public struct RunOptions: Sendable {
     /// Where units execute: this process's threads, or child processes that a crash costs only one unit.
     public var isolation: UnitIsolation
 
-    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, until: String? = nil, force: Set<String> = [], wait: Bool = false,
+    public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, until: [String] = [], force: Set<String> = [], wait: Bool = false,
                 isolation: UnitIsolation = .threads) {
         self.jobs = max(1, jobs)
         self.until = until
@@ -71,7 +71,7 @@ public final class Runner {
 
     public init(workspace: Workspace, graph: PipelineGraph, options: RunOptions = RunOptions(), progress: Progress = Progress()) throws {
         self.workspace = workspace
-        self.graph = try options.until.map { try graph.upTo($0) } ?? graph
+        self.graph = options.until.isEmpty ? graph : try graph.upTo(options.until)
         for name in options.force where graph.stage(name) == nil {
             throw PipelineError(.unknownStage, "--force \(name): no such stage in \(graph.file)")
         }
@@ -171,7 +171,7 @@ public final class Runner {
         let execution = RunExecution(self, planner: Planner(workspace: workspace, store: store, hasher: hasher, record: record), completion: completion)
         defer { record = Background(ready: completion.record) }
         try execution.run()
-        if options.until == nil { try completion.dropStages(notIn: Set(graph.stages.map(\.name))) }
+        if options.until.isEmpty { try completion.dropStages(notIn: Set(graph.stages.map(\.name))) }
         try statCache.save()
         return RunSummary(stages: graph.stages.map { execution.reports[$0.name] ?? StageReport(name: $0.name, state: .skipped) },
                           bytesHashed: hasher.bytesRead, filesHashed: hasher.filesRead)

@@ -88,7 +88,8 @@ enum StageExpansion {
         case .scalar(var scalar):
             guard scalar.string.contains("${") else { return node }
             var text = scalar.string
-            // A value that is one reference alone is typed by what it becomes (`seed: "${item.seed}"` gives an integer).
+            // A value that is one reference alone is typed by what it becomes (`seed: "${item.seed}"` gives an integer; an
+            // empty value stays the empty string, not YAML's null).
             let whole = bindings.contains { "${\($0.0)}" == text }
             for (name, value) in bindings { text = text.replacingOccurrences(of: "${\(name)}", with: value) }
             var rest = text[...]
@@ -102,7 +103,7 @@ enum StageExpansion {
                 rest = rest[(end == rest.endIndex ? end : rest.index(after: end))...]
             }
             scalar.string = text
-            if whole { scalar.style = .plain }
+            if whole && !text.isEmpty { scalar.style = .plain }
             return .scalar(scalar)
         case .mapping(let mapping):
             let pairs = try mapping.map {
