@@ -5,7 +5,7 @@ MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
 MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
 
-.PHONY: setup build demo test reproduce data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-infer onnx-proto clean-cache
+.PHONY: setup build demo test reproduce reproduce-frozen data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-infer onnx-proto clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -23,14 +23,22 @@ demo: build
 test: setup
 	$(SWIFT) test -c release --disable-swift-testing
 
-## The whole pipeline on MELD.Raw (fetch it first with `make data`).
+## The whole pipeline on MELD.Raw (fetch it first with `make data`), end to end as the reference system trains.
 reproduce: build
 	@test -d data/MELD.Raw || { echo "data/MELD.Raw is missing: run 'make data' (needs network), or link your copy there"; exit 1; }
-	$(EMOTION) run pipelines/meld.yaml
+	$(EMOTION) run pipelines/meld.yaml --until results --until export
 
-## Downloads and unpacks MELD.Raw (10.9 GB) into data/MELD.Raw, checking its size and SHA-256.
+## The same on MELD with the face trunk frozen at ImageNet's weights and its features cached once: fits a CPU.
+reproduce-frozen: build
+	@test -d data/MELD.Raw || { echo "data/MELD.Raw is missing: run 'make data' (needs network), or link your copy there"; exit 1; }
+	@test -f data/weights/resnet18_imagenet.safetensors || { echo "data/weights/resnet18_imagenet.safetensors is missing: run 'make data'"; exit 1; }
+	$(EMOTION) run pipelines/meld.yaml --until results_frozen --until export_frozen
+
+## Downloads and unpacks MELD.Raw (10.9 GB) into data/MELD.Raw, checking its size and SHA-256, and writes torchvision's
+## ImageNet ResNet-18 weights as data/weights/resnet18_imagenet.safetensors for the frozen recipe.
 data:
 	@bash scripts/fetch-meld.sh "$(MELD_URL)" "$(MELD_BYTES)" "$(MELD_SHA256)"
+	@python3 scripts/fetch-resnet18.py --out data/weights/resnet18_imagenet.safetensors
 
 bench-dag: setup
 	@python3 scripts/bench_dag.py

@@ -85,7 +85,7 @@ let package = Package(
         // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
         .target(name: "NN", dependencies: ["Tensor", "Safetensors"]),
         // MODEL.md's EmotionModel: ResNet-18 faces, CNN + BiGRU voice, five fusions, classifier.
-        .target(name: "EmotionModel", dependencies: ["NN", "Tensor", "OneDNN"]),
+        .target(name: "EmotionModel", dependencies: ["NN", "Tensor", "OneDNN", .product(name: "Crypto", package: "swift-crypto")]),
         // Atomic loads, stores and adds on 64-bit words at any address (a segment several processes map), for GradientExchange only.
         .target(name: "CAtomics"),
         // Gradients summed across worker processes through POSIX shared memory: reduce-scatter and all-gather in rank order, bounded waits.
@@ -118,7 +118,7 @@ let package = Package(
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
-        // The commands that compute (synth, clean, faces, mel, forward), each a stage's code run on its own.
+        // The commands that compute (synth, clean, faces, mel, forward, train, export), each a stage's code run on its own.
         .target(
             name: "EmotionTools",
             dependencies: [
@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset", "Export"]),
 
         // make bench-train: memcpy, the all-reduce's bus bandwidth, and training steps with 1, 2 and 3 workers on this machine.
-        .executableTarget(name: "bench-train", dependencies: ["Training", "GradientExchange", "ChildProcesses", "EmotionModel"]),
+        .executableTarget(name: "bench-train", dependencies: ["Training", "GradientExchange", "ChildProcesses", "EmotionModel", "NN"]),
 
         // Locating ../shared, running oracle programs, temporary folders, the ops fixtures: for every test target.
         .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors", "Dataset"], path: "Tests/TestSupport",
@@ -161,6 +161,7 @@ let package = Package(
         .testTarget(name: "GradientExchangeTests", dependencies: ["GradientExchange", "TestSupport", "exchange-probe"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
+                                                               "EmotionModel", "NN", "Tensor",
                                                                "emotion", "emotion-worker", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "EmotionToolsTests", dependencies: ["EmotionTools", "EmotionStages", "Pipeline",
                                                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -24,12 +24,55 @@ public struct BatchSettings: Sendable, Hashable {
     /// MODEL.md's per-channel normalisation (ImageNet's).
     public static let mean: [Float] = [0.485, 0.456, 0.406]
     public static let std: [Float] = [0.229, 0.224, 0.225]
+
+    /// Where evaluation (and inference) takes a clip's `span` mel frames from: its centre (the start when it is shorter).
+    public static func centredStart(length: Int, span: Int) -> Int { length <= span ? 0 : (length - span) / 2 }
+
+    /// The value a clip's mel is padded with: its peak minus `topDB`, the floor `power_to_db` clipped it to (0 when empty).
+    public static func melFloor(_ mel: [Float], topDB: Float) -> Float { mel.isEmpty ? 0 : mel.max()! - topDB }
+
+    /// The model's mel input `(bands, span)` for one clip of `length` frames, `(length, bands)` when `timeMajor` (as shards
+    /// hold it) or `(bands, length)` (as the mel stage writes it): frames `start ..< start + span`, those past the clip's
+    /// end set to `floor`.
+    public static func melWindow(_ mel: UnsafeBufferPointer<Float>, timeMajor: Bool, length: Int, bands: Int, start: Int, span: Int, floor: Float,
+                                 into out: UnsafeMutablePointer<Float>) {
+        for band in 0..<bands {
+            for t in 0..<span {
+                let source = start + t
+                out[band * span + t] = source < length ? mel[timeMajor ? source * bands + band : band * length + source] : floor
+            }
+        }
+    }
+
+    /// One clip's chips, uint8 `(Tv, size, size, 3)`, as the model's input `(Tv, 3, size, size)`: scaled to [0, 1],
+    /// optionally flipped left to right and given a contrast `gain` and brightness `offset` (clamped to [0, 1]), then
+    /// normalised per channel. Training batches and the `face_features` stage both make their inputs here.
+    public static func modelInput(chips pixels: UnsafeBufferPointer<UInt8>, frames: Int, size: Int, flip: Bool = false,
+                                  gain: Float = 1, offset: Float = 0, into out: UnsafeMutablePointer<Float>) {
+        let adjust = gain != 1 || offset != 0
+        for frame in 0..<frames {
+            for channel in 0..<3 {
+                let (mean, std) = (BatchSettings.mean[channel], BatchSettings.std[channel])
+                let plane = (frame * 3 + channel) * size * size
+                for y in 0..<size {
+                    for x in 0..<size {
+                        let source = ((frame * size + y) * size + (flip ? size - 1 - x : x)) * 3 + channel
+                        var value = Float(pixels[source]) / 255
+                        if adjust { value = min(max(value * gain + offset, 0), 1) }
+                        out[plane + y * size + x] = (value - mean) / std
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One batch in MODEL.md's layout.
 public struct Batch: Sendable {
-    /// float32 `(B, Tv, 3, H, W)`, scaled to [0, 1] and normalised per channel.
+    /// float32 `(B, Tv, 3, H, W)`, scaled to [0, 1] and normalised per channel; empty from shards of face features.
     public var frames: [Float]
+    /// float32 `(B, Tv, 512)`: the face trunk's features of the frames, from shards of face features; empty otherwise.
+    public var faceFeatures: [Float] = []
     /// float32 `(B, 1, mel_bands, Ta)`.
     public var mel: [Float]
     public var labels: [Int64]
@@ -52,7 +95,19 @@ public struct BatchAssembler: Sendable {
     public let split: ShardedSplit
     public let settings: BatchSettings
 
-    public init(split: ShardedSplit, settings: BatchSettings) {
+    /// Shards of face features (`face_features`) keep the flip, through the flipped frames' cached features, and the
+    /// mel's crops and masks; brightness and contrast change pixels, which such shards no longer hold, so asking for
+    /// them (or for flips without flipped features) is an error rather than a silent change of recipe.
+    public init(split: ShardedSplit, settings: BatchSettings) throws {
+        let features = split.index.features
+        if features.holdsFaceFeatures && settings.training {
+            if settings.brightness != 0 || settings.contrast != 0 {
+                throw DatasetError("split '\(split.index.split)' holds cached face features, not pixels: brightness and contrast cannot apply (set both to 0; flips, time and frequency masks still do)")
+            }
+            if settings.flip > 0 && !features.holdsFlippedFaceFeatures {
+                throw DatasetError("split '\(split.index.split)' holds no features of flipped frames: set flip to 0, or cache them (the face_features stage's flip: true)")
+            }
+        }
         self.split = split
         self.settings = settings
     }
@@ -61,43 +116,36 @@ public struct BatchAssembler: Sendable {
         let features = split.index.features
         let (frames, size, bands, span) = (features.frames, features.size, features.melBands, settings.melFrames)
         let floorBelowMax = Float(features.mel["top_db"] ?? 80)
-        let clipValues = frames * 3 * size * size
-        var batch = Batch(frames: [Float](repeating: 0, count: positions.count * clipValues),
-                          mel: [Float](repeating: 0, count: positions.count * bands * span), labels: [], faceFound: [], ids: [])
+        let cached = features.holdsFaceFeatures
+        let clipValues = cached ? frames * ShardFormat.faceFeatureWidth : frames * 3 * size * size
+        var batch = Batch(frames: [], mel: [Float](repeating: 0, count: positions.count * bands * span), labels: [], faceFound: [], ids: [])
+        if cached { batch.faceFeatures = [Float](repeating: 0, count: positions.count * clipValues) }
+        else { batch.frames = [Float](repeating: 0, count: positions.count * clipValues) }
         for (slot, position) in positions.enumerated() {
             let record = try split.record(position)
             var random = SeededRandom(seed: settings.seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(position) &* 0x9E37_79B9_7F4A_7C15))
             let augment = settings.training
+            // Drawn whatever the shards hold, so that pixels and cached features see the same flips and mel crops.
             let flip = augment && Float(random.uniform(0, 1)) < settings.flip
             let gain = augment ? Float(random.uniform(Double(1 - settings.contrast), Double(1 + settings.contrast))) : 1
             let offset = augment ? Float(random.uniform(Double(-settings.brightness), Double(settings.brightness))) : 0
-            batch.frames.withUnsafeMutableBufferPointer { out in
-                record.frames.withUnsafeBufferPointer { pixels in
-                    for frame in 0..<frames {
-                        for channel in 0..<3 {
-                            let (mean, std) = (BatchSettings.mean[channel], BatchSettings.std[channel])
-                            let plane = slot * clipValues + (frame * 3 + channel) * size * size
-                            for y in 0..<size {
-                                for x in 0..<size {
-                                    let source = ((frame * size + y) * size + (flip ? size - 1 - x : x)) * 3 + channel
-                                    var value = Float(pixels[source]) / 255
-                                    if augment { value = min(max(value * gain + offset, 0), 1) }
-                                    out[plane + y * size + x] = (value - mean) / std
-                                }
-                            }
-                        }
+            if cached {
+                batch.faceFeatures.replaceSubrange(slot * clipValues..<(slot + 1) * clipValues, with: flip ? record.flippedFaceFeatures : record.faceFeatures)
+            } else {
+                batch.frames.withUnsafeMutableBufferPointer { out in
+                    record.frames.withUnsafeBufferPointer { pixels in
+                        BatchSettings.modelInput(chips: pixels, frames: frames, size: size, flip: flip, gain: gain, offset: offset,
+                                                 into: out.baseAddress! + slot * clipValues)
                     }
                 }
             }
             let length = record.melFrames
-            let peak = record.mel.max() ?? 0
-            let floor = length > 0 ? peak - floorBelowMax : 0
-            let start = length <= span ? 0 : (augment ? Int(random.next() % UInt64(length - span + 1)) : (length - span) / 2)
+            let floor = BatchSettings.melFloor(record.mel, topDB: floorBelowMax)
+            let start = length <= span ? 0 : (augment ? Int(random.next() % UInt64(length - span + 1)) : BatchSettings.centredStart(length: length, span: span))
             let base = slot * bands * span
-            for band in 0..<bands {
-                for t in 0..<span {
-                    let source = start + t
-                    batch.mel[base + band * span + t] = source < length ? record.mel[source * bands + band] : floor
+            batch.mel.withUnsafeMutableBufferPointer { out in
+                record.mel.withUnsafeBufferPointer { mel in
+                    BatchSettings.melWindow(mel, timeMajor: true, length: length, bands: bands, start: start, span: span, floor: floor, into: out.baseAddress! + base)
                 }
             }
             if augment && settings.timeMask > 0 {

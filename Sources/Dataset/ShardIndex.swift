@@ -37,18 +37,27 @@ public struct ShardIndex: Codable, Sendable, Equatable {
         /// The `faces` stage's params (`max_side`, `padding`, `predictor`, ...), each as text; nil for shards made
         /// before the faces stage recorded them.
         public var faces: [String: String]?
+        /// The `face_features` stage's params (`trunk_sha256`, `init`, `flip`, ...) when the shards hold the face trunk's
+        /// features of the frames instead of their pixels; nil for pixels.
+        public var faceFeatures: [String: String]?
 
-        public init(frames: Int, size: Int, melBands: Int, mel: [String: Double], faces: [String: String]? = nil) {
+        public init(frames: Int, size: Int, melBands: Int, mel: [String: Double], faces: [String: String]? = nil,
+                    faceFeatures: [String: String]? = nil) {
             self.frames = frames
             self.size = size
             self.melBands = melBands
             self.mel = mel
             self.faces = faces
+            self.faceFeatures = faceFeatures
         }
+
+        /// Whether the records hold the trunk's features of their frames (and, with `flip`, of the flipped frames).
+        public var holdsFaceFeatures: Bool { faceFeatures != nil }
+        public var holdsFlippedFaceFeatures: Bool { faceFeatures?["flip"] == "true" }
 
         enum CodingKeys: String, CodingKey {
             case frames, size, mel, faces
-            case melBands = "mel_bands"
+            case melBands = "mel_bands", faceFeatures = "face_features"
         }
     }
 
@@ -87,6 +96,13 @@ public struct DatasetError: Error, CustomStringConvertible, Equatable {
 public enum ShardFormat {
     /// uint8 `(n, Tv, H, W, 3)`, RGB, the `faces` stage's chips.
     public static let frames = "frames"
+    /// float32 `(n, Tv, 512)`: in shards packed from the `face_features` stage, the face trunk's pooled features of
+    /// each frame, in place of `frames`.
+    public static let faceFeatures = "face_features"
+    /// float32 `(n, Tv, 512)`: the same of the frames flipped left to right (when the stage cached them).
+    public static let faceFeaturesFlipped = "face_features_flipped"
+    /// The trunk's feature width.
+    public static let faceFeatureWidth = 512
     /// float32 `(sum of T, mel_bands)`: every clip's log-mel frames, time-major, one clip after another.
     public static let mel = "mel"
     /// int64 `(n + 1)`: clip i's mel frames are rows `mel_offsets[i] ..< mel_offsets[i + 1]`.
@@ -103,4 +119,6 @@ public enum ShardFormat {
     public static let sizeKey = "size"
     public static let melKey = "mel"
     public static let facesKey = "faces"
+    /// Metadata: the face_features stage's params (JSON), in shards of features.
+    public static let faceFeaturesKey = "face_features"
 }

@@ -11,8 +11,12 @@ public final class ShardedSplit: @unchecked Sendable {
         public var id: String
         public var label: Int
         public var faceFound: Bool
-        /// uint8 `(Tv, H, W, 3)`.
+        /// uint8 `(Tv, H, W, 3)`; empty in shards of face features.
         public var frames: [UInt8]
+        /// float32 `(Tv, 512)`, the trunk's features of the frames, and of the frames flipped (when cached); empty in
+        /// shards of pixels.
+        public var faceFeatures: [Float] = []
+        public var flippedFaceFeatures: [Float] = []
         /// float32 `(T, mel_bands)`, time-major.
         public var mel: [Float]
         public var melFrames: Int
@@ -65,16 +69,23 @@ public final class ShardedSplit: @unchecked Sendable {
         let row = position - starts[shard]
         let open = try self.shard(shard)
         let features = index.features
-        let frameBytes = features.frames * features.size * features.size * 3
-        let frames = try open.file.withBytes(ShardFormat.frames) { Array($0[row * frameBytes..<(row + 1) * frameBytes]) }
-        let (start, end) = (Int(open.offsets[row]), Int(open.offsets[row + 1]))
-        let mel = try open.file.withBytes(ShardFormat.mel) { raw in
-            (start * features.melBands..<end * features.melBands).map {
-                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+        func floats(_ name: String, _ range: Range<Int>) throws -> [Float] {
+            try open.file.withBytes(name) { raw in
+                range.map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
             }
         }
-        return Record(id: open.clips[row], label: Int(open.labels[row]), faceFound: open.faceFound[row] != 0, frames: frames, mel: mel,
-                      melFrames: end - start)
+        let (start, end) = (Int(open.offsets[row]), Int(open.offsets[row + 1]))
+        var record = Record(id: open.clips[row], label: Int(open.labels[row]), faceFound: open.faceFound[row] != 0, frames: [],
+                            mel: try floats(ShardFormat.mel, start * features.melBands..<end * features.melBands), melFrames: end - start)
+        if features.holdsFaceFeatures {
+            let width = features.frames * ShardFormat.faceFeatureWidth
+            record.faceFeatures = try floats(ShardFormat.faceFeatures, row * width..<(row + 1) * width)
+            if features.holdsFlippedFaceFeatures { record.flippedFaceFeatures = try floats(ShardFormat.faceFeaturesFlipped, row * width..<(row + 1) * width) }
+        } else {
+            let frameBytes = features.frames * features.size * features.size * 3
+            record.frames = try open.file.withBytes(ShardFormat.frames) { Array($0[row * frameBytes..<(row + 1) * frameBytes]) }
+        }
+        return record
     }
 
     private func shard(_ number: Int) throws -> OpenShard {
@@ -93,10 +104,17 @@ public final class ShardedSplit: @unchecked Sendable {
               clips.count == entry.records else {
             throw DatasetError("shard \(path): its metadata lacks the \(entry.records) clip ids")
         }
-        let shapes = [(ShardFormat.frames, [entry.records, index.features.frames, index.features.size, index.features.size, 3]),
-                      (ShardFormat.label, [entry.records]), (ShardFormat.faceFound, [entry.records]), (ShardFormat.melOffsets, [entry.records + 1])]
-        for (name, shape) in shapes where try file.entry(name).shape != shape {
-            throw DatasetError("shard \(path): tensor '\(name)' has shape \(try file.entry(name).shape), the index implies \(shape)")
+        let features = index.features
+        var shapes = [(ShardFormat.label, [entry.records]), (ShardFormat.faceFound, [entry.records]), (ShardFormat.melOffsets, [entry.records + 1])]
+        if features.holdsFaceFeatures {
+            shapes.append((ShardFormat.faceFeatures, [entry.records, features.frames, ShardFormat.faceFeatureWidth]))
+            if features.holdsFlippedFaceFeatures { shapes.append((ShardFormat.faceFeaturesFlipped, [entry.records, features.frames, ShardFormat.faceFeatureWidth])) }
+        } else {
+            shapes.append((ShardFormat.frames, [entry.records, features.frames, features.size, features.size, 3]))
+        }
+        for (name, shape) in shapes {
+            guard let found = file.entries[name] else { throw DatasetError("shard \(path): no tensor '\(name)', which the index implies") }
+            guard found.shape == shape else { throw DatasetError("shard \(path): tensor '\(name)' has shape \(found.shape), the index implies \(shape)") }
         }
         let open = OpenShard(file: file, clips: clips, labels: try file.int64s(ShardFormat.label), faceFound: try file.uint8s(ShardFormat.faceFound),
                              offsets: try file.int64s(ShardFormat.melOffsets))

@@ -41,6 +41,14 @@ public final class VisualEncoder: Module {
         let features = backbone(frames.reshaped([b * t] + Array(frames.shape[2...])))
         return (features, relu(proj(features)).reshaped([b, t, 256]))
     }
+
+    /// The same from the trunk's pooled features, computed before: (B, Tv, 512) to (B, Tv, 256). Training with a
+    /// frozen trunk feeds the features the `face_features` stage cached.
+    public func callAsFunction(features: Tensor) -> (backbone: Tensor, sequence: Tensor) {
+        let b = features.shape[0], t = features.shape[1]
+        let flat = features.reshaped([b * t, features.shape[2]])
+        return (flat, relu(proj(flat)).reshaped([b, t, 256]))
+    }
 }
 
 /// `audio`: three conv-BN-ReLU-maxpool blocks, then a 2-layer bidirectional GRU: (B, 1, 64, Ta) to (B, Ta/8, 256).
@@ -188,10 +196,16 @@ public final class EmotionModel: Module {
         child("classifier", classifier)
     }
 
-    /// Checks the inputs MODEL.md defines: frames (B, Tv, 3, H, W) and mel (B, 1, 64, Ta) with Ta a multiple of 8.
-    public func validate(frames: Tensor?, mel: Tensor?) throws {
+    /// Checks the inputs MODEL.md defines: frames (B, Tv, 3, H, W) (or the trunk's features of them, (B, Tv, 512)) and
+    /// mel (B, 1, 64, Ta) with Ta a multiple of 8.
+    public func validate(frames: Tensor?, faceFeatures: Tensor? = nil, mel: Tensor?) throws {
         var batch: Int?
-        if fusion.usesVisual {
+        if fusion.usesVisual, let faceFeatures {
+            guard faceFeatures.rank == 3, faceFeatures.shape[2] == 512, faceFeatures.shape[0] > 0, faceFeatures.shape[1] > 0 else {
+                throw ModelInputError(description: "face features have shape \(faceFeatures.shape); expected (B, Tv, 512)")
+            }
+            batch = faceFeatures.shape[0]
+        } else if fusion.usesVisual {
             guard let frames else { throw ModelInputError(description: "fusion \(fusion.rawValue) needs frames (B, Tv, 3, H, W)") }
             guard frames.rank == 5, frames.shape[2] == 3, frames.shape[0] > 0, frames.shape[1] > 0, frames.shape[3] >= 32, frames.shape[4] >= 32 else {
                 throw ModelInputError(description: "frames has shape \(frames.shape); expected (B, Tv, 3, H, W) with H, W >= 32")
@@ -210,10 +224,14 @@ public final class EmotionModel: Module {
     }
 
     /// The logits for `count` clips given as flat buffers in MODEL.md's layout (frames `(count, Tv, 3, size, size)`, mel
-    /// `(count, 1, bands, melFrames)`); only the inputs this fusion uses become tensors.
-    public func logits(count: Int, frames: [Float], tv: Int, size: Int, mel: [Float], bands: Int, melFrames: Int) throws -> Tensor {
-        try forward(frames: fusion.usesVisual ? Tensor(frames, shape: [count, tv, 3, size, size]) : nil,
-                    mel: fusion.usesAudio ? Tensor(mel, shape: [count, 1, bands, melFrames]) : nil).logits
+    /// `(count, 1, bands, melFrames)`), or with the trunk's features `(count, Tv, 512)` in place of the frames when
+    /// `faceFeatures` is not empty; only the inputs this fusion uses become tensors.
+    public func logits(count: Int, frames: [Float], faceFeatures: [Float] = [], tv: Int, size: Int, mel: [Float], bands: Int,
+                       melFrames: Int) throws -> Tensor {
+        let cached = fusion.usesVisual && !faceFeatures.isEmpty
+        return try forward(frames: fusion.usesVisual && !cached ? Tensor(frames, shape: [count, tv, 3, size, size]) : nil,
+                           faceFeatures: cached ? Tensor(faceFeatures, shape: [count, tv, 512]) : nil,
+                           mel: fusion.usesAudio ? Tensor(mel, shape: [count, 1, bands, melFrames]) : nil).logits
     }
 
     /// Lets evaluation-mode forwards without gradients run the face trunk fused (BatchNorm folded into the
@@ -221,10 +239,26 @@ public final class EmotionModel: Module {
     /// inference, where they no longer change. Call it after `eval()`, and again after changing the weights.
     public func prepareForInference() { visual?.backbone.prepareForInference() }
 
-    public func forward(frames: Tensor?, mel: Tensor?) throws -> Output {
-        try validate(frames: frames, mel: mel)
+    /// Checks that face features made by a trunk with digest `digest` (`ResNet18Trunk.weightsDigest`) can stand for
+    /// this model's frames: only its own trunk's features can. `source` names where the features come from.
+    public func checkFaceFeatures(digest: String?, source: String) throws {
+        guard let visual else { return }
+        let mine = visual.backbone.weightsDigest()
+        guard digest == mine else {
+            throw ModelInputError(description: "\(source) holds face features of a trunk with digest \(digest ?? "(none recorded)"), but this model's trunk has \(mine): "
+                                  + "extract them with the weights the model starts from (the face_features stage's init and init_prefix)")
+        }
+    }
+
+    /// `faceFeatures`, when given, stands for the frames: the trunk's output for them, computed before.
+    public func forward(frames: Tensor?, faceFeatures: Tensor? = nil, mel: Tensor?) throws -> Output {
+        try validate(frames: frames, faceFeatures: faceFeatures, mel: mel)
         var backbone: Tensor?, visualSequence: Tensor?, audioConv: Tensor?, audioSequence: Tensor?
-        if let visual, let frames { (backbone, visualSequence) = visual(frames) }
+        if let visual, let faceFeatures {
+            (backbone, visualSequence) = visual(features: faceFeatures)
+        } else if let visual, let frames {
+            (backbone, visualSequence) = visual(frames)
+        }
         if let audio, let mel { (audioConv, audioSequence) = audio(mel) }
         let fused: Tensor
         switch fusion {

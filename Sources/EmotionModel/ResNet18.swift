@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import NN
 import Tensor
 
@@ -86,8 +88,26 @@ public final class ResNet18Trunk: Module {
         plans = [:]
     }
 
+    /// Digest of the weights and running statistics (SHA-256 over each state entry's name, shape and bytes, in
+    /// `state_dict` order): features cached from a trunk are valid for a model whose trunk has the same digest.
+    public func weightsDigest() -> String {
+        var hash = SHA256()
+        for (name, entry) in namedState() {
+            hash.update(data: Data((name + "\n").utf8))
+            switch entry {
+            case .tensor(let t):
+                hash.update(data: Data("\(t.shape)\n".utf8))
+                hash.update(bufferPointer: UnsafeRawBufferPointer(UnsafeBufferPointer(start: t.pointer, count: t.count)))
+            case .counter(let c):
+                withUnsafeBytes(of: c.value.littleEndian) { hash.update(bufferPointer: $0) }
+            }
+        }
+        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        if prepared && !training && !GradMode.isEnabled {
+        // Fused when no gradient can flow: no autograd at all, or a frozen trunk (training the rest) on plain inputs.
+        if prepared && !training && (!GradMode.isEnabled || !x.requiresGrad && !parameters.contains { $0.requiresGrad }) {
             let plan = plans[x.shape] ?? InferenceTrunk(self, inputDims: x.shape)
             plans[x.shape] = plan
             return plan(x)

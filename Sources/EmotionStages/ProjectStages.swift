@@ -8,6 +8,7 @@ public enum ProjectStages {
         CleanStage.kind,
         FacesStage.kind,
         MelStage.kind,
+        FaceFeaturesStage.kind,
         ShardsStage.kind,
         ShardIndexStage.kind,
         TrainStage.kind,

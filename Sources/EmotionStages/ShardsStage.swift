@@ -5,13 +5,14 @@ import Pipeline
 import Safetensors
 
 /// `shards`: the clips' face frames, log-mel and labels packed into a few safetensors files per split, for
-/// training to memory-map. A bucket stage over `faces`, joined with `mel` and `clean`'s rows: a clip goes to
-/// the shard its id hashes to, so one changed clip (its faces, its mel or its label) rewrites one shard.
+/// training to memory-map. A bucket stage over `faces` (or over `face_features`, whose cached trunk features it then
+/// packs in place of the pixels), joined with `mel` and `clean`'s rows: a clip goes to the shard its id hashes to, so
+/// one changed clip (its faces, its mel or its label) rewrites one shard.
 /// Each bucket writes `SPLIT.safetensors` for every split it holds (see `ShardFormat`) and `report.json`:
 /// every member clip, `packed` or why not.
 public enum ShardsStage {
     public static let kind = StageKind.buckets(
-        "shards", version: 2, summary: "clips' frames, log-mel and labels packed into safetensors shards per split",
+        "shards", version: 3, summary: "clips' frames (or their face features), log-mel and labels packed into safetensors shards per split",
         params: [ParamSpec("shards", .int, default: .int(8), help: "shards per split: a clip goes to the one its id hashes to")], count: "shards"
     ) { context in
         var packed: [Split: [Packed]] = [:]
@@ -35,9 +36,15 @@ public enum ShardsStage {
         var split: Split
         var label: Emotion
         var faceFound: Bool
-        /// `(Tv, H, W, 3)` bytes, and the shape.
+        /// `(Tv, H, W, 3)` bytes, and the shape; or from `face_features`, `(Tv, 512)` float32 bytes.
         var frames: Data
         var frameShape: [Int]
+        /// The features of the flipped frames, when cached.
+        var flippedFeatures: Data?
+        /// The chip side.
+        var size: Int
+        /// The face_features stage's params as it wrote them (JSON); empty for pixels.
+        var featureParams: String
         /// `(bands, T)` float32 bytes as `mel.npy` holds them, and the shape.
         var mel: Data
         var melShape: [Int]
@@ -61,24 +68,39 @@ public enum ShardsStage {
         let rows = try JSONDecoder().decode([ManifestRecord].self, from: Data(contentsOf: URL(fileURLWithPath: rowFile.location)))
         guard let row = rows.first(where: { $0.status == .kept }) else { return .dropped("not_kept: " + (rows.first.map { "\($0.status)" } ?? "no row")) }
         guard let label = row.emotion else { return .dropped("no_label") }
-        guard let framesFile = file("frames.npy"), let facesFile = file("faces.json") else {
-            return .dropped("no_frames: " + (try reason(file("faces.json")) ?? "the faces stage wrote nothing"))
+        // From face_features: its features and its record of the clip's face status; from faces: the chips.
+        let cached = file("features.json") != nil
+        let (framesName, statusName) = cached ? ("features.npy", "features.json") : ("frames.npy", "faces.json")
+        guard let framesFile = file(framesName), let statusFile = file(statusName) else {
+            return .dropped("no_frames: " + (try reason(file(statusName)) ?? "the \(cached ? "face_features" : "faces") stage wrote nothing"))
         }
         guard let melFile = file("mel.npy"), let paramsFile = file("params.json") else {
             return .dropped("no_audio: " + (try reason(file("mel.json")) ?? "the mel stage wrote nothing"))
         }
+        func text(_ file: InputFile?) throws -> String { try file.map { String(decoding: try Data(contentsOf: URL(fileURLWithPath: $0.location)), as: UTF8.self) } ?? "" }
         let frames = try NumpyArray.read(framesFile.location), mel = try NumpyArray.read(melFile.location)
-        guard frames.descriptor == "|u1", frames.shape.count == 4, frames.shape[3] == 3 else {
-            throw PipelineError(.corrupt, "\(framesFile.path) of \(member.id): expected uint8 (Tv, H, W, 3), found \(frames.descriptor) \(frames.shape)")
+        var flipped: NumpyArray.Read?
+        if cached {
+            guard frames.descriptor == "<f4", frames.shape.count == 2, frames.shape[1] == ShardFormat.faceFeatureWidth else {
+                throw PipelineError(.corrupt, "\(framesFile.path) of \(member.id): expected float32 (Tv, \(ShardFormat.faceFeatureWidth)), found \(frames.descriptor) \(frames.shape)")
+            }
+            flipped = try file("features_flipped.npy").map { try NumpyArray.read($0.location) }
+            if let flipped, flipped.descriptor != frames.descriptor || flipped.shape != frames.shape {
+                throw PipelineError(.corrupt, "features_flipped.npy of \(member.id): \(flipped.descriptor) \(flipped.shape), unlike its features.npy")
+            }
+        } else {
+            guard frames.descriptor == "|u1", frames.shape.count == 4, frames.shape[3] == 3 else {
+                throw PipelineError(.corrupt, "\(framesFile.path) of \(member.id): expected uint8 (Tv, H, W, 3), found \(frames.descriptor) \(frames.shape)")
+            }
         }
         guard mel.descriptor == "<f4", mel.shape.count == 2 else {
             throw PipelineError(.corrupt, "\(melFile.path) of \(member.id): expected float32 (bands, T), found \(mel.descriptor) \(mel.shape)")
         }
-        let faces = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: facesFile.location))) as? [String: Any]
-        return .packed(Packed(id: member.id, split: row.split, label: label, faceFound: faces?["status"] as? String == "ok", frames: frames.data,
-                              frameShape: frames.shape, mel: mel.data, melShape: mel.shape,
-                              melParams: String(decoding: try Data(contentsOf: URL(fileURLWithPath: paramsFile.location)), as: UTF8.self),
-                              faceParams: try file("face_params.json").map { String(decoding: try Data(contentsOf: URL(fileURLWithPath: $0.location)), as: UTF8.self) } ?? ""))
+        let faceParams = try text(file("face_params.json"))
+        let size = cached ? (try JSONSerialization.jsonObject(with: Data(faceParams.utf8)) as? [String: Any])?["size"] as? Int ?? 0 : frames.shape[1]
+        return .packed(Packed(id: member.id, split: row.split, label: label, faceFound: try reason(statusFile) == "ok", frames: frames.data,
+                              frameShape: frames.shape, flippedFeatures: flipped?.data, size: size, featureParams: cached ? try text(file("feature_params.json")) : "",
+                              mel: mel.data, melShape: mel.shape, melParams: try text(paramsFile), faceParams: faceParams))
     }
 
     /// The `status` (and `detail`) a stage recorded for a clip it could not read.
@@ -92,11 +114,11 @@ public enum ShardsStage {
     static func write(_ records: [Packed], split: Split, to path: String) throws {
         guard let first = records.first else { return }
         for record in records where record.frameShape != first.frameShape || record.melShape[0] != first.melShape[0] || record.melParams != first.melParams
-            || record.faceParams != first.faceParams {
-            throw PipelineError(.stageFailed, "\(record.id): its frames \(record.frameShape), face or mel settings differ from \(first.id)'s \(first.frameShape); rerun faces and mel with one setting")
+            || record.faceParams != first.faceParams || record.featureParams != first.featureParams || (record.flippedFeatures == nil) != (first.flippedFeatures == nil) {
+            throw PipelineError(.stageFailed, "\(record.id): its frames \(record.frameShape), face, feature or mel settings differ from \(first.id)'s \(first.frameShape); rerun faces, face_features and mel with one setting")
         }
         let bands = first.melShape[0]
-        var mel = Data(), offsets: [Int64] = [0], frames = Data()
+        var mel = Data(), offsets: [Int64] = [0], frames = Data(), flipped = Data()
         for record in records {
             // mel.npy is (bands, T); the shard holds (T, bands), so each clip's frames are one contiguous run.
             let length = record.melShape[1]
@@ -110,19 +132,26 @@ public enum ShardsStage {
             mel.append(timeMajor)
             offsets.append(offsets.last! + Int64(length))
             frames.append(record.frames)
+            if let features = record.flippedFeatures { flipped.append(features) }
         }
         var writer = SafetensorsWriter()
         writer.add(ShardFormat.mel, dtype: .f32, shape: [Int(offsets.last!), bands], bytes: mel)
         writer.add(ShardFormat.melOffsets, shape: [records.count + 1], int64s: offsets)
         writer.add(ShardFormat.label, shape: [records.count], int64s: records.map { Int64($0.label.rawValue) })
-        writer.add(ShardFormat.frames, dtype: .u8, shape: [records.count] + first.frameShape, bytes: frames)
+        if first.featureParams.isEmpty {
+            writer.add(ShardFormat.frames, dtype: .u8, shape: [records.count] + first.frameShape, bytes: frames)
+        } else {
+            writer.add(ShardFormat.faceFeatures, dtype: .f32, shape: [records.count] + first.frameShape, bytes: frames)
+            if first.flippedFeatures != nil { writer.add(ShardFormat.faceFeaturesFlipped, dtype: .f32, shape: [records.count] + first.frameShape, bytes: flipped) }
+        }
         writer.add(ShardFormat.faceFound, dtype: .u8, shape: [records.count], bytes: Data(records.map { $0.faceFound ? 1 : 0 }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let ids = try encoder.encode(records.map(\.id))
         writer.metadata = [ShardFormat.clipsKey: String(decoding: ids, as: UTF8.self), ShardFormat.splitKey: split.rawValue,
-                           ShardFormat.framesKey: String(first.frameShape[0]), ShardFormat.sizeKey: String(first.frameShape[1]),
+                           ShardFormat.framesKey: String(first.frameShape[0]), ShardFormat.sizeKey: String(first.size),
                            ShardFormat.melKey: first.melParams, ShardFormat.facesKey: first.faceParams]
+        if !first.featureParams.isEmpty { writer.metadata[ShardFormat.faceFeaturesKey] = first.featureParams }
         try writer.write(to: path)
     }
 }
@@ -132,7 +161,7 @@ public enum ShardsStage {
 /// `shards`: no usable audio, no frames).
 public enum ShardIndexStage {
     public static let kind = StageKind.whole(
-        "shard_index", version: 2, summary: "the index of each split's shards (SHA-256, clip locations, label counts) and a report of every row"
+        "shard_index", version: 3, summary: "the index of each split's shards (SHA-256, clip locations, label counts) and a report of every row"
     ) { context in
         guard let shards = context.inputs.first(where: { $0.files.contains { $0.path.hasSuffix(".safetensors") } }) else {
             throw PipelineError(.stageFailed, "stage '\(context.stage)': no input holds shards (deps: [shards, clean])")
@@ -160,7 +189,8 @@ public enum ShardIndexStage {
                                                      size: Int(shard.metadata[ShardFormat.sizeKey] ?? "") ?? 0,
                                                      melBands: try shard.entry(ShardFormat.mel).shape.last ?? 0,
                                                      mel: mel.compactMapValues { ($0 as? NSNumber)?.doubleValue },
-                                                     faces: faceSettings(shard.metadata[ShardFormat.facesKey]))
+                                                     faces: faceSettings(shard.metadata[ShardFormat.facesKey]),
+                                                     faceFeatures: faceSettings(shard.metadata[ShardFormat.faceFeaturesKey]))
             }
             try context.writeJSON(index, to: "\(split.rawValue)/index.json")
 
@@ -185,7 +215,7 @@ public enum ShardIndexStage {
     }
 }
 
-/// The faces stage's params from a shard's metadata, each value as text (nil for shards of an older faces stage).
+/// The faces (or face_features) stage's params from a shard's metadata, each value as text (nil when absent).
 private func faceSettings(_ json: String?) -> [String: String]? {
     guard let json, !json.isEmpty,
           let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }

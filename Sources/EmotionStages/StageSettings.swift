@@ -57,6 +57,15 @@ extension FaceSettings: StageSettings {
     ]
 }
 
+extension FaceFeatureSettings: StageSettings {
+    public static let fields: [SettingsField<FaceFeatureSettings>] = [
+        .string("init", \.initFile, help: "the state dictionary holding the trunk: STAGE/FILE of a stage in deps, or a path listed in deps"),
+        .string("init_prefix", \.initPrefix, help: "prefix put before the file's names to give the model's (visual.backbone. for torchvision's resnet18)"),
+        .bool("flip", \.flip, help: "also cache the features of the frames flipped left to right (training's flip augmentation)"),
+        .int("threads", \.threads, help: "engine threads, fixed so that the features are the same bytes on any machine"),
+    ]
+}
+
 extension LogMelConfig: StageSettings {
     public static let fields: [SettingsField<LogMelConfig>] = [
         .int("sample_rate", \.sampleRate, help: "audio is resampled to this rate (Hz)"),
@@ -92,6 +101,7 @@ extension TrainingSettings: StageSettings {
         .string("init", \.initPath, help: "safetensors state dictionaries to start from, comma-separated: a path (list it under deps too, so its content is in the key) or STAGE/FILE of a stage in deps"),
         .string("init_prefix", \.initPrefix, help: "prefix put before the init files' names (visual.backbone. for torchvision's resnet18)"),
         .string("init_only", \.initOnly, help: "comma-separated prefixes of the model's names the init files may set (empty: all), e.g. visual.,audio."),
+        .string("freeze", \.freeze, help: "comma-separated prefixes of parameter names kept as init left them, e.g. visual.backbone. (their BatchNorm in eval mode)"),
         .int("mel_frames", \.melFrames, help: "mel frames per clip (Ta), at least 8: longer clips are cropped, shorter padded"),
         .double("flip", \.flip, help: "chance of flipping a clip's frames left to right"),
         .double("brightness", \.brightness, help: "brightness offset drawn from [-b, b]"),

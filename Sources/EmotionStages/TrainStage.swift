@@ -36,15 +36,12 @@ public enum TrainStage {
         return .shards(trainIndex: train, devIndex: dev, locations: locations)
     }
 
-    /// Each init entry as a file: `STAGE/FILE` names a file of a stage among the deps, anything else is a path.
+    /// Each init entry as a file: a file of a dependency (`STAGE/FILE`, or a single-file path listed in deps), else a path.
     static func initFiles(_ entries: [String], _ context: WorkContext) throws -> [String] {
         try entries.map { entry in
-            for input in context.inputs where entry.hasPrefix(input.name + "/") {
-                let path = String(entry.dropFirst(input.name.count + 1))
-                guard let file = input.files.first(where: { $0.path == path }) else {
-                    throw PipelineError(.stageFailed, "stage '\(context.stage)': init \(entry): stage '\(input.name)' has no \(path)")
-                }
-                return file.location
+            if let file = context.dependencyFile(entry) { return file.location }
+            if let input = context.inputs.first(where: { entry.hasPrefix($0.name + "/") }) {
+                throw PipelineError(.stageFailed, "stage '\(context.stage)': init \(entry): '\(input.name)' has no \(entry.dropFirst(input.name.count + 1))")
             }
             return entry
         }

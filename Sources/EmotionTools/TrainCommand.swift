@@ -44,6 +44,7 @@ struct TrainCommand: ParsableCommand, StageOptions {
     @Option(help: help("init")) var `init` = defaults.initPath
     @Option(help: help("init_prefix")) var initPrefix = defaults.initPrefix
     @Option(help: help("init_only")) var initOnly = defaults.initOnly
+    @Option(help: help("freeze")) var freeze = defaults.freeze
     @Option(help: help("mel_frames")) var melFrames = defaults.melFrames
     @Option(help: help("flip")) var flip = defaults.flip
     @Option(help: help("brightness")) var brightness = defaults.brightness
@@ -58,7 +59,7 @@ struct TrainCommand: ParsableCommand, StageOptions {
          "lr_visual": .double(lrVisual), "lr_audio": .double(lrAudio), "lr_other": .double(lrOther), "weight_decay": .double(weightDecay),
          "warmup": .int(warmup), "label_smoothing": .double(labelSmoothing), "class_weights": .string(classWeights), "dropout": .double(dropout),
          "clip_norm": .double(clipNorm), "seed": .int(seed), "checkpoint_every": .int(checkpointEvery), "patience": .int(patience),
-         "init": .string(`init`), "init_prefix": .string(initPrefix), "init_only": .string(initOnly), "mel_frames": .int(melFrames), "flip": .double(flip),
+         "init": .string(`init`), "init_prefix": .string(initPrefix), "init_only": .string(initOnly), "freeze": .string(freeze), "mel_frames": .int(melFrames), "flip": .double(flip),
          "brightness": .double(brightness), "contrast": .double(contrast), "time_mask": .int(timeMask), "freq_mask": .int(freqMask),
          "max_steps": .int(maxSteps), "digests": .bool(digests)]
     }

@@ -93,8 +93,9 @@ public enum ModelEvaluation {
         var settings = BatchSettings()
         settings.training = false
         settings.melFrames = melFrames
-        let assembler = BatchAssembler(split: split, settings: settings)
+        let assembler = try BatchAssembler(split: split, settings: settings)
         let features = split.index.features
+        if features.holdsFaceFeatures { try model.checkFaceFeatures(digest: features.faceFeatures?["trunk_sha256"], source: "split '\(name)'") }
         model.eval()
         model.prepareForInference()
         var predictions: [Prediction] = []
@@ -103,7 +104,7 @@ public enum ModelEvaluation {
             let clips = try assembler.batch(positions, epoch: 0)
             let b = clips.count
             let probabilities = try withoutGrad {
-                softmax(try model.logits(count: b, frames: clips.frames, tv: features.frames, size: features.size, mel: clips.mel,
+                softmax(try model.logits(count: b, frames: clips.frames, faceFeatures: clips.faceFeatures, tv: features.frames, size: features.size, mel: clips.mel,
                                          bands: features.melBands, melFrames: melFrames))
             }
             for i in 0..<b {

@@ -73,6 +73,9 @@ public enum ModelExport {
         guard let features = trained.features else {
             throw ExportError("train.json names no features (trained before the train stage recorded them): train again to export")
         }
+        if let test, test.index.features.holdsFaceFeatures {
+            throw ExportError("the test split holds cached face features: the exported model reads frames, so score it on shards of pixels (deps: the shards and shard_index of faces, not of face_features)")
+        }
         let model = EmotionModel(fusion: fusion, dropout: 0)
         try model.loadStateDictionary(try SafetensorsFile(path: weights))
         model.eval()

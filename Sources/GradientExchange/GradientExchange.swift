@@ -124,11 +124,14 @@ public final class GradientExchange: @unchecked Sendable {
     /// it over the ranks in rank order, then writes the sum into every rank's home. So the reduce-scatter and the
     /// all-gather happen block by block while the block is in cache, no core waits for a rank the scheduler has not run
     /// yet (more workers than cores), and the bits do not depend on who summed what. Two barriers: every gradient is
-    /// written; every block is everywhere.
-    public func reduceHome(scale: Float = 1, timeout: Double = 10) throws {
+    /// written; every block is everywhere. `within` limits it to part of the buffers (frozen parameters' gradients,
+    /// always zero, need no exchange).
+    public func reduceHome(within range: Range<Int>? = nil, scale: Float = 1, timeout: Double = 10) throws {
         guard rank != nil else { preconditionFailure("the creator of an exchange does not take part in it") }
+        let range = range ?? 0..<count
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "range \(range) outside the \(count) floats of the exchange")
         try barrier(timeout: timeout)
-        let blocks = (count + GradientExchange.block - 1) / GradientExchange.block
+        let blocks = (range.count + GradientExchange.block - 1) / GradientExchange.block
         let base = ticketBase
         // Each rank draws once past the last block, so the next operation's tickets start here in every rank.
         ticketBase += Int64(blocks + ranks)
@@ -136,9 +139,9 @@ public final class GradientExchange: @unchecked Sendable {
         while true {
             let ticket = Int(catomic_add(word(.ticket), 1) - base)
             guard ticket < blocks else { break }
-            let range = ticket * GradientExchange.block..<min(count, (ticket + 1) * GradientExchange.block)
-            sumChunk(range, into: homes[0], from: homes, scale: scale)
-            for other in homes.dropFirst() { (other + range.lowerBound).update(from: homes[0] + range.lowerBound, count: range.count) }
+            let chunk = range.lowerBound + ticket * GradientExchange.block..<min(range.upperBound, range.lowerBound + (ticket + 1) * GradientExchange.block)
+            sumChunk(chunk, into: homes[0], from: homes, scale: scale)
+            for other in homes.dropFirst() { (other + chunk.lowerBound).update(from: homes[0] + chunk.lowerBound, count: chunk.count) }
         }
         try barrier(timeout: timeout)
     }

@@ -65,6 +65,11 @@ open class Module {
 
     public var parameters: [Tensor] { namedParameters().map(\.1) }
 
+    /// Every module below this one with its dotted name (this one's is empty), parents before their children.
+    public func namedModules(prefix: String = "") -> [(String, Module)] {
+        [(prefix, self)] + children.flatMap { $0.1.namedModules(prefix: prefix + $0.0 + ".") }
+    }
+
     /// This module and every one below it, children before their parent (so a parent's `resetParameters` has the last word).
     public func modules() -> [Module] { children.flatMap { $0.1.modules() } + [self] }
 
@@ -124,23 +129,24 @@ public final class FlatParameters {
 
     public func zeroGrad() { gradients.pointer.update(repeating: 0, count: gradients.count) }
 
-    /// L2 norm of all gradients together.
-    public func gradientNorm() -> Double {
+    /// L2 norm of all gradients together; `within` limits it to the part of the buffer that can be non-zero (the
+    /// rest belongs to frozen parameters).
+    public func gradientNorm(within range: Range<Int>? = nil) -> Double {
         var s = 0.0
         let g = gradients.pointer
-        for i in 0..<gradients.count { s += Double(g[i]) * Double(g[i]) }
+        for i in range ?? 0..<gradients.count { s += Double(g[i]) * Double(g[i]) }
         return s.squareRoot()
     }
 
     /// Scales the gradients so their global L2 norm is at most `maxNorm` (as `clip_grad_norm_`); returns the
     /// norm before clipping.
     @discardableResult
-    public func clipGradientNorm(_ maxNorm: Double) -> Double {
-        let norm = gradientNorm()
+    public func clipGradientNorm(_ maxNorm: Double, within range: Range<Int>? = nil) -> Double {
+        let norm = gradientNorm(within: range)
         let scale = maxNorm / (norm + 1e-6)
         if scale < 1 {
             let g = gradients.pointer, s = Float(scale)
-            for i in 0..<gradients.count { g[i] *= s }
+            for i in range ?? 0..<gradients.count { g[i] *= s }
         }
         return norm
     }

@@ -23,9 +23,12 @@ public final class Adam {
     public let exponentialAverage: TensorStorage, exponentialAverageSquares: TensorStorage
     /// For each parameter, the index of its group.
     private let groupOfParameter: [Int]
+    /// Parameters the optimiser leaves alone (as PyTorch's leaves those with `requires_grad=False`): no update, no decay.
+    private let isFrozen: [Bool]
 
+    /// `frozen`: prefixes of the parameter names that are never updated.
     public init(_ parameters: FlatParameters, groups: [Group], betas: (Double, Double) = (0.9, 0.999),
-                eps: Double = 1e-8, weightDecay: Double = 0) {
+                eps: Double = 1e-8, weightDecay: Double = 0, frozen: [String] = []) {
         self.parameters = parameters
         self.groups = groups
         beta1 = betas.0; beta2 = betas.1
@@ -34,6 +37,7 @@ public final class Adam {
         groupOfParameter = parameters.names.map { name in
             groups.firstIndex { g in g.prefixes.contains { name.hasPrefix($0) } } ?? groups.firstIndex { $0.prefixes.isEmpty } ?? 0
         }
+        isFrozen = parameters.names.map { name in frozen.contains { name.hasPrefix($0) } }
         exponentialAverage = TensorStorage(count: parameters.count)
         exponentialAverageSquares = TensorStorage(count: parameters.count)
         exponentialAverage.pointer.initialize(repeating: 0, count: parameters.count)
@@ -61,7 +65,7 @@ public final class Adam {
         let decay = Float(weightDecay), epsilon = Float(eps), root = Float(correction2Root)
         let p = parameters.values.pointer, g = parameters.gradients.pointer
         let m = exponentialAverage.pointer, v = exponentialAverageSquares.pointer
-        for (index, tensor) in parameters.tensors.enumerated() {
+        for (index, tensor) in parameters.tensors.enumerated() where !isFrozen[index] {
             let stepSize = Float(groups[groupOfParameter[index]].learningRate * factor / correction1)
             let start = parameters.offsets[index]
             for i in start..<start + tensor.count {

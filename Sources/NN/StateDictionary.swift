@@ -26,10 +26,21 @@ extension Module {
     /// Loads every parameter, buffer and counter from a safetensors state dictionary, as
     /// `load_state_dict(strict=True)`: nothing is changed unless every name, shape and dtype fits.
     public func loadStateDictionary(_ file: SafetensorsFile) throws {
-        let state = namedState()
+        let expected = Set(namedState().map(\.0))
+        try loadStateDictionary(file, unexpected: file.names.filter { !expected.contains($0) }) { $0 }
+    }
+
+    /// Loads this module's state from a larger state dictionary (a whole model's, or torchvision's with its `fc`), its
+    /// entry `name` read from the file's `fileName(name)`; the file's other entries are left alone. Strict about this
+    /// module's own: nothing is changed unless each is there with its shape and dtype.
+    public func loadStateDictionary(_ file: SafetensorsFile, fileName: (String) -> String) throws {
+        try loadStateDictionary(file, unexpected: [], fileName: fileName)
+    }
+
+    private func loadStateDictionary(_ file: SafetensorsFile, unexpected: [String], fileName: (String) -> String) throws {
+        let state = namedState().map { (fileName($0.0), $0.1) }
         var error = StateDictionaryError(path: file.path)
-        let expected = Set(state.map(\.0))
-        error.unexpected = file.names.filter { !expected.contains($0) }
+        error.unexpected = unexpected
         for (name, entry) in state {
             guard let found = file.entries[name] else { error.missing.append(name); continue }
             switch entry {

@@ -12,7 +12,8 @@ public struct RankAssignment: Codable, Sendable {
     public enum DataSource: Codable, Sendable {
         /// A split's `index.json` for train and dev, and where each shard path they name is on disk.
         case shards(trainIndex: String, devIndex: String, locations: [String: String])
-        case synthetic(clips: Int, frames: Int, size: Int)
+        /// Generated clips of this shape; with `faceFeatures`, the trunk's features stand for their frames (a frozen trunk).
+        case synthetic(clips: Int, frames: Int, size: Int, faceFeatures: Bool)
     }
 
     public var settings: TrainingSettings
@@ -30,8 +31,8 @@ public struct RankAssignment: Codable, Sendable {
         switch data {
         case let .shards(trainIndex, devIndex, locations):
             return try ShardTrainingData(trainIndex: trainIndex, devIndex: devIndex, settings: settings) { locations[$0] ?? $0 }
-        case let .synthetic(clips, frames, size):
-            return SyntheticTrainingData(clips: clips, frames: frames, size: size, melFrames: settings.melFrames)
+        case let .synthetic(clips, frames, size, faceFeatures):
+            return SyntheticTrainingData(clips: clips, frames: frames, size: size, melFrames: settings.melFrames, faceFeatures: faceFeatures)
         }
     }
 }
@@ -53,6 +54,13 @@ enum JobFiles {
 struct RankFailure: Codable {
     var message: String
     var blame: [Int]
+
+    /// Leaves it in the job folder, where the job reads it when the rank has ended.
+    func record(job: String, rank: Int) {
+        let path = JobFiles.failure(job, rank: rank)
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? JSONEncoder().encode(self).write(to: URL(fileURLWithPath: path))
+    }
 }
 
 /// One worker's training loop: rank 0's initial state reaches every rank through the segment; each step every rank
@@ -76,9 +84,16 @@ public final class RankTrainer {
         self.rank = rank
         exchangeTimeout = TrainingJob.exchangeTimeout
         assignment.devices[rank].activate()
-        exchange = try GradientExchange(attaching: assignment.segment, rank: rank)
+        let exchange = try GradientExchange(attaching: assignment.segment, rank: rank)
+        self.exchange = exchange
         replica = Replica(settings: assignment.settings, gradientBuffer: (exchange.homeBuffer.baseAddress!, exchange))
-        data = try assignment.loadData()
+        do {
+            data = try assignment.loadData()
+        } catch {
+            exchange.abort()
+            RankFailure(message: "\(error)", blame: []).record(job: assignment.jobDirectory, rank: rank)
+            throw error
+        }
     }
 
     /// Trains to the end (or to early stopping); on failure, marks the segment so the other ranks stop at once, and
@@ -91,10 +106,7 @@ public final class RankTrainer {
             var blame: [Int] = []
             if case .timeout(let ranks, _) = error as? ExchangeError { blame = ranks }
             if case .aborted(let by) = error as? ExchangeError { blame = [by] }
-            let failure = RankFailure(message: "\(error)", blame: blame)
-            let path = JobFiles.failure(job, rank: rank)
-            try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try? JSONEncoder().encode(failure).write(to: URL(fileURLWithPath: path))
+            RankFailure(message: "\(error)", blame: blame).record(job: job, rank: rank)
             throw error
         }
     }
@@ -138,6 +150,7 @@ public final class RankTrainer {
             try exchange.broadcast(UnsafeMutableBufferPointer(start: values, count: replica.flat.count), timeout: exchangeTimeout)
             try broadcastBuffers()
         }
+        try checkFrozenTrunk()
         if rank == 0 {
             // A resumed run keeps the metrics of the steps it kept and drops the rest.
             let path = JobFiles.metrics(job)
@@ -161,10 +174,33 @@ public final class RankTrainer {
         }
     }
 
+    /// Cached face features stand for the frames only with the whole trunk frozen at the weights they were made with.
+    private func checkFrozenTrunk() throws {
+        if !replica.frozen.isEmpty {
+            log("frozen: \(replica.frozenCount) parameters under \(replica.frozen.joined(separator: ", ")) keep their initial values; frozen BatchNorm layers use their loaded statistics")
+        }
+        guard let features = data.features, features.holdsFaceFeatures, replica.model.fusion.usesVisual else { return }
+        guard replica.trunkFrozen else {
+            throw TrainingError("the shards hold cached face features, which stand for the frames only with the face trunk frozen: set freeze to visual.backbone. (or train on shards of pixels)")
+        }
+        do { try replica.model.checkFaceFeatures(digest: features.faceFeatures?["trunk_sha256"], source: "the training shards") }
+        catch { throw TrainingError("\(error)") }
+        log("training on cached face features: flips use the flipped frames' features; brightness and contrast do not apply")
+    }
+
+    /// Rank 0's running statistics and counters (num_batches_tracked, as the two halves of each one's bits) to every rank.
     private func broadcastBuffers() throws {
         var buffers = replica.packedBuffers()
+        for counter in replica.counters {
+            let bits = UInt64(bitPattern: counter.value)
+            buffers += [Float(bitPattern: UInt32(truncatingIfNeeded: bits)), Float(bitPattern: UInt32(truncatingIfNeeded: bits >> 32))]
+        }
         try buffers.withUnsafeMutableBufferPointer { try exchange.broadcast($0, timeout: exchangeTimeout) }
-        replica.unpackBuffers(buffers)
+        for (index, counter) in replica.counters.enumerated() {
+            let (low, high) = (buffers[replica.bufferCount + 2 * index].bitPattern, buffers[replica.bufferCount + 2 * index + 1].bitPattern)
+            counter.value = Int64(bitPattern: UInt64(high) << 32 | UInt64(low))
+        }
+        replica.unpackBuffers(Array(buffers[0..<replica.bufferCount]))
     }
 
     private func recordDigest() {
@@ -191,7 +227,7 @@ public final class RankTrainer {
             log("training \(settings.fusion): \(data.trainCount) clips, \(ranks) worker(s) x batch \(settings.batch) on \(assignment.devices[rank]) each, "
                 + "\(stepsPerEpoch) steps per epoch, \(settings.epochs) epoch(s)")
         }
-        model.train()
+        replica.setTraining(true)
         while progress.epoch < settings.epochs && !atStepLimit {
             let epoch = progress.epoch
             let order = EpochOrder.positions(count: data.trainCount, seed: UInt64(settings.seed), epoch: epoch, rank: rank, ranks: ranks, shuffle: true)
@@ -215,12 +251,13 @@ public final class RankTrainer {
                 // The exchange: gradients (in the segment already) summed in rank order and averaged (DDP's rule), the
                 // loss alongside, rank 0's running statistics to all.
                 let exchangeStarted = Date()
-                try exchange.reduceHome(scale: 1 / Float(ranks), timeout: exchangeTimeout)
+                try exchange.reduceHome(within: replica.gradientRange, scale: 1 / Float(ranks), timeout: exchangeTimeout)
                 var lossSum = [loss]
                 try lossSum.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: exchangeTimeout) }
                 try broadcastBuffers()
                 let exchangeSeconds = Date().timeIntervalSince(exchangeStarted)
-                let norm = settings.clipNorm > 0 ? replica.flat.clipGradientNorm(settings.clipNorm) : replica.flat.gradientNorm()
+                let norm = settings.clipNorm > 0 ? replica.flat.clipGradientNorm(settings.clipNorm, within: replica.gradientRange)
+                    : replica.flat.gradientNorm(within: replica.gradientRange)
                 progress.step += 1
                 let factor = schedule.factor(step: progress.step)
                 replica.adam.step(learningRateFactor: factor)
@@ -301,11 +338,10 @@ public final class RankTrainer {
     /// Dev figures of the current parameters in evaluation mode: rank r takes records r, r + N, ...; the confusion
     /// counts are summed through the exchange, so every rank sees the same figures.
     private func evaluate(epoch: Int) throws -> DevFigures {
-        let model = replica.model
         var confusion = [Float](repeating: 0, count: 49)
         let mine = Array(stride(from: rank, to: data.devCount, by: assignment.ranks))
-        model.eval()
-        defer { model.train() }
+        replica.setTraining(false)
+        defer { replica.setTraining(true) }
         for start in stride(from: 0, to: mine.count, by: settings.batch) {
             let batch = try data.devBatch(Array(mine[start..<min(start + settings.batch, mine.count)]))
             let b = batch.count

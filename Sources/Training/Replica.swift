@@ -16,14 +16,33 @@ final class Replica {
     let buffers: [Tensor]
     let counters: [Counter]
     let bufferCount: Int
+    /// Prefixes of the parameters `freeze` keeps fixed, and how many floats they hold.
+    let frozen: [String]
+    let frozenCount: Int
+    /// The part of the flat gradient buffer that trainable parameters occupy: the rest stays zero, so the exchange and
+    /// the norm skip it (a frozen trunk, registered first, is most of the buffer).
+    let gradientRange: Range<Int>
 
     /// `gradientBuffer`: where the gradients live (a worker's home buffer in the exchange's segment); its own buffer if nil.
     init(settings: TrainingSettings, gradientBuffer: (pointer: UnsafeMutablePointer<Float>, owner: AnyObject)? = nil) {
         model = EmotionModel(fusion: Fusion(rawValue: settings.fusion)!, dropout: Float(settings.dropout))
         model.initializeParameters(seed: UInt64(settings.seed))
         flat = FlatParameters(model, gradientBuffer: gradientBuffer)
+        frozen = settings.freezePrefixes
+        var trainable: [Range<Int>] = [], frozenCount = 0
+        for (index, name) in flat.names.enumerated() {
+            let tensor = flat.tensors[index]
+            if frozen.contains(where: { name.hasPrefix($0) }) {
+                tensor.requiresGrad = false
+                frozenCount += tensor.count
+            } else {
+                trainable.append(flat.offsets[index]..<flat.offsets[index] + tensor.count)
+            }
+        }
+        self.frozenCount = frozenCount
+        gradientRange = (trainable.first?.lowerBound ?? 0)..<(trainable.last?.upperBound ?? 0)
         adam = Adam(flat, groups: Adam.modelGroups(visual: settings.learningRateVisual, audio: settings.learningRateAudio,
-                                                   other: settings.learningRateOther), weightDecay: settings.weightDecay)
+                                                   other: settings.learningRateOther), weightDecay: settings.weightDecay, frozen: frozen)
         let parameters = Set(flat.tensors.map(ObjectIdentifier.init))
         var buffers: [Tensor] = [], counters: [Counter] = []
         for (_, entry) in model.namedState() {
@@ -37,9 +56,23 @@ final class Replica {
         bufferCount = buffers.reduce(0) { $0 + $1.count }
     }
 
+    /// Training or evaluation mode, with frozen modules always in evaluation mode (BatchNorm on its loaded statistics). A
+    /// wholly frozen face trunk then runs fused on its weights, which no longer change.
+    func setTraining(_ on: Bool) {
+        model.train(on)
+        guard !frozen.isEmpty else { return }
+        for (name, module) in model.namedModules() where !name.isEmpty && frozen.contains(where: { (name + ".").hasPrefix($0) }) {
+            module.eval()
+        }
+        if let trunk = model.visual?.backbone, !trunk.parameters.contains(where: \.requiresGrad) { trunk.prepareForInference() }
+    }
+
+    /// Whether the whole face trunk is frozen: training on cached face features needs it.
+    var trunkFrozen: Bool { model.visual.map { !$0.backbone.parameters.contains(where: \.requiresGrad) } ?? false }
+
     /// The logits for a batch in MODEL.md's layout, in the model's current mode.
     func forward(_ batch: Batch, shape: (frames: Int, size: Int, bands: Int), melFrames: Int) throws -> Tensor {
-        try model.logits(count: batch.count, frames: batch.frames, tv: shape.frames, size: shape.size, mel: batch.mel, bands: shape.bands,
+        try model.logits(count: batch.count, frames: batch.frames, faceFeatures: batch.faceFeatures, tv: shape.frames, size: shape.size, mel: batch.mel, bands: shape.bands,
                          melFrames: melFrames)
     }
 

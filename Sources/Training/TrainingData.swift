@@ -39,9 +39,9 @@ public struct ShardTrainingData: TrainingData {
         guard trainSplit.index.features == devSplit.index.features else {
             throw TrainingError("\(devIndex): its features (\(devSplit.index.features)) differ from the training split's (\(trainSplit.index.features))")
         }
-        train = BatchAssembler(split: trainSplit, settings: batches)
+        train = try BatchAssembler(split: trainSplit, settings: batches)
         batches.training = false
-        dev = BatchAssembler(split: devSplit, settings: batches)
+        dev = try BatchAssembler(split: devSplit, settings: batches)
     }
 
     public var trainCount: Int { train.split.count }
@@ -64,18 +64,22 @@ public struct SyntheticTrainingData: TrainingData {
     public let shape: (frames: Int, size: Int, bands: Int)
     public var features: ShardIndex.Features? { nil }
     let melFrames: Int
+    /// Batches carry face features `(Tv, 512)` in place of frames, as shards from `face_features` do.
+    let faceFeatures: Bool
 
-    public init(clips: Int, frames: Int, size: Int, bands: Int = 64, melFrames: Int) {
+    public init(clips: Int, frames: Int, size: Int, bands: Int = 64, melFrames: Int, faceFeatures: Bool = false) {
         trainCount = clips
         devCount = clips
         shape = (frames, size, bands)
         self.melFrames = melFrames
+        self.faceFeatures = faceFeatures
     }
 
     public var classCounts: [Int] { (0..<7).map { c in (0..<trainCount).filter { $0 % 7 == c }.count } }
 
     public func trainBatch(_ positions: [Int], epoch: Int) throws -> Batch {
-        let clipValues = shape.frames * 3 * shape.size * shape.size, melValues = shape.bands * melFrames
+        let clipValues = faceFeatures ? shape.frames * ShardFormat.faceFeatureWidth : shape.frames * 3 * shape.size * shape.size
+        let melValues = shape.bands * melFrames
         var batch = Batch(frames: [Float](repeating: 0, count: positions.count * clipValues), mel: [Float](repeating: 0, count: positions.count * melValues),
                           labels: positions.map { Int64($0 % 7) }, faceFound: positions.map { _ in true }, ids: positions.map { "clip\($0)" })
         for (slot, position) in positions.enumerated() {
@@ -84,9 +88,10 @@ public struct SyntheticTrainingData: TrainingData {
                 state ^= state << 13; state ^= state >> 7; state ^= state << 17
                 return Float(state >> 40) * 0x1p-23 - 1
             }
-            for i in 0..<clipValues { batch.frames[slot * clipValues + i] = next() }
+            for i in 0..<clipValues { batch.frames[slot * clipValues + i] = faceFeatures ? next() + 1 : next() }
             for i in 0..<melValues { batch.mel[slot * melValues + i] = next() * 20 - 40 }
         }
+        if faceFeatures { swap(&batch.frames, &batch.faceFeatures) }
         return batch
     }
 

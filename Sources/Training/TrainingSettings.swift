@@ -36,6 +36,11 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     /// fusion's encoders from single-modality models and leaves its fusion and classifier seeded.
     public var initOnly = ""
 
+    /// Comma-separated prefixes of parameter names kept as `init` left them (e.g. `visual.backbone.`): no gradient, no
+    /// update, and their BatchNorm layers in evaluation mode with their loaded statistics, as torchvision users expect.
+    public var freeze = ""
+
+    public var freezePrefixes: [String] { freeze.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
     public var initFiles: [String] { initPath.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
     public var initOnlyPrefixes: [String] { initOnly.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
     /// Mel frames per clip (Ta).
@@ -58,7 +63,7 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
         case learningRateVisual = "lr_visual", learningRateAudio = "lr_audio", learningRateOther = "lr_other", weightDecay = "weight_decay"
         case labelSmoothing = "label_smoothing", classWeights = "class_weights", clipNorm = "clip_norm", checkpointEvery = "checkpoint_every"
         case initPath = "init", initPrefix = "init_prefix", initOnly = "init_only", melFrames = "mel_frames", timeMask = "time_mask", frequencyMask = "freq_mask"
-        case maxSteps = "max_steps"
+        case maxSteps = "max_steps", freeze
     }
 
     /// The engine threads each worker gets on a machine with `cores` cores.

@@ -104,7 +104,7 @@ if part == "loader" {
     settings.timeMask = 20
     settings.frequencyMask = 8
     let split = try ShardedSplit(index: index, root: root)
-    let assembler = BatchAssembler(split: split, settings: settings)
+    let assembler = try BatchAssembler(split: split, settings: settings)
     let order = EpochOrder.positions(count: split.count, seed: 1, epoch: 0, shuffle: true)
     let steps = max(1, order.count / batch)
     var batches: [Batch] = []

@@ -2,11 +2,14 @@ import ChildProcesses
 import EmotionModel
 import Foundation
 import GradientExchange
+import NN
 import Training
 
 // make bench-train's measuring program (scripts/bench_train.py runs it):
 //   bench-train exchange --ranks N [--count C] --iterations K   memcpy and the all-reduce of C floats (the model's gradient) over N processes
-//   bench-train steps --workers N --steps S --worker PROGRAM  training steps of the bench-model model, N workers, 1 thread each
+//   bench-train steps --workers N --steps S --worker PROGRAM [--frozen]  training steps of the bench-model model, N workers, 1 thread
+//                                                                       each; --frozen: the face trunk frozen, on cached features
+//   bench-train extract --clips C [--frames 8] [--threads 1]          the face_features stage's extraction (flipped frames too)
 // Each prints what it measured and, last, one JSON line.
 
 let arguments = CommandLine.arguments
@@ -87,9 +90,11 @@ case "steps":
     settings.checkpointEvery = 0
     settings.warmup = 1
     let frames = number("--frames", 4), size = number("--size", 224)
+    let frozen = arguments.contains("--frozen")
+    if frozen { settings.freeze = "visual.backbone." }
     let job = NSTemporaryDirectory() + "bench-train-job-\(getpid())"
     defer { try? FileManager.default.removeItem(atPath: job) }
-    var training = TrainingJob(settings: settings, data: .synthetic(clips: workers * settings.batch * steps, frames: frames, size: size),
+    var training = TrainingJob(settings: settings, data: .synthetic(clips: workers * settings.batch * steps, frames: frames, size: size, faceFeatures: frozen),
                                jobDirectory: job, worker: (worker, ["train-rank"]))
     training.fault = nil
     do { try training.run() } catch { fail("\(error)") }
@@ -101,10 +106,30 @@ case "steps":
     let stepMs = measured.map { $0["step_ms"] as! Double }.reduce(0, +) / Double(measured.count)
     let exchangeMs = measured.map { $0["allreduce_ms"] as! Double }.reduce(0, +) / Double(measured.count)
     let samples = Double(workers * settings.batch) / (stepMs / 1000)
-    print(String(format: "%d worker(s) x batch %d, %d thread(s) each, Tv %d, %dx%d, Ta 300: step %.0f ms (exchange and its waits %.0f ms, %.1f%%), %.2f samples/s",
-                 workers, settings.batch, settings.threads, frames, size, size, stepMs, exchangeMs, exchangeMs / stepMs * 100, samples))
+    print(String(format: "%d worker(s) x batch %d, %d thread(s) each, Tv %d, %dx%d, Ta 300%@: step %.1f ms (exchange and its waits %.1f ms, %.1f%%), %.2f samples/s",
+                 workers, settings.batch, settings.threads, frames, size, size, frozen ? ", trunk frozen on cached features" : "", stepMs, exchangeMs,
+                 exchangeMs / stepMs * 100, samples))
     emit(["workers": workers, "step_ms": stepMs, "exchange_ms": exchangeMs, "exchange_pct": exchangeMs / stepMs * 100, "samples_per_s": samples,
-          "steps_measured": measured.count])
+          "steps_measured": measured.count, "frozen": frozen])
+
+case "extract":
+    // What the face_features stage does per clip: Tv aligned 224x224 chips and their mirror images through the fused trunk.
+    let clips = number("--clips", 6), frames = number("--frames", 8), size = number("--size", 224), threads = number("--threads", 1)
+    let trunk = ResNet18Trunk()
+    trunk.initializeParameters(seed: 1)
+    let extractor = FaceFeatureExtractor(trunk: trunk)
+    let chips = (0..<frames * size * size * 3).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+    var times: [Double] = []
+    for _ in 0..<clips + 1 {
+        let start = now()
+        _ = chips.withUnsafeBufferPointer { extractor.features(chips: $0, frames: frames, size: size, flip: true, threads: threads) }
+        times.append(now() - start)
+    }
+    // The first clip plans the trunk for its shape.
+    let perClip = times.dropFirst().reduce(0, +) / Double(clips)
+    print(String(format: "face features of %d clips of Tv %d, %dx%d, and their flips, %d engine thread(s): %.0f ms a clip, %.2f clips/s (planning: %.0f ms)",
+                 clips, frames, size, size, threads, perClip * 1000, 1 / perClip, (times[0] - perClip) * 1000))
+    emit(["extract_ms_per_clip": perClip * 1000, "extract_clips_per_s": 1 / perClip, "threads": threads, "frames": frames])
 
 default:
     fail("usage: bench-train exchange|steps [options]")

@@ -34,7 +34,7 @@ final class BatchTests: XCTestCase {
     }
 
     private func assembler(_ settings: BatchSettings) throws -> BatchAssembler {
-        BatchAssembler(split: try ShardedSplit(index: folder.file("index.json"), root: folder.file("shards")), settings: settings)
+        try BatchAssembler(split: try ShardedSplit(index: folder.file("index.json"), root: folder.file("shards")), settings: settings)
     }
 
     func testEvaluationBatchFollowsModelMD() throws {

@@ -50,6 +50,16 @@ public class WorkContext: @unchecked Sendable {
         inputs.reduce(into: [:]) { locations, input in locations.merge(input.locations) { _, later in later } }
     }
 
+    /// A file among the dependencies, named as a pipeline names one: `STAGE/FILE` (a file of a stage or path in deps) or
+    /// the path of a single-file dependency itself; nil when no dependency holds it (its content is then in no key).
+    public func dependencyFile(_ entry: String) -> InputFile? {
+        for input in inputs {
+            if input.name == entry, input.files.count == 1 { return input.files[0] }
+            if entry.hasPrefix(input.name + "/"), let file = input.files.first(where: { $0.path == entry.dropFirst(input.name.count + 1) }) { return file }
+        }
+        return nil
+    }
+
     /// The absolute path for an output file, its folders created.
     public func outputPath(_ relative: String) throws -> String {
         let path = outputDirectory + "/" + relative
