@@ -118,12 +118,14 @@ let package = Package(
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
-        // The commands that compute (synth, clean, faces, mel, forward, train, export), each a stage's code run on its own.
+        // A trained model on any file: the stages' decoding, faces and log-mel, then the model (emotion infer).
+        .target(name: "Inference", dependencies: ["AudioFeatures", "Dataset", "EmotionModel", "Faces", "Media", "NN", "OneDNN", "Safetensors", "Tensor"]),
+        // The commands that compute (synth, clean, faces, mel, forward, train, export, infer), each a stage's code run on its own.
         .target(
             name: "EmotionTools",
             dependencies: [
                 "EmotionCLI", "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "FFT", "EmotionModel", "NN",
-                "Tensor", "Safetensors", "ParallelWork", "Training", "Export", "Dataset",
+                "Tensor", "Safetensors", "ParallelWork", "Training", "Export", "Dataset", "Inference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,0 +1,98 @@
+import AudioFeatures
+import Dataset
+import EmotionModel
+import Faces
+import Foundation
+import NN
+import Safetensors
+
+/// A trained model with the settings its inputs were made with, so that what is served is what was trained: an export
+/// folder (`model.safetensors` and `model_info.json`) or a train stage's output (`best.safetensors` and `train.json`).
+public final class TrainedModel {
+    public let model: EmotionModel
+    public let fusion: Fusion
+    /// How the faces stage sampled and aligned the training clips' frames.
+    public let faces: FaceSettings
+    /// How the mel stage made their log-mel.
+    public let mel: LogMelConfig
+    /// Mel frames the model reads (Ta).
+    public let melFrames: Int
+    public let weights: String
+
+    /// What `model_info.json` and `train.json` both say about the inputs, under the names each uses.
+    private struct Described: Decodable {
+        struct Settings: Decodable {
+            var fusion: String
+            var melFrames: Int
+            enum CodingKeys: String, CodingKey { case fusion, melFrames = "mel_frames" }
+        }
+        var settings: Settings
+        var features: ShardIndex.Features?
+        enum CodingKeys: String, CodingKey { case settings, training, features }
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            // train.json keeps the settings under `settings`, model_info.json under `training`.
+            settings = try container.decodeIfPresent(Settings.self, forKey: .settings) ?? container.decode(Settings.self, forKey: .training)
+            features = try container.decodeIfPresent(ShardIndex.Features.self, forKey: .features)
+        }
+    }
+
+    public init(folder: String) throws {
+        let candidates = [("model_info.json", "model.safetensors"), ("train.json", "best.safetensors")]
+        guard let (description, weights) = candidates.first(where: { FileManager.default.fileExists(atPath: folder + "/" + $0.0) }) else {
+            throw InferenceError("\(folder): neither an export folder (model_info.json, model.safetensors) nor a training output (train.json, best.safetensors)")
+        }
+        let described: Described
+        do { described = try JSONDecoder().decode(Described.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/" + description))) }
+        catch { throw InferenceError("\(folder)/\(description): \(error)") }
+        guard let fusion = Fusion(rawValue: described.settings.fusion) else { throw InferenceError("\(folder)/\(description): unknown fusion '\(described.settings.fusion)'") }
+        guard let features = described.features else {
+            throw InferenceError("\(folder)/\(description) records no input features (a model trained before they were recorded): train or export it again")
+        }
+        self.fusion = fusion
+        self.weights = folder + "/" + weights
+        melFrames = described.settings.melFrames
+        faces = TrainedModel.faceSettings(features)
+        mel = TrainedModel.melConfig(features.mel)
+        model = EmotionModel(fusion: fusion, dropout: 0)
+        do { try model.loadStateDictionary(try SafetensorsFile(path: self.weights)) }
+        catch { throw InferenceError("\(self.weights): \(error)") }
+        model.eval()
+        model.prepareForInference()
+    }
+
+    /// The faces stage's settings as the shards recorded them (each as text), over the defaults for what they lack.
+    static func faceSettings(_ features: ShardIndex.Features) -> FaceSettings {
+        var settings = FaceSettings()
+        settings.frames = features.frames
+        settings.size = features.size
+        let recorded = features.faces ?? [:]
+        if let value = recorded["max_side"].flatMap(Int.init) { settings.maxSide = value }
+        if let value = recorded["padding"].flatMap(Double.init) { settings.padding = value }
+        if let value = recorded["predictor"] { settings.predictor = value }
+        return settings
+    }
+
+    /// The mel stage's params as the shards recorded them.
+    static func melConfig(_ recorded: [String: Double]) -> LogMelConfig {
+        var config = LogMelConfig()
+        func int(_ name: String, _ path: WritableKeyPath<LogMelConfig, Int>) { if let value = recorded[name] { config[keyPath: path] = Int(value) } }
+        func double(_ name: String, _ path: WritableKeyPath<LogMelConfig, Double>) { if let value = recorded[name] { config[keyPath: path] = value } }
+        int("sample_rate", \.sampleRate)
+        int("n_fft", \.fftSize)
+        int("win_length", \.windowLength)
+        int("hop_length", \.hopLength)
+        int("n_mels", \.melBands)
+        double("fmin", \.minFrequency)
+        double("fmax", \.maxFrequency)
+        double("top_db", \.topDB)
+        return config
+    }
+}
+
+/// Why a model or a clip cannot be used, naming the file.
+public struct InferenceError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Synthesis
+import TestSupport
+import XCTest
+
+/// `emotion infer` on generated clips gives the probabilities the evaluate stage gave the same clips (the same faces,
+/// log-mel and window, so what is served is what was trained and evaluated); a file without audio, one without video and
+/// one of random bytes each get their line, and the run goes on past the bad one.
+final class InferCommandTests: XCTestCase {
+    static let pipeline = """
+        stages:
+          probe: {uses: probe, map: {path: MELD.Raw, glob: "**/*.mp4"}}
+          clean: {uses: clean, deps: [MELD.Raw, probe]}
+          faces: {uses: faces, map: {path: MELD.Raw, glob: "**/*.mp4"}, params: {frames: 2, size: 32}}
+          mel: {uses: mel, map: {path: MELD.Raw, glob: "**/*.mp4"}}
+          shards: {uses: shards, map: faces, join: [mel, {stage: clean, under: rows}], params: {shards: 2}}
+          shard_index: {uses: shard_index, deps: [shards, clean]}
+          train: {uses: train, deps: [shard_index, shards], params: {workers: 1, batch: 2, threads: 1, epochs: 1, mel_frames: 16, warmup: 1, max_steps: 2}}
+          evaluate: {uses: evaluate, deps: [train, shard_index, shards], params: {splits: [test], bootstrap: 10, threads: 2}}
+        """
+
+    func testInferGivesEvaluationsProbabilitiesAndLabelsAnyFile() throws {
+        let folder = try TemporaryFolder()
+        let data = folder.file("data")
+        var params = SynthesisParams()
+        params.seed = 23
+        params.dialogues = [.train: 2, .dev: 1, .test: 2]
+        params.utterancesPerDialogue = 2
+        params.width = 320   // the demo's size, at which the drawn faces are found
+        params.height = 180
+        try DatasetSynthesizer.write(params, to: data + "/MELD.Raw", threads: 2)
+        try Data(Self.pipeline.utf8).write(to: URL(fileURLWithPath: folder.file("p.yaml")))
+        let emotion = productsDirectory() + "/emotion"
+        let run = try shell(emotion, ["run", folder.file("p.yaml"), "--workspace", data])
+        XCTAssertEqual(run.status, 0, run.err)
+
+        let evaluated = try String(contentsOfFile: data + "/out/p/evaluate/predictions.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertGreaterThan(evaluated.count, 1)
+        let clips = evaluated.map { data + "/MELD.Raw/" + ($0["clip"] as! String) }
+
+        // Derived files: a clip with a face, without its audio and without its video; then bytes no decoder reads.
+        let source = try XCTUnwrap(evaluated.firstIndex { $0["face_found"] as? Bool == true }, "a generated clip with a face")
+        let (silent, voice, garbage) = (folder.file("silent.mp4"), folder.file("voice.m4a"), folder.file("garbage.mp4"))
+        for (arguments, out) in [(["-an", "-c:v", "copy"], silent), (["-vn", "-c:a", "copy"], voice)] {
+            let made = try shell("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", clips[source]] + arguments + [out])
+            XCTAssertEqual(made.status, 0, made.err)
+        }
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) }).write(to: URL(fileURLWithPath: garbage))
+
+        let files = clips + [silent, garbage, voice]
+        let inferred = try shell(emotion, ["infer", "--model", data + "/out/p/train", "--threads", "2", "--batch", "3"] + files)
+        XCTAssertEqual(inferred.status, 1, "a file could not be read: " + inferred.err)
+        XCTAssertTrue(inferred.err.contains("1 of \(files.count) file(s) could not be labelled"), inferred.err)
+        let lines = String(decoding: inferred.out, as: UTF8.self).split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(lines.map { $0["file"] as? String }, files)
+
+        for (line, evaluation) in zip(lines, evaluated) {
+            let (ours, theirs) = (line["probabilities"] as! [Double], evaluation["probabilities"] as! [Double])
+            for (a, b) in zip(ours, theirs) { XCTAssertEqual(a, b, accuracy: 1e-5, "\(line["file"]!)") }
+            XCTAssertEqual(line["label"] as? String, evaluation["predicted"] as? String)
+            XCTAssertEqual(line["face_found"] as? Bool, evaluation["face_found"] as? Bool)
+            XCTAssertEqual(line["mode"] as? String, "face_and_voice")
+            XCTAssertEqual(line["frames_sampled"] as? Int, 2)
+            XCTAssertEqual(line["confidence"] as? Double, ours.max())
+        }
+        let (faceOnly, bad, voiceOnly) = (lines[clips.count], lines[clips.count + 1], lines[clips.count + 2])
+        XCTAssertEqual(faceOnly["mode"] as? String, "face_only")
+        XCTAssertEqual(faceOnly["audio"] as? Bool, false)
+        XCTAssertNil(faceOnly["audio_window"])
+        XCTAssertEqual(voiceOnly["mode"] as? String, "voice_only")
+        XCTAssertEqual(voiceOnly["video"] as? Bool, false)
+        XCTAssertNil(voiceOnly["face_found"])
+        for line in [faceOnly, voiceOnly] {
+            XCTAssertEqual((line["probabilities"] as? [Double])?.reduce(0, +) ?? 0, 1, accuracy: 1e-5)
+            XCTAssertNil(line["error"])
+        }
+        // The voice alone is the clip's voice: not what the face and voice together gave, nor what silence gives.
+        XCTAssertNotEqual(voiceOnly["probabilities"] as? [Double], lines[source]["probabilities"] as? [Double])
+        XCTAssertNotEqual(voiceOnly["probabilities"] as? [Double], faceOnly["probabilities"] as? [Double])
+        XCTAssertTrue((bad["error"] as? String)?.contains(garbage) == true, "\(bad)")
+        XCTAssertNil(bad["probabilities"])
+    }
+}
