@@ -5,7 +5,7 @@ MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
 MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
 
-.PHONY: setup build demo test reproduce reproduce-frozen data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-infer onnx-proto clean-cache
+.PHONY: setup build demo test reproduce reproduce-frozen data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-infer bench-watch onnx-proto clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -60,6 +60,9 @@ bench-train: setup
 
 bench-infer: setup
 	@python3 scripts/bench_infer.py
+
+bench-watch: setup
+	@python3 scripts/bench_watch.py
 
 ## Drops cache entries no run record references.
 clean-cache: build

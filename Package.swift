@@ -31,11 +31,11 @@ let package = Package(
         .target(name: "ChildProcesses"),
         // Independent work on several threads, keeping the first error: one helper for every caller.
         .target(name: "ParallelWork"),
-        // FFmpeg's C API (libavformat, libavcodec, libavutil, libswscale, libswresample), for Media only.
+        // FFmpeg's C API (libavformat, libavcodec, libavutil, libswscale, libswresample, libavdevice), for Media only.
         .systemLibrary(
             name: "CFFmpeg",
-            pkgConfig: "libavformat libavcodec libavutil libswscale libswresample",
-            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev"])]
+            pkgConfig: "libavformat libavcodec libavutil libswscale libswresample libavdevice",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavdevice-dev"])]
         ),
         // Decoding and encoding clips: Swift types and typed errors over FFmpeg.
         .target(name: "Media", dependencies: ["CFFmpeg"]),
@@ -118,8 +118,9 @@ let package = Package(
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
-        // A trained model on any file: the stages' decoding, faces and log-mel, then the model (emotion infer).
-        .target(name: "Inference", dependencies: ["AudioFeatures", "Dataset", "EmotionModel", "Faces", "Media", "NN", "OneDNN", "Safetensors", "Tensor"]),
+        // A trained model on any file or live input: the stages' decoding, faces and log-mel, then the model (emotion infer,
+        // emotion watch and its annotated video).
+        .target(name: "Inference", dependencies: ["AudioFeatures", "Dataset", "Drawing", "EmotionModel", "Faces", "Media", "NN", "OneDNN", "Safetensors", "Tensor"]),
         // The commands that compute (synth, clean, faces, mel, forward, train, export, infer), each a stage's code run on its own.
         .target(
             name: "EmotionTools",

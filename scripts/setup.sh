@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   pkg-config
-  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev ffmpeg
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev ffmpeg
   libfftw3-dev libopenblas-dev libdnnl-dev
   libdlib-dev libdlib-data
   libespeak-ng-dev libcairo2-dev

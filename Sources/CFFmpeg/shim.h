@@ -3,6 +3,7 @@
 #ifndef CFFMPEG_SHIM_H
 #define CFFMPEG_SHIM_H
 
+#include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/avutil.h>
@@ -19,6 +20,8 @@ static inline int cff_error_again(void) { return AVERROR(EAGAIN); }
 static inline int cff_error_eof(void) { return AVERROR_EOF; }
 static inline int64_t cff_no_pts(void) { return AV_NOPTS_VALUE; }
 static inline int64_t cff_time_base(void) { return AV_TIME_BASE; }
+/// Makes libavdevice's inputs (v4l2, alsa, pulse, ...) known to av_find_input_format; once is enough, again is harmless.
+static inline void cff_register_devices(void) { avdevice_register_all(); }
 
 static inline AVChannelLayout cff_layout_mono(void) {
     AVChannelLayout layout = AV_CHANNEL_LAYOUT_MONO;

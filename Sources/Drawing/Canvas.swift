@@ -40,9 +40,50 @@ public final class Canvas {
         context = cairo_create(surface)
     }
 
+    /// A canvas holding a picture already: `height` rows of `width` RGB triples (a video frame to draw over).
+    public convenience init(width: Int, height: Int, rgb pixels: [UInt8]) {
+        self.init(width: width, height: height)
+        cairo_surface_flush(surface)
+        let stride = Int(cairo_image_surface_get_stride(surface))
+        if let data = cairo_image_surface_get_data(surface) {
+            data.withMemoryRebound(to: UInt32.self, capacity: stride / 4 * height) { words in
+                for y in 0..<height {
+                    let row = words + y * (stride / 4)
+                    for x in 0..<width {
+                        let offset = (y * width + x) * 3
+                        row[x] = UInt32(pixels[offset]) << 16 | UInt32(pixels[offset + 1]) << 8 | UInt32(pixels[offset + 2])
+                    }
+                }
+            }
+        }
+        cairo_surface_mark_dirty(surface)
+    }
+
     deinit {
         cairo_destroy(context)
         cairo_surface_destroy(surface)
+    }
+
+    public func fillRectangle(x: Double, y: Double, width: Double, height: Double, color: Color) {
+        use(color)
+        cairo_rectangle(context, x, y, width, height)
+        cairo_fill(context)
+    }
+
+    public func strokeRectangle(x: Double, y: Double, width: Double, height: Double, lineWidth: Double, color: Color) {
+        use(color)
+        cairo_set_line_width(context, lineWidth)
+        cairo_rectangle(context, x, y, width, height)
+        cairo_stroke(context)
+    }
+
+    /// `text` in cairo's sans-serif with its baseline's left end at `origin`, `size` pixels high.
+    public func text(_ text: String, at origin: Point, size: Double, color: Color, bold: Bool = false) {
+        use(color)
+        cairo_select_font_face(context, "sans-serif", CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL)
+        cairo_set_font_size(context, size)
+        cairo_move_to(context, origin.x, origin.y)
+        cairo_show_text(context, text)
     }
 
     private func use(_ color: Color) { cairo_set_source_rgba(context, color.red, color.green, color.blue, color.alpha) }

@@ -4,7 +4,7 @@ import Pipeline
 
 /// The `emotion` command: runs and inspects pipelines. This front end links the runner alone (no media or
 /// numeric library), so `status`, `dag`, `gc` and planning start in milliseconds; the stage kinds' code, and
-/// the commands that compute (`synth`, `clean`, `faces`, `mel`, `forward`, `train`, `export`, `infer`), live in the worker program.
+/// the commands that compute (`synth`, `clean`, `faces`, `mel`, `forward`, `train`, `export`, `infer`, `watch`), live in the worker program.
 public struct EmotionCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emotion",
@@ -20,7 +20,7 @@ public struct EmotionCommand: ParsableCommand {
     ]
 
     /// The worker program's own commands, which the front end hands over to it whole.
-    public static let delegatedCommands = ["synth", "clean", "faces", "mel", "forward", "train", "export", "infer"]
+    public static let delegatedCommands = ["synth", "clean", "faces", "mel", "forward", "train", "export", "infer", "watch"]
 
     /// The worker program's file name, looked for beside the front end's (`EMOTION_WORKER` names another).
     public static let workerProgramName = "emotion-worker"

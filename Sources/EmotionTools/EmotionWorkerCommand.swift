@@ -13,7 +13,7 @@ public struct EmotionWorkerCommand: ParsableCommand {
     /// Each is one of `EmotionCommand.delegatedCommands`.
     public static let computeCommands: [ParsableCommand.Type] = [
         SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self, TrainCommand.self, ExportCommand.self,
-        InferCommand.self,
+        InferCommand.self, WatchCommand.self,
     ]
 
     public init() {}

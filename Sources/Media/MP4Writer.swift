@@ -14,6 +14,8 @@ public final class MP4Writer {
         public var crf: Int
         public var video: Bool
         public var audio: Bool
+        /// x264's speed preset: `veryfast` for datasets; a live annotated video takes `ultrafast` to keep up.
+        public var preset = "veryfast"
 
         public init(width: Int, height: Int, frameRate: Int = 24, sampleRate: Int = 16_000, crf: Int = 23, video: Bool = true, audio: Bool = true) {
             self.width = width
@@ -104,7 +106,7 @@ public final class MP4Writer {
         encoder.pointee.thread_count = 1
         encoder.pointee.flags |= AV_CODEC_FLAG_BITEXACT
         if needsGlobalHeader() { encoder.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
-        av_opt_set(encoder.pointee.priv_data, "preset", "veryfast", 0)
+        av_opt_set(encoder.pointee.priv_data, "preset", settings.preset, 0)
         av_opt_set(encoder.pointee.priv_data, "crf", String(settings.crf), 0)
         try check(avcodec_open2(encoder, codec, nil), "cannot open the H.264 encoder")
         guard let stream = avformat_new_stream(format, nil) else { throw MediaError.encoding(path, "out of memory") }

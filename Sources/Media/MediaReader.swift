@@ -24,17 +24,8 @@ public final class MediaReader {
         if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size == 0 {
             throw MediaError.undecodable(path, "empty file")
         }
-        var context: UnsafeMutablePointer<AVFormatContext>?
-        var code = avformat_open_input(&context, path, nil, nil)
-        guard code >= 0, let context else { throw MediaError.undecodable(path, ffmpegMessage(code)) }
-        format = context
-        code = avformat_find_stream_info(context, nil)
-        guard code >= 0 else {
-            avformat_close_input(&format)
-            throw MediaError.undecodable(path, ffmpegMessage(code))
-        }
-        videoIndex = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
-        audioIndex = av_find_best_stream(context, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0)
+        let (context, video, audio) = try OpenInput.open(path)
+        (format, videoIndex, audioIndex) = (context, video, audio)
         hasVideo = videoIndex >= 0
         hasAudio = audioIndex >= 0
         if hasVideo, let parameters = cff_stream(context, videoIndex).pointee.codecpar {
@@ -61,33 +52,10 @@ public final class MediaReader {
         hasRead = true
         let stream = cff_stream(format, audioIndex)
         let decoder = try Decoder(stream: stream, path: path)
-        let context = decoder.context
-        var inputLayout = AVChannelLayout()
-        if context.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || context.pointee.ch_layout.nb_channels == 0 {
-            av_channel_layout_default(&inputLayout, max(1, context.pointee.ch_layout.nb_channels))
-        } else {
-            av_channel_layout_copy(&inputLayout, &context.pointee.ch_layout)
-        }
-        defer { av_channel_layout_uninit(&inputLayout) }
-        var outputLayout = cff_layout_mono()
-        var resampler: OpaquePointer?
-        let code = swr_alloc_set_opts2(&resampler, &outputLayout, AV_SAMPLE_FMT_FLT, Int32(sampleRate),
-                                       &inputLayout, context.pointee.sample_fmt, context.pointee.sample_rate, 0, nil)
-        guard code >= 0, resampler != nil, swr_init(resampler) >= 0 else {
-            swr_free(&resampler)
-            throw MediaError.undecodable(path, "cannot resample audio: \(ffmpegMessage(code))")
-        }
-        defer { swr_free(&resampler) }
-
+        let converter = try AudioConverter(decoder.context, sampleRate: sampleRate, path: path)
         var samples: [Float] = []
         samples.reserveCapacity(Int(duration * Double(sampleRate)) + 4096)
-        func append(_ frame: UnsafeMutablePointer<AVFrame>?) throws {
-            let capacity = Int(swr_get_out_samples(resampler, frame?.pointee.nb_samples ?? 0)) + 32
-            var chunk = [Float](repeating: 0, count: capacity)
-            let produced = chunk.withUnsafeMutableBufferPointer { cff_swr_convert_frame(resampler, $0.baseAddress, Int32(capacity), frame) }
-            guard produced >= 0 else { throw MediaError.undecodable(path, "resampling failed: \(ffmpegMessage(produced))") }
-            samples.append(contentsOf: chunk[0..<Int(produced)])
-        }
+        func append(_ frame: UnsafeMutablePointer<AVFrame>?) throws { samples.append(contentsOf: try converter.convert(frame)) }
         let outcome = try decoder.decodeAll(format: format, streamIndex: audioIndex) { frame in try append(frame) }
         try append(nil)
         if outcome.readError != nil || (outcome.framesDecoded == 0 && outcome.packetsFailed > 0) {
@@ -153,8 +121,60 @@ public final class MediaReader {
     }
 }
 
+/// Opening what libavformat reads: the container or protocol probed, its streams' parameters found, the best video
+/// and audio streams chosen (-1 where there is none).
+enum OpenInput {
+    static func open(_ source: String, format inputFormat: UnsafePointer<AVInputFormat>? = nil, options: UnsafeMutablePointer<OpaquePointer?>? = nil)
+        throws -> (context: UnsafeMutablePointer<AVFormatContext>, video: Int32, audio: Int32) {
+        var opened: UnsafeMutablePointer<AVFormatContext>?
+        var code = avformat_open_input(&opened, source, inputFormat, options)
+        guard code >= 0, let context = opened else { throw MediaError.undecodable(source, ffmpegMessage(code)) }
+        code = avformat_find_stream_info(context, nil)
+        guard code >= 0 else {
+            avformat_close_input(&opened)
+            throw MediaError.undecodable(source, ffmpegMessage(code))
+        }
+        return (context, av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0), av_find_best_stream(context, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0))
+    }
+}
+
+/// One decoded stream's audio as mono float samples at a chosen rate, whatever its layout, format and rate.
+final class AudioConverter {
+    private var resampler: OpaquePointer?
+    private let path: String
+
+    init(_ context: UnsafeMutablePointer<AVCodecContext>, sampleRate: Int, path: String) throws {
+        self.path = path
+        var inputLayout = AVChannelLayout()
+        if context.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || context.pointee.ch_layout.nb_channels == 0 {
+            av_channel_layout_default(&inputLayout, max(1, context.pointee.ch_layout.nb_channels))
+        } else {
+            av_channel_layout_copy(&inputLayout, &context.pointee.ch_layout)
+        }
+        defer { av_channel_layout_uninit(&inputLayout) }
+        var outputLayout = cff_layout_mono()
+        let code = swr_alloc_set_opts2(&resampler, &outputLayout, AV_SAMPLE_FMT_FLT, Int32(sampleRate),
+                                       &inputLayout, context.pointee.sample_fmt, context.pointee.sample_rate, 0, nil)
+        guard code >= 0, resampler != nil, swr_init(resampler) >= 0 else {
+            swr_free(&resampler)
+            throw MediaError.undecodable(path, "cannot resample audio: \(ffmpegMessage(code))")
+        }
+    }
+
+    deinit { swr_free(&resampler) }
+
+    /// The samples of one decoded frame; nil flushes what the resampler holds back.
+    func convert(_ frame: UnsafeMutablePointer<AVFrame>?) throws -> ArraySlice<Float> {
+        let capacity = Int(swr_get_out_samples(resampler, frame?.pointee.nb_samples ?? 0)) + 32
+        var chunk = [Float](repeating: 0, count: capacity)
+        let produced = chunk.withUnsafeMutableBufferPointer { cff_swr_convert_frame(resampler, $0.baseAddress, Int32(capacity), frame) }
+        guard produced >= 0 else { throw MediaError.undecodable(path, "resampling failed: \(ffmpegMessage(produced))") }
+        return chunk[0..<Int(produced)]
+    }
+}
+
 /// One open decoder for one stream; sends packets and hands every decoded frame to a closure.
-private final class Decoder {
+final class Decoder {
     let context: UnsafeMutablePointer<AVCodecContext>
     private let path: String
     private var packet: UnsafeMutablePointer<AVPacket>? = av_packet_alloc()
@@ -194,6 +214,19 @@ private final class Decoder {
     }
 
     func reset() { draining = false }
+
+    /// Sends one packet (nil: the end, which flushes) and hands over every frame it completes; false when the decoder
+    /// refused the packet.
+    @discardableResult
+    func decode(_ packet: UnsafeMutablePointer<AVPacket>?, _ body: (UnsafeMutablePointer<AVFrame>) throws -> Void) throws -> Bool {
+        guard let frame else { throw MediaError.undecodable(path, "out of memory") }
+        guard avcodec_send_packet(context, packet) >= 0 || packet == nil else { return false }
+        while avcodec_receive_frame(context, frame) >= 0 {
+            defer { av_frame_unref(frame) }
+            try body(frame)
+        }
+        return true
+    }
 
     /// Decodes the stream to its end, flushing the decoder.
     func decodeAll(format: UnsafeMutablePointer<AVFormatContext>, streamIndex: Int32,
@@ -236,7 +269,7 @@ private final class Decoder {
 }
 
 /// Converts decoded frames of any pixel format to packed RGB24 at the video's size.
-private final class RGBConverter {
+final class RGBConverter {
     private var context: OpaquePointer?
     private var sourceFormat: Int32 = -1
     private var sourceSize = (0, 0)

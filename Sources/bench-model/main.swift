@@ -14,7 +14,8 @@ import Tensor
 // INDEX --root SHARDS` (make bench-loader) times the Dataset loader on real shards, one thread, and the training
 // step on the batches it makes. `--part infer --export DIR --size S` (make bench-infer) writes a hash-initialised
 // cross_attention model's model.onnx and model_int8.onnx into DIR and times the engine's one-clip inference on the same
-// shapes. JSON on the last line.
+// shapes. `--part model-folder --out DIR` (make bench-watch) writes such a model as a training output (best.safetensors,
+// train.json with MODEL.md's input settings) for `emotion infer` and `emotion watch` to time. JSON on the last line.
 
 setvbuf(stdout, nil, _IOLBF, 0)
 let arguments = CommandLine.arguments
@@ -94,6 +95,26 @@ if part == "infer" {
     let seconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
     print(String(format: "engine, one clip (cross_attention, Tv %d x %dx%d, Ta %d): %.1f ms", frames, size, size, melFrames, seconds * 1000))
     print(String(decoding: try JSONSerialization.data(withJSONObject: ["engine_ms": seconds * 1000], options: [.sortedKeys]), as: UTF8.self))
+    exit(0)
+}
+
+if part == "model-folder" {
+    guard let folder = text("--out") else { fatalError("--part model-folder needs --out DIR") }
+    let size = option("--size", 224)
+    let model = EmotionModel(fusion: .crossAttention, dropout: 0)
+    model.hashInitialize()
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try model.saveStateDictionary(to: folder + "/best.safetensors")
+    // What a train stage records of its inputs: the mel and faces stages' default params.
+    let features = ShardIndex.Features(frames: frames, size: size, melBands: 64,
+                                       mel: ["sample_rate": 16_000, "n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 64, "fmin": 0,
+                                             "fmax": 8_000, "top_db": 80],
+                                       faces: ["frames": String(frames), "size": String(size), "max_side": "640", "padding": "0.25",
+                                               "predictor": "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"])
+    let summary: [String: Any] = ["settings": ["fusion": "cross_attention", "mel_frames": melFrames],
+                                  "features": try JSONSerialization.jsonObject(with: try JSONEncoder().encode(features))]
+    try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]).write(to: URL(fileURLWithPath: folder + "/train.json"))
+    print("{\"model\": \"\(folder)\"}")
     exit(0)
 }
 

@@ -16,14 +16,7 @@ import XCTest
 /// the extraction and a new fusion does not; features of another trunk, or pixel augmentations on features, are refused.
 final class FrozenTrunkTests: XCTestCase {
     static let training = "{fusion: visual, workers: 1, batch: 2, threads: 1, epochs: 2, mel_frames: 16, warmup: 1, flip: 0.5, brightness: 0, contrast: 0, init: weights/trunk.safetensors, freeze: visual.backbone.}"
-    static let pipeline = """
-        stages:
-          probe: {uses: probe, map: {path: MELD.Raw, glob: "**/*.mp4"}}
-          clean: {uses: clean, deps: [MELD.Raw, probe]}
-          faces: {uses: faces, map: {path: MELD.Raw, glob: "**/*.mp4"}, params: {frames: 2, size: 32}}
-          mel: {uses: mel, map: {path: MELD.Raw, glob: "**/*.mp4"}}
-          shards: {uses: shards, map: faces, join: [mel, {stage: clean, under: rows}], params: {shards: 2}}
-          shard_index: {uses: shard_index, deps: [shards, clean]}
+    static let pipeline = TinyTrainedModel.preprocessing + """
           face_features: {uses: face_features, map: faces, deps: [weights], params: {init: weights/trunk.safetensors}}
           feature_shards: {uses: shards, map: face_features, join: [mel, {stage: clean, under: rows}], params: {shards: 2}}
           feature_index: {uses: shard_index, deps: [feature_shards, clean]}

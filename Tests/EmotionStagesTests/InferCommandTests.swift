@@ -1,5 +1,4 @@
 import Foundation
-import Synthesis
 import TestSupport
 import XCTest
 
@@ -7,37 +6,12 @@ import XCTest
 /// log-mel and window, so what is served is what was trained and evaluated); a file without audio, one without video and
 /// one of random bytes each get their line, and the run goes on past the bad one.
 final class InferCommandTests: XCTestCase {
-    static let pipeline = """
-        stages:
-          probe: {uses: probe, map: {path: MELD.Raw, glob: "**/*.mp4"}}
-          clean: {uses: clean, deps: [MELD.Raw, probe]}
-          faces: {uses: faces, map: {path: MELD.Raw, glob: "**/*.mp4"}, params: {frames: 2, size: 32}}
-          mel: {uses: mel, map: {path: MELD.Raw, glob: "**/*.mp4"}}
-          shards: {uses: shards, map: faces, join: [mel, {stage: clean, under: rows}], params: {shards: 2}}
-          shard_index: {uses: shard_index, deps: [shards, clean]}
-          train: {uses: train, deps: [shard_index, shards], params: {workers: 1, batch: 2, threads: 1, epochs: 1, mel_frames: 16, warmup: 1, max_steps: 2}}
-          evaluate: {uses: evaluate, deps: [train, shard_index, shards], params: {splits: [test], bootstrap: 10, threads: 2}}
-        """
-
     func testInferGivesEvaluationsProbabilitiesAndLabelsAnyFile() throws {
-        let folder = try TemporaryFolder()
-        let data = folder.file("data")
-        var params = SynthesisParams()
-        params.seed = 23
-        params.dialogues = [.train: 2, .dev: 1, .test: 2]
-        params.utterancesPerDialogue = 2
-        params.width = 320   // the demo's size, at which the drawn faces are found
-        params.height = 180
-        try DatasetSynthesizer.write(params, to: data + "/MELD.Raw", threads: 2)
-        try Data(Self.pipeline.utf8).write(to: URL(fileURLWithPath: folder.file("p.yaml")))
-        let emotion = productsDirectory() + "/emotion"
-        let run = try shell(emotion, ["run", folder.file("p.yaml"), "--workspace", data])
-        XCTAssertEqual(run.status, 0, run.err)
-
-        let evaluated = try String(contentsOfFile: data + "/out/p/evaluate/predictions.jsonl", encoding: .utf8).split(separator: "\n")
-            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let tiny = try TinyTrainedModel()
+        let (folder, emotion) = (tiny.folder, tiny.emotion)
+        let evaluated = try tiny.evaluated()
         XCTAssertGreaterThan(evaluated.count, 1)
-        let clips = evaluated.map { data + "/MELD.Raw/" + ($0["clip"] as! String) }
+        let clips = evaluated.map { tiny.file($0["clip"] as! String) }
 
         // Derived files: a clip with a face, without its audio and without its video; then bytes no decoder reads.
         let source = try XCTUnwrap(evaluated.firstIndex { $0["face_found"] as? Bool == true }, "a generated clip with a face")
@@ -49,7 +23,7 @@ final class InferCommandTests: XCTestCase {
         try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) }).write(to: URL(fileURLWithPath: garbage))
 
         let files = clips + [silent, garbage, voice]
-        let inferred = try shell(emotion, ["infer", "--model", data + "/out/p/train", "--threads", "2", "--batch", "3"] + files)
+        let inferred = try shell(emotion, ["infer", "--model", tiny.model, "--threads", "2", "--batch", "3"] + files)
         XCTAssertEqual(inferred.status, 1, "a file could not be read: " + inferred.err)
         XCTAssertTrue(inferred.err.contains("1 of \(files.count) file(s) could not be labelled"), inferred.err)
         let lines = String(decoding: inferred.out, as: UTF8.self).split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }

@@ -1,0 +1,190 @@
+import AudioFeatures
+import Dataset
+import EmotionModel
+import Faces
+import Foundation
+import Media
+import OneDNN
+import Tensor
+
+/// One prediction of a watch session, in the reference system's `detailed_results` form, with what it rested on.
+public struct Detection: Codable, Sendable {
+    /// Seconds from the start of the input.
+    public var timestamp: Double
+    public var emotion: String
+    public var confidence: Double
+    public var probabilities: [String: Double]
+    /// `face_and_voice`; `voice_only` when no face was visible in the window; `face_only` when it was silent;
+    /// `neither` when both.
+    public var mode: String
+}
+
+/// A watch session's record in the reference system's format (`session_info`, `emotion_statistics`,
+/// `detailed_results`), so its users' tooling reads it.
+public struct SessionRecord: Codable, Sendable {
+    public struct Info: Codable, Sendable {
+        public var startTime: String
+        public var durationSeconds: Double
+        public var totalDetections: Int
+        public var source: String
+        public var droppedWindows: Int
+        enum CodingKeys: String, CodingKey {
+            case startTime = "start_time", durationSeconds = "duration_seconds", totalDetections = "total_detections", source
+            case droppedWindows = "dropped_windows"
+        }
+    }
+
+    public struct Statistics: Codable, Sendable {
+        /// Detections per emotion, every class present.
+        public var distribution: [String: Int]
+        public var averageConfidence: Double
+        public var dominantEmotion: String?
+        enum CodingKeys: String, CodingKey {
+            case distribution, averageConfidence = "average_confidence", dominantEmotion = "dominant_emotion"
+        }
+    }
+
+    public var sessionInfo: Info
+    public var emotionStatistics: Statistics
+    public var detailedResults: [Detection]
+
+    enum CodingKeys: String, CodingKey {
+        case sessionInfo = "session_info", emotionStatistics = "emotion_statistics", detailedResults = "detailed_results"
+    }
+
+    public init(source: String, started: Date, duration: Double, detections: [Detection], dropped: Int) {
+        let formatter = ISO8601DateFormatter()
+        sessionInfo = Info(startTime: formatter.string(from: started), durationSeconds: duration, totalDetections: detections.count, source: source,
+                           droppedWindows: dropped)
+        var counts = Dictionary(uniqueKeysWithValues: emotionClasses.map { ($0, 0) })
+        for detection in detections { counts[detection.emotion, default: 0] += 1 }
+        // Of equal counts, the class first in the model's order.
+        let dominant = detections.isEmpty ? nil : emotionClasses.max { (counts[$0]!, -emotionClasses.firstIndex(of: $0)!) < (counts[$1]!, -emotionClasses.firstIndex(of: $1)!) }
+        emotionStatistics = Statistics(distribution: counts,
+                                       averageConfidence: detections.isEmpty ? 0 : detections.map(\.confidence).reduce(0, +) / Double(detections.count),
+                                       dominantEmotion: dominant)
+        detailedResults = detections
+    }
+
+    /// Writes the record to a temporary name beside `path` and renames it into place.
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+/// Labels a stream as it plays: a sliding window of the last `window` seconds (the model's `mel_frames` of audio, 3 s
+/// at the defaults) and the face frames sampled over it, a prediction `rate` times a second of input. The face is
+/// followed from frame to frame (`FaceTracker`), on about twice as many frames as the model reads per window; the
+/// inputs are made as the stages make them (chips, log-mel, normalisation), so a watched clip is read as trained.
+public final class Watcher {
+    public let trained: TrainedModel
+    public let rate: Double
+    /// Seconds of input each prediction reads.
+    public let window: Double
+    /// Below this RMS (dBFS) the window counts as silent.
+    public var silenceDB = -50.0
+    /// Engine threads for the forward passes.
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    private let spectrogram: LogMelSpectrogram
+    private let tracker: FaceTracker
+    private let keepEvery: Double
+    private var kept: [(time: Double, chip: [UInt8]?)] = []
+    private var lastKept = -Double.infinity
+    private var audio: [Float] = []
+    private var audioEnd = 0.0
+    private var nextPrediction: Double
+    /// The latest frame and the followed face's box in it, for snapshots and status lines.
+    public private(set) var latestFrame: RGBImage?
+    public private(set) var latestBox: FaceBox?
+    /// Seconds of input seen.
+    public private(set) var position = 0.0
+
+    public init(_ trained: TrainedModel, rate: Double = 2) throws {
+        self.trained = trained
+        self.rate = rate
+        let mel = trained.mel
+        window = Double(trained.melFrames * mel.hopLength) / Double(mel.sampleRate)
+        spectrogram = LogMelSpectrogram(mel)
+        tracker = FaceTracker(detector: try FaceDetector(), predictor: try LandmarkPredictor(path: trained.faces.predictor), settings: trained.faces)
+        keepEvery = window / Double(2 * trained.faces.frames)
+        nextPrediction = 1 / rate
+    }
+
+    /// Takes one event of the stream; returns the time of a prediction that is now due (the caller runs `predict` or
+    /// counts it dropped), nil when none is.
+    public func feed(_ event: MediaStream.Event) throws -> Double? {
+        switch event {
+        case let .video(time, image):
+            latestFrame = image
+            position = max(position, time)
+            if time - lastKept >= keepEvery {
+                lastKept = time
+                let found = try tracker.track(image)
+                latestBox = found?.box
+                kept.append((time, found?.chip.pixels))
+                kept.removeAll { $0.time < time - window - keepEvery }
+            }
+        case let .audio(time, samples):
+            audio.append(contentsOf: samples)
+            audioEnd = time + Double(samples.count) / Double(trained.mel.sampleRate)
+            position = max(position, audioEnd)
+            let keep = Int(window * Double(trained.mel.sampleRate))
+            if audio.count > 2 * keep { audio.removeFirst(audio.count - keep) }
+        }
+        guard position >= nextPrediction else { return nil }
+        let due = nextPrediction
+        nextPrediction += 1 / rate
+        return due
+    }
+
+    /// The prediction for the window ending at `time`.
+    public func predict(at time: Double) throws -> Detection {
+        let settings = trained.faces, span = trained.melFrames
+        let chipBytes = settings.size * settings.size * 3
+        // Tv frames at the middles of Tv equal spans of the window, each the kept frame nearest its time.
+        var chips = [UInt8](repeating: 0, count: settings.frames * chipBytes)
+        var faces = 0
+        for index in 0..<settings.frames {
+            let target = time - window + (Double(index) + 0.5) * window / Double(settings.frames)
+            guard let nearest = kept.min(by: { abs($0.time - target) < abs($1.time - target) }), let chip = nearest.chip else { continue }
+            chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip)
+            faces += 1
+        }
+        let config = trained.mel
+        let recent = Array(audio.suffix(Int(window * Double(config.sampleRate))))
+        let rms = recent.isEmpty ? 0 : (recent.map { Double($0) * Double($0) }.reduce(0, +) / Double(recent.count)).squareRoot()
+        let silent = recent.isEmpty || 20 * log10(max(rms, 1e-10)) < silenceDB
+        let samples = recent.isEmpty ? [Float](repeating: 0, count: span * config.hopLength) : recent
+        let logMel = spectrogram.logMel(samples)
+        let length = spectrogram.frameCount(samples: samples.count)
+        var mel = [Float](repeating: 0, count: config.melBands * span)
+        logMel.withUnsafeBufferPointer { source in
+            mel.withUnsafeMutableBufferPointer { out in
+                // The most recent span frames (all of a shorter window, padded at the end with its floor).
+                BatchSettings.melWindow(source, timeMajor: false, length: length, bands: config.melBands, start: max(0, length - span), span: span,
+                                        floor: BatchSettings.melFloor(logMel, topDB: Float(config.topDB)), into: out.baseAddress!)
+            }
+        }
+        let imageValues = settings.frames * 3 * settings.size * settings.size
+        var frames = [Float](repeating: 0, count: trained.fusion.usesVisual ? imageValues : 0)
+        if trained.fusion.usesVisual {
+            chips.withUnsafeBufferPointer { pixels in
+                frames.withUnsafeMutableBufferPointer { BatchSettings.modelInput(chips: pixels, frames: settings.frames, size: settings.size, into: $0.baseAddress!) }
+            }
+        }
+        let before = DNNL.threads
+        DNNL.threads = threads
+        defer { DNNL.threads = before }
+        let probabilities = try withoutGrad {
+            softmax(try trained.model.logits(count: 1, frames: frames, tv: settings.frames, size: settings.size, mel: mel, bands: config.melBands,
+                                             melFrames: span))
+        }.scalars.map { Double($0) }
+        let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+        let mode = faces > 0 ? (silent ? "face_only" : "face_and_voice") : (silent ? "neither" : "voice_only")
+        return Detection(timestamp: time, emotion: emotionClasses[best], confidence: probabilities[best],
+                         probabilities: Dictionary(uniqueKeysWithValues: zip(emotionClasses, probabilities)), mode: mode)
+    }
+}

@@ -1,0 +1,157 @@
+import CFFmpeg
+import Foundation
+
+/// A file, a stream URL (`tcp://`, `udp://`, `rtsp://`, `http://`) or a live device read from start to end in
+/// presentation order, as one pass: video frames as RGB and audio as mono float samples at a chosen rate, each with
+/// its time in seconds from the stream's start. Where `MediaReader` samples a finished clip (seeking), this follows a
+/// source that may never end.
+public final class MediaStream {
+    /// What the next read gave.
+    public enum Event {
+        case video(time: Double, image: RGBImage)
+        case audio(time: Double, samples: ArraySlice<Float>)
+    }
+
+    public let source: String
+    public let hasVideo: Bool
+    public let hasAudio: Bool
+    public let videoSize: (width: Int, height: Int)?
+    /// The container's duration when it knows one (a file), else nil (a stream or device).
+    public let duration: Double?
+    /// The video's frames per second as the stream declares it (25 when it does not).
+    public let frameRate: Double
+    private var format: UnsafeMutablePointer<AVFormatContext>?
+    private let videoIndex: Int32, audioIndex: Int32
+    private let video: Decoder?, audio: Decoder?
+    private let converter: RGBConverter?
+    private let resampler: AudioConverter?
+    private let sampleRate: Int
+    private var packet: UnsafeMutablePointer<AVPacket>? = av_packet_alloc()
+    private var pending: [Event] = []
+    private var ended = false
+    private var audioSamples = 0
+    private var audioStart: Double?
+    private var videoStart: Double?
+
+    /// `device`: libavdevice's input format (`v4l2`, `alsa`, `pulse`) when `source` names a device, else nil (FFmpeg
+    /// finds the container or protocol itself). `timeout` bounds a network read (seconds).
+    public init(source: String, device: String? = nil, sampleRate: Int = 16_000, timeout: Double = 10) throws {
+        FFmpegEnvironment.prepare()
+        self.source = source
+        self.sampleRate = sampleRate
+        var options: OpaquePointer?
+        defer { av_dict_free(&options) }
+        if source.contains("://") { av_dict_set(&options, "rw_timeout", String(Int(timeout * 1_000_000)), 0) }
+        var inputFormat: UnsafePointer<AVInputFormat>?
+        if let device {
+            cff_register_devices()
+            inputFormat = av_find_input_format(device)
+            guard inputFormat != nil else { throw MediaError.undecodable(source, "no input device kind '\(device)' in this FFmpeg (libavdevice)") }
+        }
+        if device == nil && !source.contains("://") && !FileManager.default.fileExists(atPath: source) { throw MediaError.notFound(source) }
+        let opened = try OpenInput.open(source, format: inputFormat, options: &options)
+        let context = opened.context
+        (format, videoIndex, audioIndex) = (context, opened.video, opened.audio)
+        hasVideo = videoIndex >= 0
+        hasAudio = audioIndex >= 0
+        guard hasVideo || hasAudio else {
+            avformat_close_input(&format)
+            throw MediaError.undecodable(source, "neither video nor audio")
+        }
+        if hasVideo, let parameters = cff_stream(context, videoIndex).pointee.codecpar, parameters.pointee.width > 0 {
+            let size = (Int(parameters.pointee.width), Int(parameters.pointee.height))
+            videoSize = size
+            video = try Decoder(stream: cff_stream(context, videoIndex), path: source)
+            converter = RGBConverter(width: size.0, height: size.1)
+        } else {
+            (videoSize, video, converter) = (nil, nil, nil)
+        }
+        if hasAudio {
+            let decoder = try Decoder(stream: cff_stream(context, audioIndex), path: source)
+            audio = decoder
+            resampler = try AudioConverter(decoder.context, sampleRate: sampleRate, path: source)
+        } else {
+            (audio, resampler) = (nil, nil)
+        }
+        let declared = hasVideo ? av_q2d(cff_stream(context, videoIndex).pointee.avg_frame_rate) : 0
+        frameRate = declared.isFinite && declared > 0 ? declared : 25
+        duration = context.pointee.duration > 0 && context.pointee.duration != cff_no_pts()
+            ? Double(context.pointee.duration) / Double(cff_time_base()) : nil
+    }
+
+    /// The device kinds (libavdevice's input formats) this FFmpeg can read, with their descriptions.
+    public static func deviceKinds() -> [(kind: String, description: String)] {
+        cff_register_devices()
+        var kinds: [(String, String)] = []
+        var video: UnsafePointer<AVInputFormat>? = nil, audio: UnsafePointer<AVInputFormat>? = nil
+        while let next = av_input_video_device_next(video) {
+            kinds.append((String(cString: next.pointee.name), "video: " + (next.pointee.long_name.map { String(cString: $0) } ?? "")))
+            video = next
+        }
+        while let next = av_input_audio_device_next(audio) {
+            kinds.append((String(cString: next.pointee.name), "audio: " + (next.pointee.long_name.map { String(cString: $0) } ?? "")))
+            audio = next
+        }
+        return kinds
+    }
+
+    deinit {
+        av_packet_free(&packet)
+        avformat_close_input(&format)
+    }
+
+    /// The next frame or run of samples; nil at the end of the source. A read that fails (a dropped connection, a
+    /// truncated file) throws, naming the source.
+    public func next() throws -> Event? {
+        while pending.isEmpty {
+            guard !ended, let format, let packet else { return nil }
+            let code = av_read_frame(format, packet)
+            if code < 0 {
+                ended = true
+                try video?.decode(nil) { try take(video: $0) }
+                try audio?.decode(nil) { try take(audio: $0) }
+                if let resampler, let start = audioStart {
+                    let rest = try resampler.convert(nil)
+                    if !rest.isEmpty { pending.append(.audio(time: start + Double(audioSamples) / Double(sampleRate), samples: rest)) }
+                }
+                if code != cff_error_eof() { throw MediaError.truncated(source, ffmpegMessage(code)) }
+                continue
+            }
+            defer { av_packet_unref(packet) }
+            if packet.pointee.stream_index == videoIndex, let video { try video.decode(packet) { try take(video: $0) } }
+            if packet.pointee.stream_index == audioIndex, let audio { try audio.decode(packet) { try take(audio: $0) } }
+        }
+        return pending.removeFirst()
+    }
+
+    private func seconds(_ frame: UnsafeMutablePointer<AVFrame>, _ index: Int32) -> Double? {
+        let stamp = frame.pointee.best_effort_timestamp != cff_no_pts() ? frame.pointee.best_effort_timestamp : frame.pointee.pts
+        guard stamp != cff_no_pts(), let format else { return nil }
+        return Double(stamp) * av_q2d(cff_stream(format, index).pointee.time_base)
+    }
+
+    /// Times count from the first frame of either kind, so a stream joined mid-way starts at 0.
+    private var origin: Double?
+    private func relative(_ time: Double?) -> Double? {
+        guard let time else { return nil }
+        if origin == nil { origin = time }
+        return time - origin!
+    }
+
+    private func take(video frame: UnsafeMutablePointer<AVFrame>) throws {
+        guard let converter else { return }
+        let time = relative(seconds(frame, videoIndex)) ?? (videoStart ?? 0)
+        videoStart = time
+        pending.append(.video(time: time, image: try converter.convert(frame, path: source)))
+    }
+
+    private func take(audio frame: UnsafeMutablePointer<AVFrame>) throws {
+        guard let resampler else { return }
+        if audioStart == nil { audioStart = relative(seconds(frame, audioIndex)) ?? 0 }
+        let samples = try resampler.convert(frame)
+        guard !samples.isEmpty else { return }
+        // Audio time follows the samples delivered, so it never jumps back or drifts with packet timestamps.
+        pending.append(.audio(time: audioStart! + Double(audioSamples) / Double(sampleRate), samples: samples))
+        audioSamples += samples.count
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `emotion watch` on generated clips played back to back: as a file (a prediction every 1/rate s of input, the
+/// session record in the reference format and consistent with the predictions printed), as a live stream served on
+/// loopback by a child ffmpeg that stops mid-way (the record is still written, the end is said), and under signals
+/// (a snapshot on SIGUSR1, a clean end on SIGINT).
+final class WatchCommandTests: XCTestCase {
+    private var tiny: TinyTrainedModel!
+    private var long: String { tiny.folder.file("long.mp4") }
+    private var duration = 0.0
+
+    override func setUpWithError() throws {
+        tiny = try TinyTrainedModel()
+        let clips = try tiny.evaluated().map { tiny.file($0["clip"] as! String) }
+        let list = tiny.folder.file("list.txt")
+        try Data(clips.map { "file '\($0)'\n" }.joined().utf8).write(to: URL(fileURLWithPath: list))
+        let made = try shell("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", list, "-c:v", "libx264", "-preset", "ultrafast",
+                                                 "-c:a", "aac", long])
+        XCTAssertEqual(made.status, 0, made.err)
+        let probe = try shell("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", long])
+        duration = Double(String(decoding: probe.out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        XCTAssertGreaterThan(duration, 6)
+    }
+
+    private func record(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    func testAFileGivesAPredictionEveryHalfSecondAndARecordInTheReferenceFormat() throws {
+        let session = tiny.folder.file("file.json")
+        let annotated = tiny.folder.file("annotated.mp4")
+        let run = try shell(tiny.emotion, ["watch", "--model", tiny.model, "--input", long, "--session", session, "--rate", "2", "--out", annotated])
+        XCTAssertEqual(run.status, 0, run.err)
+        XCTAssertTrue(run.err.contains("the input ended"), run.err)
+        // The annotated video, as ffprobe reads it: H.264 of the input's size and AAC, as long as the input.
+        let streams = try shell("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", annotated])
+        XCTAssertEqual(String(decoding: streams.out, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) },
+                       ["h264,320,180", "aac"], streams.err)
+        let length = try shell("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", annotated])
+        XCTAssertEqual(Double(String(decoding: length.out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, duration, accuracy: 0.3)
+        let printed = String(decoding: run.out, as: UTF8.self).split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let saved = try record(session)
+        let info = saved["session_info"] as! [String: Any], statistics = saved["emotion_statistics"] as! [String: Any]
+        let results = saved["detailed_results"] as! [[String: Any]]
+        XCTAssertEqual(results.count, printed.count)
+        XCTAssertEqual(info["total_detections"] as? Int, results.count)
+        XCTAssertEqual(Double(results.count), (duration * 2).rounded(.down), accuracy: 1)
+        XCTAssertEqual(info["duration_seconds"] as? Double ?? 0, duration, accuracy: 0.2)
+        XCTAssertNotNil(ISO8601DateFormatter().date(from: info["start_time"] as? String ?? ""), "\(info)")
+        for (index, result) in results.enumerated() {
+            XCTAssertEqual(result["timestamp"] as? Double ?? 0, Double(index + 1) / 2, accuracy: 1e-9)
+            let probabilities = result["probabilities"] as! [String: Double]
+            XCTAssertEqual(Set(probabilities.keys), ["neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust"])
+            XCTAssertEqual(probabilities.values.reduce(0, +), 1, accuracy: 1e-5)
+            XCTAssertEqual(result["confidence"] as? Double, probabilities.values.max())
+            XCTAssertEqual(probabilities[result["emotion"] as! String], probabilities.values.max())
+            XCTAssertTrue(["face_and_voice", "voice_only", "face_only", "neither"].contains(result["mode"] as? String ?? ""), "\(result)")
+        }
+        XCTAssertTrue(results.contains { $0["mode"] as? String == "face_and_voice" }, "the generated faces are found and their voices heard")
+        let distribution = statistics["distribution"] as! [String: Int]
+        XCTAssertEqual(distribution.values.reduce(0, +), results.count)
+        for (emotion, count) in distribution { XCTAssertEqual(count, results.filter { $0["emotion"] as? String == emotion }.count, emotion) }
+        XCTAssertEqual(distribution[statistics["dominant_emotion"] as! String], distribution.values.max())
+        let confidences = results.map { $0["confidence"] as! Double }
+        XCTAssertEqual(statistics["average_confidence"] as? Double ?? 0, confidences.reduce(0, +) / Double(confidences.count), accuracy: 1e-9)
+    }
+
+    func testALiveStreamThatStopsMidWayStillGetsItsRecord() throws {
+        let port = 20_000 + Int(getpid() % 20_000)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+        server.arguments = ["-v", "error", "-re", "-i", long, "-c", "copy", "-f", "mpegts", "tcp://127.0.0.1:\(port)?listen=1"]
+        try server.run()
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        usleep(700_000)
+        // The server stops 3 s into the stream, as a camera unplugged or a network gone.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 3.5) { kill(server.processIdentifier, SIGKILL) }
+        let session = tiny.folder.file("stream.json")
+        let started = Date()
+        let run = try shell(tiny.emotion, ["watch", "--model", tiny.model, "--input", "tcp://127.0.0.1:\(port)", "--session", session])
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertTrue(run.err.contains("the input ended at") || run.err.contains("the input stopped at"), run.err)
+        let saved = try record(session)
+        let results = saved["detailed_results"] as! [[String: Any]]
+        let seen = (saved["session_info"] as! [String: Any])["duration_seconds"] as! Double
+        XCTAssertGreaterThan(results.count, 2)
+        XCTAssertLessThan(seen, duration - 1, "the stream stopped before the file's end")
+        XCTAssertLessThan(elapsed, duration + 10, "the end of the stream is noticed")
+        XCTAssertEqual((saved["session_info"] as! [String: Any])["source"] as? String, "tcp://127.0.0.1:\(port)")
+    }
+
+    func testSnapshotOnSIGUSR1AndACleanEndOnSIGINT() throws {
+        let session = tiny.folder.file("signals.json")
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: tiny.emotion)
+        watch.arguments = ["watch", "--model", tiny.model, "--input", long, "--session", session, "--realtime"]
+        let (out, err) = (Pipe(), Pipe())
+        watch.standardOutput = out
+        watch.standardError = err
+        try watch.run()
+        usleep(2_500_000)
+        kill(watch.processIdentifier, SIGUSR1)
+        usleep(1_500_000)
+        let snapshot = try record(session)
+        // The snapshot's frame, as ffprobe reads it: a JPEG of the video's size.
+        let still = try shell("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
+                                                   tiny.folder.file("signals-snapshot-1.jpg")])
+        XCTAssertEqual(String(decoding: still.out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "mjpeg,320,180", still.err)
+        kill(watch.processIdentifier, SIGINT)
+        let printed = out.fileHandleForReading.readDataToEndOfFile()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        watch.waitUntilExit()
+        XCTAssertEqual(watch.terminationStatus, 0, message)
+        XCTAssertTrue(message.contains("snapshot 1: \(session)") && message.contains("stopped at"), message)
+        let final = try record(session)
+        let (before, after) = ((snapshot["detailed_results"] as! [Any]).count, (final["detailed_results"] as! [Any]).count)
+        XCTAssertGreaterThan(before, 0)
+        XCTAssertGreaterThanOrEqual(after, before)
+        XCTAssertLessThan(final["session_info"].flatMap { ($0 as! [String: Any])["duration_seconds"] as? Double } ?? duration, duration - 1,
+                          "played at its own pace, the session was stopped before the file's end")
+        XCTAssertEqual(String(decoding: printed, as: UTF8.self).split(separator: "\n").count, after)
+    }
+}
