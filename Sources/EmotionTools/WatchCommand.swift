@@ -11,7 +11,8 @@ struct WatchCommand: ParsableCommand {
         abstract: "Label a file, a stream or a live device as it plays: predictions as JSON lines and a session record.",
         discussion: """
             SOURCE is a file, a URL FFmpeg opens (tcp://, udp://, rtsp://, http://) or a device as KIND:NAME through
-            libavdevice (v4l2:/dev/video0, alsa:default, pulse:default; --list-devices lists the kinds). Each
+            libavdevice (v4l2:/dev/video0, alsa:default, pulse:default; --list-devices lists the kinds); --audio takes the
+            sound from another source (a camera's microphone: --input v4l2:/dev/video0 --audio alsa:default). Each
             prediction reads the last mel_frames of audio (3 s at the defaults) and the face frames sampled over them; a
             face is followed from frame to frame, the detector running on every fourth frame kept. Without a visible
             face the prediction is the voice's (mode voice_only), in silence the face's (face_only). The record
@@ -26,6 +27,9 @@ struct WatchCommand: ParsableCommand {
 
     @Option(help: "The input: a file, a stream URL, or KIND:NAME of a device.")
     var input: String?
+
+    @Option(help: "Audio from another source than the input's (a microphone beside a camera: alsa:default, pulse:default), in the same forms.")
+    var audio: String?
 
     @Option(help: "Where the session record goes.")
     var session = "session.json"
@@ -59,9 +63,15 @@ struct WatchCommand: ParsableCommand {
         let (source, device) = Self.parse(input!)
         let watcher: Watcher
         let stream: MediaStream
+        var paired: PairedStreams?
         do {
-            watcher = try Watcher(try TrainedModel(folder: model), rate: rate)
-            stream = try MediaStream(source: source, device: device, sampleRate: watcher.trained.mel.sampleRate)
+            let trained = try TrainedModel(folder: model)
+            stream = try MediaStream(source: source, device: device, sampleRate: trained.mel.sampleRate)
+            if let audio {
+                let (audioSource, audioDevice) = Self.parse(audio)
+                paired = try PairedStreams(video: stream, audio: try MediaStream(source: audioSource, device: audioDevice, sampleRate: trained.mel.sampleRate))
+            }
+            watcher = try Watcher(trained, rate: rate, video: stream.hasVideo, audio: paired != nil || stream.hasAudio)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
@@ -71,7 +81,8 @@ struct WatchCommand: ParsableCommand {
         control.start()
         defer { control.stop() }
         let started = Date()
-        let live = device != nil || source.contains("://")
+        let live = device != nil || source.contains("://") || audio.map { Self.parse($0).device != nil || $0.contains("://") } ?? false
+        let next = { try paired.map { try $0.next() } ?? stream.next() }
         var detections: [Detection] = []
         var dropped = 0, snapshots = 0
         let encoder = JSONEncoder()
@@ -86,33 +97,34 @@ struct WatchCommand: ParsableCommand {
             if let out {
                 guard let size = stream.videoSize else { throw MediaError.noVideoStream(source) }
                 annotated = try AnnotatedVideo(path: out, width: size.width, height: size.height, frameRate: stream.frameRate,
-                                               sampleRate: watcher.trained.mel.sampleRate, audio: stream.hasAudio)
+                                               sampleRate: watcher.trained.mel.sampleRate, audio: paired != nil || stream.hasAudio)
             }
-            while !control.stopRequested, let event = try stream.next() {
+            func handle(_ due: Double) throws {
+                // Paced input that the model cannot keep up with loses windows rather than falling behind.
+                if (realtime || live) && Date().timeIntervalSince(started) > due + 1 / rate {
+                    dropped += 1
+                    return
+                }
+                let detection = try watcher.predict(at: due)
+                detections.append(detection)
+                latest = detection
+                print(String(decoding: try encoder.encode(detection), as: UTF8.self))
+                fflush(stdout)
+                if isatty(2) != 0 {
+                    let elapsed = Date().timeIntervalSince(started)
+                    FileHandle.standardError.write(Data(String(format: "\r%7.1f s  real-time factor %.2f  %@ %.2f (%@)  dropped %d   ", watcher.position,
+                                                               watcher.position / max(elapsed, 1e-9), detection.emotion, detection.confidence,
+                                                               detection.mode, dropped).utf8))
+                }
+            }
+            while !control.stopRequested, let event = try next() {
                 if realtime && !live {
                     let time: Double
                     switch event { case .video(let t, _), .audio(let t, _): time = t }
                     let wait = time - Date().timeIntervalSince(started)
                     if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
                 }
-                if let due = try watcher.feed(event) {
-                    // Paced input that the model cannot keep up with loses windows rather than falling behind.
-                    if (realtime || live) && Date().timeIntervalSince(started) > due + 1 / rate {
-                        dropped += 1
-                    } else {
-                        let detection = try watcher.predict(at: due)
-                        detections.append(detection)
-                        latest = detection
-                        print(String(decoding: try encoder.encode(detection), as: UTF8.self))
-                        fflush(stdout)
-                        if isatty(2) != 0 {
-                            let elapsed = Date().timeIntervalSince(started)
-                            FileHandle.standardError.write(Data(String(format: "\r%7.1f s  real-time factor %.2f  %@ %.2f (%@)  dropped %d   ", watcher.position,
-                                                                       watcher.position / max(elapsed, 1e-9), detection.emotion, detection.confidence,
-                                                                       detection.mode, dropped).utf8))
-                        }
-                    }
-                }
+                for due in try watcher.feed(event) { try handle(due) }
                 if let annotated {
                     switch event {
                     case .video(_, let image): try annotated.append(frame: image, box: watcher.latestBox, detection: latest)
@@ -128,6 +140,8 @@ struct WatchCommand: ParsableCommand {
                     FileHandle.standardError.write(Data("\nsnapshot \(snapshots): \(session) at \(String(format: "%.1f", watcher.position)) s\n".utf8))
                 }
             }
+            // The end of the input: the windows it completed for one modality and not yet the other.
+            if !control.stopRequested { for due in watcher.finish() { try handle(due) } }
         } catch {
             failure = error
         }

@@ -91,10 +91,13 @@ public final class Watcher {
     private let spectrogram: LogMelSpectrogram
     private let tracker: FaceTracker
     private let keepEvery: Double
+    private let readsVideo: Bool, readsAudio: Bool
     private var kept: [(time: Double, chip: [UInt8]?)] = []
     private var lastKept = -Double.infinity
+    /// The recent audio, its first sample at `audioStart` seconds.
     private var audio: [Float] = []
-    private var audioEnd = 0.0
+    private var audioStart = 0.0
+    private var videoTime = 0.0, audioTime = 0.0
     private var nextPrediction: Double
     /// The latest frame and the followed face's box in it, for snapshots and status lines.
     public private(set) var latestFrame: RGBImage?
@@ -102,7 +105,9 @@ public final class Watcher {
     /// Seconds of input seen.
     public private(set) var position = 0.0
 
-    public init(_ trained: TrainedModel, rate: Double = 2) throws {
+    /// `video`, `audio`: whether the input has each (a prediction waits for every one it has to reach its time, so
+    /// how a source interleaves them does not change what a prediction reads).
+    public init(_ trained: TrainedModel, rate: Double = 2, video: Bool = true, audio: Bool = true) throws {
         self.trained = trained
         self.rate = rate
         let mel = trained.mel
@@ -111,33 +116,49 @@ public final class Watcher {
         tracker = FaceTracker(detector: try FaceDetector(), predictor: try LandmarkPredictor(path: trained.faces.predictor), settings: trained.faces)
         keepEvery = window / Double(2 * trained.faces.frames)
         nextPrediction = 1 / rate
+        (readsVideo, readsAudio) = (video, audio)
     }
 
-    /// Takes one event of the stream; returns the time of a prediction that is now due (the caller runs `predict` or
-    /// counts it dropped), nil when none is.
-    public func feed(_ event: MediaStream.Event) throws -> Double? {
+    /// Takes one event of the stream; returns the times of the predictions now due (the caller runs `predict` for each,
+    /// or counts it dropped).
+    public func feed(_ event: MediaStream.Event) throws -> [Double] {
         switch event {
         case let .video(time, image):
             latestFrame = image
-            position = max(position, time)
+            videoTime = max(videoTime, time)
             if time - lastKept >= keepEvery {
                 lastKept = time
                 let found = try tracker.track(image)
                 latestBox = found?.box
                 kept.append((time, found?.chip.pixels))
-                kept.removeAll { $0.time < time - window - keepEvery }
+                kept.removeAll { $0.time < time - 2 * window }
             }
         case let .audio(time, samples):
+            if audio.isEmpty { audioStart = time }
             audio.append(contentsOf: samples)
-            audioEnd = time + Double(samples.count) / Double(trained.mel.sampleRate)
-            position = max(position, audioEnd)
-            let keep = Int(window * Double(trained.mel.sampleRate))
-            if audio.count > 2 * keep { audio.removeFirst(audio.count - keep) }
+            audioTime = audioStart + Double(audio.count) / Double(trained.mel.sampleRate)
+            let keep = Int(2 * window * Double(trained.mel.sampleRate))
+            if audio.count > 2 * keep {
+                let drop = audio.count - keep
+                audio.removeFirst(drop)
+                audioStart += Double(drop) / Double(trained.mel.sampleRate)
+            }
         }
-        guard position >= nextPrediction else { return nil }
-        let due = nextPrediction
-        nextPrediction += 1 / rate
-        return due
+        position = max(videoTime, audioTime)
+        let reached = min(readsVideo ? videoTime : .infinity, readsAudio ? audioTime : .infinity)
+        return due(upTo: reached)
+    }
+
+    /// The predictions still due at the end of the input: up to where it reached.
+    public func finish() -> [Double] { due(upTo: position) }
+
+    private func due(upTo time: Double) -> [Double] {
+        var times: [Double] = []
+        while nextPrediction <= time + 1e-9 {
+            times.append(nextPrediction)
+            nextPrediction += 1 / rate
+        }
+        return times
     }
 
     /// The prediction for the window ending at `time`.
@@ -149,12 +170,16 @@ public final class Watcher {
         var faces = 0
         for index in 0..<settings.frames {
             let target = time - window + (Double(index) + 0.5) * window / Double(settings.frames)
-            guard let nearest = kept.min(by: { abs($0.time - target) < abs($1.time - target) }), let chip = nearest.chip else { continue }
+            guard let nearest = kept.filter({ $0.time <= time + 1e-9 }).min(by: { abs($0.time - target) < abs($1.time - target) }),
+                  let chip = nearest.chip else { continue }
             chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip)
             faces += 1
         }
         let config = trained.mel
-        let recent = Array(audio.suffix(Int(window * Double(config.sampleRate))))
+        // The samples of [time - window, time], by their times.
+        let rate = Double(config.sampleRate)
+        let end = min(audio.count, max(0, Int(((time - audioStart) * rate).rounded())))
+        let recent = Array(audio[max(0, end - Int((window * rate).rounded()))..<end])
         let rms = recent.isEmpty ? 0 : (recent.map { Double($0) * Double($0) }.reduce(0, +) / Double(recent.count)).squareRoot()
         let silent = recent.isEmpty || 20 * log10(max(rms, 1e-10)) < silenceDB
         let samples = recent.isEmpty ? [Float](repeating: 0, count: span * config.hopLength) : recent

@@ -155,3 +155,45 @@ public final class MediaStream {
         audioSamples += samples.count
     }
 }
+
+/// Video from one source and audio from another (a camera and a microphone, `v4l2:/dev/video0` with `alsa:default`),
+/// read as one stream in time order: whichever source's next event is earlier comes first. Each source's times count
+/// from its own first frame, so the two should start together (devices opened at once do).
+public final class PairedStreams {
+    public let video: MediaStream
+    public let audio: MediaStream
+    private var nextVideo: MediaStream.Event?, nextAudio: MediaStream.Event?
+    private var videoEnded = false, audioEnded = false
+
+    public init(video: MediaStream, audio: MediaStream) throws {
+        guard video.hasVideo else { throw MediaError.noVideoStream(video.source) }
+        guard audio.hasAudio else { throw MediaError.noAudioStream(audio.source) }
+        self.video = video
+        self.audio = audio
+    }
+
+    public func next() throws -> MediaStream.Event? {
+        if nextVideo == nil && !videoEnded {
+            // The camera's own sound, if any, is left out: the microphone speaks for it.
+            repeat { nextVideo = try video.next() } while nextVideo.map { if case .audio = $0 { return true } else { return false } } ?? false
+            videoEnded = nextVideo == nil
+        }
+        if nextAudio == nil && !audioEnded {
+            repeat { nextAudio = try audio.next() } while nextAudio.map { if case .video = $0 { return true } else { return false } } ?? false
+            audioEnded = nextAudio == nil
+        }
+        func time(_ event: MediaStream.Event?) -> Double {
+            switch event {
+            case .video(let t, _)?, .audio(let t, _)?: return t
+            case nil: return .infinity
+            }
+        }
+        guard nextVideo != nil || nextAudio != nil else { return nil }
+        if time(nextVideo) <= time(nextAudio) {
+            defer { nextVideo = nil }
+            return nextVideo
+        }
+        defer { nextAudio = nil }
+        return nextAudio
+    }
+}

@@ -67,6 +67,31 @@ final class WatchCommandTests: XCTestCase {
         XCTAssertEqual(statistics["average_confidence"] as? Double ?? 0, confidences.reduce(0, +) / Double(confidences.count), accuracy: 1e-9)
     }
 
+    /// A camera and a microphone are two sources: the video of one file and the audio of another, read together, give
+    /// what the file with both gives.
+    func testVideoAndAudioFromTwoSourcesReadAsOne() throws {
+        let (picture, sound) = (tiny.folder.file("picture.mp4"), tiny.folder.file("sound.m4a"))
+        for (arguments, out) in [(["-an", "-c:v", "copy"], picture), (["-vn", "-c:a", "copy"], sound)] {
+            let made = try shell("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", long] + arguments + [out])
+            XCTAssertEqual(made.status, 0, made.err)
+        }
+        func results(_ arguments: [String], _ name: String) throws -> [[String: Any]] {
+            let session = tiny.folder.file(name)
+            let run = try shell(tiny.emotion, ["watch", "--model", tiny.model, "--session", session] + arguments)
+            XCTAssertEqual(run.status, 0, run.err)
+            return try record(session)["detailed_results"] as! [[String: Any]]
+        }
+        let together = try results(["--input", long], "together.json"), apart = try results(["--input", picture, "--audio", sound], "apart.json")
+        XCTAssertEqual(apart.map { $0["timestamp"] as! Double }, together.map { $0["timestamp"] as! Double })
+        XCTAssertEqual(apart.map { $0["mode"] as! String }, together.map { $0["mode"] as! String })
+        var worst = 0.0
+        for (a, b) in zip(apart, together) {
+            let (p, q) = (a["probabilities"] as! [String: Double], b["probabilities"] as! [String: Double])
+            worst = max(worst, p.keys.map { abs(p[$0]! - q[$0]!) }.max()!)
+        }
+        XCTAssertEqual(worst, 0, "the same window of the same input, whichever source each half came from and however they interleave")
+    }
+
     func testALiveStreamThatStopsMidWayStillGetsItsRecord() throws {
         let port = 20_000 + Int(getpid() % 20_000)
         let server = Process()
