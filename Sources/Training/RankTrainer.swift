@@ -176,6 +176,9 @@ public final class RankTrainer {
 
     /// Cached face features stand for the frames only with the whole trunk frozen at the weights they were made with.
     private func checkFrozenTrunk() throws {
+        for prefix in replica.frozen where !replica.flat.names.contains(where: { $0.hasPrefix(prefix) }) {
+            throw TrainingError("freeze: '\(prefix)' names no parameter of the \(settings.fusion) model (its names start visual., audio., fusion., classifier.)")
+        }
         if !replica.frozen.isEmpty {
             log("frozen: \(replica.frozenCount) parameters under \(replica.frozen.joined(separator: ", ")) keep their initial values; frozen BatchNorm layers use their loaded statistics")
         }

@@ -139,6 +139,7 @@ final class FrozenTrunkTests: XCTestCase {
 
               other_trunk: {uses: train, deps: [feature_index, feature_shards, weights], params: {fusion: visual, workers: 1, batch: 2, threads: 1, epochs: 1, mel_frames: 16, brightness: 0, contrast: 0, init: weights/other.safetensors, freeze: visual.backbone.}}
               brightness: {uses: train, deps: [feature_index, feature_shards, weights], params: {fusion: visual, workers: 1, batch: 2, threads: 1, epochs: 1, mel_frames: 16, init: weights/trunk.safetensors, freeze: visual.backbone.}}
+              misspelt: {uses: train, deps: [shard_index, shards, weights], params: {fusion: visual, workers: 1, batch: 2, threads: 1, epochs: 1, mel_frames: 16, init: weights/trunk.safetensors, freeze: "visual.bakbone."}}
               unfrozen: {uses: train, deps: [feature_index, feature_shards, weights], params: {fusion: visual, workers: 1, batch: 2, threads: 1, epochs: 1, mel_frames: 16, brightness: 0, contrast: 0, init: weights/trunk.safetensors}}
             """
         try FileManager.default.copyItem(atPath: data + "/weights/trunk.safetensors", toPath: data + "/weights/trunk-copy")
@@ -151,5 +152,6 @@ final class FrozenTrunkTests: XCTestCase {
         XCTAssertTrue(failure("other_trunk").contains("digest"), failure("other_trunk"))
         XCTAssertTrue(failure("brightness").contains("brightness and contrast cannot apply"), failure("brightness"))
         XCTAssertTrue(failure("unfrozen").contains("freeze"), failure("unfrozen"))
+        XCTAssertTrue(failure("misspelt").contains("'visual.bakbone.' names no parameter"), failure("misspelt"))
     }
 }
