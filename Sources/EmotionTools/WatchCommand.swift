@@ -71,7 +71,7 @@ struct WatchCommand: ParsableCommand {
                 let (audioSource, audioDevice) = Self.parse(audio)
                 paired = try PairedStreams(video: stream, audio: try MediaStream(source: audioSource, device: audioDevice, sampleRate: trained.mel.sampleRate))
             }
-            watcher = try Watcher(trained, rate: rate, video: stream.hasVideo, audio: paired != nil || stream.hasAudio)
+            watcher = try Watcher(trained, rate: rate, video: stream.videoSize != nil, audio: paired != nil || stream.hasAudio)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
