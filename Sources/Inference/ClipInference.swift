@@ -4,8 +4,6 @@ import EmotionModel
 import Faces
 import Foundation
 import Media
-import OneDNN
-import Tensor
 
 /// One file's prediction, as `emotion infer` prints it (one JSON line).
 public struct ClipPrediction: Codable, Sendable {
@@ -159,31 +157,11 @@ public final class ClipInference {
         return made
     }
 
-    /// The probabilities of prepared clips, in one forward pass with `threads` engine threads.
+    /// The probabilities of prepared clips, in one forward pass.
     func score(_ clips: [Prepared]) throws -> [ClipPrediction] {
-        let settings = trained.faces, count = clips.count
-        let imageValues = settings.frames * 3 * settings.size * settings.size
-        var frames = [Float](repeating: 0, count: trained.fusion.usesVisual ? count * imageValues : 0)
-        if trained.fusion.usesVisual {
-            frames.withUnsafeMutableBufferPointer { out in
-                for (slot, clip) in clips.enumerated() {
-                    clip.chips.withUnsafeBufferPointer {
-                        BatchSettings.modelInput(chips: $0, frames: settings.frames, size: settings.size, into: out.baseAddress! + slot * imageValues)
-                    }
-                }
-            }
-        }
-        let before = DNNL.threads
-        DNNL.threads = threads
-        defer { DNNL.threads = before }
-        let probabilities = try withoutGrad {
-            softmax(try trained.model.logits(count: count, frames: frames, tv: settings.frames, size: settings.size, mel: clips.flatMap(\.mel),
-                                             bands: trained.mel.melBands, melFrames: trained.melFrames))
-        }
-        let classes = emotionClasses.count
-        return clips.enumerated().map { slot, clip in
+        let rows = try trained.probabilities(chips: clips.map(\.chips), mel: clips.map(\.mel), threads: threads)
+        return zip(clips, rows).map { clip, row in
             var prediction = clip.prediction
-            let row = (0..<classes).map { Double(probabilities.pointer[slot * classes + $0]) }
             let best = row.indices.max { row[$0] < row[$1] }!
             prediction.probabilities = row
             prediction.label = emotionClasses[best]

@@ -4,7 +4,9 @@ import EmotionModel
 import Faces
 import Foundation
 import NN
+import OneDNN
 import Safetensors
+import Tensor
 
 /// A trained model with the settings its inputs were made with, so that what is served is what was trained: an export
 /// folder (`model.safetensors` and `model_info.json`) or a train stage's output (`best.safetensors` and `train.json`).
@@ -60,6 +62,32 @@ public final class TrainedModel {
         catch { throw InferenceError("\(self.weights): \(error)") }
         model.eval()
         model.prepareForInference()
+    }
+
+    /// Each clip's class probabilities, in one forward pass with `threads` engine threads: `chips` uint8 `(Tv, size,
+    /// size, 3)` per clip (zeros for no face), `mel` the model's `(bands, mel_frames)` per clip. `infer` and `watch` both
+    /// score here, so both feed the model as evaluation does.
+    public func probabilities(chips: [[UInt8]], mel: [[Float]], threads: Int) throws -> [[Double]] {
+        let count = chips.count, imageValues = faces.frames * 3 * faces.size * faces.size
+        var frames = [Float](repeating: 0, count: fusion.usesVisual ? count * imageValues : 0)
+        if fusion.usesVisual {
+            frames.withUnsafeMutableBufferPointer { out in
+                for (slot, clip) in chips.enumerated() {
+                    clip.withUnsafeBufferPointer {
+                        BatchSettings.modelInput(chips: $0, frames: faces.frames, size: faces.size, into: out.baseAddress! + slot * imageValues)
+                    }
+                }
+            }
+        }
+        let before = DNNL.threads
+        DNNL.threads = threads
+        defer { DNNL.threads = before }
+        let probabilities = try withoutGrad {
+            softmax(try model.logits(count: count, frames: frames, tv: faces.frames, size: faces.size, mel: mel.flatMap { $0 },
+                                     bands: self.mel.melBands, melFrames: melFrames))
+        }
+        let classes = emotionClasses.count
+        return (0..<count).map { slot in (0..<classes).map { Double(probabilities.pointer[slot * classes + $0]) } }
     }
 
     /// The faces stage's settings as the shards recorded them (each as text), over the defaults for what they lack.

@@ -4,8 +4,6 @@ import EmotionModel
 import Faces
 import Foundation
 import Media
-import OneDNN
-import Tensor
 
 /// One prediction of a watch session, in the reference system's `detailed_results` form, with what it rested on.
 public struct Detection: Codable, Sendable {
@@ -193,20 +191,7 @@ public final class Watcher {
                                         floor: BatchSettings.melFloor(logMel, topDB: Float(config.topDB)), into: out.baseAddress!)
             }
         }
-        let imageValues = settings.frames * 3 * settings.size * settings.size
-        var frames = [Float](repeating: 0, count: trained.fusion.usesVisual ? imageValues : 0)
-        if trained.fusion.usesVisual {
-            chips.withUnsafeBufferPointer { pixels in
-                frames.withUnsafeMutableBufferPointer { BatchSettings.modelInput(chips: pixels, frames: settings.frames, size: settings.size, into: $0.baseAddress!) }
-            }
-        }
-        let before = DNNL.threads
-        DNNL.threads = threads
-        defer { DNNL.threads = before }
-        let probabilities = try withoutGrad {
-            softmax(try trained.model.logits(count: 1, frames: frames, tv: settings.frames, size: settings.size, mel: mel, bands: config.melBands,
-                                             melFrames: span))
-        }.scalars.map { Double($0) }
+        let probabilities = try trained.probabilities(chips: [chips], mel: [mel], threads: threads)[0]
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
         let mode = faces > 0 ? (silent ? "face_only" : "face_and_voice") : (silent ? "neither" : "voice_only")
         return Detection(timestamp: time, emotion: emotionClasses[best], confidence: probabilities[best],
