@@ -90,9 +90,13 @@ let package = Package(
         .target(name: "CAtomics"),
         // Gradients summed across worker processes through POSIX shared memory: reduce-scatter and all-gather in rank order, bounded waits.
         .target(name: "GradientExchange", dependencies: ["CAtomics"]),
+        // Open MPI's C API (Debian's libopenmpi-dev), for MPI only.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // MPI as Swift calls: joining a job, communicators per machine, all-reduce and broadcast; errors as throws.
+        .target(name: "MPI", dependencies: ["CMPI"]),
         // Data-parallel training: N worker processes, one per device, exchanging gradients through shared memory; checkpoints
         // and resume; the rank's loop and the job that starts and watches the workers.
-        .target(name: "Training", dependencies: ["ChildProcesses", "GradientExchange", "Dataset", "EmotionModel", "NN", "Tensor", "OneDNN",
+        .target(name: "Training", dependencies: ["ChildProcesses", "GradientExchange", "MPI", "Dataset", "EmotionModel", "NN", "Tensor", "OneDNN",
                                                  "Metrics", "Safetensors"]),
         // A trained model on a split of the sharded cache: predictions, figures with intervals and the baseline, report.html.
         .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Meld", "Metrics", "OneDNN", "Tensor"]),
@@ -130,13 +134,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // `emotion run --mpi`: the runner's units spread over an MPI job's ranks (rank 0 plans and records), for the worker program.
+        .target(name: "PipelineMPI", dependencies: ["Pipeline", "MPI"]),
         // The worker program: the stage kinds' code, which `emotion run` runs units in, and the commands that compute.
-        .executableTarget(name: "emotion-worker", dependencies: ["EmotionCLI", "EmotionTools", "EmotionStages"]),
+        .executableTarget(name: "emotion-worker", dependencies: ["EmotionCLI", "EmotionTools", "EmotionStages", "PipelineMPI"]),
         // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine; make bench-infer's engine side.
         .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset", "Export"]),
 
         // make bench-train: memcpy, the all-reduce's bus bandwidth, and training steps with 1, 2 and 3 workers on this machine.
-        .executableTarget(name: "bench-train", dependencies: ["Training", "GradientExchange", "ChildProcesses", "EmotionModel", "NN"]),
+        .executableTarget(name: "bench-train", dependencies: ["Training", "GradientExchange", "MPI", "ChildProcesses", "EmotionModel", "NN"]),
 
         // Locating ../shared, running oracle programs, temporary folders, the ops fixtures: for every test target.
         .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors", "Dataset"], path: "Tests/TestSupport",

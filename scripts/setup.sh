@@ -9,6 +9,7 @@ packages=(
   libfftw3-dev libopenblas-dev libdnnl-dev
   libdlib-dev libdlib-data
   libespeak-ng-dev libcairo2-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

@@ -67,6 +67,13 @@ public final class ChildProcess: @unchecked Sendable {
         self.executable = executable
     }
 
+    /// Where `PATH` finds the program `name` (a name with a slash is taken as it is); nil when nowhere.
+    public static func find(_ name: String) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
+    }
+
     /// A pipe whose two ends close on exec: pass an end to a child through `descriptors`.
     public static func makePipe() throws -> (read: Int32, write: Int32) {
         spawning.lock()

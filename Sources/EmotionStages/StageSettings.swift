@@ -113,6 +113,14 @@ extension TrainingSettings: StageSettings {
     ]
 }
 
+extension TrainingLaunch: StageSettings {
+    public static let fields: [SettingsField<TrainingLaunch>] = [
+        SettingsField.string("launcher", \.launcher, help: "local (worker processes on this machine) or mpi (MPI ranks on several machines)").executionOnly(),
+        SettingsField.int("nodes", \.nodes, help: "machines under launcher: mpi, workers / nodes on each (joined by MPI, shared memory within each)").executionOnly(),
+        SettingsField.string("mpi_command", \.command, help: "the MPI launcher and its options, e.g. mpirun --hostfile hosts, or srun").executionOnly(),
+    ]
+}
+
 extension EvaluationSettings: StageSettings {
     public static let fields: [SettingsField<EvaluationSettings>] = [
         .string("model", \.model, help: "best (the best dev epoch's weights) or last"),

@@ -9,12 +9,14 @@ import Training
 public enum TrainStage {
     public static let kind = StageKind.whole(
         "train", version: 4, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
-        params: TrainingSettings.params
+        params: TrainingSettings.params + TrainingLaunch.params
     ) { context in
         var settings = try TrainingSettings(context.params, stage: context.stage)
+        let launch = try TrainingLaunch(context.params, stage: context.stage)
         settings.initPath = try initFiles(settings.initFiles, context).joined(separator: ",")
-        let job = TrainingJob(settings: settings, data: try shards(context), jobDirectory: context.resumeDirectory,
+        var job = TrainingJob(settings: settings, data: try shards(context), jobDirectory: context.resumeDirectory,
                               worker: (try workerProgram(), ["train-rank"]))
+        job.launch = launch
         try job.run()
         for name in ["best.safetensors", "last.safetensors", "metrics.jsonl", "train.json", "train.log"] {
             try FileManager.default.copyItem(atPath: context.resumeDirectory + "/" + name, toPath: try context.outputPath(name))

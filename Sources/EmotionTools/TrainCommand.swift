@@ -98,13 +98,23 @@ struct TrainRankCommand: ParsableCommand {
                                                     shouldDisplay: false)
 
     @Option(help: "The job's assignment file.") var assignment: String
-    @Option(help: "This worker's rank.") var rank: Int
+    @Option(help: "This worker's rank (on one machine).") var rank: Int?
+    @Flag(help: "An MPI launcher started this worker: its rank and machine come from MPI.") var mpi = false
+
+    func validate() throws {
+        guard mpi != (rank != nil) else { throw ValidationError("give either --rank or --mpi") }
+    }
 
     func run() throws {
         do {
-            try TrainingWorker.run(assignment: assignment, rank: rank)
+            if let rank {
+                try TrainingWorker.run(assignment: assignment, rank: rank)
+            } else {
+                try TrainingWorker.runUnderMPI(assignment: assignment)
+            }
         } catch {
-            FileHandle.standardError.write(Data("training worker \(rank): \(error)\n".utf8))
+            let who = rank.map { "training worker \($0)" } ?? "training worker (mpi) on " + ProcessInfo.processInfo.hostName
+            FileHandle.standardError.write(Data("\(who): \(error)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -146,6 +146,17 @@ public final class GradientExchange: @unchecked Sendable {
         try barrier(timeout: timeout)
     }
 
+    /// Copies `root`'s home buffer over `range` into every other rank's: after a leader has summed its node's gradient
+    /// with the other nodes' (MPI across nodes), its node's ranks take the result. Two barriers: the root's values are
+    /// final; every rank has copied them (so the root may write its home again).
+    public func shareHome(from root: Int = 0, within range: Range<Int>? = nil, timeout: Double = 10) throws {
+        guard let rank else { preconditionFailure("the creator of an exchange does not take part in it") }
+        let range = range ?? 0..<count
+        try barrier(timeout: timeout)
+        if rank != root { (home(rank) + range.lowerBound).update(from: home(root) + range.lowerBound, count: range.count) }
+        try barrier(timeout: timeout)
+    }
+
     /// How many ranks have mapped the segment.
     public var attached: Int { Int(catomic_load(word(.attached))) }
 

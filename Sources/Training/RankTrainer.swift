@@ -26,6 +26,9 @@ public struct RankAssignment: Codable, Sendable {
     public var progressLine: Bool
     /// For tests: `RANK:STEP:kill|stall|parent` makes that rank kill itself, hang, or kill the job, before that step.
     public var fault: String?
+    /// Machines the ranks run on (`ranks / nodes` each), joined by MPI when more than one; `segment` is then the stem of each
+    /// machine's segment name.
+    public var nodes = 1
 
     public func loadData() throws -> TrainingData {
         switch data {
@@ -54,6 +57,8 @@ enum JobFiles {
 struct RankFailure: Codable {
     var message: String
     var blame: [Int]
+    /// Where the rank ran: across machines, the report names the host.
+    var host = ProcessInfo.processInfo.hostName
 
     /// Leaves it in the job folder, where the job reads it when the rank has ended.
     func record(job: String, rank: Int) {
@@ -71,7 +76,7 @@ public final class RankTrainer {
     let rank: Int
     var settings: TrainingSettings { assignment.settings }
     var job: String { assignment.jobDirectory }
-    let exchange: GradientExchange
+    let exchange: WorkerExchange
     let replica: Replica
     let data: TrainingData
     var progress = Progress()
@@ -79,18 +84,18 @@ public final class RankTrainer {
     private var digestFile: FileHandle?
     private let exchangeTimeout: Double
 
-    public init(_ assignment: RankAssignment, rank: Int) throws {
+    /// `exchange` joins this rank to the others: the job's segment on one machine, or a `HierarchicalExchange`.
+    public init(_ assignment: RankAssignment, rank: Int, exchange: WorkerExchange) throws {
         self.assignment = assignment
         self.rank = rank
         exchangeTimeout = TrainingJob.exchangeTimeout
         assignment.devices[rank].activate()
-        let exchange = try GradientExchange(attaching: assignment.segment, rank: rank)
         self.exchange = exchange
         replica = Replica(settings: assignment.settings, gradientBuffer: (exchange.homeBuffer.baseAddress!, exchange))
         do {
             data = try assignment.loadData()
         } catch {
-            exchange.abort()
+            exchange.abort(onBehalfOf: nil)
             RankFailure(message: "\(error)", blame: []).record(job: assignment.jobDirectory, rank: rank)
             throw error
         }
@@ -102,7 +107,7 @@ public final class RankTrainer {
         do {
             try train()
         } catch {
-            exchange.abort()
+            exchange.abort(onBehalfOf: nil)
             var blame: [Int] = []
             if case .timeout(let ranks, _) = error as? ExchangeError { blame = ranks }
             if case .aborted(let by) = error as? ExchangeError { blame = [by] }
@@ -147,7 +152,7 @@ public final class RankTrainer {
                 log("init: \(replica.stateCount - loaded.count) of the model's \(replica.stateCount) tensors keep their seeded values")
             }
             let values = replica.flat.values.pointer
-            try exchange.broadcast(UnsafeMutableBufferPointer(start: values, count: replica.flat.count), timeout: exchangeTimeout)
+            try exchange.broadcast(UnsafeMutableBufferPointer(start: values, count: replica.flat.count), from: 0, timeout: exchangeTimeout)
             try broadcastBuffers()
         }
         try checkFrozenTrunk()
@@ -198,7 +203,7 @@ public final class RankTrainer {
             let bits = UInt64(bitPattern: counter.value)
             buffers += [Float(bitPattern: UInt32(truncatingIfNeeded: bits)), Float(bitPattern: UInt32(truncatingIfNeeded: bits >> 32))]
         }
-        try buffers.withUnsafeMutableBufferPointer { try exchange.broadcast($0, timeout: exchangeTimeout) }
+        try buffers.withUnsafeMutableBufferPointer { try exchange.broadcast($0, from: 0, timeout: exchangeTimeout) }
         for (index, counter) in replica.counters.enumerated() {
             let (low, high) = (buffers[replica.bufferCount + 2 * index].bitPattern, buffers[replica.bufferCount + 2 * index + 1].bitPattern)
             counter.value = Int64(bitPattern: UInt64(high) << 32 | UInt64(low))

@@ -34,6 +34,7 @@ public enum TestKinds {
         params: [
             ParamSpec("salt", .string, default: .string(""), help: "written into every output"),
             ParamSpec("sleep_ms", .int, default: .int(0), help: "pause per item, so a test can kill the run mid-way"),
+            ParamSpec("host", .string, default: .string(""), help: "where it would run: an execution param, outside the key", execution: true),
         ]
     ) { context in
         if context.params.int("sleep_ms") > 0 { usleep(UInt32(context.params.int("sleep_ms") * 1000)) }

@@ -80,6 +80,17 @@ final class IncrementalRunTests: XCTestCase {
         XCTAssertEqual(try sandbox.run(Self.pipeline).filesHashed, 0, "and then remembered with its new time")
     }
 
+    func testAnExecutionParamStaysOutOfTheKey() throws {
+        let sandbox = try Sandbox()
+        try makeClips(sandbox, count: 3)
+        _ = try sandbox.run(Self.pipeline)
+        let elsewhere = Self.pipeline.replacingOccurrences(of: "salt: a", with: "salt: a, host: node7")
+        XCTAssertEqual(try sandbox.status(elsewhere)["per"]?.upToDate, true, "an execution param changed the stage's key")
+        XCTAssertEqual(try sandbox.run(elsewhere).executed, 0)
+        let salted = Self.pipeline.replacingOccurrences(of: "salt: a", with: "salt: b, host: node7")
+        XCTAssertEqual(try sandbox.status(salted)["per"]?.reasons.first, "param 'salt' changed: \"a\" -> \"b\"")
+    }
+
     func testParamChangeRerunsThatStageAndItsDescendantsOnly() throws {
         let sandbox = try Sandbox()
         try makeClips(sandbox, count: 10)

@@ -291,7 +291,7 @@ final class Planner {
         var reasons: [String] = []
         if previous.kind != stage.kind.name { reasons.append("kind changed: \(previous.kind) -> \(stage.kind.name)") }
         if previous.kindVersion != stage.kind.version { reasons.append("kind version changed: \(previous.kindVersion) -> \(stage.kind.version)") }
-        let names = Set(previous.params.keys).union(stage.params.values.keys).sorted()
+        let names = Set(previous.params.keys).union(stage.params.keyed.keys).sorted()
         for name in names {
             let old = previous.params[name], new = stage.params[name]?.canonicalJSON
             if old != new { reasons.append("param '\(name)' changed: \(old ?? "(none)") -> \(new ?? "(none)")") }

@@ -91,24 +91,37 @@ public struct ParamSpec: Sendable {
     public var type: ParamType
     public var defaultValue: ParamValue?
     public var help: String
+    /// How the stage runs, not what it computes (a launcher, a host list): outside the stage's key, so changing it
+    /// reruns nothing.
+    public var execution: Bool
 
-    public init(_ name: String, _ type: ParamType, default defaultValue: ParamValue? = nil, help: String) {
+    public init(_ name: String, _ type: ParamType, default defaultValue: ParamValue? = nil, help: String, execution: Bool = false) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.help = help
+        self.execution = execution
     }
 }
 
 /// The validated parameters of one stage, every declared parameter present with its default filled in.
 public struct Params: Sendable, Hashable {
     public private(set) var values: [String: ParamValue]
+    /// The execution params' names (`ParamSpec.execution`): left out of the key.
+    public private(set) var execution: Set<String>
 
-    init(values: [String: ParamValue]) { self.values = values }
+    init(values: [String: ParamValue], execution: Set<String> = []) {
+        self.values = values
+        self.execution = execution
+    }
 
-    /// All values as one canonical JSON object, sorted by name: the form that enters a stage's key.
+    /// The values that decide what the stage computes (all but the execution params).
+    public var keyed: [String: ParamValue] { values.filter { !execution.contains($0.key) } }
+
+    /// The keyed values as one canonical JSON object, sorted by name: the form that enters a stage's key.
     public var canonicalJSON: String {
-        "{" + values.keys.sorted().map { ParamValue.quote($0) + ":" + values[$0]!.canonicalJSON }.joined(separator: ",") + "}"
+        let keyed = self.keyed
+        return "{" + keyed.keys.sorted().map { ParamValue.quote($0) + ":" + keyed[$0]!.canonicalJSON }.joined(separator: ",") + "}"
     }
 
     public subscript(name: String) -> ParamValue? { values[name] }
@@ -147,7 +160,7 @@ public struct Params: Sendable, Hashable {
                 throw PipelineError(.badParam, "stage '\(stage)': required param '\(spec.name)' (\(spec.type)) is missing", at: stageLocation)
             }
         }
-        return Params(values: values)
+        return Params(values: values, execution: Set(specs.filter(\.execution).map(\.name)))
     }
 }
 
@@ -218,7 +231,7 @@ extension ParamType: Codable {
 /// declaration that travelled gives the same params, and the same keys, as the one it came from.
 extension ParamSpec: Codable {
     private enum CodingKeys: String, CodingKey {
-        case name, type, help
+        case name, type, help, execution
         case defaultValue = "default"
     }
 
@@ -233,7 +246,8 @@ extension ParamSpec: Codable {
             }
             fallback = fitted
         }
-        self.init(name, type, default: fallback, help: try container.decode(String.self, forKey: .help))
+        self.init(name, type, default: fallback, help: try container.decode(String.self, forKey: .help),
+                  execution: try container.decodeIfPresent(Bool.self, forKey: .execution) ?? false)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -242,5 +256,6 @@ extension ParamSpec: Codable {
         try container.encode(type, forKey: .type)
         try container.encodeIfPresent(defaultValue, forKey: .defaultValue)
         try container.encode(help, forKey: .help)
+        if execution { try container.encode(true, forKey: .execution) }
     }
 }

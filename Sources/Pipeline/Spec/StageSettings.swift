@@ -4,6 +4,8 @@ public struct SettingsField<Settings>: @unchecked Sendable {
     public let name: String
     public let type: ParamType
     public let help: String
+    /// An execution param (`ParamSpec.execution`): outside the stage's key.
+    public private(set) var execution = false
     let read: (Settings) -> ParamValue
     let write: (inout Settings, ParamValue) -> Void
 
@@ -15,6 +17,13 @@ public struct SettingsField<Settings>: @unchecked Sendable {
         self.help = help
         self.read = read
         self.write = write
+    }
+
+    /// This field as an execution param: how the stage runs, outside its key.
+    public func executionOnly() -> Self {
+        var field = self
+        field.execution = true
+        return field
     }
 
     public static func int(_ name: String, _ path: WritableKeyPath<Settings, Int>, help: String) -> Self {
@@ -53,7 +62,7 @@ extension StageSettings {
     /// The kind's param declarations, defaults taken from `init()`.
     public static var params: [ParamSpec] {
         let defaults = Self()
-        return fields.map { ParamSpec($0.name, $0.type, default: $0.read(defaults), help: $0.help) }
+        return fields.map { ParamSpec($0.name, $0.type, default: $0.read(defaults), help: $0.help, execution: $0.execution) }
     }
 
     /// The settings a stage's params describe; an unusable combination is an error naming the stage.
