@@ -36,6 +36,13 @@ public struct EmotionCommand: ParsableCommand {
 
     nonisolated(unsafe) public static var kinds = KindSource.program(defaultWorkerProgram)
 
+    /// How `run --mpi` joins an MPI job: given -j, where units run and the stage kinds, it runs `body` (the pipeline) on
+    /// rank 0 with the other ranks' slots, and serves units on the others until rank 0 is done. Set by the worker
+    /// program, which links MPI; the front end hands `run --mpi` over to it.
+    public typealias MPIRunner = (_ jobs: Int, _ isolation: UnitIsolation, _ registry: StageRegistry,
+                                  _ body: (RemoteUnits?) throws -> Void) throws -> Void
+    nonisolated(unsafe) public static var mpiRunner: MPIRunner?
+
     public init() {}
 
     /// Runs the command line: a command the worker program owns is handed over to it (exec, same arguments).
@@ -140,6 +147,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Run units on this process's threads, not in worker processes (for a debugger; a crash then ends the run, and limits do not apply).")
     var inProcess = false
 
+    @Flag(help: "Under mpirun or srun: rank 0 runs the pipeline, the other ranks run its units too (-j each), all in one workspace on a shared filesystem.")
+    var mpi = false
+
     @OptionGroup var options: WorkspaceOptions
 
     func validate() throws {
@@ -147,11 +157,23 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        if inProcess, case .program = EmotionCommand.kinds { EmotionCommand.handOver(Array(CommandLine.arguments.dropFirst())) }
+        // Started by mpirun or srun with more than one process, the run is spread even without --mpi: each rank running
+        // the whole pipeline would only wait for the others' lock.
+        let environment = ProcessInfo.processInfo.environment
+        let mpi = self.mpi || ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"].contains { (environment[$0].flatMap(Int.init) ?? 1) > 1 }
+        if inProcess || mpi, case .program = EmotionCommand.kinds { EmotionCommand.handOver(Array(CommandLine.arguments.dropFirst())) }
+        let isolation: UnitIsolation = inProcess ? .threads : .processes(EmotionCommand.workerCommand)
+        guard mpi else { return try run(isolation: isolation, remote: nil) }
+        guard let runner = EmotionCommand.mpiRunner, case .registry(let registry) = EmotionCommand.kinds else {
+            throw ValidationError("--mpi needs the worker program, which links MPI")
+        }
+        try runner(jobs, isolation, registry) { remote in try run(isolation: isolation, remote: remote) }
+    }
+
+    private func run(isolation: UnitIsolation, remote: RemoteUnits?) throws {
         try reportingErrors {
             let graph = try loadGraph(pipeline)
-            let isolation: UnitIsolation = inProcess ? .threads : .processes(EmotionCommand.workerCommand)
-            let runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait, isolation: isolation)
+            let runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait, isolation: isolation, remote: remote)
             let runner = try Runner(workspace: try options.open(), graph: graph, options: runOptions)
             if dryRun {
                 print("dry run: nothing is executed")
@@ -276,7 +298,7 @@ struct KindsCommand: ParsableCommand {
             print("\(kind.name) (v\(kind.version), \(kind.isMap ? "per item" : "whole")): \(kind.summary)")
             for param in kind.params {
                 let fallback = param.defaultValue.map { " = \($0)" } ?? " (required)"
-                print("    \(param.name): \(param.type)\(fallback) - \(param.help)")
+                print("    \(param.name): \(param.type)\(fallback) - \(param.help)\(param.execution ? " (how it runs: outside the key)" : "")")
             }
         }
     }

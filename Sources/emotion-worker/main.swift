@@ -1,6 +1,8 @@
 import EmotionCLI
 import EmotionStages
 import EmotionTools
+import PipelineMPI
 
 EmotionCommand.kinds = .registry(ProjectStages.registry)
+EmotionCommand.mpiRunner = MPIRun.run
 EmotionWorkerCommand.main()

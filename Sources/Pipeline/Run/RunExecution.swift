@@ -53,8 +53,8 @@ final class RunExecution {
         progress = runner.progress
         self.planner = planner
         self.completion = completion
-        pool = WorkerPool(threads: runner.options.jobs)
-        executor = UnitExecutor(runner.options.isolation)
+        pool = WorkerPool(threads: runner.options.jobs + (runner.options.remote?.slots ?? 0))
+        executor = UnitExecutor(runner.options.isolation, jobs: runner.options.jobs, remote: runner.options.remote)
         waiting = runner.graph.stages
     }
 
@@ -256,7 +256,7 @@ final class StageCompletion {
         }
         return StageRecord(
             kind: plan.stage.kind.name, kindVersion: plan.stage.kind.version,
-            params: plan.stage.params.values.mapValues(\.canonicalJSON),
+            params: plan.stage.params.keyed.mapValues(\.canonicalJSON),
             deps: Dictionary(plan.deps.map { ($0.dependency.label, $0.digest) }, uniquingKeysWith: { $1 }),
             map: plan.stage.map?.label, base: plan.base, output: outcome.output, files: files, items: items,
             finished: ISO8601DateFormatter().string(from: Date()))

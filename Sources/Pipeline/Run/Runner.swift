@@ -12,9 +12,12 @@ public struct RunOptions: Sendable {
     public var wait: Bool
     /// Where units execute: this process's threads, or child processes that a crash costs only one unit.
     public var isolation: UnitIsolation
+    /// Other machines' slots, which take units once this machine's `jobs` are busy; nil for this machine alone.
+    public var remote: RemoteUnits?
 
     public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, until: [String] = [], force: Set<String> = [], wait: Bool = false,
-                isolation: UnitIsolation = .threads) {
+                isolation: UnitIsolation = .threads, remote: RemoteUnits? = nil) {
+        self.remote = remote
         self.jobs = max(1, jobs)
         self.until = until
         self.force = force

@@ -29,6 +29,16 @@ public enum UnitIsolation: Sendable {
     case processes(WorkerCommand)
 }
 
+/// Units run on other machines (the ranks of an MPI job): `slots` at once, each slot one unit at a time. A unit goes as
+/// the JSON line a worker process reads, and its answer is the line a worker writes (`UnitServer` on the other side);
+/// its outputs land in the unit's folder in the workspace, which every machine sees (a shared filesystem), and the
+/// runner records them as it records its own workers'.
+public protocol RemoteUnits: AnyObject, Sendable {
+    var slots: Int { get }
+    /// Runs the unit in `slot` and returns the reply line; throws naming the machine when the unit could not be run.
+    func run(request: Data, slot: Int) throws -> Data
+}
+
 /// The program the runner starts as a worker: it must call `WorkerLoop.serve` with the same stage kinds.
 public struct WorkerCommand: Sendable {
     public var executable: String

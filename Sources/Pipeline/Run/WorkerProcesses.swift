@@ -11,10 +11,38 @@ final class UnitExecutor: @unchecked Sendable {
     private let isolation: UnitIsolation
     private let lock = NSLock()
     private var idle: [WorkerProcess] = []
+    /// With other machines' slots: this machine's units at once, how many run here now, and the free remote slots.
+    private let jobs: Int
+    private let remote: RemoteUnits?
+    private var busyHere = 0
+    private var freeRemote: [Int]
 
-    init(_ isolation: UnitIsolation) { self.isolation = isolation }
+    init(_ isolation: UnitIsolation, jobs: Int = .max, remote: RemoteUnits? = nil) {
+        self.isolation = isolation
+        self.jobs = jobs
+        self.remote = remote
+        freeRemote = Array((0..<(remote?.slots ?? 0)).reversed())
+    }
 
+    /// Runs the unit here while fewer than `jobs` do, else in a free remote slot (the pool has a thread for each).
     func run(_ request: UnitRequest, kind: StageKind) throws {
+        guard let remote else { return try runHere(request, kind: kind) }
+        lock.lock()
+        let slot = busyHere < jobs ? nil : freeRemote.popLast()
+        if slot == nil { busyHere += 1 }
+        lock.unlock()
+        defer {
+            lock.lock()
+            if let slot { freeRemote.append(slot) } else { busyHere -= 1 }
+            lock.unlock()
+        }
+        guard let slot else { return try runHere(request, kind: kind) }
+        let line = try remote.run(request: try JSONEncoder().encode(request), slot: slot)
+        let reply = try JSONDecoder().decode(UnitReply.self, from: line)
+        if let failure = reply.failure { throw PipelineError(.stageFailed, failure) }
+    }
+
+    private func runHere(_ request: UnitRequest, kind: StageKind) throws {
         guard case .processes(let command) = isolation else {
             try WorkerLoop.perform(request, kind: kind)
             return
@@ -40,6 +68,32 @@ final class UnitExecutor: @unchecked Sendable {
         idle = []
         lock.unlock()
         for worker in workers { worker.stop() }
+    }
+}
+
+/// The other side of `RemoteUnits`: runs the units that arrive as request lines in this machine's worker processes
+/// (or threads) and answers with reply lines, a crash costing only its unit as in the runner.
+public final class UnitServer: Sendable {
+    private let executor: UnitExecutor
+    private let registry: StageRegistry
+
+    public init(isolation: UnitIsolation, registry: StageRegistry) {
+        executor = UnitExecutor(isolation)
+        self.registry = registry
+    }
+
+    deinit { executor.close() }
+
+    public func serve(_ line: Data) -> Data {
+        var reply = UnitReply(failure: nil)
+        do {
+            let request = try JSONDecoder().decode(UnitRequest.self, from: line)
+            guard let kind = registry[request.kind] else { throw PipelineError(.unknownKind, "no stage kind '\(request.kind)' here") }
+            try executor.run(request, kind: kind)
+        } catch {
+            reply.failure = "\(error)"
+        }
+        return (try? JSONEncoder().encode(reply)) ?? Data()
     }
 }
 
