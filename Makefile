@@ -5,7 +5,7 @@ MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
 MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
 
-.PHONY: setup build demo test reproduce reproduce-frozen data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-infer bench-watch onnx-proto clean-cache
+.PHONY: setup build demo test reproduce reproduce-frozen data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-mpi bench-infer bench-watch onnx-proto clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -57,6 +57,9 @@ bench-loader: setup
 
 bench-train: setup
 	@python3 scripts/bench_train.py
+
+bench-mpi: setup
+	@python3 scripts/bench_mpi.py
 
 bench-infer: setup
 	@python3 scripts/bench_infer.py

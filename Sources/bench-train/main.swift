@@ -2,6 +2,7 @@ import ChildProcesses
 import EmotionModel
 import Foundation
 import GradientExchange
+import MPI
 import NN
 import Training
 
@@ -10,6 +11,8 @@ import Training
 //   bench-train steps --workers N --steps S --worker PROGRAM [--frozen]  training steps of the bench-model model, N workers, 1 thread
 //                                                                       each; --frozen: the face trunk frozen, on cached features
 //   bench-train extract --clips C [--frames 8] [--threads 1]          the face_features stage's extraction (flipped frames too)
+//   bench-train mpi-allreduce [--count C] --iterations K             (under mpirun) MPI_Allreduce of C floats across the ranks
+//   bench-train steps ... --nodes M --mpi-command CMD                  the workers as MPI ranks on M machines, started by CMD
 // Each prints what it measured and, last, one JSON line.
 
 let arguments = CommandLine.arguments
@@ -97,6 +100,11 @@ case "steps":
     var training = TrainingJob(settings: settings, data: .synthetic(clips: workers * settings.batch * steps, frames: frames, size: size, faceFeatures: frozen),
                                jobDirectory: job, worker: (worker, ["train-rank"]))
     training.fault = nil
+    if let command = option("--mpi-command") {
+        training.launch.launcher = "mpi"
+        training.launch.nodes = number("--nodes", 1)
+        training.launch.command = command
+    }
     do { try training.run() } catch { fail("\(error)") }
     let lines = (try? String(contentsOfFile: job + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []
     let records = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["step_ms"] != nil }
@@ -130,6 +138,37 @@ case "extract":
     print(String(format: "face features of %d clips of Tv %d, %dx%d, and their flips, %d engine thread(s): %.0f ms a clip, %.2f clips/s (planning: %.0f ms)",
                  clips, frames, size, size, threads, perClip * 1000, 1 / perClip, (times[0] - perClip) * 1000))
     emit(["extract_ms_per_clip": perClip * 1000, "extract_clips_per_s": 1 / perClip, "threads": threads, "frames": frames])
+
+case "mpi-allreduce":
+    // What a node's leader does each step: the node's gradient summed with the other nodes' through MPI, in place.
+    let iterations = number("--iterations", 10)
+    let count = number("--count", EmotionModel(fusion: .crossAttention).parameters.reduce(0) { $0 + $1.count })
+    do {
+        let world = try MPIJob.start()
+        let gradient = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        var best = Double.infinity
+        for _ in 0..<iterations + 1 {
+            for i in 0..<count { gradient[i] = Float(world.rank) }
+            try world.barrier()
+            let start = now()
+            try world.allReduceSum(gradient)
+            best = min(best, now() - start)
+        }
+        // The slowest rank's best time is the operation's.
+        let seconds = Double(try world.allReduceMax(Int64(best * 1e9))) / 1e9
+        let hosts = try world.allGather(MPIJob.processorName)
+        let expected = Float(world.size * (world.size - 1) / 2)
+        guard gradient[0] == expected, gradient[count - 1] == expected else { fail("the all-reduce summed \(gradient[0]), not \(expected)") }
+        if world.rank == 0 {
+            let bus = Double(count * 4) / seconds / 1e9 * 2 * Double(world.size - 1) / Double(world.size)
+            print(String(format: "MPI all-reduce of %.0f MB over %d ranks on %@: %.1f ms, bus bandwidth %.2f GB/s", Double(count * 4) / 1e6, world.size,
+                         hosts.joined(separator: ", "), seconds * 1000, bus))
+            emit(["mpi_allreduce_ms": seconds * 1000, "mpi_allreduce_bus_gb_per_s": bus, "ranks": world.size, "gradient_floats": count])
+        }
+        MPIJob.finish()
+    } catch {
+        fail("\(error)")
+    }
 
 default:
     fail("usage: bench-train exchange|steps [options]")
