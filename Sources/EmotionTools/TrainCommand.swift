@@ -14,6 +14,7 @@ struct TrainCommand: ParsableCommand, StageOptions {
     static let kind = TrainStage.kind
     typealias Settings = TrainingSettings
     private static let defaults = TrainingSettings()
+    private static let launchDefaults = TrainingLaunch()
 
     @Option(help: "The shards stage's folder (its N/SPLIT.safetensors files).")
     var shards: String
@@ -53,6 +54,9 @@ struct TrainCommand: ParsableCommand, StageOptions {
     @Option(help: help("freq_mask")) var freqMask = defaults.frequencyMask
     @Option(help: help("max_steps")) var maxSteps = defaults.maxSteps
     @Flag(inversion: .prefixedNo, help: help("digests")) var digests = defaults.digests
+    @Option(help: help("launcher")) var launcher = launchDefaults.launcher
+    @Option(help: help("nodes")) var nodes = launchDefaults.nodes
+    @Option(help: help("mpi_command")) var mpiCommand = launchDefaults.command
 
     var paramValues: [String: ParamValue] {
         ["fusion": .string(fusion), "epochs": .int(epochs), "batch": .int(batch), "workers": .int(workers), "threads": .int(threads),
@@ -61,10 +65,17 @@ struct TrainCommand: ParsableCommand, StageOptions {
          "clip_norm": .double(clipNorm), "seed": .int(seed), "checkpoint_every": .int(checkpointEvery), "patience": .int(patience),
          "init": .string(`init`), "init_prefix": .string(initPrefix), "init_only": .string(initOnly), "freeze": .string(freeze), "mel_frames": .int(melFrames), "flip": .double(flip),
          "brightness": .double(brightness), "contrast": .double(contrast), "time_mask": .int(timeMask), "freq_mask": .int(freqMask),
-         "max_steps": .int(maxSteps), "digests": .bool(digests)]
+         "max_steps": .int(maxSteps), "digests": .bool(digests), "launcher": .string(launcher), "nodes": .int(nodes), "mpi_command": .string(mpiCommand)]
     }
 
-    func validate() throws { _ = try settings() }
+    func validate() throws {
+        _ = try settings()
+        _ = try launch()
+    }
+
+    private func launch() throws -> TrainingLaunch {
+        try asUsageError { try TrainingLaunch(try stageParams(), stage: Self.kind.name) }
+    }
 
     func run() throws {
         let settings = try settings()
@@ -74,6 +85,7 @@ struct TrainCommand: ParsableCommand, StageOptions {
                                                                 locations: try Self.shardFiles(root)),
                               jobDirectory: out, worker: (try TrainStage.workerProgram(), ["train-rank"]))
         job.progressLine = isatty(2) != 0
+        job.launch = try launch()
         do {
             try job.run()
         } catch let error as TrainingError {

@@ -9,51 +9,23 @@ import XCTest
 /// joined by a veth pair, so the exchange between machines crosses a network link. Each must give the bits of the same
 /// number of workers on one machine. (Several Open MPI daemons on one host need `routed direct` and no `rtc hwloc`,
 /// whose shared topology segment they would race for: orted crashed in hwloc_shmem_topology_write 2 runs in 8 without.)
-final class MPITrainingTests: XCTestCase {
-    private var folder: TemporaryFolder!
-    private var worker: String { productsDirectory() + "/emotion-worker" }
-    private var namespaces: [String] = []
-
-    override func setUpWithError() throws {
-        guard let mpirun = ChildProcess.find("mpirun") else { throw XCTSkip("mpirun is not installed (make setup installs openmpi-bin)") }
-        _ = mpirun
-        folder = try TemporaryFolder()
-        try TinyShards.write(to: folder.file("shards"))
-        // Open MPI refuses root unless told (the CI runs as root).
+extension TrainingTests {
+    /// Skips without mpirun; lets Open MPI run as root (the CI runs as root).
+    private func requireMPI() throws {
+        guard ChildProcess.find("mpirun") != nil else { throw XCTSkip("mpirun is not installed (make setup installs openmpi-bin)") }
         setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1)
         setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1)
     }
 
-    override func tearDown() {
-        for namespace in namespaces { _ = try? shell("/usr/sbin/ip", ["netns", "delete", namespace]) }
-    }
-
-    private func settings(workers: Int = 2, maxSteps: Int = 4) -> TrainingSettings {
-        var settings = TrainingSettings()
-        settings.workers = workers
-        settings.batch = 2
-        settings.threads = 1
-        settings.epochs = 2
-        settings.melFrames = 16
-        settings.warmup = 2
-        settings.checkpointEvery = 2
-        settings.maxSteps = maxSteps
-        settings.digests = true
-        return settings
-    }
-
-    private func job(_ name: String, settings: TrainingSettings, nodes: Int = 1, command: String? = nil) -> TrainingJob {
-        let root = folder.file("shards")
-        var job = TrainingJob(settings: settings, data: .shards(trainIndex: root + "/train/index.json", devIndex: root + "/dev/index.json",
-                                                                locations: TinyShards.locations(root)),
-                              jobDirectory: folder.file(name), worker: (worker, ["train-rank"]))
-        job.fault = nil
+    /// Training as 2 workers, 4 steps, on one machine (`command` nil) or through an MPI launcher on `nodes` machines.
+    private func job(_ name: String, nodes: Int = 1, command: String? = nil) -> TrainingJob {
+        var training = job(settings(workers: 2, maxSteps: 4), name)
         if let command {
-            job.launch.launcher = "mpi"
-            job.launch.nodes = nodes
-            job.launch.command = command
+            training.launch.launcher = "mpi"
+            training.launch.nodes = nodes
+            training.launch.command = command
         }
-        return job
+        return training
     }
 
     /// A stand-in for ssh that mpirun uses to start its daemon on each "host": here, or inside the host's namespace
@@ -67,27 +39,24 @@ final class MPITrainingTests: XCTestCase {
         return path
     }
 
-    private func segments() -> Set<String> {
-        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix("emotion-train-") })
-    }
-
     private func contents(_ path: String) -> Data? { FileManager.default.contents(atPath: folder.file(path)) }
 
     func testTwoMachinesOfOneWorkerEqualOneMachineOfTwoAndResume() throws {
+        try requireMPI()
         let before = segments()
-        try job("local", settings: settings()).run()
+        try job("local").run()
         // mpirun -np 2 on this one machine: both ranks on one node, its shared memory alone.
-        try job("one-node", settings: settings(), command: "mpirun --oversubscribe").run()
+        try job("one-node", command: "mpirun --oversubscribe").run()
         // Two Open MPI nodes on this host: each rank leads its own node, and the sum crosses MPI.
         let twoNodes = "mpirun --oversubscribe --mca routed direct --mca rtc ^hwloc --mca plm_rsh_agent \(try agent(namespaces: false)) --host nodea:1,nodeb:1"
-        try job("two-nodes", settings: settings(), nodes: 2, command: twoNodes).run()
+        try job("two-nodes", nodes: 2, command: twoNodes).run()
         for name in ["one-node", "two-nodes"] {
             XCTAssertEqual(contents(name + "/last.safetensors"), contents("local/last.safetensors"), "\(name): last.safetensors differs from 2 local workers'")
             XCTAssertEqual(contents(name + "/digests/rank-1.txt"), contents("local/digests/rank-1.txt"), "\(name): rank 1's parameters differ at some step")
         }
         // A rank killed on the second machine after step 3: the job ends naming it; the rerun resumes from the epoch end
         // checkpoint to the bits of the whole run.
-        var interrupted = job("interrupted", settings: settings(), nodes: 2, command: twoNodes)
+        var interrupted = job("interrupted", nodes: 2, command: twoNodes)
         interrupted.fault = "1:3:kill"
         XCTAssertThrowsError(try interrupted.run()) { error in
             XCTAssertTrue("\(error)".contains("rank 1 on nodeb died of SIGKILL"), "\(error)")
@@ -103,15 +72,15 @@ final class MPITrainingTests: XCTestCase {
     /// Two network namespaces joined by a veth pair stand for two hosts, each with its own address and name; Open MPI
     /// is told to use that link alone, so the gradients really cross it.
     func testTwoHostsOverAVethLinkEqualOneMachineAndAKilledRankIsNamed() throws {
+        try requireMPI()
         guard getuid() == 0 else { throw XCTSkip("network namespaces need root") }
         let tag = String(getpid() % 100_000)
         let (a, b) = ("emo-a\(tag)", "emo-b\(tag)")
         let ip = "/usr/sbin/ip"
         let created = try shell(ip, ["netns", "add", a])
         guard created.status == 0 else { throw XCTSkip("cannot create a network namespace here: \(created.err)") }
-        namespaces = [a]
         _ = try shell(ip, ["netns", "add", b])
-        namespaces.append(b)
+        defer { for namespace in [a, b] { _ = try? shell(ip, ["netns", "delete", namespace]) } }
         for arguments in [["link", "add", "ev\(tag)a", "type", "veth", "peer", "name", "ev\(tag)b"],
                           ["link", "set", "ev\(tag)a", "netns", a], ["link", "set", "ev\(tag)b", "netns", b],
                           ["-n", a, "addr", "add", "10.77.0.1/24", "dev", "ev\(tag)a"], ["-n", b, "addr", "add", "10.77.0.2/24", "dev", "ev\(tag)b"],
@@ -127,17 +96,17 @@ final class MPITrainingTests: XCTestCase {
         // mpirun runs in the first host's namespace; the agent starts each host's daemon in its own.
         let command = "/usr/sbin/ip netns exec \(a) mpirun --oversubscribe --mca routed direct --mca rtc ^hwloc --mca plm_rsh_agent \(try agent(namespaces: true)) "
             + "--mca oob_tcp_if_include 10.77.0.0/24 --mca btl self,vader,tcp --mca btl_tcp_if_include 10.77.0.0/24 --host \(a):1,\(b):1"
-        try job("local", settings: settings()).run()
+        try job("local").run()
         let bytesBefore = try received()
-        try job("hosts", settings: settings(), nodes: 2, command: command).run()
+        try job("hosts", nodes: 2, command: command).run()
         XCTAssertEqual(contents("hosts/last.safetensors"), contents("local/last.safetensors"), "two hosts' model differs from 2 local workers'")
         XCTAssertEqual(contents("hosts/digests/rank-1.txt"), contents("local/digests/rank-1.txt"))
         // Each step's gradient (every trainable float) reached the second host over the link.
         let gradientBytes = Replica.parameterCount(fusion: "cross_attention") * 4
-        XCTAssertGreaterThan(try received() - bytesBefore, settings().maxSteps * gradientBytes, "the gradients did not cross the veth link")
+        XCTAssertGreaterThan(try received() - bytesBefore, 4 * gradientBytes, "the gradients did not cross the veth link")
 
         let before = segments()
-        var killed = job("killed", settings: settings(), nodes: 2, command: command)
+        var killed = job("killed", nodes: 2, command: command)
         killed.fault = "1:2:kill"
         let started = Date()
         XCTAssertThrowsError(try killed.run()) { error in

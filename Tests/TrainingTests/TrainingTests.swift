@@ -12,8 +12,8 @@ import XCTest
 /// step and equal one process stepping on the mean of the workers' gradients; a worker that dies or stalls is named and
 /// the job stops; a rerun resumes from the checkpoint to the bits of an uninterrupted run.
 final class TrainingTests: XCTestCase {
-    private var folder: TemporaryFolder!
-    private var worker: String { productsDirectory() + "/emotion-worker" }
+    var folder: TemporaryFolder!
+    var worker: String { productsDirectory() + "/emotion-worker" }
 
     override func setUpWithError() throws {
         folder = try TemporaryFolder()
@@ -21,7 +21,7 @@ final class TrainingTests: XCTestCase {
     }
 
     /// The full model at tiny shapes, dropout on (so the masks' seeding is checked too), one engine thread per worker.
-    private func settings(workers: Int = 3, maxSteps: Int = 3) -> TrainingSettings {
+    func settings(workers: Int = 3, maxSteps: Int = 3) -> TrainingSettings {
         var settings = TrainingSettings()
         settings.workers = workers
         settings.batch = 2
@@ -35,7 +35,7 @@ final class TrainingTests: XCTestCase {
         return settings
     }
 
-    private func job(_ settings: TrainingSettings, _ name: String) -> TrainingJob {
+    func job(_ settings: TrainingSettings, _ name: String) -> TrainingJob {
         let root = folder.file("shards")
         var job = TrainingJob(settings: settings, data: .shards(trainIndex: root + "/train/index.json", devIndex: root + "/dev/index.json",
                                                                 locations: TinyShards.locations(root)),
@@ -44,12 +44,12 @@ final class TrainingTests: XCTestCase {
         return job
     }
 
-    private func digests(_ job: String, rank: Int) throws -> [String] {
+    func digests(_ job: String, rank: Int) throws -> [String] {
         try String(contentsOfFile: job + "/digests/rank-\(rank).txt", encoding: .utf8).split(separator: "\n").map(String.init)
     }
 
     /// Training segments that still have a name (other test runs' count too: compare before and after).
-    private func segments() -> Set<String> {
+    func segments() -> Set<String> {
         Set(((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix("emotion-train-") })
     }
 
