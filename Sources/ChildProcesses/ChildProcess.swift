@@ -37,8 +37,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`; `descriptors` maps a descriptor number in the child to one of this
     /// process's (the child's 0, 1, 2 are this process's unless mapped); `environment` adds to or replaces entries of this
-    /// process's. Swift's long crash backtraces are off in the child unless `SWIFT_BACKTRACE` says otherwise: the parent names the signal.
-    public init(executable: String, arguments: [String], descriptors: [Int32: Int32] = [:], environment: [String: String] = [:]) throws {
+    /// process's, and the entries `leaving` names are not passed on. Swift's long crash backtraces are off in the child unless
+    /// `SWIFT_BACKTRACE` says otherwise: the parent names the signal.
+    public init(executable: String, arguments: [String], descriptors: [Int32: Int32] = [:], environment: [String: String] = [:],
+                leaving: (String) -> Bool = { _ in false }) throws {
         ChildProcess.spawning.lock()
         defer { ChildProcess.spawning.unlock() }
         // Each source first moves far above any target, so placing one cannot overwrite another still to be placed.
@@ -55,7 +57,7 @@ public final class ChildProcess: @unchecked Sendable {
         }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
-        var merged = ProcessInfo.processInfo.environment
+        var merged = ProcessInfo.processInfo.environment.filter { !leaving($0.key) }
         if merged["SWIFT_BACKTRACE"] == nil { merged["SWIFT_BACKTRACE"] = "enable=no" }
         merged.merge(environment) { $1 }
         let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -130,11 +130,13 @@ public struct TrainingJob {
         }
         words += [worker.executable] + worker.arguments + ["--assignment", assignmentPath, "--mpi"]
         // The launcher's own messages (which rank died where) are kept for the report and passed on.
+        // setpriv (util-linux) makes the launcher die with this process, so no training outlives the job.
+        let (program, arguments) = ChildProcess.find("setpriv").map { ($0, ["--pdeathsig", "KILL", "--", launcherPath] + words) } ?? (launcherPath, words)
         let pipe = try ChildProcess.makePipe()
         let launched: ChildProcess
         do {
-            launched = try ChildProcess(executable: "/usr/bin/setpriv", arguments: ["--pdeathsig", "KILL", "--", launcherPath] + words,
-                                        descriptors: [2: pipe.write], environment: environment)
+            launched = try ChildProcess(executable: program, arguments: arguments, descriptors: [2: pipe.write], environment: environment,
+                                        leaving: TrainingJob.setByMPILauncher)
         } catch {
             close(pipe.read)
             close(pipe.write)
@@ -154,6 +156,16 @@ public struct TrainingJob {
         }
         lines += said.deaths
         throw TrainingError("training failed under MPI (\((launcher as NSString).lastPathComponent) \(ending))" + (lines.isEmpty ? ": " + said.tail : ": " + lines.joined(separator: "; ")))
+    }
+
+    /// What an MPI launcher sets for the processes it starts (Open MPI's and PMIx's job variables): a launcher started
+    /// from such a process (a training unit of `emotion run --mpi`) would take itself for part of that job. The user's
+    /// own settings (`OMPI_MCA_btl...`, `OMPI_ALLOW_RUN_AS_ROOT`) are passed on.
+    static func setByMPILauncher(_ name: String) -> Bool {
+        if name.hasPrefix("PMIX_") || name.hasPrefix("PMI_") { return true }
+        guard name.hasPrefix("OMPI_"), !name.hasPrefix("OMPI_ALLOW_") else { return false }
+        guard name.hasPrefix("OMPI_MCA_") else { return true }
+        return ["ess", "orte_", "pmix", "initial_wdir", "shmem_RUNTIME", "mpi_oversubscribe"].contains { name.dropFirst(9).hasPrefix($0) }
     }
 
     /// Every rank's ending in words, the ranks at fault first: those that died, stalled (named by the others' timeouts)
