@@ -107,18 +107,47 @@ public func shell(_ executable: String, _ arguments: [String], cwd: String? = ni
     return (process.terminationStatus, outData, String(decoding: errBox.data, as: UTF8.self))
 }
 
-/// A fresh temporary folder, removed when the value is released.
+/// A fresh temporary folder, removed when the test that made it has finished (or when the value is released, outside
+/// a test).
 public final class TemporaryFolder {
     public let path: String
 
     public init() throws {
         path = NSTemporaryDirectory() + "emotion-tests-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        FolderSweeper.shared.add(path)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     public func file(_ name: String) -> String { path + "/" + name }
+}
+
+/// Removes the temporary folders of each test when it finishes. XCTest keeps every test case, and so every folder it
+/// holds, alive until the whole run ends, and deinitialisers do not run at exit: without this a `make test` left
+/// gigabytes in /tmp each time (70 GB had piled up here when a CI run found the disk full).
+private final class FolderSweeper: NSObject, XCTestObservation, @unchecked Sendable {
+    static let shared: FolderSweeper = {
+        let sweeper = FolderSweeper()
+        XCTestObservationCenter.shared.addTestObserver(sweeper)
+        return sweeper
+    }()
+    private let lock = NSLock()
+    private var paths: [String] = []
+
+    func add(_ path: String) {
+        lock.lock()
+        paths.append(path)
+        lock.unlock()
+    }
+
+    func testCaseDidFinish(_ testCase: XCTestCase) {
+        lock.lock()
+        let finished = paths
+        paths = []
+        lock.unlock()
+        for path in finished { try? FileManager.default.removeItem(atPath: path) }
+    }
 }
 
 /// The build folder holding the test bundle, where `swift build` also puts the executables.
