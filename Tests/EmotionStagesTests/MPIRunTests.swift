@@ -22,10 +22,7 @@ final class MPIRunTests: XCTestCase {
         let emotion = productsDirectory() + "/emotion"
         let pipeline = folder.file("p.yaml")
         try Self.pipeline.write(toFile: pipeline, atomically: true, encoding: .utf8)
-        let agent = folder.file("agent.sh")
-        try "#!/bin/sh\nwhile [ $# -gt 0 ]; do case \"$1\" in -*) shift;; *) break;; esac; done\nshift\nexec sh -c \"$*\"\n"
-            .write(toFile: agent, atomically: true, encoding: .utf8)
-        chmod(agent, 0o755)
+        let agent = try mpiAgent(in: folder)
 
         let local = try shell(emotion, ["run", pipeline, "--workspace", folder.file("local"), "-j2"])
         XCTAssertEqual(local.status, 0, local.err)

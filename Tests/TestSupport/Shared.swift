@@ -150,6 +150,18 @@ private final class FolderSweeper: NSObject, XCTestObservation, @unchecked Senda
     }
 }
 
+/// A stand-in for ssh, written into `folder`, that mpirun starts its daemon on each "host" with (`--mca plm_rsh_agent`):
+/// the daemon runs on this host, or with `namespaces` inside the network namespace named like the host and under the
+/// host's name. So one machine holds several Open MPI nodes (`--host a:1,b:1`).
+public func mpiAgent(in folder: TemporaryFolder, namespaces: Bool = false) throws -> String {
+    let path = folder.file(namespaces ? "netns-agent.sh" : "local-agent.sh")
+    let run = namespaces ? "exec /usr/sbin/ip netns exec \"$host\" unshare --uts sh -c \"hostname $host; exec $*\"" : "exec sh -c \"$*\""
+    try "#!/bin/sh\nwhile [ $# -gt 0 ]; do case \"$1\" in -*) shift;; *) break;; esac; done\nhost=$1; shift\n\(run)\n"
+        .write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, 0o755)
+    return path
+}
+
 /// The build folder holding the test bundle, where `swift build` also puts the executables.
 public func productsDirectory() -> String {
     for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {

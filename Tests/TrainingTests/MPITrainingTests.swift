@@ -28,17 +28,6 @@ extension TrainingTests {
         return training
     }
 
-    /// A stand-in for ssh that mpirun uses to start its daemon on each "host": here, or inside the host's namespace
-    /// with the host's name (so the ranks' messages name it).
-    private func agent(namespaces: Bool) throws -> String {
-        let path = folder.file(namespaces ? "netns-agent.sh" : "local-agent.sh")
-        let run = namespaces ? "exec /usr/sbin/ip netns exec \"$host\" unshare --uts sh -c \"hostname $host; exec $*\"" : "exec sh -c \"$*\""
-        try "#!/bin/sh\nwhile [ $# -gt 0 ]; do case \"$1\" in -*) shift;; *) break;; esac; done\nhost=$1; shift\n\(run)\n"
-            .write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
-        return path
-    }
-
     private func contents(_ path: String) -> Data? { FileManager.default.contents(atPath: folder.file(path)) }
 
     func testTwoMachinesOfOneWorkerEqualOneMachineOfTwoAndResume() throws {
@@ -48,7 +37,7 @@ extension TrainingTests {
         // mpirun -np 2 on this one machine: both ranks on one node, its shared memory alone.
         try job("one-node", command: "mpirun --oversubscribe").run()
         // Two Open MPI nodes on this host: each rank leads its own node, and the sum crosses MPI.
-        let twoNodes = "mpirun --oversubscribe --mca routed direct --mca rtc ^hwloc --mca plm_rsh_agent \(try agent(namespaces: false)) --host nodea:1,nodeb:1"
+        let twoNodes = "mpirun --oversubscribe --mca routed direct --mca rtc ^hwloc --mca plm_rsh_agent \(try mpiAgent(in: folder)) --host nodea:1,nodeb:1"
         try job("two-nodes", nodes: 2, command: twoNodes).run()
         for name in ["one-node", "two-nodes"] {
             XCTAssertEqual(contents(name + "/last.safetensors"), contents("local/last.safetensors"), "\(name): last.safetensors differs from 2 local workers'")
@@ -95,7 +84,7 @@ extension TrainingTests {
             return Int(String(decoding: counter.out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         }
         // mpirun runs in the first host's namespace; the agent starts each host's daemon in its own.
-        let command = "/usr/sbin/ip netns exec \(a) mpirun --oversubscribe --mca routed direct --mca rtc ^hwloc --mca plm_rsh_agent \(try agent(namespaces: true)) "
+        let command = "/usr/sbin/ip netns exec \(a) mpirun --oversubscribe --mca routed direct --mca rtc ^hwloc --mca plm_rsh_agent \(try mpiAgent(in: folder, namespaces: true)) "
             + "--mca oob_tcp_if_include 10.77.0.0/24 --mca btl self,vader,tcp --mca btl_tcp_if_include 10.77.0.0/24 --host \(a):1,\(b):1"
         try job("local").run()
         let bytesBefore = try received()
