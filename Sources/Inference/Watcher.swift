@@ -163,16 +163,16 @@ public final class Watcher {
     public func predict(at time: Double) throws -> Detection {
         let settings = trained.faces, span = trained.melFrames
         let chipBytes = settings.size * settings.size * 3
-        // Tv frames at the middles of Tv equal spans of the window, each the kept frame nearest its time.
+        // Tv frames at the middles of Tv equal spans of the window, each the kept frame with a face nearest its time (as
+        // the faces stage carries a face to the sampled frames where it was missed).
         var chips = [UInt8](repeating: 0, count: settings.frames * chipBytes)
-        var faces = 0
+        let withFace = kept.filter { $0.chip != nil && $0.time <= time + 1e-9 && $0.time >= time - window - 1e-9 }
         for index in 0..<settings.frames {
             let target = time - window + (Double(index) + 0.5) * window / Double(settings.frames)
-            guard let nearest = kept.filter({ $0.time <= time + 1e-9 }).min(by: { abs($0.time - target) < abs($1.time - target) }),
-                  let chip = nearest.chip else { continue }
+            guard let chip = withFace.min(by: { abs($0.time - target) < abs($1.time - target) })?.chip else { continue }
             chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip)
-            faces += 1
         }
+        let faces = withFace.count
         let config = trained.mel
         // The samples of [time - window, time], by their times.
         let rate = Double(config.sampleRate)

@@ -13,14 +13,8 @@ final class WatchCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         tiny = try TinyTrainedModel()
-        let clips = try tiny.evaluated().map { tiny.file($0["clip"] as! String) }
-        let list = tiny.folder.file("list.txt")
-        try Data(clips.map { "file '\($0)'\n" }.joined().utf8).write(to: URL(fileURLWithPath: list))
-        let made = try shell("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", list, "-c:v", "libx264", "-preset", "ultrafast",
-                                                 "-c:a", "aac", long])
-        XCTAssertEqual(made.status, 0, made.err)
-        let probe = try shell("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", long])
-        duration = Double(String(decoding: probe.out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        try tiny.playlist(try tiny.evaluated().map { tiny.file($0["clip"] as! String) }, to: long)
+        duration = try TinyTrainedModel.duration(long)
         XCTAssertGreaterThan(duration, 6)
     }
 
