@@ -22,8 +22,8 @@ struct WatchCommand: ParsableCommand {
             probabilities drawn over it, audio kept.
             """)
 
-    @Option(help: "The model: an export folder or a train stage's output folder.")
-    var model: String
+    @Option(help: "The model: an export folder or a train stage's output folder (not needed with --list-devices).")
+    var model: String?
 
     @Option(help: "The input: a file, a stream URL, or KIND:NAME of a device.")
     var input: String?
@@ -50,7 +50,7 @@ struct WatchCommand: ParsableCommand {
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
-        guard listDevices || input != nil else { throw ValidationError("name the --input") }
+        guard listDevices || (input != nil && model != nil) else { throw ValidationError(input == nil ? "name the --input" : "name the --model") }
         guard rate > 0 && rate <= 50 else { throw ValidationError("--rate must be above 0 and at most 50") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
@@ -65,7 +65,7 @@ struct WatchCommand: ParsableCommand {
         let stream: MediaStream
         var paired: PairedStreams?
         do {
-            let trained = try TrainedModel(folder: model)
+            let trained = try TrainedModel(folder: model!)
             stream = try MediaStream(source: source, device: device, sampleRate: trained.mel.sampleRate)
             if let audio {
                 let (audioSource, audioDevice) = Self.parse(audio)
@@ -161,12 +161,13 @@ struct WatchCommand: ParsableCommand {
         }
     }
 
-    /// `KIND:NAME` for a device kind libavdevice knows (v4l2, alsa, pulse, ...), else a file or URL as given.
+    /// `KIND:NAME` for a device kind libavdevice knows (v4l2, alsa, pulse, ...; any of a kind's comma-separated names,
+    /// as `video4linux2,v4l2`), else a file or URL as given.
     static func parse(_ input: String) -> (source: String, device: String?) {
         guard !input.contains("://"), let colon = input.firstIndex(of: ":") else { return (input, nil) }
-        let kind = String(input[..<colon])
-        guard MediaStream.deviceKinds().contains(where: { $0.kind == kind }) else { return (input, nil) }
-        return (String(input[input.index(after: colon)...]), kind)
+        let kind = input[..<colon]
+        guard MediaStream.deviceKinds().contains(where: { $0.kind.split(separator: ",").contains(kind) }) else { return (input, nil) }
+        return (String(input[input.index(after: colon)...]), String(kind))
     }
 }
 

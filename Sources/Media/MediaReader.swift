@@ -124,15 +124,16 @@ public final class MediaReader {
 /// Opening what libavformat reads: the container or protocol probed, its streams' parameters found, the best video
 /// and audio streams chosen (-1 where there is none).
 enum OpenInput {
-    static func open(_ source: String, format inputFormat: UnsafePointer<AVInputFormat>? = nil, options: UnsafeMutablePointer<OpaquePointer?>? = nil)
-        throws -> (context: UnsafeMutablePointer<AVFormatContext>, video: Int32, audio: Int32) {
+    /// `named`: what errors call the input (a device's `KIND:NAME`), the source itself by default.
+    static func open(_ source: String, named: String? = nil, format inputFormat: UnsafePointer<AVInputFormat>? = nil,
+                     options: UnsafeMutablePointer<OpaquePointer?>? = nil) throws -> (context: UnsafeMutablePointer<AVFormatContext>, video: Int32, audio: Int32) {
         var opened: UnsafeMutablePointer<AVFormatContext>?
         var code = avformat_open_input(&opened, source, inputFormat, options)
-        guard code >= 0, let context = opened else { throw MediaError.undecodable(source, ffmpegMessage(code)) }
+        guard code >= 0, let context = opened else { throw MediaError.undecodable(named ?? source, ffmpegMessage(code)) }
         code = avformat_find_stream_info(context, nil)
         guard code >= 0 else {
             avformat_close_input(&opened)
-            throw MediaError.undecodable(source, ffmpegMessage(code))
+            throw MediaError.undecodable(named ?? source, ffmpegMessage(code))
         }
         return (context, av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0), av_find_best_stream(context, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0))
     }

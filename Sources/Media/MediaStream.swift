@@ -49,7 +49,7 @@ public final class MediaStream {
             guard inputFormat != nil else { throw MediaError.undecodable(source, "no input device kind '\(device)' in this FFmpeg (libavdevice)") }
         }
         if device == nil && !source.contains("://") && !FileManager.default.fileExists(atPath: source) { throw MediaError.notFound(source) }
-        let opened = try OpenInput.open(source, format: inputFormat, options: &options)
+        let opened = try OpenInput.open(source, named: device.map { "\($0):\(source)" }, format: inputFormat, options: &options)
         let context = opened.context
         (format, videoIndex, audioIndex) = (context, opened.video, opened.audio)
         hasVideo = videoIndex >= 0

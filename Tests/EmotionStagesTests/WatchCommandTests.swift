@@ -62,8 +62,9 @@ final class WatchCommandTests: XCTestCase {
     }
 
     /// A camera and a microphone are two sources: the video of one file and the audio of another, read together, give
-    /// what the file with both gives.
-    func testVideoAndAudioFromTwoSourcesReadAsOne() throws {
+    /// what the file with both gives; and so do devices through libavdevice (its `lavfi` device, a filter graph that
+    /// plays the file, stands in for a camera and a microphone: none exists here), as one device or two.
+    func testVideoAndAudioFromTwoSourcesOrDevicesReadAsOne() throws {
         let (picture, sound) = (tiny.folder.file("picture.mp4"), tiny.folder.file("sound.m4a"))
         for (arguments, out) in [(["-an", "-c:v", "copy"], picture), (["-vn", "-c:a", "copy"], sound)] {
             let made = try shell("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", long] + arguments + [out])
@@ -75,15 +76,33 @@ final class WatchCommandTests: XCTestCase {
             XCTAssertEqual(run.status, 0, run.err)
             return try record(session)["detailed_results"] as! [[String: Any]]
         }
-        let together = try results(["--input", long], "together.json"), apart = try results(["--input", picture, "--audio", sound], "apart.json")
-        XCTAssertEqual(apart.map { $0["timestamp"] as! Double }, together.map { $0["timestamp"] as! Double })
-        XCTAssertEqual(apart.map { $0["mode"] as! String }, together.map { $0["mode"] as! String })
-        var worst = 0.0
-        for (a, b) in zip(apart, together) {
-            let (p, q) = (a["probabilities"] as! [String: Double], b["probabilities"] as! [String: Double])
-            worst = max(worst, p.keys.map { abs(p[$0]! - q[$0]!) }.max()!)
+        let together = try results(["--input", long], "together.json")
+        for (arguments, name) in [(["--input", picture, "--audio", sound], "apart.json"),
+                                  (["--input", "lavfi:movie=\(long)[out0];amovie=\(long)[out1]"], "device.json"),
+                                  (["--input", "lavfi:movie=\(long)", "--audio", "lavfi:amovie=\(long)"], "devices.json")] {
+            let apart = try results(arguments, name)
+            XCTAssertEqual(apart.map { $0["timestamp"] as! Double }, together.map { $0["timestamp"] as! Double }, name)
+            XCTAssertEqual(apart.map { $0["mode"] as! String }, together.map { $0["mode"] as! String }, name)
+            var worst = 0.0
+            for (a, b) in zip(apart, together) {
+                let (p, q) = (a["probabilities"] as! [String: Double], b["probabilities"] as! [String: Double])
+                worst = max(worst, p.keys.map { abs(p[$0]! - q[$0]!) }.max()!)
+            }
+            XCTAssertEqual(worst, 0, "\(name): the same window of the same input, whichever source each half came from and however they interleave")
         }
-        XCTAssertEqual(worst, 0, "the same window of the same input, whichever source each half came from and however they interleave")
+    }
+
+    /// The device kinds are listed without a model; a device is named by any of its kind's names (`v4l2` for
+    /// libavdevice's `video4linux2,v4l2`), and one that cannot be opened is an error naming it.
+    func testDevicesAreListedAndAMissingCameraIsNamed() throws {
+        let listed = try shell(tiny.emotion, ["watch", "--list-devices"])
+        XCTAssertEqual(listed.status, 0, listed.err)
+        let kinds = String(decoding: listed.out, as: UTF8.self).split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
+        XCTAssertTrue(kinds.contains("lavfi") && kinds.contains { $0.split(separator: ",").contains("v4l2") }, "\(kinds)")
+        let camera = "v4l2:/dev/video-absent-\(getpid())"
+        let run = try shell(tiny.emotion, ["watch", "--model", tiny.model, "--input", camera, "--session", tiny.folder.file("camera.json")])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertTrue(run.err.contains("error: \(camera): ") && run.err.contains("No such file or directory"), run.err)
     }
 
     func testALiveStreamThatStopsMidWayStillGetsItsRecord() throws {
