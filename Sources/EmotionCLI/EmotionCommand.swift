@@ -49,7 +49,19 @@ public struct EmotionCommand: ParsableCommand {
     public static func start() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let first = arguments.first, delegatedCommands.contains(first) { handOver(arguments) }
+        keepFreedMemory()
         main()
+    }
+
+    /// A status reads a few large files and scans every input and output on several threads, and its time goes as much
+    /// to the kernel zeroing fresh pages as to anything else: one malloc arena, with freed and large blocks kept for
+    /// reuse rather than returned and mapped anew, touches a quarter fewer pages (7 560 to 5 500 on make bench-dag's
+    /// tree). The front end holds little at a time; the heavy work is in worker processes.
+    static func keepFreedMemory() {
+        let (arenaMax, mmapThreshold, trimThreshold): (Int32, Int32, Int32) = (-8, -3, -1)  // glibc's M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+        _ = glibcMallopt(arenaMax, 1)
+        _ = glibcMallopt(mmapThreshold, 256 << 20)
+        _ = glibcMallopt(trimThreshold, 256 << 20)
     }
 
     /// Replaces this process with the worker program given `arguments`; without a worker program, says so and exits.
@@ -315,3 +327,7 @@ struct WorkerSubcommand: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 }
+
+/// glibc's `mallopt`, which the Glibc module does not bring in (it is declared in malloc.h).
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

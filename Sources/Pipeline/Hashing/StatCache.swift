@@ -36,8 +36,26 @@ final class StatCache: @unchecked Sendable {
         file = Background { StatCache.read(path) }
     }
 
+    /// The file's bytes, read straight into the array (not through `Data`, a second copy of a few megabytes); empty
+    /// when it cannot be read (a short read leaves a damaged last line, which costs one re-hash).
+    private static func readWhole(_ path: String) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return [] }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: Int(info.st_size)) { buffer, count in
+            while count < buffer.count {
+                let got = Glibc.read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { break }
+                count += got
+            }
+        }
+    }
+
     private static func read(_ path: String) -> (text: [UInt8], lines: [Line]) {
-        let text = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
+        let text = readWhole(path)
         var lines: [Line] = []
         lines.reserveCapacity(text.count / 110)
         text.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Void in
