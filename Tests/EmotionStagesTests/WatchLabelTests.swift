@@ -3,16 +3,19 @@ import TestSupport
 import XCTest
 
 /// What `emotion watch` records, against what the generated clips are known to show: clips played back to back under a
-/// model that learnt their faces, each prediction whose window lies inside one clip compared with that clip's label. A window read at the wrong time, or a face chip made otherwise than the faces stage makes it, shows
+/// model that learnt their faces (those it labels right through the stages), each prediction whose window lies inside
+/// one clip compared with that clip's label. A window read at the wrong time, or a face chip made otherwise than the faces stage makes it, shows
 /// here as agreement near chance (1 in 7); the same predictions against the next clip's label are the control.
 final class WatchLabelTests: XCTestCase {
     func testWindowsInsideAClipAgreeWithItsLabelAsTheEvaluationDoes() throws {
         let learnt = try TinyTrainedModel.learnt()
-        let evaluated = Array(try learnt.evaluated().prefix(15))
-        let accuracy = Double(evaluated.filter { $0["predicted"] as? String == $0["truth"] as? String }.count) / Double(evaluated.count)
-        XCTAssertGreaterThan(accuracy, 0.6, "the model learnt the generated faces (evaluate stage, \(evaluated.count) of its training clips)")
+        // Clips the evaluate stage labels right: what is checked is that watch, reading them as one stream, finds what the
+        // stages' path finds, not how well the model learnt.
+        let all = try learnt.evaluated()
+        let evaluated = Array(all.filter { $0["predicted"] as? String == $0["truth"] as? String }.prefix(15))
         let labels = evaluated.map { $0["truth"] as! String }
-        XCTAssertGreaterThan(Set(labels).count, 4)
+        XCTAssertGreaterThanOrEqual(evaluated.count, 10, "the model learnt the generated faces (evaluate stage: \(evaluated.count) of \(all.count) training clips right)")
+        XCTAssertGreaterThanOrEqual(Set(labels).count, 4, "\(labels)")
         let long = learnt.folder.file("clips.mp4")
         let starts = try learnt.playlist(evaluated.map { learnt.file($0["clip"] as! String) }, to: long)
 
@@ -37,9 +40,8 @@ final class WatchLabelTests: XCTestCase {
         }
         let own = agreement { labels[$0] }, next = agreement { $0 + 1 < labels.count ? labels[$0 + 1] : nil }
         XCTAssertGreaterThan(inside.filter { $0.mode == "face_and_voice" }.count, inside.count * 9 / 10, "a face and a voice in nearly every window")
-        XCTAssertGreaterThan(own, 0.5, "windows inside a clip agree with its label (evaluate stage: \(accuracy) of the clips)")
-        XCTAssertGreaterThan(own, accuracy - 0.2, "as often as the evaluate stage's predictions of the same clips")
-        XCTAssertLessThan(next, own - 0.3, "against the next clip's label the same predictions agree about by chance")
-        print("watch against the labels: \(inside.count) windows inside a clip, agreement \(own) (next clip's label \(next)); evaluate stage's accuracy \(accuracy)")
+        XCTAssertGreaterThan(own, 0.8, "windows inside a clip agree with its label, which the evaluate stage found in each")
+        XCTAssertLessThan(next, own - 0.4, "against the next clip's label the same predictions agree about by chance")
+        print("watch against the labels: \(inside.count) windows inside \(labels.count) clips, agreement \(own) (next clip's label \(next))")
     }
 }
