@@ -55,7 +55,7 @@ public struct EmotionCommand: ParsableCommand {
 
     /// A status reads a few large files and scans every input and output on several threads, and its time goes as much
     /// to the kernel zeroing fresh pages as to anything else: one malloc arena, with freed and large blocks kept for
-    /// reuse rather than returned and mapped anew, touches a quarter fewer pages (7 560 to 5 500 on make bench-dag's
+    /// reuse rather than returned and mapped anew, touches a quarter fewer pages (7 560 to 5 770 on make bench-dag's
     /// tree). The front end holds little at a time; the heavy work is in worker processes.
     static func keepFreedMemory() {
         let (arenaMax, mmapThreshold, trimThreshold): (Int32, Int32, Int32) = (-8, -3, -1)  // glibc's M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
