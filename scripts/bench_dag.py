@@ -1,8 +1,9 @@
 """make bench-dag: the runner on a MELD-shaped tree of 13 708 clips (200 KB each, 2.7 GB): cold hashing,
 no-op status, and status and rerun after one clip changed, each the best of ROUNDS (of at least 10 for the two
-statuses), beside DVC 3.67's figures on the same tree (measured when the runner was built; DVC is not installed here). The stage is the test kind
-`test.digest` (reads each clip whole), run through the `emotion` front end with the test program pipeline-probe as
-its worker program (`EMOTION_WORKER`), as `emotion` runs with `emotion-worker`. Last line: JSON."""
+statuses), beside DVC 3.67's figures on the same tree (measured when the runner was built; DVC is not installed
+here). The stage is the test kind `test.digest` (reads each clip whole), run through the `emotion` front end with
+the test program pipeline-probe as its worker program (`EMOTION_WORKER`), as `emotion` runs with `emotion-worker`.
+Last line: JSON."""
 import os
 import re
 import shutil
