@@ -104,10 +104,10 @@ private final class Watchdog: @unchecked Sendable {
                 usleep(100_000)
                 lock.lock()
                 let expired = deadline.map { Date() > $0 } ?? false
-                let message = "\(what) did not complete within \(seconds) s (a rank on another machine stalled or died)"
+                let (what, seconds) = (self.what, self.seconds)
                 lock.unlock()
                 if expired {
-                    self.onStall(message)
+                    self.onStall("\(what) did not complete within \(seconds) s (a rank on another machine stalled or died)")
                     _exit(1)
                 }
             }
