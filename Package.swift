@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "Safetensors"),
         // The sharded tensor cache read back: a split's index and shards (checked by SHA-256), epochs for rank r of N,
         // batches in MODEL.md's layout with training augmentation, prefetched.
-        .target(name: "Dataset", dependencies: ["Safetensors", "SeededRandom", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Dataset", dependencies: ["Labels", "Safetensors", "SeededRandom", .product(name: "Crypto", package: "swift-crypto")]),
         // Float32 tensors on the CPU with define-by-run reverse-mode differentiation; knows nothing of media.
         .target(name: "Tensor", dependencies: ["OneDNN", "BufferPool"]),
         // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
@@ -97,40 +97,46 @@ let package = Package(
         // Data-parallel training: N worker processes, one per device, exchanging gradients through shared memory; checkpoints
         // and resume; the rank's loop and the job that starts and watches the workers.
         .target(name: "Training", dependencies: ["ChildProcesses", "GradientExchange", "MPI", "Dataset", "EmotionModel", "NN", "Tensor", "OneDNN",
-                                                 "Metrics", "Safetensors"]),
+                                                 "Metrics", "Safetensors", "ModelContract", "Labels"]),
         // A trained model on a split of the sharded cache: predictions, figures with intervals and the baseline, report.html.
-        .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Meld", "Metrics", "OneDNN", "Tensor"]),
+        .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Labels", "Meld", "Metrics", "ModelContract", "OneDNN", "Tensor"]),
         // Accuracy, weighted and macro F1, per-class figures, the confusion matrix and bootstrap intervals: training's dev
         // figures and the evaluation's, one definition.
         .target(name: "Metrics", dependencies: ["SeededRandom"]),
+        // The classes a dataset is labelled with and a model predicts, in output order: decided by the data, carried with it.
+        .target(name: "Labels"),
         // MELD's conventions: labels and splits, its CSVs, timestamps, and the repair of its legacy text.
-        .target(name: "Meld"),
+        .target(name: "Meld", dependencies: ["Labels"]),
+        // The trained model's contract: typed settings, train.json and model_info.json (one reader and writer each), the
+        // folder a trained model lives in. Training writes it; evaluation, export and inference read it.
+        .target(name: "ModelContract", dependencies: ["Labels", "EmotionModel", "Dataset", "Metrics"]),
         // SplitMix64: a seeded generator whose whole stream follows from one seed, for the generated dataset and data orders.
         .target(name: "SeededRandom"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
-        .target(name: "Synthesis", dependencies: ["Meld", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
+        .target(name: "Synthesis", dependencies: ["Labels", "Meld", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
         // ONNX's protobuf schema (onnx.pb.swift, generated once from onnx.proto and committed: `make onnx-proto`
         // regenerates it) and a graph builder; knows ONNX, not the network.
         .target(name: "ONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // A trained model in the forms users deploy: safetensors, ONNX float and int8, emotion_model.py, model_info.json.
-        .target(name: "Export", dependencies: ["ONNX", "EmotionModel", "NN", "Dataset", "Evaluation", "Metrics", "Safetensors", "Training",
+        .target(name: "Export", dependencies: ["ONNX", "EmotionModel", "NN", "Dataset", "Evaluation", "Labels", "Metrics", "ModelContract", "Safetensors",
                                                .product(name: "Crypto", package: "swift-crypto")],
                 resources: [.copy("Resources/emotion_model.py")]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
         .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training", "Evaluation",
-                                                     "EmotionModel", "NN", "Export"]),
+                                                     "EmotionModel", "NN", "Export", "Labels", "ModelContract"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),
         // A trained model on any file or live input: the stages' decoding, faces and log-mel, then the model (emotion infer,
         // emotion watch and its annotated video).
-        .target(name: "Inference", dependencies: ["AudioFeatures", "Dataset", "Drawing", "EmotionModel", "Faces", "Media", "NN", "OneDNN", "Safetensors", "Tensor"]),
+        .target(name: "Inference", dependencies: ["AudioFeatures", "Dataset", "Drawing", "EmotionModel", "Faces", "Labels", "Media", "ModelContract", "NN", "OneDNN",
+                                                "Safetensors", "Tensor"]),
         // The commands that compute (synth, clean, faces, mel, forward, train, export, infer), each a stage's code run on its own.
         .target(
             name: "EmotionTools",
             dependencies: [
                 "EmotionCLI", "Pipeline", "EmotionStages", "Synthesis", "Meld", "Faces", "Media", "AudioFeatures", "FFT", "EmotionModel", "NN",
-                "Tensor", "Safetensors", "ParallelWork", "Training", "Export", "Dataset", "Inference",
+                "Tensor", "Safetensors", "ParallelWork", "Training", "Export", "Dataset", "Inference", "Labels", "ModelContract",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -139,13 +145,13 @@ let package = Package(
         // The worker program: the stage kinds' code, which `emotion run` runs units in, and the commands that compute.
         .executableTarget(name: "emotion-worker", dependencies: ["EmotionCLI", "EmotionTools", "EmotionStages", "PipelineMPI"]),
         // make bench-model: EmotionModel's training step, inference and convolution throughput on this machine; make bench-infer's engine side.
-        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset", "Export"]),
+        .executableTarget(name: "bench-model", dependencies: ["EmotionModel", "NN", "Tensor", "OneDNN", "OpenBLAS", "Dataset", "Export", "Labels", "Meld", "ModelContract"]),
 
         // make bench-train: memcpy, the all-reduce's bus bandwidth, and training steps with 1, 2 and 3 workers on this machine.
-        .executableTarget(name: "bench-train", dependencies: ["Training", "GradientExchange", "MPI", "ChildProcesses", "EmotionModel", "NN"]),
+        .executableTarget(name: "bench-train", dependencies: ["Training", "ModelContract", "Labels", "Meld", "GradientExchange", "MPI", "ChildProcesses", "EmotionModel", "NN"]),
 
         // Locating ../shared, running oracle programs, temporary folders, the ops fixtures: for every test target.
-        .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors", "Dataset"], path: "Tests/TestSupport",
+        .target(name: "TestSupport", dependencies: ["NN", "Tensor", "Safetensors", "Dataset", "Labels", "Synthesis"], path: "Tests/TestSupport",
                 linkerSettings: [.linkedFramework("XCTest")]),
         .testTarget(name: "ParallelWorkTests", dependencies: ["ParallelWork"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
@@ -158,21 +164,36 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Safetensors", "TestSupport"]),
         .testTarget(name: "EmotionModelTests", dependencies: ["EmotionModel", "NN", "Tensor", "Safetensors", "TestSupport", "emotion", "emotion-worker"]),
-        .testTarget(name: "MeldTests", dependencies: ["Meld", "TestSupport"]),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Safetensors", "TestSupport"]),
+        .testTarget(name: "LabelsTests", dependencies: ["Labels"]),
+        // One rank of an MPI job, so that MPITests run the wrapper under a real mpirun.
+        .executableTarget(name: "mpi-probe", dependencies: ["MPI"], path: "Tests/MPIProbe"),
+        .testTarget(name: "MPITests", dependencies: ["ChildProcesses", "TestSupport", "mpi-probe"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Dataset", "EmotionModel", "Labels", "ModelContract", "NN", "Tensor", "TestSupport"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "TestSupport"]),
+        .testTarget(name: "OneDNNTests", dependencies: ["OneDNN"]),
+        .testTarget(name: "ChildProcessesTests", dependencies: ["ChildProcesses"]),
+        // The README and docs/: links that resolve, a README that stays short.
+        .testTarget(name: "DocumentationTests", exclude: []),
+        .testTarget(name: "ModelContractTests", dependencies: ["ModelContract", "Labels", "Metrics", "Dataset", "EmotionModel", "TestSupport"]),
+        .testTarget(name: "MeldTests", dependencies: ["Labels", "Meld", "TestSupport"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labels", "Safetensors", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Metrics"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "EmotionModel", "NN", "Tensor", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Labels", "Metrics", "ModelContract", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelContract", "Labels", "EmotionModel", "NN", "Tensor", "TestSupport"]),
         // A worker of a gradient exchange, so that tests run real processes.
         .executableTarget(name: "exchange-probe", dependencies: ["GradientExchange"], path: "Tests/ExchangeProbe"),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelContract", "Labels", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"],
                     exclude: ["ddp_oracle.py"]),
         .testTarget(name: "GradientExchangeTests", dependencies: ["GradientExchange", "TestSupport", "exchange-probe"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
                                                                "EmotionModel", "NN", "Tensor",
                                                                "emotion", "emotion-worker", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "EmotionToolsTests", dependencies: ["EmotionTools", "EmotionStages", "Pipeline",
+        // The programs as users run them: infer, watch, a label set from generation to serving (binaries beside the tests).
+        .testTarget(name: "EndToEndTests", dependencies: ["ModelContract", "Labels", "ONNX", "Safetensors", "TestSupport", "emotion", "emotion-worker"]),
+        // `emotion run --mpi` under a real mpirun: units spread over ranks, the same bytes as one machine.
+        .testTarget(name: "PipelineMPITests", dependencies: ["ChildProcesses", "TestSupport", "emotion", "emotion-worker"]),
+        .testTarget(name: "EmotionToolsTests", dependencies: ["EmotionTools", "EmotionCLI", "EmotionStages", "Pipeline",
                                                               .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "EmotionCLITests", dependencies: ["EmotionCLI", "Pipeline", "TestSupport", "emotion", "emotion-worker", "pipeline-probe",
                                                             .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -1,7 +1,8 @@
 import Foundation
+import Labels
 
 /// One split's `index.json`: which shards hold it (with their SHA-256, checked when a process first opens
-/// them), where every clip sits, the label counts and the features' parameters. Written by the
+/// them), where every clip sits, the label set and its counts, and the features' parameters. Written by the
 /// `shard_index` stage; shard paths are relative to the `shards` stage's output folder.
 public struct ShardIndex: Codable, Sendable, Equatable {
     public struct Shard: Codable, Sendable, Equatable {
@@ -65,18 +66,25 @@ public struct ShardIndex: Codable, Sendable, Equatable {
     public var records: Int
     public var shards: [Shard]
     public var clips: [String: Location]
+    /// The classes the shards' `label` indices name, in class order (the cleaning stage's label set).
+    public var classes: LabelSet
     /// Records per class name, every class present (zero included).
     public var labels: [String: Int]
     public var features: Features
 
-    public init(split: String, records: Int, shards: [Shard], clips: [String: Location], labels: [String: Int], features: Features) {
+    public init(split: String, records: Int, shards: [Shard], clips: [String: Location], classes: LabelSet, labels: [String: Int],
+                features: Features) {
         self.split = split
         self.records = records
         self.shards = shards
         self.clips = clips
+        self.classes = classes
         self.labels = labels
         self.features = features
     }
+
+    /// Training clips per class, in class order.
+    public var classCounts: [Int] { classes.map { labels[$0] ?? 0 } }
 
     public static func read(_ path: String) throws -> ShardIndex {
         guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError("\(path): cannot read the shard index") }
@@ -107,7 +115,7 @@ public enum ShardFormat {
     public static let mel = "mel"
     /// int64 `(n + 1)`: clip i's mel frames are rows `mel_offsets[i] ..< mel_offsets[i + 1]`.
     public static let melOffsets = "mel_offsets"
-    /// int64 `(n)`: the class index of MODEL.md.
+    /// int64 `(n)`: the class index in the split's label set (`ShardIndex.classes`).
     public static let label = "label"
     /// uint8 `(n)`: 1 when a face was found, 0 for a `no_face` clip (its frames are zeros).
     public static let faceFound = "face_found"

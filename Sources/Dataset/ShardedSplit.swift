@@ -122,6 +122,9 @@ public final class ShardedSplit: @unchecked Sendable {
               Int(open.offsets.last!) * index.features.melBands == (try file.entry(ShardFormat.mel)).count else {
             throw DatasetError("shard \(path): mel_offsets do not cover its mel frames")
         }
+        if let label = open.labels.first(where: { !(0..<Int64(index.classes.count)).contains($0) }) {
+            throw DatasetError("shard \(path): label \(label) is outside the index's \(index.classes.count) classes (\(index.classes))")
+        }
         opened[number] = open
         return open
     }

@@ -9,7 +9,7 @@ public struct EmotionCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "emotion",
         abstract: "Recognise emotion from face and voice: build datasets, features and models with incremental pipelines.",
-        discussion: "The commands that compute run in the worker program, \(workerProgramName), beside this one: "
+        discussion: "The commands that compute run in the worker program, \(WorkerProgram.name), beside this one: "
             + delegatedCommands.joined(separator: ", ") + " (see `emotion <command> --help`).",
         subcommands: pipelineCommands
     )
@@ -19,11 +19,9 @@ public struct EmotionCommand: ParsableCommand {
         RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, VerifyCommand.self, KindsCommand.self, WorkerSubcommand.self,
     ]
 
-    /// The worker program's own commands, which the front end hands over to it whole.
+    /// The worker program's own commands, which the front end hands over to it whole: the command names of
+    /// `EmotionWorkerCommand.computeCommands` (a test holds the two lists equal; the front end links none of their code).
     public static let delegatedCommands = ["synth", "clean", "faces", "mel", "forward", "train", "export", "infer", "watch"]
-
-    /// The worker program's file name, looked for beside the front end's (`EMOTION_WORKER` names another).
-    public static let workerProgramName = "emotion-worker"
 
     /// Where the stage kinds come from.
     public enum KindSource: Sendable {
@@ -73,15 +71,9 @@ public struct EmotionCommand: ParsableCommand {
         Glibc.exit(EX_UNAVAILABLE)
     }
 
-    static var defaultWorkerProgram: String {
-        if let named = ProcessInfo.processInfo.environment["EMOTION_WORKER"], !named.isEmpty { return named }
-        return (thisProgram as NSString).deletingLastPathComponent + "/" + workerProgramName
-    }
+    static var defaultWorkerProgram: String { WorkerProgram.path }
 
-    /// The running executable's path, symbolic links resolved.
-    static var thisProgram: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    }
+    static var thisProgram: String { WorkerProgram.thisProgram }
 
     /// Where a front end keeps what it learned from worker programs: `$XDG_CACHE_HOME/emotion`, else `~/.cache/emotion`.
     static var cacheDirectory: String? {

@@ -3,7 +3,7 @@ import NN
 import Tensor
 
 /// How the two encoders' outputs are combined (MODEL.md, section Network, item 3).
-public enum Fusion: String, CaseIterable, Sendable {
+public enum Fusion: String, CaseIterable, Sendable, Codable {
     case crossAttention = "cross_attention"
     case transformer
     case concat
@@ -15,9 +15,6 @@ public enum Fusion: String, CaseIterable, Sendable {
     /// Width of the classifier's input.
     public var fusedWidth: Int { self == .visual || self == .audio ? 256 : 512 }
 }
-
-/// The classes, in the model's output order.
-public let emotionClasses = ["neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust"]
 
 /// Why inputs do not fit the model: names the tensor, its shape and what was expected.
 public struct ModelInputError: Error, CustomStringConvertible {
@@ -140,13 +137,13 @@ final class TransformerFusion: Module {
     }
 }
 
-/// Sequential(Linear(in, 256), ReLU, Dropout, Linear(256, 128), ReLU, Dropout, Linear(128, 7)), named 0, 3, 6.
+/// Sequential(Linear(in, 256), ReLU, Dropout, Linear(256, 128), ReLU, Dropout, Linear(128, classes)), named 0, 3, 6.
 final class Classifier: Module {
     let layers: [Linear]
     let drop: Dropout
 
-    init(inFeatures: Int, dropout: Float, generator: RandomGenerator) {
-        layers = [Linear(inFeatures, 256), Linear(256, 128), Linear(128, 7)]
+    init(inFeatures: Int, classes: Int, dropout: Float, generator: RandomGenerator) {
+        layers = [Linear(inFeatures, 256), Linear(256, 128), Linear(128, classes)]
         drop = Dropout(dropout, generator: generator)
         super.init()
         // The one Dropout stands at 2 and 5 of PyTorch's Sequential; registered so that `eval()` reaches it.
@@ -170,6 +167,8 @@ public final class EmotionModel: Module {
     }
 
     public let fusion: Fusion
+    /// Logits per clip: the size of the label set it is trained on.
+    public let classes: Int
     public let dropout: Float
     public let visual: VisualEncoder?
     public let audio: AudioEncoder?
@@ -179,15 +178,17 @@ public final class EmotionModel: Module {
     /// Source of every dropout mask in the model.
     public let generator: RandomGenerator
 
-    public init(fusion: Fusion = .crossAttention, dropout: Float = 0.3, seed: UInt64 = 0) {
+    public init(fusion: Fusion = .crossAttention, classes: Int, dropout: Float = 0.3, seed: UInt64 = 0) {
+        precondition(classes >= 2, "a classifier needs at least two classes")
         self.fusion = fusion
+        self.classes = classes
         self.dropout = dropout
         generator = RandomGenerator(seed: seed)
         visual = fusion.usesVisual ? VisualEncoder() : nil
         audio = fusion.usesAudio ? AudioEncoder() : nil
         crossAttention = fusion == .crossAttention ? CrossAttentionFusion(dropout: dropout, generator: generator) : nil
         transformer = fusion == .transformer ? TransformerFusion(dropout: dropout, generator: generator) : nil
-        classifier = Classifier(inFeatures: fusion.fusedWidth, dropout: dropout, generator: generator)
+        classifier = Classifier(inFeatures: fusion.fusedWidth, classes: classes, dropout: dropout, generator: generator)
         super.init()
         if let visual { child("visual", visual) }
         if let audio { child("audio", audio) }

@@ -8,7 +8,7 @@ import Pipeline
 /// rows}`) reruns for one relabelled clip, not for every clip.
 public enum CleanStage {
     public static let kind = StageKind.whole(
-        "clean", version: 2, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report", params: CleaningParams.params
+        "clean", version: 3, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report", params: CleaningParams.params
     ) { context in
         var raw: [InputFile] = [], probes: [String: ClipProbe] = [:]
         for input in context.inputs {
@@ -82,10 +82,10 @@ enum CleaningReportText {
             guard let counts = report.splits[split.rawValue] else { continue }
             text += "| \(split.rawValue) | \(counts.rows) | \(counts.kept) | \(list(counts.dropped)) | \(list(counts.flagged)) |\n"
         }
-        text += "\n## Kept labels\n\n| split | " + Emotion.allCases.map(\.name).joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: 7) + "\n"
+        text += "\n## Kept labels\n\n| split | " + report.classes.joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: report.classes.count) + "\n"
         for split in Split.allCases {
             guard let counts = report.splits[split.rawValue] else { continue }
-            text += "| \(split.rawValue) | " + Emotion.allCases.map { String(counts.labels[$0.name] ?? 0) }.joined(separator: " | ") + " |\n"
+            text += "| \(split.rawValue) | " + report.classes.map { String(counts.labels[$0] ?? 0) }.joined(separator: " | ") + " |\n"
         }
         text += "\n## Clip files\n\n"
         if report.clips.isEmpty { text += "Every clip file is annotated and usable.\n" }

@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Labels
 import Pipeline
 
 /// `results`: every evaluated model of the pipeline in one table. Deps: the evaluate stages (a `foreach` name stands
@@ -7,11 +8,12 @@ import Pipeline
 /// ceilings. Outputs: `results.json`, `results.md`, `results.html`.
 public enum ResultsStage {
     public static let kind = StageKind.whole(
-        "results", version: 1, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
+        "results", version: 2, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
         params: ResultsSettings.params
     ) { context in
         let settings = try ResultsSettings(context.params, stage: context.stage)
         var evaluated: [ResultsTable.Evaluated] = []
+        var classes: LabelSet?
         var truth: String?
         let decoder = JSONDecoder()
         for input in context.inputs {
@@ -30,6 +32,10 @@ public enum ResultsStage {
             guard let figures = metrics.splits[settings.split] else {
                 throw PipelineError(.stageFailed, "stage '\(context.stage)': '\(input.name)' did not evaluate the \(settings.split) split (it has \(metrics.splits.keys.sorted().joined(separator: ", ")))")
             }
+            guard classes == nil || classes == metrics.classes else {
+                throw PipelineError(.stageFailed, "stage '\(context.stage)': '\(input.name)' predicts \(metrics.classes), another evaluation \(classes!)")
+            }
+            classes = metrics.classes
             var predictions: [Prediction] = []
             for (number, line) in try Data(contentsOf: URL(fileURLWithPath: predictionsFile)).split(separator: 0x0A).enumerated() {
                 do {
@@ -39,20 +45,21 @@ public enum ResultsStage {
                     throw PipelineError(.corrupt, "stage '\(context.stage)': \(input.name)/predictions.jsonl:\(number + 1): \(error)")
                 }
             }
-            evaluated.append(ResultsTable.Evaluated(model: metrics.fusion, stage: input.name, figures: figures, predictions: predictions))
+            evaluated.append(ResultsTable.Evaluated(model: metrics.fusion.rawValue, stage: input.name, figures: figures, predictions: predictions))
         }
-        guard !evaluated.isEmpty else {
+        guard let classes, !evaluated.isEmpty else {
             throw PipelineError(.stageFailed, "stage '\(context.stage)': none of its deps is an evaluate stage (no metrics.json)")
         }
         var ceiling: [PerceptionCeiling] = []
         if let truth {
             do {
-                ceiling = try PerceptionCeiling.figures(truthCSV: try String(contentsOfFile: truth, encoding: .utf8), split: settings.split, file: "synthesis/truth.csv")
+                ceiling = try PerceptionCeiling.figures(truthCSV: try String(contentsOfFile: truth, encoding: .utf8), split: settings.split, classes: classes,
+                                                     file: "synthesis/truth.csv")
             } catch let error as CeilingError {
                 throw PipelineError(.corrupt, "stage '\(context.stage)': \(error)")
             }
         }
-        let table = ResultsTable(split: settings.split, evaluated: evaluated, ceiling: ceiling, bootstrapSamples: settings.bootstrapSamples,
+        let table = try ResultsTable(split: settings.split, classes: classes, evaluated: evaluated, ceiling: ceiling, bootstrapSamples: settings.bootstrapSamples,
                                  seed: UInt64(settings.seed))
         try context.writeJSON(table, to: "results.json")
         try context.write(Data(table.markdown().utf8), to: "results.md")

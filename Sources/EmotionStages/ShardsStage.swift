@@ -1,5 +1,6 @@
 import Dataset
 import Foundation
+import Labels
 import Meld
 import Pipeline
 import Safetensors
@@ -34,7 +35,8 @@ public enum ShardsStage {
     struct Packed {
         var id: String
         var split: Split
-        var label: Emotion
+        /// The class index in the cleaning's label set.
+        var label: Int
         var faceFound: Bool
         /// `(Tv, H, W, 3)` bytes, and the shape; or from `face_features`, `(Tv, 512)` float32 bytes.
         var frames: Data
@@ -67,7 +69,7 @@ public enum ShardsStage {
         guard let rowFile = file("row.json") else { return .dropped("no_manifest_row") }
         let rows = try JSONDecoder().decode([ManifestRecord].self, from: Data(contentsOf: URL(fileURLWithPath: rowFile.location)))
         guard let row = rows.first(where: { $0.status == .kept }) else { return .dropped("not_kept: " + (rows.first.map { "\($0.status)" } ?? "no row")) }
-        guard let label = row.emotion else { return .dropped("no_label") }
+        guard let label = row.label else { return .dropped("no_label") }
         // From face_features: its features and its record of the clip's face status; from faces: the chips.
         let cached = file("features.json") != nil
         let (framesName, statusName) = cached ? ("features.npy", "features.json") : ("frames.npy", "faces.json")
@@ -137,7 +139,7 @@ public enum ShardsStage {
         var writer = SafetensorsWriter()
         writer.add(ShardFormat.mel, dtype: .f32, shape: [Int(offsets.last!), bands], bytes: mel)
         writer.add(ShardFormat.melOffsets, shape: [records.count + 1], int64s: offsets)
-        writer.add(ShardFormat.label, shape: [records.count], int64s: records.map { Int64($0.label.rawValue) })
+        writer.add(ShardFormat.label, shape: [records.count], int64s: records.map { Int64($0.label) })
         if first.featureParams.isEmpty {
             writer.add(ShardFormat.frames, dtype: .u8, shape: [records.count] + first.frameShape, bytes: frames)
         } else {
@@ -161,11 +163,17 @@ public enum ShardsStage {
 /// `shards`: no usable audio, no frames).
 public enum ShardIndexStage {
     public static let kind = StageKind.whole(
-        "shard_index", version: 3, summary: "the index of each split's shards (SHA-256, clip locations, label counts) and a report of every row"
+        "shard_index", version: 4, summary: "the index of each split's shards (SHA-256, clip locations, label set and counts) and a report of every row"
     ) { context in
         guard let shards = context.inputs.first(where: { $0.files.contains { $0.path.hasSuffix(".safetensors") } }) else {
             throw PipelineError(.stageFailed, "stage '\(context.stage)': no input holds shards (deps: [shards, clean])")
         }
+        guard let cleaning = context.inputs.lazy.flatMap(\.files).first(where: { $0.path == "report.json" }) else {
+            throw PipelineError(.stageFailed, "stage '\(context.stage)': no cleaning report.json among its inputs, which names the label set (deps: [shards, clean])")
+        }
+        let classes: LabelSet
+        do { classes = try JSONDecoder().decode(CleaningReport.self, from: Data(contentsOf: URL(fileURLWithPath: cleaning.location))).classes }
+        catch { throw PipelineError(.corrupt, "stage '\(context.stage)': \(cleaning.path): \(error)") }
         var bucketReports: [String: String] = [:]
         for file in shards.files where file.path.hasSuffix("/report.json") {
             let report = try JSONDecoder().decode([String: [String: String]].self, from: Data(contentsOf: URL(fileURLWithPath: file.location)))
@@ -174,14 +182,19 @@ public enum ShardIndexStage {
         var accounts: [String: [String: Int]] = [:]
         for split in Split.allCases {
             let shardFiles = shards.files.filter { $0.path.hasSuffix("/\(split.rawValue).safetensors") }.sorted { $0.path < $1.path }
-            var index = ShardIndex(split: split.rawValue, records: 0, shards: [], clips: [:],
-                                   labels: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, 0) }),
+            var index = ShardIndex(split: split.rawValue, records: 0, shards: [], clips: [:], classes: classes,
+                                   labels: Dictionary(uniqueKeysWithValues: classes.map { ($0, 0) }),
                                    features: ShardIndex.Features(frames: 0, size: 0, melBands: 0, mel: [:], faces: nil))
             for (number, file) in shardFiles.enumerated() {
                 let shard = try SafetensorsFile(path: file.location)
                 let ids = try JSONDecoder().decode([String].self, from: Data((shard.metadata[ShardFormat.clipsKey] ?? "[]").utf8))
                 for (row, id) in ids.enumerated() { index.clips[id] = ShardIndex.Location(shard: number, row: row) }
-                for label in try shard.int64s(ShardFormat.label) { index.labels[Emotion(rawValue: Int(label))?.name ?? "\(label)", default: 0] += 1 }
+                for label in try shard.int64s(ShardFormat.label) {
+                    guard (0..<Int64(classes.count)).contains(label) else {
+                        throw PipelineError(.corrupt, "\(file.path): label \(label) is outside the cleaning's \(classes.count) classes (\(classes))")
+                    }
+                    index.labels[classes[Int(label)], default: 0] += 1
+                }
                 index.shards.append(ShardIndex.Shard(path: file.path, sha256: file.digest.hex, records: ids.count))
                 index.records += ids.count
                 let mel = try JSONSerialization.jsonObject(with: Data((shard.metadata[ShardFormat.melKey] ?? "{}").utf8)) as? [String: Any] ?? [:]

@@ -5,6 +5,7 @@ import Pipeline
 import Synthesis
 import Training
 import Evaluation
+import ModelContract
 
 // Each stage's settings struct, declared once as params: name, where the value lives, help. Defaults are the
 // structs' own, so `emotion kinds`, pipelines and the commands all read them from one place.
@@ -23,7 +24,8 @@ extension SynthesisParams: StageSettings {
         .int("width", \.width, help: "frame width (even); MELD's is 1280"),
         .int("height", \.height, help: "frame height (even); MELD's is 720"),
         .int("fps", \.frameRate, help: "frames per second"),
-        .doubles("label_weights", \.labelWeights, help: "relative frequency of neutral, joy, sadness, anger, surprise, fear, disgust"),
+        .strings("labels", \.labels, help: "the emotions drawn, in class order: MELD's seven or some of them"),
+        .doubles("label_weights", \.labelWeights, help: "relative frequency of each label, or of each of MELD's seven emotions"),
         .double("visual_signal", \.visualSignal, help: "probability that the face shows the label"),
         .double("audio_signal", \.audioSignal, help: "probability that the voice carries the label"),
         .bool("mask_absent", \.maskAbsent, help: "a channel that does not carry the label shows neutral, not a random emotion"),
@@ -44,6 +46,7 @@ extension CleaningParams: StageSettings {
                       read: { .list($0.denyList.sorted().map(ParamValue.string)) },
                       write: { $0.denyList = Set($1.listValue.map(\.stringValue)) }),
         .bool("prefer_final_videos", \.preferFinalVideos, help: "in test, the final_videos_test* copy wins"),
+        .strings("labels", \.labels, help: "the classes kept, in class order (the model's outputs): MELD's emotions or some of them"),
     ]
 }
 
@@ -81,7 +84,7 @@ extension LogMelConfig: StageSettings {
 
 extension TrainingSettings: StageSettings {
     public static let fields: [SettingsField<TrainingSettings>] = [
-        .string("fusion", \.fusion, help: "cross_attention, transformer, concat, visual or audio (MODEL.md)"),
+        .choice("fusion", \.fusion, help: "how face and voice are combined, or one of them alone (docs/MODEL.md)"),
         .int("epochs", \.epochs, help: "passes over the training split"),
         .int("batch", \.batch, help: "clips per worker per step"),
         .int("workers", \.workers, help: "worker processes, one per device, exchanging gradients through shared memory"),
@@ -92,7 +95,16 @@ extension TrainingSettings: StageSettings {
         .double("weight_decay", \.weightDecay, help: "Adam's L2 weight decay"),
         .int("warmup", \.warmup, help: "optimiser steps of linear warm-up before the cosine"),
         .double("label_smoothing", \.labelSmoothing, help: "cross-entropy label smoothing"),
-        .string("class_weights", \.classWeights, help: "none, balanced (from the training split's counts), or seven numbers in class order, comma-separated"),
+        SettingsField("class_weights", .oneOf([.choice(ClassWeights.choices), .list(.double)]),
+                      help: "none, balanced (from the training split's counts), or one number per class in class order",
+                      read: { settings in
+                          guard case .given(let values) = settings.classWeights else { return .string(settings.classWeights.description) }
+                          return .list(values.map(ParamValue.double))
+                      },
+                      write: { settings, value in
+                          if case .list(let values) = value { settings.classWeights = .given(values.map(\.doubleValue)) }
+                          else { settings.classWeights = value.stringValue == "balanced" ? .balanced : .none }
+                      }),
         .double("dropout", \.dropout, help: "dropout probability"),
         .double("clip_norm", \.clipNorm, help: "global gradient-norm bound (0: none)"),
         .int("seed", \.seed, help: "initial weights, data order, augmentation and dropout follow from it"),
@@ -115,7 +127,7 @@ extension TrainingSettings: StageSettings {
 
 extension TrainingLaunch: StageSettings {
     public static let fields: [SettingsField<TrainingLaunch>] = [
-        SettingsField.string("launcher", \.launcher, help: "local (worker processes on this machine) or mpi (MPI ranks on several machines)").executionOnly(),
+        SettingsField.choice("launcher", \.launcher, help: "local (worker processes on this machine) or mpi (MPI ranks on several machines)").executionOnly(),
         SettingsField.int("nodes", \.nodes, help: "machines under launcher: mpi, workers / nodes on each (joined by MPI, shared memory within each)").executionOnly(),
         SettingsField.string("mpi_command", \.command, help: "the MPI launcher and its options, e.g. mpirun --hostfile hosts, or srun").executionOnly(),
     ]
@@ -123,7 +135,7 @@ extension TrainingLaunch: StageSettings {
 
 extension EvaluationSettings: StageSettings {
     public static let fields: [SettingsField<EvaluationSettings>] = [
-        .string("model", \.model, help: "best (the best dev epoch's weights) or last"),
+        .choice("model", \.model, help: "the best dev epoch's weights, or the last"),
         SettingsField("splits", .list(.string), help: "the splits to evaluate", read: { .list($0.splits.map(ParamValue.string)) },
                       write: { $0.splits = $1.listValue.map(\.stringValue) }),
         .int("batch", \.batch, help: "clips per forward pass"),

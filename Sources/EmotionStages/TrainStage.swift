@@ -1,4 +1,5 @@
 import Foundation
+import ModelContract
 import Pipeline
 import Training
 
@@ -8,14 +9,14 @@ import Training
 /// `train.json`, `train.log`. Checkpoints live in the unit's resume folder, so a killed run resumes where it stopped.
 public enum TrainStage {
     public static let kind = StageKind.whole(
-        "train", version: 4, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
+        "train", version: 5, summary: "the model trained data-parallel by worker processes over shared memory; checkpoints and resume",
         params: TrainingSettings.params + TrainingLaunch.params
     ) { context in
         var settings = try TrainingSettings(context.params, stage: context.stage)
         let launch = try TrainingLaunch(context.params, stage: context.stage)
         settings.initPath = try initFiles(settings.initFiles, context).joined(separator: ",")
         var job = TrainingJob(settings: settings, data: try shards(context), jobDirectory: context.resumeDirectory,
-                              worker: (try workerProgram(), ["train-rank"]))
+                              worker: (WorkerProgram.path, ["train-rank"]))
         job.launch = launch
         try job.run()
         for name in ["best.safetensors", "last.safetensors", "metrics.jsonl", "train.json", "train.log"] {
@@ -47,14 +48,5 @@ public enum TrainStage {
             }
             return entry
         }
-    }
-
-    /// The worker program training workers run: `EMOTION_WORKER`, this program when it is the worker program, else the
-    /// worker program beside it.
-    public static func workerProgram() throws -> String {
-        if let named = ProcessInfo.processInfo.environment["EMOTION_WORKER"], !named.isEmpty { return named }
-        let this = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        if (this as NSString).lastPathComponent == "emotion-worker" { return this }
-        return (this as NSString).deletingLastPathComponent + "/emotion-worker"
     }
 }

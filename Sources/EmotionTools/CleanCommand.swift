@@ -22,11 +22,13 @@ struct CleanCommand: ParsableCommand, StageOptions {
 
     @Option(help: help("max_duration")) var maxDuration = defaults.maxDuration
     @Option(help: help("deny")) var deny: [String] = defaults.denyList.sorted()
+    @Option(help: help("labels")) var labels = CommaSeparated(defaults.labels)
     @Flag(help: help("prefer_final_videos")) var preferFinalVideos = defaults.preferFinalVideos
     @OptionGroup var probe: ProbeOptions
 
     var paramValues: [String: ParamValue] {
-        ["max_duration": .double(maxDuration), "deny": .list(deny.map(ParamValue.string)), "prefer_final_videos": .bool(preferFinalVideos)]
+        ["max_duration": .double(maxDuration), "deny": .list(deny.map(ParamValue.string)), "prefer_final_videos": .bool(preferFinalVideos),
+         "labels": .list(labels.values.map(ParamValue.string))]
     }
 
     func validate() throws {

@@ -10,7 +10,7 @@ public struct EmotionWorkerCommand: ParsableCommand {
         subcommands: EmotionCommand.pipelineCommands + computeCommands + [TrainRankCommand.self]
     )
 
-    /// Each is one of `EmotionCommand.delegatedCommands`.
+    /// `EmotionCommand.delegatedCommands`, which the front end hands over: a test holds the two lists equal.
     public static let computeCommands: [ParsableCommand.Type] = [
         SynthCommand.self, CleanCommand.self, FacesCommand.self, MelCommand.self, ForwardCommand.self, TrainCommand.self, ExportCommand.self,
         InferCommand.self, WatchCommand.self,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dataset
 import Export
 import Foundation
+import ModelContract
 
 /// `emotion export`: the export stage's code on a train stage's folder, outside a pipeline.
 struct ExportCommand: ParsableCommand {
@@ -16,8 +17,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The folder to write the export to.")
     var out: String
 
-    @Option(help: "best (the best dev epoch's weights) or last.")
-    var weights = "best"
+    @Option(help: "The best dev epoch's weights, or the last.")
+    var weights = ModelWeights.best
 
     @Option(help: "The shards stage's folder, to score the float and int8 models on the test split.")
     var shards: String?
@@ -25,17 +26,10 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The shard_index stage's folder; default: shard_index beside --shards.")
     var index: String?
 
-    func validate() throws {
-        guard ["best", "last"].contains(weights) else { throw ValidationError("--weights must be best or last, not '\(weights)'") }
-    }
-
     func run() throws {
-        let summary: Data
-        do {
-            summary = try Data(contentsOf: URL(fileURLWithPath: model + "/train.json"))
-        } catch {
-            throw ValidationError("--model \(model): no train.json there (\(error.localizedDescription))")
-        }
+        let trained: TrainedModelFolder
+        do { trained = try TrainedModelFolder(model, weights: weights) }
+        catch { throw ValidationError("--model \(error)") }
         var test: ShardedSplit?
         if let shards {
             let indexFolder = index ?? ((shards as NSString).deletingLastPathComponent as NSString).appendingPathComponent("shard_index")
@@ -43,10 +37,10 @@ struct ExportCommand: ParsableCommand {
             test = try ShardedSplit(index: indexFolder + "/test/index.json") { files[$0] ?? $0 }
         }
         do {
-            let info = try ModelExport.export(weights: model + "/\(weights).safetensors", summary: summary, test: test, to: out)
+            let info = try ModelExport.export(trained, test: test, to: out)
             let figures = info.test.map { String(format: "; test accuracy %.3f, weighted F1 %.3f", $0.accuracy, $0.weightedF1) } ?? ""
             let int8 = info.testInt8.map { String(format: " (int8: %.3f, %.3f)", $0.accuracy, $0.weightedF1) } ?? ""
-            print("wrote \(out): model.safetensors, model.onnx, model_int8.onnx, emotion_model.py, model_info.json (\(info.fusion)\(figures)\(int8))")
+            print("wrote \(out): model.safetensors, model.onnx, model_int8.onnx, emotion_model.py, model_info.json (\(info.fusion.rawValue)\(figures)\(int8))")
         } catch let error as ExportError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)

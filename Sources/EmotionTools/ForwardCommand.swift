@@ -2,6 +2,8 @@ import ArgumentParser
 import EmotionCLI
 import EmotionModel
 import Foundation
+import Labels
+import Meld
 import NN
 import Safetensors
 import Tensor
@@ -13,7 +15,7 @@ struct ForwardCommand: ParsableCommand {
         discussion: """
             WEIGHTS is a state dictionary as PyTorch writes it (safetensors.torch.save_file(model.state_dict(), W)),
             with num_batches_tracked as I64. INPUTS holds `frames` (B, Tv, 3, H, W) and/or `mel` (B, 1, 64, Ta) as
-            float32, as the fusion needs. OUT receives `logits` (B, 7).
+            float32, as the fusion needs. OUT receives `logits` (B, classes).
             """)
 
     @Option(help: "How the face and voice encodings are combined.")
@@ -37,13 +39,18 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Seed of the dropout masks.")
     var seed: UInt64 = 0
 
+    @Option(help: "The classes the weights predict, in output order, comma-separated.")
+    var classes = CommaSeparated(LabelSet.meld.names)
+
     func validate() throws {
+        if let problem = LabelSet.problem(classes.values) { throw ValidationError("--classes: \(problem)") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be at least 0 and below 1, not \(dropout)") }
     }
 
     func run() throws {
         do {
-            let model = EmotionModel(fusion: fusion, dropout: dropout, seed: seed)
+            let labels = try LabelSet(classes.values)
+            let model = EmotionModel(fusion: fusion, classes: labels.count, dropout: dropout, seed: seed)
             try model.loadStateDictionary(try SafetensorsFile(path: weights))
             let file = try SafetensorsFile(path: inputs)
             func input(_ name: String, needed: Bool) throws -> Tensor? {
@@ -61,7 +68,7 @@ struct ForwardCommand: ParsableCommand {
             var writer = SafetensorsWriter()
             writer.add("logits", shape: output.logits.shape, floats: output.logits.scalars)
             writer.metadata = ["fusion": fusion.rawValue, "mode": train ? "train" : "eval", "weights": weights,
-                               "classes": emotionClasses.joined(separator: ",")]
+                               "classes": labels.joined]
             try writer.write(to: out)
             print(String(format: "%@: logits %@ in %.1f ms (%@ mode)", out, "\(output.logits.shape)", elapsed * 1000, train ? "train" : "eval"))
         } catch where error is SafetensorsError || error is StateDictionaryError || error is ModelInputError {
@@ -71,4 +78,3 @@ struct ForwardCommand: ParsableCommand {
     }
 }
 
-extension Fusion: ExpressibleByArgument {}

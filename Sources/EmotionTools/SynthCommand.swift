@@ -22,6 +22,7 @@ struct SynthCommand: ParsableCommand, StageOptions {
     @Option(help: help("width")) var width = defaults.width
     @Option(help: help("height")) var height = defaults.height
     @Option(help: help("fps")) var fps = defaults.frameRate
+    @Option(help: help("labels")) var labels = CommaSeparated(defaults.labels)
     @Option(help: help("label_weights")) var labelWeights = CommaSeparated(defaults.labelWeights)
     @Option(help: help("visual_signal")) var visualSignal = defaults.visualSignal
     @Option(help: help("audio_signal")) var audioSignal = defaults.audioSignal
@@ -33,7 +34,7 @@ struct SynthCommand: ParsableCommand, StageOptions {
 
     var paramValues: [String: ParamValue] {
         ["seed": .int(seed), "dialogues": .list(dialogues.values.map(ParamValue.int)), "utterances": .int(utterances),
-         "width": .int(width), "height": .int(height), "fps": .int(fps), "label_weights": .list(labelWeights.values.map(ParamValue.double)),
+         "width": .int(width), "height": .int(height), "fps": .int(fps), "labels": .list(labels.values.map(ParamValue.string)), "label_weights": .list(labelWeights.values.map(ParamValue.double)),
          "visual_signal": .double(visualSignal), "audio_signal": .double(audioSignal), "faults": .bool(faults),
          "mask_absent": .bool(maskAbsent)]
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmotionStages
 import Foundation
+import ModelContract
 import Pipeline
 import Training
 
@@ -59,13 +60,19 @@ struct TrainCommand: ParsableCommand, StageOptions {
     @Option(help: help("mpi_command")) var mpiCommand = launchDefaults.command
 
     var paramValues: [String: ParamValue] {
-        ["fusion": .string(fusion), "epochs": .int(epochs), "batch": .int(batch), "workers": .int(workers), "threads": .int(threads),
+        ["fusion": .string(fusion.rawValue), "epochs": .int(epochs), "batch": .int(batch), "workers": .int(workers), "threads": .int(threads),
          "lr_visual": .double(lrVisual), "lr_audio": .double(lrAudio), "lr_other": .double(lrOther), "weight_decay": .double(weightDecay),
-         "warmup": .int(warmup), "label_smoothing": .double(labelSmoothing), "class_weights": .string(classWeights), "dropout": .double(dropout),
+         "warmup": .int(warmup), "label_smoothing": .double(labelSmoothing), "class_weights": Self.param(classWeights), "dropout": .double(dropout),
          "clip_norm": .double(clipNorm), "seed": .int(seed), "checkpoint_every": .int(checkpointEvery), "patience": .int(patience),
          "init": .string(`init`), "init_prefix": .string(initPrefix), "init_only": .string(initOnly), "freeze": .string(freeze), "mel_frames": .int(melFrames), "flip": .double(flip),
          "brightness": .double(brightness), "contrast": .double(contrast), "time_mask": .int(timeMask), "freq_mask": .int(freqMask),
-         "max_steps": .int(maxSteps), "digests": .bool(digests), "launcher": .string(launcher), "nodes": .int(nodes), "mpi_command": .string(mpiCommand)]
+         "max_steps": .int(maxSteps), "digests": .bool(digests), "launcher": .string(launcher.rawValue), "nodes": .int(nodes), "mpi_command": .string(mpiCommand)]
+    }
+
+    /// The class_weights param as a pipeline file writes it.
+    private static func param(_ weights: ClassWeights) -> ParamValue {
+        guard case .given(let values) = weights else { return .string(weights.description) }
+        return .list(values.map(ParamValue.double))
     }
 
     func validate() throws {
@@ -83,7 +90,7 @@ struct TrainCommand: ParsableCommand, StageOptions {
         let root = shards
         var job = TrainingJob(settings: settings, data: .shards(trainIndex: indexFolder + "/train/index.json", devIndex: indexFolder + "/dev/index.json",
                                                                 locations: try Self.shardFiles(root)),
-                              jobDirectory: out, worker: (try TrainStage.workerProgram(), ["train-rank"]))
+                              jobDirectory: out, worker: (WorkerProgram.path, ["train-rank"]))
         job.progressLine = isatty(2) != 0
         job.launch = try launch()
         do {

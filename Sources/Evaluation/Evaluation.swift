@@ -1,7 +1,9 @@
 import Dataset
 import EmotionModel
 import Foundation
+import Labels
 import Metrics
+import ModelContract
 import OneDNN
 import Tensor
 
@@ -58,31 +60,30 @@ public struct SplitFigures: Codable, Sendable {
         case weightedF1Interval = "weighted_f1_interval", perClass = "per_class", normalizedConfusion = "normalized_confusion"
     }
 
-    /// The figures of `predictions` (all of one split); `majority` is the baseline's class index.
-    public init(split: String, predictions: [Prediction], majority: Int, bootstrapSamples: Int, seed: UInt64) {
-        let index = Dictionary(uniqueKeysWithValues: emotionClasses.enumerated().map { ($1, $0) })
-        let truth = predictions.map { index[$0.truth]! }, predicted = predictions.map { index[$0.predicted]! }
-        let metrics = ClassificationMetrics(truth: truth, predicted: predicted, classes: emotionClasses.count)
+    /// The figures of `predictions` (all of one split, named by `classes`); `majority` is the baseline's class index.
+    public init(split: String, predictions: [Prediction], classes: LabelSet, majority: Int, bootstrapSamples: Int, seed: UInt64) throws {
+        let truth = try classes.indices(of: predictions.map(\.truth)), predicted = try classes.indices(of: predictions.map(\.predicted))
+        let metrics = ClassificationMetrics(truth: truth, predicted: predicted, classes: classes.count)
         self.split = split
         clips = predictions.count
         accuracy = metrics.accuracy
         weightedF1 = metrics.weightedF1
         macroF1 = metrics.macroF1
-        let accuracy = BootstrapInterval(truth: truth, predicted: predicted, classes: emotionClasses.count, samples: bootstrapSamples, seed: seed) { $0.accuracy }
-        let weighted = BootstrapInterval(truth: truth, predicted: predicted, classes: emotionClasses.count, samples: bootstrapSamples, seed: seed) { $0.weightedF1 }
+        let accuracy = BootstrapInterval(truth: truth, predicted: predicted, classes: classes.count, samples: bootstrapSamples, seed: seed) { $0.accuracy }
+        let weighted = BootstrapInterval(truth: truth, predicted: predicted, classes: classes.count, samples: bootstrapSamples, seed: seed) { $0.weightedF1 }
         accuracyInterval = Interval(low: accuracy.low, high: accuracy.high)
         weightedF1Interval = Interval(low: weighted.low, high: weighted.high)
-        perClass = Dictionary(uniqueKeysWithValues: zip(emotionClasses, metrics.perClass))
+        perClass = Dictionary(uniqueKeysWithValues: zip(classes, metrics.perClass))
         confusion = metrics.confusion
         normalizedConfusion = metrics.normalizedConfusion
-        let always = ClassificationMetrics(truth: truth, predicted: truth.map { _ in majority }, classes: emotionClasses.count)
-        baseline = Baseline(predicts: emotionClasses[majority], accuracy: always.accuracy, weightedF1: always.weightedF1, macroF1: always.macroF1)
+        let always = ClassificationMetrics(truth: truth, predicted: truth.map { _ in majority }, classes: classes.count)
+        baseline = Baseline(predicts: classes[majority], accuracy: always.accuracy, weightedF1: always.weightedF1, macroF1: always.macroF1)
     }
 }
 
 /// A trained model run in evaluation mode over a split of the sharded cache, in batches.
 public enum ModelEvaluation {
-    /// Every clip's prediction, in index order, computed with `threads` engine threads whatever the machine has: some
+    /// Every clip's prediction, named by the split's classes (which must be the model's), in index order, computed with `threads` engine threads whatever the machine has: some
     /// of oneDNN's matrix products split their sums by thread count, so a fixed count keeps the probabilities the
     /// same bytes on one core or many.
     public static func predict(_ model: EmotionModel, split: ShardedSplit, name: String, melFrames: Int, batch: Int,
@@ -94,7 +95,10 @@ public enum ModelEvaluation {
         settings.training = false
         settings.melFrames = melFrames
         let assembler = try BatchAssembler(split: split, settings: settings)
-        let features = split.index.features
+        let features = split.index.features, classes = split.index.classes
+        guard classes.count == model.classes else {
+            throw ContractError("split '\(name)' is labelled with \(classes.count) classes (\(classes)), the model predicts \(model.classes)")
+        }
         if features.holdsFaceFeatures { try model.checkFaceFeatures(digest: features.faceFeatures?["trunk_sha256"], source: "split '\(name)'") }
         model.eval()
         model.prepareForInference()
@@ -108,9 +112,9 @@ public enum ModelEvaluation {
                                          bands: features.melBands, melFrames: melFrames))
             }
             for i in 0..<b {
-                let row = (0..<emotionClasses.count).map { Double(probabilities.pointer[i * emotionClasses.count + $0]) }
+                let row = (0..<classes.count).map { Double(probabilities.pointer[i * classes.count + $0]) }
                 let best = row.indices.max { row[$0] < row[$1] }!
-                predictions.append(Prediction(split: name, clip: clips.ids[i], truth: emotionClasses[Int(clips.labels[i])], predicted: emotionClasses[best],
+                predictions.append(Prediction(split: name, clip: clips.ids[i], truth: classes[Int(clips.labels[i])], predicted: classes[best],
                                               probabilities: row, faceFound: clips.faceFound[i]))
             }
         }
@@ -120,8 +124,8 @@ public enum ModelEvaluation {
 
 /// The evaluate stage's settings.
 public struct EvaluationSettings: Sendable, Equatable {
-    /// `best` (the best dev epoch's weights) or `last`.
-    public var model = "best"
+    /// Which of the training's weights.
+    public var model = ModelWeights.best
     public var splits = ["test", "dev"]
     public var batch = 16
     public var bootstrapSamples = 1000
@@ -132,7 +136,6 @@ public struct EvaluationSettings: Sendable, Equatable {
     public init() {}
 
     public var problem: String? {
-        if !["best", "last"].contains(model) { return "model must be best or last, not '\(model)'" }
         if splits.isEmpty { return "splits must name at least one split" }
         if batch < 1 { return "batch must be at least 1" }
         if bootstrapSamples < 1 { return "bootstrap must be at least 1" }
@@ -144,16 +147,20 @@ public struct EvaluationSettings: Sendable, Equatable {
 /// `metrics.json` of an evaluation: which model (its fusion and which weights), and each split's figures under the
 /// split's name, so that `metrics["test"]["weighted_f1"]` reads as users expect.
 public struct EvaluationMetrics: Codable, Sendable {
-    public var fusion: String
-    /// `best` or `last`.
-    public var weights: String
+    public var fusion: Fusion
+    public var weights: ModelWeights
+    /// The classes the figures name, in class order.
+    public var classes: LabelSet
     public var splits: [String: SplitFigures]
 
-    public init(fusion: String, weights: String, splits: [String: SplitFigures]) {
+    public init(fusion: Fusion, weights: ModelWeights, classes: LabelSet, splits: [String: SplitFigures]) {
         self.fusion = fusion
         self.weights = weights
+        self.classes = classes
         self.splits = splits
     }
+
+    private static let fields = ["fusion", "weights", "classes"]
 
     private struct Key: CodingKey {
         var stringValue: String
@@ -164,10 +171,11 @@ public struct EvaluationMetrics: Codable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: Key.self)
-        fusion = try container.decode(String.self, forKey: Key(stringValue: "fusion"))
-        weights = try container.decode(String.self, forKey: Key(stringValue: "weights"))
+        fusion = try container.decode(Fusion.self, forKey: Key(stringValue: "fusion"))
+        weights = try container.decode(ModelWeights.self, forKey: Key(stringValue: "weights"))
+        classes = try container.decode(LabelSet.self, forKey: Key(stringValue: "classes"))
         splits = [:]
-        for key in container.allKeys where !["fusion", "weights"].contains(key.stringValue) {
+        for key in container.allKeys where !Self.fields.contains(key.stringValue) {
             splits[key.stringValue] = try container.decode(SplitFigures.self, forKey: key)
         }
     }
@@ -176,6 +184,7 @@ public struct EvaluationMetrics: Codable, Sendable {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(fusion, forKey: Key(stringValue: "fusion"))
         try container.encode(weights, forKey: Key(stringValue: "weights"))
+        try container.encode(classes, forKey: Key(stringValue: "classes"))
         for (split, figures) in splits { try container.encode(figures, forKey: Key(stringValue: split)) }
     }
 }

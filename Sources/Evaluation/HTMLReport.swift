@@ -1,11 +1,12 @@
-import EmotionModel
 import Foundation
+import Labels
 
 /// `report.html`: one self-contained page (no script, no font or style from anywhere) with the figures table, the
 /// normalised confusion matrix as a heat map and per-class F1 bars for each split, and the training curves, all
 /// drawn here as SVG.
 public struct HTMLReport {
     public var title: String
+    public var classes: LabelSet
     public var splits: [SplitFigures]
     /// Loss per optimiser step, and dev weighted F1 per epoch, from the training's `metrics.jsonl`.
     public var loss: [(step: Int, value: Double)] = []
@@ -13,8 +14,9 @@ public struct HTMLReport {
     /// Lines about the model (fusion, epoch, parameters), shown under the title.
     public var about: [String] = []
 
-    public init(title: String, splits: [SplitFigures]) {
+    public init(title: String, classes: LabelSet, splits: [SplitFigures]) {
         self.title = title
+        self.classes = classes
         self.splits = splits
     }
 
@@ -46,7 +48,7 @@ public struct HTMLReport {
         for split in splits {
             page += "<h2>\(escape(split.split)): confusion and per-class F1</h2>\n<div class=\"figures\">\n"
             page += heatMap(split.normalizedConfusion, counts: split.confusion) + "\n"
-            page += bars(emotionClasses.map { (name: $0, value: split.perClass[$0]?.f1 ?? 0, support: split.perClass[$0]?.support ?? 0) }) + "\n</div>\n"
+            page += bars(classes.map { (name: $0, value: split.perClass[$0]?.f1 ?? 0, support: split.perClass[$0]?.support ?? 0) }) + "\n</div>\n"
         }
         if !loss.isEmpty || !devF1.isEmpty {
             page += "<h2>Training</h2>\n<div class=\"figures\">\n"
@@ -59,10 +61,10 @@ public struct HTMLReport {
 
     /// Rows are true classes, columns predictions; each cell's shade is its share of the row.
     func heatMap(_ shares: [[Double]], counts: [[Int]]) -> String {
-        let cell = 46, left = 70, top = 40, n = emotionClasses.count
+        let cell = 46, left = 70, top = 40, n = classes.count
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + n * cell + 10)\" height=\"\(top + n * cell + 40)\" role=\"img\">"
         svg += "<text x=\"\(left)\" y=\"14\">normalised confusion (rows: truth; columns: prediction)</text>"
-        for (c, name) in emotionClasses.enumerated() {
+        for (c, name) in classes.enumerated() {
             svg += "<text x=\"\(left + c * cell + cell / 2)\" y=\"\(top - 6)\" text-anchor=\"middle\">\(escape(String(name.prefix(5))))</text>"
             svg += "<text x=\"\(left - 6)\" y=\"\(top + c * cell + cell / 2 + 4)\" text-anchor=\"end\">\(escape(name))</text>"
         }
@@ -72,7 +74,7 @@ public struct HTMLReport {
                 let shade = Int((1 - share) * 235) + 20
                 let (x, y) = (left + column * cell, top + row * cell)
                 svg += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cell)\" height=\"\(cell)\" fill=\"rgb(\(shade),\(shade),255)\" stroke=\"#fff\">"
-                    + "<title>\(emotionClasses[row]) as \(emotionClasses[column]): \(counts[row][column])</title></rect>"
+                    + "<title>\(classes[row]) as \(classes[column]): \(counts[row][column])</title></rect>"
                 svg += "<text x=\"\(x + cell / 2)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"middle\" fill=\"\(share > 0.55 ? "#fff" : "#222")\">"
                     + String(format: "%.2f", share) + "</text>"
             }

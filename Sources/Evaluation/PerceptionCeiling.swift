@@ -1,5 +1,5 @@
-import EmotionModel
 import Foundation
+import Labels
 import Meld
 import Metrics
 
@@ -23,7 +23,7 @@ public struct PerceptionCeiling: Codable, Sendable {
     }
 
     /// The ceilings of face alone, voice alone and both, on `split`, from the text of `truth.csv`.
-    public static func figures(truthCSV text: String, split: String, file: String = "truth.csv") throws -> [PerceptionCeiling] {
+    public static func figures(truthCSV text: String, split: String, classes: LabelSet, file: String = "truth.csv") throws -> [PerceptionCeiling] {
         let records: [CSV.Record]
         do { records = try CSV.parse(text) } catch { throw CeilingError("\(file): \(error)") }
         guard let header = records.first?.fields else { throw CeilingError("\(file) is empty") }
@@ -32,29 +32,29 @@ public struct PerceptionCeiling: Codable, Sendable {
             return index
         }
         let (splitColumn, labelColumn, faceColumn, voiceColumn) = (try column("split"), try column("label"), try column("face_shows"), try column("voice_carries"))
-        let index = Dictionary(uniqueKeysWithValues: emotionClasses.enumerated().map { ($1, $0) })
         var rows: [(split: String, label: Int, face: Int, voice: Int)] = []
         let width = max(splitColumn, labelColumn, faceColumn, voiceColumn)
         for record in records.dropFirst() {
             let fields = record.fields
-            guard fields.count > width, let label = index[fields[labelColumn]], let face = index[fields[faceColumn]], let voice = index[fields[voiceColumn]] else {
-                throw CeilingError("\(file):\(record.line): expected a split and three of \(emotionClasses.joined(separator: ", "))")
+            guard fields.count > width, let label = classes.index(of: fields[labelColumn]), let face = classes.index(of: fields[faceColumn]),
+                  let voice = classes.index(of: fields[voiceColumn]) else {
+                throw CeilingError("\(file):\(record.line): expected a split and three of \(classes.joined(separator: ", "))")
             }
             rows.append((fields[splitColumn], label, face, voice))
         }
         let perceived: [(String, ((label: Int, face: Int, voice: Int)) -> Int)] = [
-            ("face", { $0.face }), ("voice", { $0.voice }), ("both", { $0.face * emotionClasses.count + $0.voice }),
+            ("face", { $0.face }), ("voice", { $0.voice }), ("both", { $0.face * classes.count + $0.voice }),
         ]
         return perceived.map { channels, cue in
             var counts: [Int: [Int]] = [:]
-            for row in rows { counts[cue((row.label, row.face, row.voice)), default: [Int](repeating: 0, count: emotionClasses.count)][row.label] += 1 }
+            for row in rows { counts[cue((row.label, row.face, row.voice)), default: [Int](repeating: 0, count: classes.count)][row.label] += 1 }
             // Ties go to the earlier class, so the table does not depend on dictionary order.
             let likeliest = counts.mapValues { tally in tally.indices.max { tally[$0] < tally[$1] || (tally[$0] == tally[$1] && $0 > $1) }! }
             let scored = rows.filter { $0.split == split }
             let metrics = ClassificationMetrics(truth: scored.map(\.label), predicted: scored.map { likeliest[cue(($0.label, $0.face, $0.voice))]! },
-                                                classes: emotionClasses.count)
+                                                classes: classes.count)
             return PerceptionCeiling(channels: channels, clips: scored.count, accuracy: metrics.accuracy, weightedF1: metrics.weightedF1, macroF1: metrics.macroF1,
-                                     perClassF1: Dictionary(uniqueKeysWithValues: zip(emotionClasses, metrics.perClass.map(\.f1))))
+                                     perClassF1: Dictionary(uniqueKeysWithValues: zip(classes, metrics.perClass.map(\.f1))))
         }
     }
 }

@@ -1,5 +1,5 @@
-import EmotionModel
 import Foundation
+import Labels
 import Metrics
 
 /// The results table of a pipeline: every evaluated model on one split, the majority-class baseline, on generated
@@ -27,33 +27,28 @@ public struct ResultsTable: Encodable, Sendable {
 
     /// A fusion model against a single-modality model on the clips both predicted.
     public struct Comparison: Encodable, Sendable {
-        public var model: String
-        public var against: String
-        public var clips: Int
-        public var weightedF1Difference: Double
-        public var weightedF1Interval: SplitFigures.Interval
-        public var accuracyDifference: Double
-        public var accuracyInterval: SplitFigures.Interval
-
+        public let model: String
+        public let against: String
+        public let clips: Int
+        public let weightedF1Difference: Double
+        public let weightedF1Interval: SplitFigures.Interval
+        public let accuracyDifference: Double
+        public let accuracyInterval: SplitFigures.Interval
         /// The difference in weighted F1 is above zero with 95 % confidence.
-        public var better: Bool { weightedF1Interval.low > 0 }
+        public let better: Bool
+
+        init(model: String, against: String, clips: Int, weightedF1Difference: Double, weightedF1Interval: SplitFigures.Interval,
+             accuracyDifference: Double, accuracyInterval: SplitFigures.Interval) {
+            (self.model, self.against, self.clips) = (model, against, clips)
+            (self.weightedF1Difference, self.weightedF1Interval) = (weightedF1Difference, weightedF1Interval)
+            (self.accuracyDifference, self.accuracyInterval) = (accuracyDifference, accuracyInterval)
+            better = weightedF1Interval.low > 0
+        }
 
         enum CodingKeys: String, CodingKey {
             case model, against, clips, better
             case weightedF1Difference = "weighted_f1_difference", weightedF1Interval = "weighted_f1_interval"
             case accuracyDifference = "accuracy_difference", accuracyInterval = "accuracy_interval"
-        }
-
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(model, forKey: .model)
-            try container.encode(against, forKey: .against)
-            try container.encode(clips, forKey: .clips)
-            try container.encode(better, forKey: .better)
-            try container.encode(weightedF1Difference, forKey: .weightedF1Difference)
-            try container.encode(weightedF1Interval, forKey: .weightedF1Interval)
-            try container.encode(accuracyDifference, forKey: .accuracyDifference)
-            try container.encode(accuracyInterval, forKey: .accuracyInterval)
         }
     }
 
@@ -73,6 +68,8 @@ public struct ResultsTable: Encodable, Sendable {
     }
 
     public var split: String
+    /// The classes of every evaluation in the table.
+    public var classes: LabelSet
     public var models: [Row]
     public var baseline: SplitFigures.Baseline?
     public var ceiling: [PerceptionCeiling]
@@ -81,8 +78,9 @@ public struct ResultsTable: Encodable, Sendable {
     /// Single-modality models, the ones each fusion is compared against.
     public static let singleModalities = ["visual", "audio"]
 
-    public init(split: String, evaluated: [Evaluated], ceiling: [PerceptionCeiling], bootstrapSamples: Int, seed: UInt64) {
+    public init(split: String, classes: LabelSet, evaluated: [Evaluated], ceiling: [PerceptionCeiling], bootstrapSamples: Int, seed: UInt64) throws {
         self.split = split
+        self.classes = classes
         self.ceiling = ceiling
         models = evaluated.map { entry in
             let figures = entry.figures
@@ -91,18 +89,18 @@ public struct ResultsTable: Encodable, Sendable {
                        perClassF1: figures.perClass.mapValues(\.f1))
         }
         baseline = evaluated.first?.figures.baseline
-        let index = Dictionary(uniqueKeysWithValues: emotionClasses.enumerated().map { ($1, $0) })
         var comparisons: [Comparison] = []
         for entry in evaluated where !Self.singleModalities.contains(entry.model) {
             for single in evaluated where Self.singleModalities.contains(single.model) {
                 let theirs = Dictionary(single.predictions.map { ($0.clip, $0) }, uniquingKeysWith: { first, _ in first })
                 let paired = entry.predictions.compactMap { mine in theirs[mine.clip].map { (mine, $0) } }
-                let truth = paired.map { index[$0.0.truth]! }, first = paired.map { index[$0.0.predicted]! }, second = paired.map { index[$0.1.predicted]! }
+                let truth = try classes.indices(of: paired.map(\.0.truth)), first = try classes.indices(of: paired.map(\.0.predicted))
+                let second = try classes.indices(of: paired.map(\.1.predicted))
                 func difference(_ figure: @escaping (ClassificationMetrics) -> Double) -> (Double, SplitFigures.Interval) {
-                    let classes = emotionClasses.count
-                    let value = figure(ClassificationMetrics(truth: truth, predicted: first, classes: classes))
-                        - figure(ClassificationMetrics(truth: truth, predicted: second, classes: classes))
-                    let interval = BootstrapInterval(truth: truth, first: first, second: second, classes: classes, samples: bootstrapSamples, seed: seed, figure: figure)
+                    let count = classes.count
+                    let value = figure(ClassificationMetrics(truth: truth, predicted: first, classes: count))
+                        - figure(ClassificationMetrics(truth: truth, predicted: second, classes: count))
+                    let interval = BootstrapInterval(truth: truth, first: first, second: second, classes: count, samples: bootstrapSamples, seed: seed, figure: figure)
                     return (value, SplitFigures.Interval(low: interval.low, high: interval.high))
                 }
                 let (f1, f1Interval) = difference(\.weightedF1), (accuracy, accuracyInterval) = difference(\.accuracy)
@@ -125,20 +123,20 @@ public struct ResultsTable: Encodable, Sendable {
     private var cells: [[String]] {
         var rows = models.map { row in
             [row.model, "\(percent(row.accuracy)) \(interval(row.accuracyInterval))", "\(percent(row.weightedF1)) \(interval(row.weightedF1Interval))",
-             percent(row.macroF1)] + emotionClasses.map { percent(row.perClassF1[$0] ?? 0) }
+             percent(row.macroF1)] + classes.map { percent(row.perClassF1[$0] ?? 0) }
         }
         if let baseline {
             rows.append(["always \(baseline.predicts) (majority baseline)", percent(baseline.accuracy), percent(baseline.weightedF1), percent(baseline.macroF1)]
-                        + emotionClasses.map { $0 == baseline.predicts ? "" : "0.0" })
+                        + classes.map { $0 == baseline.predicts ? "" : "0.0" })
         }
         for limit in ceiling {
             rows.append(["ceiling: perfect perception of \(limit.channels == "both" ? "face and voice" : limit.channels)", percent(limit.accuracy),
-                         percent(limit.weightedF1), percent(limit.macroF1)] + emotionClasses.map { percent(limit.perClassF1[$0] ?? 0) })
+                         percent(limit.weightedF1), percent(limit.macroF1)] + classes.map { percent(limit.perClassF1[$0] ?? 0) })
         }
         return rows
     }
 
-    private static let header = ["model", "accuracy [95 % CI]", "weighted F1 [95 % CI]", "macro F1"] + emotionClasses.map { "F1 \($0)" }
+    private var header: [String] { ["model", "accuracy [95 % CI]", "weighted F1 [95 % CI]", "macro F1"] + classes.map { "F1 \($0)" } }
 
     private static let comparisonHeader = ["model", "against", "clips", "weighted F1 difference [95 % CI]", "accuracy difference [95 % CI]", "better"]
 
@@ -152,7 +150,7 @@ public struct ResultsTable: Encodable, Sendable {
 
     public func markdown() -> String {
         var text = "# Results on the \(split) split\n\nFigures in percent; intervals are 95 % bootstrap intervals over the split's clips.\n\n"
-        text += "| " + Self.header.joined(separator: " | ") + " |\n|" + Self.header.map { _ in " --- |" }.joined() + "\n"
+        text += "| " + header.joined(separator: " | ") + " |\n|" + header.map { _ in " --- |" }.joined() + "\n"
         for row in cells { text += "| " + row.joined(separator: " | ") + " |\n" }
         if !ceiling.isEmpty {
             text += "\nCeilings: what a model that perceived the generated channels perfectly could reach (the generator's truth.csv, each thing perceived mapped to its likeliest label).\n"
@@ -168,7 +166,7 @@ public struct ResultsTable: Encodable, Sendable {
     public func html() -> String {
         var page = HTMLPage.head(title: "Results on the \(split) split")
         page += "<p>Figures in percent; intervals are 95 % bootstrap intervals over the split's clips.</p>\n<table><tr>"
-            + Self.header.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
+            + header.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
         for row in cells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
         page += "</table>\n"
         if !comparisons.isEmpty {

@@ -1,5 +1,7 @@
 import EmotionModel
 import Foundation
+import Labels
+import ModelContract
 import NN
 import ONNX
 
@@ -21,37 +23,15 @@ public struct StateDictionary: Sendable {
     }
 }
 
-/// The fixed sizes an exported graph is built for; only the batch is dynamic.
-public struct ExportShapes: Sendable, Codable, Equatable {
-    /// Face frames per clip (Tv) and the chip's side.
-    public var frames: Int
-    public var size: Int
-    /// Log-mel bands and frames per clip (Ta).
-    public var melBands: Int
-    public var melFrames: Int
-
-    public init(frames: Int, size: Int, melBands: Int = 64, melFrames: Int) {
-        self.frames = frames
-        self.size = size
-        self.melBands = melBands
-        self.melFrames = melFrames
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case frames, size
-        case melBands = "mel_bands", melFrames = "mel_frames"
-    }
-}
-
 /// MODEL.md's network as an ONNX graph at opset 17: inputs `frames` (B, Tv, 3, S, S) and `mel` (B, 1, 64, Ta) (only
-/// those the fusion uses), output `logits` (B, 7). BatchNorm in its inference form, the GRU as ONNX `GRU` with
+/// those the fusion uses), output `logits` (B, classes). BatchNorm in its inference form, the GRU as ONNX `GRU` with
 /// PyTorch's gate layout (`linear_before_reset=1`, gates reordered to z, r, h), attention and layer norm from
 /// standard operators. With `quantized`, the weights of convolutions, linear layers and GRUs are stored as int8 with one
 /// symmetric scale per output channel and dequantized in the graph.
 public enum ONNXExport {
     public static let opset = 17
 
-    public static func model(_ state: StateDictionary, fusion: Fusion, shapes: ExportShapes, quantized: Bool = false, version: String) throws -> Data {
+    public static func model(_ state: StateDictionary, fusion: Fusion, classes: LabelSet, shapes: ExportShapes, quantized: Bool = false, version: String) throws -> Data {
         let writer = Writer(state: state, quantized: quantized)
         let g = writer.graph
         var visual: String?, audio: String?
@@ -76,9 +56,9 @@ public enum ONNXExport {
             x = writer.gemm(x, "classifier.\(layer)")
             if index < 2 { x = g.node("Relu", [x]) }
         }
-        g.output(x, as: "logits", shape: ["batch", emotionClasses.count])
+        g.output(x, as: "logits", shape: ["batch", classes.count])
         return try g.serialized(opset: opset, producer: "MultimodalEmotion", version: version,
-                                metadata: ["fusion": fusion.rawValue, "classes": emotionClasses.joined(separator: ",")])
+                                metadata: ["fusion": fusion.rawValue, "classes": classes.joined])
     }
 }
 

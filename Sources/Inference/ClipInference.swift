@@ -164,7 +164,7 @@ public final class ClipInference {
             var prediction = clip.prediction
             let best = row.indices.max { row[$0] < row[$1] }!
             prediction.probabilities = row
-            prediction.label = emotionClasses[best]
+            prediction.label = trained.classes[best]
             prediction.confidence = row[best]
             return prediction
         }

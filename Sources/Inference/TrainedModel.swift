@@ -2,6 +2,8 @@ import AudioFeatures
 import Dataset
 import EmotionModel
 import Faces
+import Labels
+import ModelContract
 import Foundation
 import NN
 import OneDNN
@@ -13,6 +15,8 @@ import Tensor
 public final class TrainedModel {
     public let model: EmotionModel
     public let fusion: Fusion
+    /// The classes it predicts, in output order.
+    public let classes: LabelSet
     /// How the faces stage sampled and aligned the training clips' frames.
     public let faces: FaceSettings
     /// How the mel stage made their log-mel.
@@ -21,45 +25,21 @@ public final class TrainedModel {
     public let melFrames: Int
     public let weights: String
 
-    /// What `model_info.json` and `train.json` both say about the inputs, under the names each uses.
-    private struct Described: Decodable {
-        struct Settings: Decodable {
-            var fusion: String
-            var melFrames: Int
-            enum CodingKeys: String, CodingKey { case fusion, melFrames = "mel_frames" }
-        }
-        var settings: Settings
-        var features: ShardIndex.Features?
-        enum CodingKeys: String, CodingKey { case settings, training, features }
-
-        init(from decoder: Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            // train.json keeps the settings under `settings`, model_info.json under `training`.
-            settings = try container.decodeIfPresent(Settings.self, forKey: .settings) ?? container.decode(Settings.self, forKey: .training)
-            features = try container.decodeIfPresent(ShardIndex.Features.self, forKey: .features)
-        }
-    }
-
     public init(folder: String) throws {
-        let candidates = [("model_info.json", "model.safetensors"), ("train.json", "best.safetensors")]
-        guard let (description, weights) = candidates.first(where: { FileManager.default.fileExists(atPath: folder + "/" + $0.0) }) else {
-            throw InferenceError("\(folder): neither an export folder (model_info.json, model.safetensors) nor a training output (train.json, best.safetensors)")
-        }
-        let described: Described
-        do { described = try JSONDecoder().decode(Described.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/" + description))) }
-        catch { throw InferenceError("\(folder)/\(description): \(error)") }
-        guard let fusion = Fusion(rawValue: described.settings.fusion) else { throw InferenceError("\(folder)/\(description): unknown fusion '\(described.settings.fusion)'") }
+        let described: TrainedModelFolder
+        do { described = try TrainedModelFolder(folder) } catch { throw InferenceError("\(error)") }
         guard let features = described.features else {
-            throw InferenceError("\(folder)/\(description) records no input features (a model trained before they were recorded): train or export it again")
+            throw InferenceError("\(described.describedBy) records no input features (a training on data no pipeline made): train on shards or export it again")
         }
-        self.fusion = fusion
-        self.weights = folder + "/" + weights
-        melFrames = described.settings.melFrames
+        fusion = described.fusion
+        classes = described.classes
+        weights = described.weights
+        melFrames = described.melFrames
         faces = TrainedModel.faceSettings(features)
         mel = TrainedModel.melConfig(features.mel)
-        model = EmotionModel(fusion: fusion, dropout: 0)
-        do { try model.loadStateDictionary(try SafetensorsFile(path: self.weights)) }
-        catch { throw InferenceError("\(self.weights): \(error)") }
+        model = EmotionModel(fusion: fusion, classes: classes.count, dropout: 0)
+        do { try model.loadStateDictionary(try SafetensorsFile(path: weights)) }
+        catch { throw InferenceError("\(weights): \(error)") }
         model.eval()
         model.prepareForInference()
     }
@@ -86,7 +66,7 @@ public final class TrainedModel {
             softmax(try model.logits(count: count, frames: frames, tv: faces.frames, size: faces.size, mel: mel.flatMap { $0 },
                                      bands: self.mel.melBands, melFrames: melFrames))
         }
-        let classes = emotionClasses.count
+        let classes = self.classes.count
         return (0..<count).map { slot in (0..<classes).map { Double(probabilities.pointer[slot * classes + $0]) } }
     }
 

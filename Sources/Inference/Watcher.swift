@@ -3,6 +3,7 @@ import Dataset
 import EmotionModel
 import Faces
 import Foundation
+import Labels
 import Media
 
 /// One prediction of a watch session, in the reference system's `detailed_results` form, with what it rested on.
@@ -50,14 +51,14 @@ public struct SessionRecord: Codable, Sendable {
         case sessionInfo = "session_info", emotionStatistics = "emotion_statistics", detailedResults = "detailed_results"
     }
 
-    public init(source: String, started: Date, duration: Double, detections: [Detection], dropped: Int) {
+    public init(source: String, classes: LabelSet, started: Date, duration: Double, detections: [Detection], dropped: Int) {
         let formatter = ISO8601DateFormatter()
         sessionInfo = Info(startTime: formatter.string(from: started), durationSeconds: duration, totalDetections: detections.count, source: source,
                            droppedWindows: dropped)
-        var counts = Dictionary(uniqueKeysWithValues: emotionClasses.map { ($0, 0) })
+        var counts = Dictionary(uniqueKeysWithValues: classes.map { ($0, 0) })
         for detection in detections { counts[detection.emotion, default: 0] += 1 }
         // Of equal counts, the class first in the model's order.
-        let dominant = detections.isEmpty ? nil : emotionClasses.max { (counts[$0]!, -emotionClasses.firstIndex(of: $0)!) < (counts[$1]!, -emotionClasses.firstIndex(of: $1)!) }
+        let dominant = detections.isEmpty ? nil : classes[classes.majority(counts)]
         emotionStatistics = Statistics(distribution: counts,
                                        averageConfidence: detections.isEmpty ? 0 : detections.map(\.confidence).reduce(0, +) / Double(detections.count),
                                        dominantEmotion: dominant)
@@ -194,7 +195,7 @@ public final class Watcher {
         let probabilities = try trained.probabilities(chips: [chips], mel: [mel], threads: threads)[0]
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
         let mode = faces > 0 ? (silent ? "face_only" : "face_and_voice") : (silent ? "neither" : "voice_only")
-        return Detection(timestamp: time, emotion: emotionClasses[best], confidence: probabilities[best],
-                         probabilities: Dictionary(uniqueKeysWithValues: zip(emotionClasses, probabilities)), mode: mode)
+        return Detection(timestamp: time, emotion: trained.classes[best], confidence: probabilities[best],
+                         probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, probabilities)), mode: mode)
     }
 }

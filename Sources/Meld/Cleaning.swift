@@ -1,4 +1,5 @@
 import Foundation
+import Labels
 
 /// What decoding a clip found: `ok`, or why it cannot be used, with the numbers that decided it.
 public struct ClipProbe: Codable, Sendable, Hashable {
@@ -57,12 +58,21 @@ public struct CleaningParams: Sendable {
     public var preferFinalVideos = false
     /// Whether clips are checked at all (false: annotations only, every row is judged on its CSV alone).
     public var checkClips = true
+    /// The classes kept, in class order: a row whose emotion is not among them is dropped (`excluded_label`).
+    public var labels = LabelSet.meld.names
+
+    /// `labels` as a label set; valid once `problem` is nil.
+    public var labelSet: LabelSet { try! LabelSet(labels) }
 
     public init() {}
 
     /// What makes these settings unusable, in words; nil when they can be used.
     public var problem: String? {
-        maxDuration > 0 ? nil : "'max_duration' must be a positive number of seconds, not \(maxDuration)"
+        if let problem = LabelSet.problem(labels) { return "'labels': \(problem)" }
+        if let unknown = labels.first(where: { Emotion(name: $0) == nil }) {
+            return "'labels': '\(unknown)' is not one of MELD's emotions (\(LabelSet.meld))"
+        }
+        return maxDuration > 0 ? nil : "'max_duration' must be a positive number of seconds, not \(maxDuration)"
     }
 }
 
@@ -76,6 +86,8 @@ public struct ManifestRecord: Codable, Sendable, Equatable {
         /// `Dialogue_ID` or `Utterance_ID` is not a whole number.
         case badID
         case unknownEmotion
+        /// One of MELD's emotions, but not in the cleaning's label set.
+        case excludedLabel
         /// The same dialogue and utterance twice in one CSV.
         case duplicateRow
         /// On the deny list.
@@ -87,7 +99,7 @@ public struct ManifestRecord: Codable, Sendable, Equatable {
         case clip(ClipProbe.Status)
 
         /// Every status, clip verdicts included.
-        public static let all: [Status] = [.kept, .malformedRow, .badID, .unknownEmotion, .duplicateRow, .denied, .clipMissing, .unprobed]
+        public static let all: [Status] = [.kept, .malformedRow, .badID, .unknownEmotion, .excludedLabel, .duplicateRow, .denied, .clipMissing, .unprobed]
             + ClipProbe.Status.allCases.filter { $0 != .ok }.map(Status.clip)
 
         public var description: String {
@@ -96,6 +108,7 @@ public struct ManifestRecord: Codable, Sendable, Equatable {
             case .malformedRow: return "malformed_row"
             case .badID: return "bad_id"
             case .unknownEmotion: return "unknown_emotion"
+            case .excludedLabel: return "excluded_label"
             case .duplicateRow: return "duplicate_row"
             case .denied: return "denied"
             case .clipMissing: return "clip_missing"
@@ -131,8 +144,8 @@ public struct ManifestRecord: Codable, Sendable, Equatable {
     public var utterance: Int?
     public var speaker: String
     public var text: String
-    /// Written as the class index of MODEL.md (0 neutral ... 6 disgust).
-    public var emotion: Emotion?
+    /// The class index in the cleaning's label set (`CleaningReport.classes`), written under `emotion`.
+    public var label: Int?
     public var sentiment: String
     public var start: Double?
     public var end: Double?
@@ -145,8 +158,8 @@ public struct ManifestRecord: Codable, Sendable, Equatable {
     public var source: String
 
     enum CodingKeys: String, CodingKey {
-        case split, dialogue, utterance, speaker, text, emotion, sentiment, start, end, clip, status, flags, source
-        case clipSHA256 = "clip_sha256"
+        case split, dialogue, utterance, speaker, text, sentiment, start, end, clip, status, flags, source
+        case label = "emotion", clipSHA256 = "clip_sha256"
     }
 }
 
@@ -168,6 +181,8 @@ public struct CleaningReport: Codable, Sendable {
         public var conflicting: [String]
     }
 
+    /// The label set of the manifests' class indices.
+    public var classes = LabelSet.meld
     public var splits: [String: SplitCounts] = [:]
     /// Clip files by reason: `missing`, `undecodable`, `truncated`, `silent`, `unannotated`, `superseded_copy`, ...
     public var clips: [String: [String]] = [:]
@@ -179,7 +194,7 @@ public struct CleaningReport: Codable, Sendable {
     public var problems: [String] = []
 
     enum CodingKeys: String, CodingKey {
-        case splits, clips, problems
+        case classes, splits, clips, problems
         case duplicateDialogues = "duplicate_dialogues"
         case splitOverlaps = "split_overlaps"
     }
@@ -198,6 +213,7 @@ public enum Cleaner {
     ///   - clips: every clip file under the root (ignored when `params.checkClips` is false).
     public static func clean(csvs: [Split: (name: String, text: String)], clips: [ClipFile], params: CleaningParams) -> Result {
         var report = CleaningReport()
+        report.classes = params.labelSet
         var manifests: [Split: [ManifestRecord]] = [:]
         var judge = RowJudge(index: ClipIndex(clips), params: params)
         for split in Split.allCases {
@@ -208,7 +224,7 @@ public enum Cleaner {
                 var seen: Set<[Int]> = []
                 for row in table.rows {
                     let record = judge.judge(row, of: table, split: split, seen: &seen)
-                    counts.count(record)
+                    counts.count(record, labels: params.labelSet)
                     records.append(record)
                 }
                 manifests[split] = records
@@ -223,7 +239,7 @@ public enum Cleaner {
             }
         }
         for key in report.clips.keys { report.clips[key]!.sort() }
-        (report.duplicateDialogues, report.splitOverlaps) = repeatedScenes(manifests)
+        (report.duplicateDialogues, report.splitOverlaps) = repeatedScenes(manifests, labels: params.labelSet)
         return Result(manifests: manifests, report: report)
     }
 
@@ -237,7 +253,7 @@ public enum Cleaner {
     /// Pairs of dialogues that are the same scene: they share two identical lines of 15 or more characters,
     /// or eight 5-word runs (which survives a line split differently in each). For each pair, every identical
     /// line is counted and those with different labels listed.
-    static func repeatedScenes(_ manifests: [Split: [ManifestRecord]]) -> ([CleaningReport.DialoguePair], [CleaningReport.DialoguePair]) {
+    static func repeatedScenes(_ manifests: [Split: [ManifestRecord]], labels names: LabelSet) -> ([CleaningReport.DialoguePair], [CleaningReport.DialoguePair]) {
         func words(_ text: String) -> [String] {
             text.lowercased().replacingOccurrences(of: "’", with: "'")
                 .split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "'") }).map(String.init)
@@ -271,12 +287,12 @@ public enum Cleaner {
             // Listed with the training side second, as people say "test dia85 is train dia12".
             let (first, second) = pair[0].hasPrefix("train/") && !pair[1].hasPrefix("train/") ? (pair[1], pair[0]) : (pair[0], pair[1])
             var labels: [String: String] = [:]
-            for record in dialogues[first]! { labels[record.text] = record.emotion?.name ?? "?" }
+            for record in dialogues[first]! { labels[record.text] = record.label.map { names[$0] } ?? "?" }
             var shared = 0, conflicting: [String] = []
             for record in dialogues[second]! {
                 guard let label = labels.removeValue(forKey: record.text) else { continue }
                 shared += 1
-                let other = record.emotion?.name ?? "?"
+                let other = record.label.map { names[$0] } ?? "?"
                 if other != label { conflicting.append("\(record.text): \(label) / \(other)") }
             }
             let entry = CleaningReport.DialoguePair(first: first, second: second, sharedUtterances: shared, conflicting: conflicting.sorted())
@@ -322,11 +338,11 @@ struct ClipIndex {
 }
 
 extension CleaningReport.SplitCounts {
-    mutating func count(_ record: ManifestRecord) {
+    mutating func count(_ record: ManifestRecord, labels names: LabelSet) {
         rows += 1
-        if record.status == .kept, let emotion = record.emotion {
+        if record.status == .kept, let label = record.label {
             kept += 1
-            labels[emotion.name, default: 0] += 1
+            labels[names[label], default: 0] += 1
         } else {
             dropped[record.status.description, default: 0] += 1
         }
@@ -394,7 +410,7 @@ struct RowJudge {
     mutating func judge(_ row: CSV.Record, of table: MeldTable, split: Split, seen: inout Set<[Int]>) -> ManifestRecord {
         func field(_ key: String) -> String { table.field(key, of: row) }
         var record = ManifestRecord(split: split, dialogue: Cleaner.integer(field("Dialogue_ID")), utterance: Cleaner.integer(field("Utterance_ID")),
-                                    speaker: TextRepair.repair(field("Speaker")), text: TextRepair.repair(field("Utterance")), emotion: nil,
+                                    speaker: TextRepair.repair(field("Speaker")), text: TextRepair.repair(field("Utterance")), label: nil,
                                     sentiment: field("Sentiment").lowercased(), start: Timestamp.parse(field("StartTime")),
                                     end: Timestamp.parse(field("EndTime")), clip: nil, clipSHA256: nil, status: .kept, flags: [],
                                     source: "\(table.name):\(row.line)")
@@ -416,7 +432,11 @@ struct RowJudge {
             record.status = .unknownEmotion
             return record
         }
-        record.emotion = emotion
+        guard let label = params.labelSet.index(of: emotion.name) else {
+            record.status = .excludedLabel
+            return record
+        }
+        record.label = label
         let id = "dia\(dialogue)_utt\(utterance)"
         guard seen.insert([dialogue, utterance]).inserted else {
             problem("\(id) appears twice in \(table.name)")

@@ -1,6 +1,7 @@
 import Foundation
+import Labels
 
-/// MELD's seven emotions, in the class order of the model contract (MODEL.md): the index is the label.
+/// MELD's seven emotions, in MELD's class order (docs/MODEL.md): the default label set, and the words its CSVs use.
 public enum Emotion: Int, CaseIterable, Sendable, Codable, CustomStringConvertible {
     case neutral = 0, joy, sadness, anger, surprise, fear, disgust
 
@@ -35,6 +36,11 @@ public enum Emotion: Int, CaseIterable, Sendable, Codable, CustomStringConvertib
 
     /// MELD's train-split label counts, in class order: the generator's default distribution.
     public static let meldTrainCounts: [Double] = [4710, 1743, 683, 1109, 1205, 268, 271]
+}
+
+extension LabelSet {
+    /// MELD's seven emotions: the label set when a pipeline names none.
+    public static let meld = try! LabelSet(Emotion.allCases.map(\.name))
 }
 
 /// MELD's three splits, with the folder names of the clips and the CSV names that annotate them.

@@ -1,5 +1,6 @@
 import Drawing
 import Foundation
+import Labels
 import Media
 import Meld
 import ParallelWork
@@ -16,7 +17,10 @@ public struct SynthesisParams: Sendable {
     public var width = 640
     public var height = 360
     public var frameRate = 24
-    /// Relative frequency of each emotion, in class order; MELD's train proportions by default.
+    /// The emotions drawn, in class order: MELD's seven, or some of them.
+    public var labels = LabelSet.meld.names
+    /// Relative frequency of each label, one per label or one per MELD emotion (those outside `labels` are not drawn);
+    /// MELD's train proportions by default.
     public var labelWeights = Emotion.meldTrainCounts
     /// Probability that a clip's face shows its label (otherwise a random expression).
     public var visualSignal = 0.7
@@ -39,13 +43,25 @@ public struct SynthesisParams: Sendable {
             return "'width' and 'height' must be even and at least 64, not \(width)x\(height)"
         }
         if !(1...120).contains(frameRate) { return "'fps' must be 1 to 120" }
-        if labelWeights.count != 7 || labelWeights.contains(where: { $0 < 0 }) || labelWeights.reduce(0, +) <= 0 {
-            return "'label_weights' must be 7 non-negative weights, not all zero"
+        if let problem = LabelSet.problem(labels) { return "'labels': \(problem)" }
+        if let unknown = labels.first(where: { Emotion(name: $0) == nil }) { return "'labels': '\(unknown)' is not one of MELD's emotions (\(LabelSet.meld))" }
+        if maskAbsent && !labels.contains(Emotion.neutral.name) { return "'mask_absent' shows neutral, which 'labels' lacks" }
+        if ![labels.count, Emotion.allCases.count].contains(labelWeights.count) || labelWeights.contains(where: { $0 < 0 }) || drawnWeights.reduce(0, +) <= 0 {
+            return "'label_weights' must be \(labels.count) (one per label) or \(Emotion.allCases.count) (one per MELD emotion) non-negative weights, "
+                + "not all zero over the labels"
         }
         if !(0...1).contains(visualSignal) || !(0...1).contains(audioSignal) {
             return "'visual_signal' and 'audio_signal' are probabilities in [0, 1]"
         }
         return nil
+    }
+
+    /// The emotions drawn, in class order.
+    public var drawn: [Emotion] { labels.compactMap { Emotion(name: $0) } }
+
+    /// Each drawn emotion's weight.
+    public var drawnWeights: [Double] {
+        labelWeights.count == labels.count ? labelWeights : drawn.map { labelWeights.indices.contains($0.rawValue) ? labelWeights[$0.rawValue] : 0 }
     }
 }
 
@@ -95,14 +111,15 @@ public enum DatasetSynthesizer {
         var planned: [PlannedUtterance] = []
         for (splitIndex, split) in Split.allCases.enumerated() {
             for dialogue in 0..<(params.dialogues[split] ?? 0) {
+                let drawn = params.drawn, weights = params.drawnWeights
                 var random = SeededRandom(seed: params.seed, 1, splitIndex, dialogue)
                 let first = Int(random.next() % UInt64(Sentences.speakers.count))
                 let cast = [first, (first + 1 + Int(random.next() % UInt64(Sentences.speakers.count - 1))) % Sentences.speakers.count]
                 for utterance in 0..<params.utterancesPerDialogue {
-                    let label = Emotion(rawValue: random.pick(weights: params.labelWeights))!
+                    let label = drawn[random.pick(weights: weights)]
                     func shown(_ signal: Double) -> Emotion {
                         if random.uniform(0, 1) < signal { return label }
-                        return params.maskAbsent ? .neutral : Emotion(rawValue: Int(random.next() % 7))!
+                        return params.maskAbsent ? .neutral : drawn[Int(random.next() % UInt64(drawn.count))]
                     }
                     let face = shown(params.visualSignal)
                     let voice = shown(params.audioSignal)

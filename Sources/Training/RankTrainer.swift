@@ -1,6 +1,8 @@
 import Dataset
 import EmotionModel
 import Foundation
+import Labels
+import ModelContract
 import GradientExchange
 import Metrics
 import NN
@@ -12,8 +14,17 @@ public struct RankAssignment: Codable, Sendable {
     public enum DataSource: Codable, Sendable {
         /// A split's `index.json` for train and dev, and where each shard path they name is on disk.
         case shards(trainIndex: String, devIndex: String, locations: [String: String])
-        /// Generated clips of this shape; with `faceFeatures`, the trunk's features stand for their frames (a frozen trunk).
-        case synthetic(clips: Int, frames: Int, size: Int, faceFeatures: Bool)
+        /// Generated clips of this shape and classes; with `faceFeatures`, the trunk's features stand for their frames (a frozen trunk).
+        case synthetic(clips: Int, classes: LabelSet, frames: Int, size: Int, faceFeatures: Bool)
+
+        /// The classes the model predicts: the training split's label set, which sizes the classifier (and so the
+        /// exchange's buffer) before any worker reads a batch.
+        public func classes() throws -> LabelSet {
+            switch self {
+            case .shards(let trainIndex, _, _): return try ShardIndex.read(trainIndex).classes
+            case .synthetic(_, let classes, _, _, _): return classes
+            }
+        }
     }
 
     public var settings: TrainingSettings
@@ -34,8 +45,8 @@ public struct RankAssignment: Codable, Sendable {
         switch data {
         case let .shards(trainIndex, devIndex, locations):
             return try ShardTrainingData(trainIndex: trainIndex, devIndex: devIndex, settings: settings) { locations[$0] ?? $0 }
-        case let .synthetic(clips, frames, size, faceFeatures):
-            return SyntheticTrainingData(clips: clips, frames: frames, size: size, melFrames: settings.melFrames, faceFeatures: faceFeatures)
+        case let .synthetic(clips, classes, frames, size, faceFeatures):
+            return SyntheticTrainingData(clips: clips, classes: classes, frames: frames, size: size, melFrames: settings.melFrames, faceFeatures: faceFeatures)
         }
     }
 }
@@ -91,7 +102,6 @@ public final class RankTrainer {
         exchangeTimeout = TrainingJob.exchangeTimeout
         assignment.devices[rank].activate()
         self.exchange = exchange
-        replica = Replica(settings: assignment.settings, gradientBuffer: (exchange.homeBuffer.baseAddress!, exchange))
         do {
             data = try assignment.loadData()
         } catch {
@@ -99,6 +109,7 @@ public final class RankTrainer {
             RankFailure(message: "\(error)", blame: []).record(job: assignment.jobDirectory, rank: rank)
             throw error
         }
+        replica = Replica(settings: assignment.settings, classes: data.classes.count, gradientBuffer: (exchange.homeBuffer.baseAddress!, exchange))
     }
 
     /// Trains to the end (or to early stopping); on failure, marks the segment so the other ranks stop at once, and
@@ -182,7 +193,7 @@ public final class RankTrainer {
     /// Cached face features stand for the frames only with the whole trunk frozen at the weights they were made with.
     private func checkFrozenTrunk() throws {
         for prefix in replica.frozen where !replica.flat.names.contains(where: { $0.hasPrefix(prefix) }) {
-            throw TrainingError("freeze: '\(prefix)' names no parameter of the \(settings.fusion) model (its names start visual., audio., fusion., classifier.)")
+            throw TrainingError("freeze: '\(prefix)' names no parameter of the \(settings.fusion.rawValue) model (its names start visual., audio., fusion., classifier.)")
         }
         if !replica.frozen.isEmpty {
             log("frozen: \(replica.frozenCount) parameters under \(replica.frozen.joined(separator: ", ")) keep their initial values; frozen BatchNorm layers use their loaded statistics")
@@ -217,113 +228,149 @@ public final class RankTrainer {
 
     // MARK: - Training
 
+    /// What every epoch of this run shares: its length in steps, the learning-rate schedule and the loss's class weights.
+    private struct Plan {
+        var stepsPerEpoch: Int
+        var totalSteps: Int
+        var schedule: WarmupCosine
+        var classWeights: [Float]?
+    }
+
+    /// Wall time of this attempt, added to what earlier attempts of the run spent (a resumed run continues the count).
+    private struct Clock {
+        let started = Date()
+        let secondsBefore: Double
+        let stepBefore: Int
+        var seconds: Double { secondsBefore + Date().timeIntervalSince(started) }
+    }
+
+    private var atStepLimit: Bool { settings.maxSteps > 0 && progress.step >= settings.maxSteps }
+
+    /// Epochs until the last, the step limit or early stopping; then the last weights and the summary.
     private func train() throws {
         try start()
-        let ranks = assignment.ranks
-        let perRank = (data.trainCount + ranks - 1) / ranks
-        let stepsPerEpoch = (perRank + settings.batch - 1) / settings.batch
-        let totalSteps = stepsPerEpoch * settings.epochs
-        let schedule = WarmupCosine(warmup: settings.warmup, total: totalSteps)
-        let weights = try settings.parsedClassWeights(counts: data.classCounts)
-        let model = replica.model
-        let started = Date()
-        let (secondsBefore, stepBefore) = (progress.seconds, progress.step)
-        var stopEarly = false
-        var atStepLimit: Bool { settings.maxSteps > 0 && progress.step >= settings.maxSteps }
-        let fault = Fault(assignment.fault, rank: rank)
+        let plan = try makePlan()
+        let clock = Clock(secondsBefore: progress.seconds, stepBefore: progress.step)
         if rank == 0 && progress.step == 0 {
-            log("training \(settings.fusion): \(data.trainCount) clips, \(ranks) worker(s) x batch \(settings.batch) on \(assignment.devices[rank]) each, "
-                + "\(stepsPerEpoch) steps per epoch, \(settings.epochs) epoch(s)")
+            log("training \(settings.fusion.rawValue): \(data.trainCount) clips, \(assignment.ranks) worker(s) x batch \(settings.batch) on \(assignment.devices[rank]) each, "
+                + "\(plan.stepsPerEpoch) steps per epoch, \(settings.epochs) epoch(s)")
         }
         replica.setTraining(true)
+        var stopEarly = false
         while progress.epoch < settings.epochs && !atStepLimit {
-            let epoch = progress.epoch
-            let order = EpochOrder.positions(count: data.trainCount, seed: UInt64(settings.seed), epoch: epoch, rank: rank, ranks: ranks, shuffle: true)
-            let first = progress.stepInEpoch
-            let data = self.data
-            let batchSize = settings.batch
-            let prefetcher = Prefetcher(batches: stepsPerEpoch - first) { k in
-                let step = first + k
-                return try data.trainBatch(Array(order[step * batchSize..<min((step + 1) * batchSize, order.count)]), epoch: epoch)
-            }
-            defer { prefetcher.stop() }
-            for stepInEpoch in first..<stepsPerEpoch {
-                // At the step limit the epoch ends here: its evaluation, checkpoint and the summary follow.
-                if atStepLimit { break }
-                fault.fire(before: progress.step)
-                let stepStarted = Date()
-                let batch = try prefetcher.batch(stepInEpoch - first)
-                let waited = Date().timeIntervalSince(stepStarted)
-                let b = batch.count
-                let loss = try replica.computeGradients(batch, shape: data.shape, settings: settings, classWeights: weights, rank: rank, step: progress.step)
-                // The exchange: gradients (in the segment already) summed in rank order and averaged (DDP's rule), the
-                // loss alongside, rank 0's running statistics to all.
-                let exchangeStarted = Date()
-                try exchange.reduceHome(within: replica.gradientRange, scale: 1 / Float(ranks), timeout: exchangeTimeout)
-                var lossSum = [loss]
-                try lossSum.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: exchangeTimeout) }
-                try broadcastBuffers()
-                let exchangeSeconds = Date().timeIntervalSince(exchangeStarted)
-                let norm = settings.clipNorm > 0 ? replica.flat.clipGradientNorm(settings.clipNorm, within: replica.gradientRange)
-                    : replica.flat.gradientNorm(within: replica.gradientRange)
-                progress.step += 1
-                let factor = schedule.factor(step: progress.step)
-                replica.adam.step(learningRateFactor: factor)
-                progress.stepInEpoch = stepInEpoch + 1
-                let stepSeconds = Date().timeIntervalSince(stepStarted)
-                if settings.digests { recordDigest() }
-                if rank == 0 {
-                    let lrs = Dictionary(uniqueKeysWithValues: replica.adam.groups.map { ($0.name, $0.learningRate * factor) })
-                    try writeMetrics(["step": progress.step, "epoch": epoch + 1, "loss": Double(lossSum[0]) / Double(ranks), "lr": lrs,
-                                      "grad_norm": norm, "samples_per_s": Double(b * ranks) / stepSeconds, "allreduce_ms": exchangeSeconds * 1000,
-                                      "data_wait_ms": waited * 1000, "step_ms": stepSeconds * 1000])
-                    if assignment.progressLine {
-                        let elapsed = Date().timeIntervalSince(started)
-                        let remaining = (settings.maxSteps > 0 ? min(settings.maxSteps, totalSteps) : totalSteps) - progress.step
-                        let eta = elapsed / Double(progress.step - stepBefore) * Double(remaining)
-                        FileHandle.standardError.write(Data(String(format: "\repoch %d/%d  step %d/%d  loss %.4f  lr %.2e  %.1f samples/s  ETA %@   ",
-                                                                   epoch + 1, settings.epochs, stepInEpoch + 1, stepsPerEpoch,
-                                                                   Double(lossSum[0]) / Double(ranks), lrs["other"] ?? 0,
-                                                                   Double(b * ranks) / stepSeconds, duration(eta)).utf8))
-                    }
-                }
-                if settings.checkpointEvery > 0 && progress.step % settings.checkpointEvery == 0 && stepInEpoch + 1 < stepsPerEpoch {
-                    progress.seconds = secondsBefore + Date().timeIntervalSince(started)
-                    try checkpoint()
-                }
-            }
-            if assignment.progressLine && rank == 0 { FileHandle.standardError.write(Data("\n".utf8)) }
-            // The epoch's end: dev figures (every rank evaluates its share), the best model, early stopping, a checkpoint.
-            let figures = try evaluate(epoch: epoch)
-            if figures.weightedF1 > progress.best {
-                progress.best = figures.weightedF1
-                progress.bestEpoch = epoch
-                progress.epochsWithoutImprovement = 0
-                if rank == 0 { try model.saveStateDictionary(to: JobFiles.best(job), metadata: stateMetadata(epoch: epoch)) }
-            } else {
-                progress.epochsWithoutImprovement += 1
-            }
-            progress.devHistory.append(figures)
-            if rank == 0 {
-                try writeMetrics(["epoch": epoch + 1, "step": progress.step, "dev_accuracy": figures.accuracy, "dev_weighted_f1": figures.weightedF1,
-                                  "dev_macro_f1": figures.macroF1])
-                log(String(format: "epoch %d: dev accuracy %.4f, weighted F1 %.4f, macro F1 %.4f%@", epoch + 1, figures.accuracy, figures.weightedF1,
-                           figures.macroF1, progress.bestEpoch == epoch ? " (best so far)" : ""))
-            }
-            progress.epoch += 1
-            progress.stepInEpoch = 0
-            stopEarly = settings.patience > 0 && progress.epochsWithoutImprovement >= settings.patience
-            progress.seconds = secondsBefore + Date().timeIntervalSince(started)
-            try checkpoint()
+            try runEpoch(plan, clock)
+            stopEarly = try endEpoch(clock)
             if stopEarly {
                 log("stopping early: no better dev weighted F1 for \(settings.patience) epoch(s)")
                 break
             }
         }
         if rank == 0 {
-            try model.saveStateDictionary(to: JobFiles.last(job), metadata: stateMetadata(epoch: progress.epoch - 1))
-            try writeSummary(wall: secondsBefore + Date().timeIntervalSince(started), stoppedEarly: stopEarly)
+            try replica.model.saveStateDictionary(to: JobFiles.last(job), metadata: stateMetadata(epoch: progress.epoch - 1))
+            try writeSummary(wall: clock.seconds, stoppedEarly: stopEarly)
         }
+    }
+
+    private func makePlan() throws -> Plan {
+        let perRank = (data.trainCount + assignment.ranks - 1) / assignment.ranks
+        let stepsPerEpoch = (perRank + settings.batch - 1) / settings.batch
+        let totalSteps = stepsPerEpoch * settings.epochs
+        let weights: [Float]?
+        do { weights = try settings.lossWeights(labels: data.classes, counts: data.classCounts) }
+        catch { throw TrainingError("\(error)") }
+        return Plan(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps, schedule: WarmupCosine(warmup: settings.warmup, total: totalSteps),
+                    classWeights: weights)
+    }
+
+    /// The current epoch's remaining steps (a resumed run starts where its checkpoint stopped), the next batch built
+    /// while a step computes; a checkpoint every `checkpoint_every` steps.
+    private func runEpoch(_ plan: Plan, _ clock: Clock) throws {
+        let epoch = progress.epoch
+        let order = EpochOrder.positions(count: data.trainCount, seed: UInt64(settings.seed), epoch: epoch, rank: rank, ranks: assignment.ranks, shuffle: true)
+        let first = progress.stepInEpoch
+        let data = self.data
+        let batchSize = settings.batch
+        let prefetcher = Prefetcher(batches: plan.stepsPerEpoch - first) { k in
+            let step = first + k
+            return try data.trainBatch(Array(order[step * batchSize..<min((step + 1) * batchSize, order.count)]), epoch: epoch)
+        }
+        defer { prefetcher.stop() }
+        let fault = Fault(assignment.fault, rank: rank)
+        for stepInEpoch in first..<plan.stepsPerEpoch {
+            // At the step limit the epoch ends here: its evaluation, checkpoint and the summary follow.
+            if atStepLimit { break }
+            fault.fire(before: progress.step)
+            let stepStarted = Date()
+            let batch = try prefetcher.batch(stepInEpoch - first)
+            try step(batch, plan: plan, stepInEpoch: stepInEpoch, started: stepStarted, waited: Date().timeIntervalSince(stepStarted), clock: clock)
+            if settings.checkpointEvery > 0 && progress.step % settings.checkpointEvery == 0 && stepInEpoch + 1 < plan.stepsPerEpoch {
+                progress.seconds = clock.seconds
+                try checkpoint()
+            }
+        }
+        if assignment.progressLine && rank == 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    /// One optimiser step: this rank's gradient, the exchange (gradients summed in rank order and averaged, DDP's rule;
+    /// the loss alongside; rank 0's running statistics to all), clipping, Adam; then rank 0's metrics line.
+    private func step(_ batch: Batch, plan: Plan, stepInEpoch: Int, started: Date, waited: Double, clock: Clock) throws {
+        let ranks = assignment.ranks
+        let loss = try replica.computeGradients(batch, shape: data.shape, settings: settings, classWeights: plan.classWeights, rank: rank, step: progress.step)
+        let exchangeStarted = Date()
+        try exchange.reduceHome(within: replica.gradientRange, scale: 1 / Float(ranks), timeout: exchangeTimeout)
+        var lossSum = [loss]
+        try lossSum.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: exchangeTimeout) }
+        try broadcastBuffers()
+        let exchangeSeconds = Date().timeIntervalSince(exchangeStarted)
+        let norm = settings.clipNorm > 0 ? replica.flat.clipGradientNorm(settings.clipNorm, within: replica.gradientRange)
+            : replica.flat.gradientNorm(within: replica.gradientRange)
+        progress.step += 1
+        let factor = plan.schedule.factor(step: progress.step)
+        replica.adam.step(learningRateFactor: factor)
+        progress.stepInEpoch = stepInEpoch + 1
+        let stepSeconds = Date().timeIntervalSince(started)
+        if settings.digests { recordDigest() }
+        guard rank == 0 else { return }
+        let (meanLoss, samplesPerSecond) = (Double(lossSum[0]) / Double(ranks), Double(batch.count * ranks) / stepSeconds)
+        let lrs = Dictionary(uniqueKeysWithValues: replica.adam.groups.map { ($0.name, $0.learningRate * factor) })
+        try writeMetrics(["step": progress.step, "epoch": progress.epoch + 1, "loss": meanLoss, "lr": lrs, "grad_norm": norm,
+                          "samples_per_s": samplesPerSecond, "allreduce_ms": exchangeSeconds * 1000, "data_wait_ms": waited * 1000,
+                          "step_ms": stepSeconds * 1000])
+        if assignment.progressLine {
+            let elapsed = Date().timeIntervalSince(clock.started)
+            let remaining = (settings.maxSteps > 0 ? min(settings.maxSteps, plan.totalSteps) : plan.totalSteps) - progress.step
+            let eta = elapsed / Double(progress.step - clock.stepBefore) * Double(remaining)
+            FileHandle.standardError.write(Data(String(format: "\repoch %d/%d  step %d/%d  loss %.4f  lr %.2e  %.1f samples/s  ETA %@   ",
+                                                       progress.epoch + 1, settings.epochs, stepInEpoch + 1, plan.stepsPerEpoch, meanLoss, lrs["other"] ?? 0,
+                                                       samplesPerSecond, duration(eta)).utf8))
+        }
+    }
+
+    /// The epoch's end: dev figures (every rank evaluates its share), the best model kept, a checkpoint; whether
+    /// `patience` epochs have passed without a better dev weighted F1.
+    private func endEpoch(_ clock: Clock) throws -> Bool {
+        let epoch = progress.epoch
+        let figures = try evaluate(epoch: epoch)
+        if figures.weightedF1 > progress.best {
+            progress.best = figures.weightedF1
+            progress.bestEpoch = epoch
+            progress.epochsWithoutImprovement = 0
+            if rank == 0 { try replica.model.saveStateDictionary(to: JobFiles.best(job), metadata: stateMetadata(epoch: epoch)) }
+        } else {
+            progress.epochsWithoutImprovement += 1
+        }
+        progress.devHistory.append(figures)
+        if rank == 0 {
+            try writeMetrics(["epoch": epoch + 1, "step": progress.step, "dev_accuracy": figures.accuracy, "dev_weighted_f1": figures.weightedF1,
+                              "dev_macro_f1": figures.macroF1])
+            log(String(format: "epoch %d: dev accuracy %.4f, weighted F1 %.4f, macro F1 %.4f%@", epoch + 1, figures.accuracy, figures.weightedF1,
+                       figures.macroF1, progress.bestEpoch == epoch ? " (best so far)" : ""))
+        }
+        progress.epoch += 1
+        progress.stepInEpoch = 0
+        progress.seconds = clock.seconds
+        try checkpoint()
+        return settings.patience > 0 && progress.epochsWithoutImprovement >= settings.patience
     }
 
     private func checkpoint() throws {
@@ -340,13 +387,14 @@ public final class RankTrainer {
     }
 
     private func stateMetadata(epoch: Int) -> [String: String] {
-        ["fusion": settings.fusion, "epoch": String(epoch + 1), "classes": emotionClasses.joined(separator: ",")]
+        ["fusion": settings.fusion.rawValue, "epoch": String(epoch + 1), "classes": data.classes.joined]
     }
 
     /// Dev figures of the current parameters in evaluation mode: rank r takes records r, r + N, ...; the confusion
     /// counts are summed through the exchange, so every rank sees the same figures.
     private func evaluate(epoch: Int) throws -> DevFigures {
-        var confusion = [Float](repeating: 0, count: 49)
+        let classes = data.classes.count
+        var confusion = [Float](repeating: 0, count: classes * classes)
         let mine = Array(stride(from: rank, to: data.devCount, by: assignment.ranks))
         replica.setTraining(false)
         defer { replica.setTraining(true) }
@@ -356,73 +404,26 @@ public final class RankTrainer {
             let logits = try withoutGrad { try replica.forward(batch, shape: data.shape, melFrames: settings.melFrames) }
             for i in 0..<b {
                 var best = 0
-                for c in 1..<7 where logits.pointer[i * 7 + c] > logits.pointer[i * 7 + best] { best = c }
-                confusion[Int(batch.labels[i]) * 7 + best] += 1
+                for c in 1..<classes where logits.pointer[i * classes + c] > logits.pointer[i * classes + best] { best = c }
+                confusion[Int(batch.labels[i]) * classes + best] += 1
             }
         }
         try confusion.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: exchangeTimeout) }
-        let counts = (0..<7).map { row in (0..<7).map { Int(confusion[row * 7 + $0]) } }
+        let counts = (0..<classes).map { row in (0..<classes).map { Int(confusion[row * classes + $0]) } }
         let metrics = ClassificationMetrics(confusion: counts)
-        return DevFigures(epoch: epoch + 1, accuracy: metrics.accuracy, weightedF1: metrics.weightedF1, macroF1: metrics.macroF1)
+        return DevFigures(epoch: epoch + 1, metrics)
     }
 
     private func writeSummary(wall: Double, stoppedEarly: Bool) throws {
         let best = progress.devHistory.first { $0.epoch == progress.bestEpoch + 1 }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let samples = Double(progress.step * settings.batch * assignment.ranks)
         let summary = TrainingSummary(
             bestEpoch: progress.bestEpoch + 1, best: best, epochs: progress.devHistory, steps: progress.step, stoppedEarly: stoppedEarly,
             wallSeconds: wall, samplesPerSecond: wall > 0 ? samples / wall : 0, workers: assignment.ranks,
             threadsPerWorker: settings.threadsPerWorker(), devices: assignment.devices.map(\.description), trainClips: data.trainCount,
-            devClips: data.devCount, parameters: replica.flat.count, settings: settings,
+            devClips: data.devCount, parameters: replica.flat.count, settings: settings, classes: data.classes,
             features: data.features)
-        try encoder.encode(summary).write(to: URL(fileURLWithPath: JobFiles.summary(job)), options: .atomic)
-    }
-}
-
-/// `train.json`.
-public struct TrainingSummary: Codable {
-    public var bestEpoch: Int
-    public var best: DevFigures?
-    public var epochs: [DevFigures]
-    public var steps: Int
-    public var stoppedEarly: Bool
-    public var wallSeconds: Double
-    public var samplesPerSecond: Double
-    public var workers: Int
-    public var threadsPerWorker: Int
-    public var devices: [String]
-    public var trainClips: Int
-    public var devClips: Int
-    public var parameters: Int
-    public var settings: TrainingSettings
-    public var features: ShardIndex.Features?
-
-    init(bestEpoch: Int, best: DevFigures?, epochs: [DevFigures], steps: Int, stoppedEarly: Bool, wallSeconds: Double, samplesPerSecond: Double,
-         workers: Int, threadsPerWorker: Int, devices: [String], trainClips: Int, devClips: Int, parameters: Int, settings: TrainingSettings,
-         features: ShardIndex.Features?) {
-        self.bestEpoch = bestEpoch
-        self.best = best
-        self.epochs = epochs
-        self.steps = steps
-        self.stoppedEarly = stoppedEarly
-        self.wallSeconds = wallSeconds
-        self.samplesPerSecond = samplesPerSecond
-        self.workers = workers
-        self.threadsPerWorker = threadsPerWorker
-        self.devices = devices
-        self.trainClips = trainClips
-        self.devClips = devClips
-        self.parameters = parameters
-        self.settings = settings
-        self.features = features
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case bestEpoch = "best_epoch", best, epochs, steps, stoppedEarly = "stopped_early", wallSeconds = "wall_seconds"
-        case samplesPerSecond = "samples_per_s", workers, threadsPerWorker = "threads_per_worker", devices, trainClips = "train_clips"
-        case devClips = "dev_clips", parameters, settings, features
+        try summary.write(to: JobFiles.summary(job))
     }
 }
 

@@ -1,6 +1,7 @@
 import Dataset
 import EmotionModel
 import Foundation
+import ModelContract
 import NN
 import Safetensors
 import Tensor
@@ -24,8 +25,8 @@ final class Replica {
     let gradientRange: Range<Int>
 
     /// `gradientBuffer`: where the gradients live (a worker's home buffer in the exchange's segment); its own buffer if nil.
-    init(settings: TrainingSettings, gradientBuffer: (pointer: UnsafeMutablePointer<Float>, owner: AnyObject)? = nil) {
-        model = EmotionModel(fusion: Fusion(rawValue: settings.fusion)!, dropout: Float(settings.dropout))
+    init(settings: TrainingSettings, classes: Int, gradientBuffer: (pointer: UnsafeMutablePointer<Float>, owner: AnyObject)? = nil) {
+        model = EmotionModel(fusion: settings.fusion, classes: classes, dropout: Float(settings.dropout))
         model.initializeParameters(seed: UInt64(settings.seed))
         flat = FlatParameters(model, gradientBuffer: gradientBuffer)
         frozen = settings.freezePrefixes
@@ -173,17 +174,6 @@ struct Progress: Codable, Equatable {
     var devHistory: [DevFigures] = []
 }
 
-/// One epoch's dev figures.
-public struct DevFigures: Codable, Equatable, Sendable {
-    public var epoch: Int
-    public var accuracy: Double
-    public var weightedF1: Double
-    public var macroF1: Double
-
-    enum CodingKeys: String, CodingKey {
-        case epoch, accuracy, weightedF1 = "weighted_f1", macroF1 = "macro_f1"
-    }
-}
 
 /// Checkpoint files: the replica's flat buffers and the progress, written whole to a temporary name and renamed.
 enum Checkpoint {

@@ -1,12 +1,16 @@
 import Dataset
 import EmotionModel
 import Foundation
+import ModelContract
+import Labels
 
 /// Where a worker's batches come from: the sharded cache for real training, generated tensors for the benchmark.
 public protocol TrainingData: Sendable {
     var trainCount: Int { get }
     var devCount: Int { get }
-    /// Training clips per class, in the model's class order.
+    /// The classes the labels index, in the model's output order.
+    var classes: LabelSet { get }
+    /// Training clips per class, in class order.
     var classCounts: [Int] { get }
     /// Frames per clip (Tv), chip side, mel bands.
     var shape: (frames: Int, size: Int, bands: Int) { get }
@@ -36,6 +40,9 @@ public struct ShardTrainingData: TrainingData {
         batches.seed = UInt64(settings.seed)
         let trainSplit = try ShardedSplit(index: trainIndex, locate: locate), devSplit = try ShardedSplit(index: devIndex, locate: locate)
         guard trainSplit.count > 0 else { throw TrainingError("\(trainIndex): the training split has no clips") }
+        guard trainSplit.index.classes == devSplit.index.classes else {
+            throw TrainingError("\(devIndex): its classes (\(devSplit.index.classes)) differ from the training split's (\(trainSplit.index.classes))")
+        }
         guard trainSplit.index.features == devSplit.index.features else {
             throw TrainingError("\(devIndex): its features (\(devSplit.index.features)) differ from the training split's (\(trainSplit.index.features))")
         }
@@ -46,7 +53,8 @@ public struct ShardTrainingData: TrainingData {
 
     public var trainCount: Int { train.split.count }
     public var devCount: Int { dev.split.count }
-    public var classCounts: [Int] { emotionClasses.map { train.split.index.labels[$0] ?? 0 } }
+    public var classes: LabelSet { train.split.index.classes }
+    public var classCounts: [Int] { train.split.index.classCounts }
     public var shape: (frames: Int, size: Int, bands: Int) {
         let features = train.split.index.features
         return (features.frames, features.size, features.melBands)
@@ -61,27 +69,29 @@ public struct ShardTrainingData: TrainingData {
 public struct SyntheticTrainingData: TrainingData {
     public let trainCount: Int
     public let devCount: Int
+    public let classes: LabelSet
     public let shape: (frames: Int, size: Int, bands: Int)
     public var features: ShardIndex.Features? { nil }
     let melFrames: Int
     /// Batches carry face features `(Tv, 512)` in place of frames, as shards from `face_features` do.
     let faceFeatures: Bool
 
-    public init(clips: Int, frames: Int, size: Int, bands: Int = 64, melFrames: Int, faceFeatures: Bool = false) {
+    public init(clips: Int, classes: LabelSet, frames: Int, size: Int, bands: Int = 64, melFrames: Int, faceFeatures: Bool = false) {
         trainCount = clips
         devCount = clips
+        self.classes = classes
         shape = (frames, size, bands)
         self.melFrames = melFrames
         self.faceFeatures = faceFeatures
     }
 
-    public var classCounts: [Int] { (0..<7).map { c in (0..<trainCount).filter { $0 % 7 == c }.count } }
+    public var classCounts: [Int] { classes.indices.map { c in (0..<trainCount).filter { $0 % classes.count == c }.count } }
 
     public func trainBatch(_ positions: [Int], epoch: Int) throws -> Batch {
         let clipValues = faceFeatures ? shape.frames * ShardFormat.faceFeatureWidth : shape.frames * 3 * shape.size * shape.size
         let melValues = shape.bands * melFrames
         var batch = Batch(frames: [Float](repeating: 0, count: positions.count * clipValues), mel: [Float](repeating: 0, count: positions.count * melValues),
-                          labels: positions.map { Int64($0 % 7) }, faceFound: positions.map { _ in true }, ids: positions.map { "clip\($0)" })
+                          labels: positions.map { Int64($0 % classes.count) }, faceFound: positions.map { _ in true }, ids: positions.map { "clip\($0)" })
         for (slot, position) in positions.enumerated() {
             var state = UInt64(position) &* 0x9E37_79B9_7F4A_7C15 | 1
             func next() -> Float {

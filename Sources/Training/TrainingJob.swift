@@ -1,6 +1,7 @@
 import ChildProcesses
 import EmotionModel
 import Foundation
+import ModelContract
 import GradientExchange
 
 /// A training run as a whole: one shared-memory segment, N worker processes of a program that runs `RankTrainer`
@@ -38,10 +39,10 @@ public struct TrainingJob {
         let fm = FileManager.default
         try fm.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
         try? fm.removeItem(atPath: jobDirectory + "/failures")
-        if launch.launcher == "mpi" { return try runUnderMPI() }
+        if launch.launcher == .mpi { return try runUnderMPI() }
         let ranks = settings.workers
         let threads = settings.threadsPerWorker()
-        let size = Replica.parameterCount(fusion: settings.fusion)
+        let size = Replica.parameterCount(fusion: settings.fusion, classes: try data.classes().count)
         let segment = "/emotion-train-\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
         let exchange = try GradientExchange(creating: segment, ranks: ranks, count: size)
         defer { exchange.unlink() }
@@ -243,8 +244,8 @@ private final class LauncherOutput: @unchecked Sendable {
 
 extension Replica {
     /// Floats in a model's parameter buffer: the exchange's size.
-    static func parameterCount(fusion: String) -> Int {
-        EmotionModel(fusion: Fusion(rawValue: fusion)!).parameters.reduce(0) { $0 + $1.count }
+    static func parameterCount(fusion: Fusion, classes: Int) -> Int {
+        EmotionModel(fusion: fusion, classes: classes).parameters.reduce(0) { $0 + $1.count }
     }
 }
 
@@ -260,7 +261,7 @@ public enum TrainingWorker {
 
     public static func runUnderMPI(assignment path: String) throws {
         let assignment = try RankAssignment.read(path)
-        let count = Replica.parameterCount(fusion: assignment.settings.fusion)
+        let count = Replica.parameterCount(fusion: assignment.settings.fusion, classes: try assignment.data.classes().count)
         let job = assignment.jobDirectory
         let rankBox = RankBox()
         let exchange = try HierarchicalExchange(segment: assignment.segment, ranks: assignment.ranks, nodes: assignment.nodes, count: count) { message in

@@ -2,6 +2,9 @@ import Dataset
 import EmotionModel
 import Export
 import Foundation
+import Labels
+import Meld
+import ModelContract
 import NN
 import OneDNN
 import OpenBLAS
@@ -50,20 +53,22 @@ func time(_ body: () throws -> Void) rethrows -> Double {
 }
 
 let generator = RandomGenerator(seed: 7)
+/// The reference system's classes: MELD's.
+let classes = LabelSet.meld
 func random(_ shape: [Int]) -> Tensor {
     Tensor((0..<shape.reduce(1, *)).map { _ in 2 * generator.uniform() - 1 }, shape: shape)
 }
 
 /// One optimiser step of `model` on a fixed batch: forward, cross-entropy, backward, Adam.
 func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel) {
-    let model = EmotionModel(fusion: fusion, dropout: 0.3, seed: 1)
+    let model = EmotionModel(fusion: fusion, classes: classes.count, dropout: 0.3, seed: 1)
     model.hashInitialize()
     model.train()
     let flat = FlatParameters(model)
     let adam = Adam(flat, groups: Adam.modelGroups(), weightDecay: 1e-4)
     let x = fusion.usesVisual ? random([batch, frames, 3, 224, 224]) : nil
     let mel = fusion.usesAudio ? random([batch, 1, 64, melFrames]) : nil
-    let labels = (0..<batch).map { $0 % 7 }
+    let labels = (0..<batch).map { $0 % classes.count }
     let seconds = try time {
         flat.zeroGrad()
         let output = try model.forward(frames: x, mel: mel)
@@ -79,14 +84,14 @@ if part == "infer" {
     // One clip, evaluation mode, as `emotion infer` would run a trained model; the ONNX files are the same weights.
     guard let i = arguments.firstIndex(of: "--export"), i + 1 < arguments.count else { fatalError("--part infer needs --export DIR") }
     let folder = arguments[i + 1], size = option("--size", 224)
-    let model = EmotionModel(fusion: .crossAttention, dropout: 0)
+    let model = EmotionModel(fusion: .crossAttention, classes: classes.count, dropout: 0)
     model.hashInitialize()
     model.eval()
     model.prepareForInference()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let shapes = ExportShapes(frames: frames, size: size, melFrames: melFrames)
     for (name, quantized) in [("model.onnx", false), ("model_int8.onnx", true)] {
-        try ONNXExport.model(StateDictionary(model), fusion: .crossAttention, shapes: shapes, quantized: quantized, version: "bench")
+        try ONNXExport.model(StateDictionary(model), fusion: .crossAttention, classes: classes, shapes: shapes, quantized: quantized, version: "bench")
             .write(to: URL(fileURLWithPath: folder + "/" + name))
     }
     let clipFrames = random([1, frames, 3, size, size]), clipMel = random([1, 1, 64, melFrames])
@@ -101,7 +106,7 @@ if part == "infer" {
 if part == "model-folder" {
     guard let folder = text("--out") else { fatalError("--part model-folder needs --out DIR") }
     let size = option("--size", 224)
-    let model = EmotionModel(fusion: .crossAttention, dropout: 0)
+    let model = EmotionModel(fusion: .crossAttention, classes: classes.count, dropout: 0)
     model.hashInitialize()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     try model.saveStateDictionary(to: folder + "/best.safetensors")
@@ -111,9 +116,11 @@ if part == "model-folder" {
                                              "fmax": 8_000, "top_db": 80],
                                        faces: ["frames": String(frames), "size": String(size), "max_side": "640", "padding": "0.25",
                                                "predictor": "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"])
-    let summary: [String: Any] = ["settings": ["fusion": "cross_attention", "mel_frames": melFrames],
-                                  "features": try JSONSerialization.jsonObject(with: try JSONEncoder().encode(features))]
-    try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]).write(to: URL(fileURLWithPath: folder + "/train.json"))
+    var settings = TrainingSettings()
+    settings.melFrames = melFrames
+    try TrainingSummary(bestEpoch: 0, best: nil, epochs: [], steps: 0, stoppedEarly: false, wallSeconds: 0, samplesPerSecond: 0, workers: 1,
+                        threadsPerWorker: 1, devices: [], trainClips: 0, devClips: 0, parameters: model.parameters.reduce(0) { $0 + $1.count },
+                        settings: settings, classes: classes, features: features).write(to: folder + "/" + TrainingSummary.fileName)
     print("{\"model\": \"\(folder)\"}")
     exit(0)
 }
@@ -135,7 +142,7 @@ if part == "loader" {
     print(String(format: "loader, one thread, with augmentation: %d batches of %d in %.3f s, %.1f samples/s", steps, batch, loaderSeconds,
                  Double(steps * batch) / loaderSeconds))
     let features = split.index.features
-    let model = EmotionModel(fusion: .crossAttention, dropout: 0.3, seed: 1)
+    let model = EmotionModel(fusion: .crossAttention, classes: classes.count, dropout: 0.3, seed: 1)
     model.hashInitialize()
     model.train()
     let flat = FlatParameters(model)

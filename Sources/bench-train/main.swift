@@ -1,7 +1,10 @@
 import ChildProcesses
 import EmotionModel
 import Foundation
+import ModelContract
 import GradientExchange
+import Labels
+import Meld
 import MPI
 import NN
 import Training
@@ -31,7 +34,7 @@ switch arguments.dropFirst().first {
 case "exchange":
     // Default: the floats of the bench-model model's gradient (cross_attention).
     let ranks = number("--ranks", 3), iterations = number("--iterations", 10)
-    let count = number("--count", EmotionModel(fusion: .crossAttention).parameters.reduce(0) { $0 + $1.count })
+    let count = number("--count", EmotionModel(fusion: .crossAttention, classes: LabelSet.meld.count).parameters.reduce(0) { $0 + $1.count })
     // memcpy of the same buffer: the bound a shared-memory exchange is measured against.
     let source = UnsafeMutablePointer<Float>.allocate(capacity: count), target = UnsafeMutablePointer<Float>.allocate(capacity: count)
     source.initialize(repeating: 1, count: count)
@@ -97,11 +100,11 @@ case "steps":
     if frozen { settings.freeze = "visual.backbone." }
     let job = NSTemporaryDirectory() + "bench-train-job-\(getpid())"
     defer { try? FileManager.default.removeItem(atPath: job) }
-    var training = TrainingJob(settings: settings, data: .synthetic(clips: workers * settings.batch * steps, frames: frames, size: size, faceFeatures: frozen),
+    var training = TrainingJob(settings: settings, data: .synthetic(clips: workers * settings.batch * steps, classes: .meld, frames: frames, size: size, faceFeatures: frozen),
                                jobDirectory: job, worker: (worker, ["train-rank"]))
     training.fault = nil
     if let command = option("--mpi-command") {
-        training.launch.launcher = "mpi"
+        training.launch.launcher = .mpi
         training.launch.nodes = number("--nodes", 1)
         training.launch.command = command
     }
@@ -142,7 +145,7 @@ case "extract":
 case "mpi-allreduce":
     // What a node's leader does each step: the node's gradient summed with the other nodes' through MPI, in place.
     let iterations = number("--iterations", 10)
-    let count = number("--count", EmotionModel(fusion: .crossAttention).parameters.reduce(0) { $0 + $1.count })
+    let count = number("--count", EmotionModel(fusion: .crossAttention, classes: LabelSet.meld.count).parameters.reduce(0) { $0 + $1.count })
     do {
         let world = try MPIJob.start()
         let gradient = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)

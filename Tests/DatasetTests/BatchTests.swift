@@ -1,5 +1,6 @@
 import Dataset
 import Foundation
+import Labels
 import Safetensors
 import TestSupport
 import XCTest
@@ -26,9 +27,9 @@ final class BatchTests: XCTestCase {
         try writeIndex(sha256: try ShardedSplit.sha256(of: folder.file("shards/0/train.safetensors")))
     }
 
-    private func writeIndex(sha256: String) throws {
+    private func writeIndex(sha256: String, classes: LabelSet = referenceClasses) throws {
         let index = ShardIndex(split: "train", records: 2, shards: [.init(path: "0/train.safetensors", sha256: sha256, records: 2)],
-                               clips: ["a.mp4": .init(shard: 0, row: 0), "b.mp4": .init(shard: 0, row: 1)], labels: [:],
+                               clips: ["a.mp4": .init(shard: 0, row: 0), "b.mp4": .init(shard: 0, row: 1)], classes: classes, labels: [:],
                                features: .init(frames: 1, size: 2, melBands: 2, mel: ["top_db": 80]))
         try JSONEncoder().encode(index).write(to: URL(fileURLWithPath: folder.file("index.json")))
     }
@@ -93,6 +94,15 @@ final class BatchTests: XCTestCase {
         try writeIndex(sha256: String(repeating: "0", count: 64))
         XCTAssertThrowsError(try assembler(BatchSettings()).batch([0], epoch: 0)) { error in
             XCTAssertTrue("\(error)".contains("0/train.safetensors does not match its index"), "\(error)")
+        }
+    }
+
+    func testALabelOutsideTheIndexsClassesIsRefused() throws {
+        // The shard's labels are 3 and 6: a four-class index cannot name the second.
+        try writeIndex(sha256: try ShardedSplit.sha256(of: folder.file("shards/0/train.safetensors")),
+                       classes: try LabelSet(["neutral", "joy", "sadness", "anger"]))
+        XCTAssertThrowsError(try assembler(BatchSettings()).batch([0], epoch: 0)) { error in
+            XCTAssertTrue("\(error)".contains("label 6 is outside the index's 4 classes (neutral,joy,sadness,anger)"), "\(error)")
         }
     }
 }

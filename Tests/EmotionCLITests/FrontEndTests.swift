@@ -122,3 +122,36 @@ final class FrontEndTests: XCTestCase {
         XCTAssertTrue(missing.err.contains("no-such-program"), missing.err)
     }
 }
+
+/// A closed set in a pipeline file (fusion, launcher, class weights, which weights to evaluate) is checked when the file
+/// is read, by the front end from the declarations it learnt, so a wrong value stops the run before any stage does.
+final class ChoiceParamTests: XCTestCase {
+    func testAWrongChoiceNamesTheStageTheFieldAndTheChoicesBeforeAnyStageRuns() throws {
+        let root = try TemporaryFolder()
+        let emotion = productsDirectory() + "/emotion"
+        let cases = [
+            ("train", "fusion: fused", #"stage 'train': param 'fusion' must be one of cross_attention, transformer, concat, visual, audio, got "fused""#),
+            ("train", "launcher: slurm", #"stage 'train': param 'launcher' must be one of local, mpi, got "slurm""#),
+            ("train", #"class_weights: "1,2""#, #"stage 'train': param 'class_weights' must be one of none, balanced, or a list of numbers, got "1,2""#),
+            ("evaluate", "model: middle", #"stage 'evaluate': param 'model' must be one of best, last, got "middle""#),
+        ]
+        for (stage, param, expected) in cases {
+            let params = [stage == "train" ? param : "", stage == "evaluate" ? param : ""]
+            try Data("""
+            stages:
+              train: {uses: train, deps: [index, shards], params: {\(params[0])}}
+              evaluate: {uses: evaluate, deps: [train, index, shards], params: {\(params[1])}}
+
+            """.utf8).write(to: URL(fileURLWithPath: root.file("p.yaml")))
+            for folder in ["index", "shards"] { try FileManager.default.createDirectory(atPath: root.file("data/\(folder)"), withIntermediateDirectories: true) }
+            let run = try shell(emotion, ["run", root.file("p.yaml"), "--workspace", root.file("data")])
+            XCTAssertNotEqual(run.status, 0, param)
+            XCTAssertTrue(run.err.contains(expected), "\(param): \(run.err)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root.file("data/cache/entries")), "\(param): a stage ran")
+        }
+        // A list of numbers is a valid class_weights.
+        try Data("stages:\n  train: {uses: train, deps: [index, shards], params: {class_weights: [1, 2.5]}}\n".utf8).write(to: URL(fileURLWithPath: root.file("p.yaml")))
+        let planned = try shell(emotion, ["run", root.file("p.yaml"), "--workspace", root.file("data"), "--dry-run"])
+        XCTAssertEqual(planned.status, 0, planned.err)
+    }
+}

@@ -1,6 +1,7 @@
 import EmotionModel
 import NN
 import Tensor
+import TestSupport
 import XCTest
 
 /// `eval()` reaches every dropout of every fusion: in evaluation mode a model with dropout gives the logits of the
@@ -8,7 +9,7 @@ import XCTest
 final class EvalModeTests: XCTestCase {
     func testEvaluationModeTurnsEveryDropoutOff() throws {
         for fusion in Fusion.allCases {
-            let noisy = EmotionModel(fusion: fusion, dropout: 0.5, seed: 3), plain = EmotionModel(fusion: fusion, dropout: 0)
+            let noisy = EmotionModel(fusion: fusion, classes: referenceClasses.count, dropout: 0.5, seed: 3), plain = EmotionModel(fusion: fusion, classes: referenceClasses.count, dropout: 0)
             noisy.initializeParameters(seed: 11)
             plain.initializeParameters(seed: 11)
             noisy.eval()

@@ -13,7 +13,7 @@ final class ForwardCommandTests: XCTestCase {
 
     /// Writes the hashinit state dictionary of `fusion` and the fixtures' inputs; returns their paths.
     func prepare(_ fusion: Fusion, in folder: TemporaryFolder) throws -> (weights: String, inputs: String) {
-        let model = EmotionModel(fusion: fusion, dropout: 0)
+        let model = EmotionModel(fusion: fusion, classes: referenceClasses.count, dropout: 0)
         model.hashInitialize()
         let weights = folder.file("weights.safetensors"), inputs = folder.file("inputs.safetensors")
         try model.saveStateDictionary(to: weights)
@@ -101,7 +101,7 @@ final class ForwardCommandTests: XCTestCase {
     }
 
     func testModelInputErrors() throws {
-        let model = EmotionModel(fusion: .crossAttention, dropout: 0)
+        let model = EmotionModel(fusion: .crossAttention, classes: referenceClasses.count, dropout: 0)
         XCTAssertThrowsError(try model.forward(frames: Tensor(zeros: [2, 3, 224, 224]), mel: Tensor(zeros: [2, 1, 64, 64]))) {
             XCTAssertTrue("\($0)".contains("frames has shape [2, 3, 224, 224]"), "\($0)")
         }

@@ -1,6 +1,7 @@
 import EmotionModel
 import NN
 import Tensor
+import TestSupport
 import XCTest
 
 /// The fused inference trunk (BatchNorm folded, NHWC throughout) computes what the module path computes in evaluation
@@ -8,7 +9,7 @@ import XCTest
 /// weights change.
 final class InferenceTrunkTests: XCTestCase {
     func testFusedTrunkMatchesTheModulePathAndFollowsTheWeights() throws {
-        let model = EmotionModel(fusion: .visual, dropout: 0)
+        let model = EmotionModel(fusion: .visual, classes: referenceClasses.count, dropout: 0)
         model.initializeParameters(seed: 5)
         // Running statistics and affine parameters away from 0 and 1, so a wrong fold shows.
         var random = SystemRandomNumberGenerator()

@@ -17,7 +17,7 @@ final class ModelFixtureTests: XCTestCase {
 
     private func check(_ fusion: Fusion) throws {
         let file = try SafetensorsFile(path: try Shared.path("reference/model/\(fusion.rawValue).safetensors"))
-        let model = EmotionModel(fusion: fusion, dropout: 0)
+        let model = EmotionModel(fusion: fusion, classes: referenceClasses.count, dropout: 0)
         model.hashInitialize()
         let state = Dictionary(uniqueKeysWithValues: model.namedState())
 

@@ -42,7 +42,7 @@ final class FrozenTrunkTests: XCTestCase {
     /// A face model's state dictionary whose BatchNorm layers have non-trivial running statistics, so that evaluation
     /// mode (what a frozen trunk runs in) and training mode differ.
     private func writeTrunk(seed: UInt64) throws {
-        let model = EmotionModel(fusion: .visual, dropout: 0)
+        let model = EmotionModel(fusion: .visual, classes: referenceClasses.count, dropout: 0)
         model.initializeParameters(seed: seed)
         var random = SeededGenerator(seed: seed)
         for (name, entry) in model.namedState() {
@@ -68,7 +68,7 @@ final class FrozenTrunkTests: XCTestCase {
         XCTAssertFalse(summary.failed, "\(summary.stages.flatMap(\.failures))")
 
         // The stage's features are what the trunk computes inside a whole forward pass (module path, evaluation mode).
-        let model = EmotionModel(fusion: .visual, dropout: 0)
+        let model = EmotionModel(fusion: .visual, classes: referenceClasses.count, dropout: 0)
         try model.loadStateDictionary(try SafetensorsFile(path: data + "/weights/trunk.safetensors"))
         model.eval()
         let split = try ShardedSplit(index: data + "/out/p/shard_index/train/index.json", root: data + "/out/p/shards")

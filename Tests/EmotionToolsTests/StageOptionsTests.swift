@@ -1,5 +1,6 @@
 import ArgumentParser
 @testable import EmotionTools
+import EmotionCLI
 import EmotionStages
 import Foundation
 import Pipeline
@@ -47,5 +48,10 @@ final class StageOptionsTests: XCTestCase {
                 XCTAssertEqual(EmotionWorkerCommand.exitCode(for: error), .validationFailure, "\(arguments)")
             }
         }
+    }
+
+    /// The front end hands a command over by its name without linking its code: its list must be the worker program's.
+    func testTheFrontEndHandsOverExactlyTheWorkerProgramsCommands() {
+        XCTAssertEqual(EmotionWorkerCommand.computeCommands.map { $0.configuration.commandName ?? "" }, EmotionCommand.delegatedCommands)
     }
 }

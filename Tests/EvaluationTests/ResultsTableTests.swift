@@ -1,4 +1,5 @@
 import Evaluation
+import TestSupport
 import Metrics
 import XCTest
 
@@ -18,16 +19,16 @@ final class ResultsTableTests: XCTestCase {
             test,0,4,neutral,neutral,neutral,true,true
             train,1,0,neutral,neutral,neutral,true,true
             """
-        let ceilings = try PerceptionCeiling.figures(truthCSV: truth, split: "test")
+        let ceilings = try PerceptionCeiling.figures(truthCSV: truth, split: "test", classes: referenceClasses)
         XCTAssertEqual(ceilings.map(\.channels), ["face", "voice", "both"])
         XCTAssertEqual(ceilings.map(\.clips), [5, 5, 5])
         XCTAssertEqual(ceilings[0].accuracy, 4.0 / 5, accuracy: 1e-12, "face: the anger clip whose face shows joy is lost")
         XCTAssertEqual(ceilings[1].accuracy, 4.0 / 5, accuracy: 1e-12, "voice: the anger clip whose voice is neutral is lost")
         XCTAssertEqual(ceilings[2].accuracy, 1, accuracy: 1e-12, "both channels together tell every clip")
-        XCTAssertThrowsError(try PerceptionCeiling.figures(truthCSV: "split,label\ntest,joy\n", split: "test")) { error in
+        XCTAssertThrowsError(try PerceptionCeiling.figures(truthCSV: "split,label\ntest,joy\n", split: "test", classes: referenceClasses)) { error in
             XCTAssertTrue("\(error)".contains("no 'face_shows' column"), "\(error)")
         }
-        XCTAssertThrowsError(try PerceptionCeiling.figures(truthCSV: truth + "\ntest,0,9,joy,happy,joy,true,true\n", split: "test")) { error in
+        XCTAssertThrowsError(try PerceptionCeiling.figures(truthCSV: truth + "\ntest,0,9,joy,happy,joy,true,true\n", split: "test", classes: referenceClasses)) { error in
             XCTAssertTrue("\(error)".contains("truth.csv:8:"), "\(error)")
         }
     }

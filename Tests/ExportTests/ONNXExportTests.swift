@@ -1,6 +1,7 @@
 import EmotionModel
 @testable import Export
 import Foundation
+import ModelContract
 import NN
 import Tensor
 import TestSupport
@@ -43,7 +44,7 @@ final class ONNXExportTests: XCTestCase {
     func testEveryFusionRunsInOnnxruntimeAndPyTorchWithTheEnginesLogits() throws {
         for fusion in Fusion.allCases {
             let folder = try TemporaryFolder()
-            let model = EmotionModel(fusion: fusion, dropout: 0)
+            let model = EmotionModel(fusion: fusion, classes: referenceClasses.count, dropout: 0)
             model.initializeParameters(seed: 7)
             Self.randomizeStatistics(model)
             model.eval()
@@ -53,8 +54,8 @@ final class ONNXExportTests: XCTestCase {
             try write(frames, folder.file("frames.f32"))
             try write(mel, folder.file("mel.f32"))
             let state = StateDictionary(model)
-            try ONNXExport.model(state, fusion: fusion, shapes: shapes, version: "test").write(to: URL(fileURLWithPath: folder.file("model.onnx")))
-            try ONNXExport.model(state, fusion: fusion, shapes: shapes, quantized: true, version: "test")
+            try ONNXExport.model(state, fusion: fusion, classes: referenceClasses, shapes: shapes, version: "test").write(to: URL(fileURLWithPath: folder.file("model.onnx")))
+            try ONNXExport.model(state, fusion: fusion, classes: referenceClasses, shapes: shapes, quantized: true, version: "test")
                 .write(to: URL(fileURLWithPath: folder.file("model_int8.onnx")))
             try model.saveStateDictionary(to: folder.file("model.safetensors"), metadata: ["fusion": fusion.rawValue])
             func logits() throws -> [Float] {

@@ -1,4 +1,5 @@
 import Foundation
+import Labels
 import Meld
 import TestSupport
 import XCTest
@@ -35,8 +36,28 @@ final class MeldCSVTests: XCTestCase {
         }
         XCTAssertEqual(result.report.problems, [])
         let test = result.manifests[.test]!
-        let neutralShare = Double(test.filter { $0.emotion == .neutral }.count) / Double(test.count)
+        let neutralShare = Double(test.filter { $0.label == LabelSet.meld.index(of: Emotion.neutral.name) }.count) / Double(test.count)
         XCTAssertEqual(neutralShare, 0.481, accuracy: 0.0005, "always predicting neutral scores 48.1 % on test")
+    }
+
+    /// A label set of four of MELD's emotions, in an order of its own: the other three are dropped as such, and each kept
+    /// row's index is its emotion's place in the set. Oracle: the per-label counts of the data README.
+    func testALabelSetKeepsItsEmotionsInItsOrder() throws {
+        var params = annotationsOnly()
+        params.labels = ["anger", "neutral", "sadness", "joy"]
+        XCTAssertNil(params.problem)
+        let result = Cleaner.clean(csvs: try load(""), clips: [], params: params)
+        XCTAssertEqual(result.report.classes.names, ["anger", "neutral", "sadness", "joy"])
+        let train = try XCTUnwrap(result.report.splits["train"])
+        XCTAssertEqual(train.labels, ["anger": 1109, "neutral": 4710, "sadness": 683, "joy": 1743])
+        XCTAssertEqual(train.dropped, ["excluded_label": 1205 + 271 + 268])
+        let kept = result.manifests[.train]!.filter { $0.status == .kept }
+        XCTAssertEqual(kept.filter { $0.label == 0 }.count, 1109, "anger is class 0")
+        XCTAssertEqual(kept.filter { $0.label == 3 }.count, 1743, "joy is class 3")
+        params.labels = ["anger", "happy"]
+        XCTAssertEqual(params.problem, "'labels': 'happy' is not one of MELD's emotions (neutral,joy,sadness,anger,surprise,fear,disgust)")
+        params.labels = ["anger"]
+        XCTAssertEqual(params.problem, "'labels': a label set needs at least two labels, not 1")
     }
 
     func testTimestampFactsAreFlagged() throws {

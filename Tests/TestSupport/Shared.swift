@@ -1,4 +1,5 @@
 import Foundation
+import Labels
 import Tensor
 import XCTest
 
@@ -28,6 +29,10 @@ public enum Shared {
             .sorted().map { folder + "/" + $0 }
     }
 }
+
+/// MELD's seven classes: the label set of the reference fixtures (`../shared/reference`, computed by PyTorch with seven
+/// outputs) and of the tests' own small models.
+public let referenceClasses = try! LabelSet(["neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust"])
 
 /// CI runs with `../shared` beside the clone: a fixture missing there is a failure, not a skip.
 public struct SharedMissing: Error, CustomStringConvertible {

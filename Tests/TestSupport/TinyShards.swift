@@ -1,15 +1,16 @@
 import Dataset
 import Foundation
+import Labels
 import Safetensors
 
 /// A sharded cache small enough to train on in a test: train and dev splits of clips with 2 frames of 32x32 and
 /// 10 to 30 mel frames of 64 bands, in two shards per split, written as the shards and shard_index stages write them.
 public enum TinyShards {
     public static let frames = 2, size = 32, bands = 64
-    static let classes = ["neutral", "joy", "sadness", "anger", "surprise", "fear", "disgust"]
 
-    /// Writes `root/N/SPLIT.safetensors` and `root/SPLIT/index.json` (a test split too when `test` is not zero).
-    public static func write(to root: String, train: Int = 12, dev: Int = 5, test: Int = 0) throws {
+    /// Writes `root/N/SPLIT.safetensors` and `root/SPLIT/index.json` (a test split too when `test` is not zero), clip `i`
+    /// labelled class `i % classes.count`.
+    public static func write(to root: String, train: Int = 12, dev: Int = 5, test: Int = 0, classes: LabelSet = referenceClasses) throws {
         for (split, count) in [("train", train), ("dev", dev), ("test", test)] where count > 0 {
             var shards: [ShardIndex.Shard] = [], clips: [String: ShardIndex.Location] = [:], labels: [String: Int] = [:]
             let halves = [Array(0..<count / 2), Array(count / 2..<count)]
@@ -22,7 +23,7 @@ public enum TinyShards {
                     let length = 10 + (clip * 7) % 21
                     mel += (0..<length * bands).map { Float(sin(Double($0 + seed))) * 20 - 40 }
                     offsets.append(offsets.last! + Int64(length))
-                    let label = clip % 7
+                    let label = clip % classes.count
                     classOf.append(Int64(label))
                     labels[classes[label], default: 0] += 1
                     clips["\(split)/clip\(clip).mp4"] = .init(shard: number, row: classOf.count - 1)
@@ -39,7 +40,7 @@ public enum TinyShards {
                 try writer.write(to: root + "/" + path)
                 shards.append(.init(path: path, sha256: try ShardedSplit.sha256(of: root + "/" + path), records: members.count))
             }
-            let index = ShardIndex(split: split, records: count, shards: shards, clips: clips, labels: labels,
+            let index = ShardIndex(split: split, records: count, shards: shards, clips: clips, classes: classes, labels: labels,
                                    features: .init(frames: frames, size: size, melBands: bands, mel: ["top_db": 80]))
             try FileManager.default.createDirectory(atPath: root + "/" + split, withIntermediateDirectories: true)
             try JSONEncoder().encode(index).write(to: URL(fileURLWithPath: root + "/\(split)/index.json"))

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import ModelContract
 import TestSupport
 @testable import Training
 import XCTest
@@ -21,7 +22,7 @@ extension TrainingTests {
     private func job(_ name: String, nodes: Int = 1, command: String? = nil) -> TrainingJob {
         var training = job(settings(workers: 2, maxSteps: 4), name)
         if let command {
-            training.launch.launcher = "mpi"
+            training.launch.launcher = .mpi
             training.launch.nodes = nodes
             training.launch.command = command
         }
@@ -92,7 +93,7 @@ extension TrainingTests {
         XCTAssertEqual(contents("hosts/last.safetensors"), contents("local/last.safetensors"), "two hosts' model differs from 2 local workers'")
         XCTAssertEqual(contents("hosts/digests/rank-1.txt"), contents("local/digests/rank-1.txt"))
         // Each step's gradient (every trainable float) reached the second host over the link.
-        let gradientBytes = Replica.parameterCount(fusion: "cross_attention") * 4
+        let gradientBytes = Replica.parameterCount(fusion: .crossAttention, classes: referenceClasses.count) * 4
         XCTAssertGreaterThan(try received() - bytesBefore, 4 * gradientBytes, "the gradients did not cross the veth link")
 
         let before = segments()

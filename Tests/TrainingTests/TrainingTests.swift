@@ -1,6 +1,7 @@
 import ChildProcesses
 import Dataset
 import Foundation
+import ModelContract
 import NN
 import OneDNN
 import Safetensors
@@ -68,7 +69,7 @@ final class TrainingTests: XCTestCase {
         let data = try ShardTrainingData(trainIndex: root + "/train/index.json", devIndex: root + "/dev/index.json", settings: settings) {
             root + "/" + $0
         }
-        let replica = Replica(settings: settings)
+        let replica = Replica(settings: settings, classes: referenceClasses.count)
         let n = replica.flat.count
         let stepsPerEpoch = (12 / 3 + 1) / 2
         let schedule = WarmupCosine(warmup: settings.warmup, total: stepsPerEpoch * settings.epochs)
@@ -121,7 +122,7 @@ final class TrainingTests: XCTestCase {
         settings.checkpointEvery = 0
         settings.digests = false
         // The initial weights, for both sides, and each rank's batches as the workers will make them.
-        let start = Replica(settings: settings)
+        let start = Replica(settings: settings, classes: referenceClasses.count)
         try start.model.saveStateDictionary(to: folder.file("init.safetensors"))
         settings.initPath = folder.file("init.safetensors")
         let root = folder.file("shards")
@@ -177,7 +178,7 @@ final class TrainingTests: XCTestCase {
         writer.add("layer1.0.conv1.weight", shape: [1, 1, 1, 1], floats: [1])
         writer.add("fc.weight", shape: [1000, 512], floats: [Float](repeating: 0, count: 512_000))
         try writer.write(to: folder.file("resnet18.safetensors"))
-        let replica = Replica(settings: settings())
+        let replica = Replica(settings: settings(), classes: referenceClasses.count)
         let (loaded, skipped) = try replica.load(initial: folder.file("resnet18.safetensors"), prefix: "visual.backbone.")
         XCTAssertEqual(loaded.count, 3)
         XCTAssertEqual(skipped.count, 2, "\(skipped)")
@@ -191,7 +192,7 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(tracked.value, 7)
 
         // `only`: a fusion takes its encoders from a single-modality model and leaves the rest as it was.
-        let fusion = Replica(settings: settings()), source = Replica(settings: settings())
+        let fusion = Replica(settings: settings(), classes: referenceClasses.count), source = Replica(settings: settings(), classes: referenceClasses.count)
         source.model.initializeParameters(seed: 99)
         try source.model.saveStateDictionary(to: folder.file("visual-model.safetensors"))
         let before = Dictionary(fusion.model.namedParameters().map { ($0.0, $0.1.scalars) }, uniquingKeysWith: { a, _ in a })

@@ -44,6 +44,8 @@ public indirect enum ParamType: Sendable, Hashable, CustomStringConvertible {
     /// A string from a fixed set, such as a fusion variant or an output format.
     case choice([String])
     case list(ParamType)
+    /// A value of the first of these types it fits: `none`, `balanced` or a list of numbers.
+    case oneOf([ParamType])
 
     public var description: String {
         switch self {
@@ -53,6 +55,7 @@ public indirect enum ParamType: Sendable, Hashable, CustomStringConvertible {
         case .bool: return "true or false"
         case .choice(let options): return "one of " + options.joined(separator: ", ")
         case .list(let element): return "a list of \(element.plural)"
+        case .oneOf(let types): return types.map(\.description).joined(separator: ", or ")
         }
     }
 
@@ -64,6 +67,7 @@ public indirect enum ParamType: Sendable, Hashable, CustomStringConvertible {
         case .bool: return "booleans"
         case .choice(let options): return "values from " + options.joined(separator: ", ")
         case .list(let element): return "lists of \(element.plural)"
+        case .oneOf(let types): return types.map(\.plural).joined(separator: " or ")
         }
     }
 
@@ -80,6 +84,7 @@ public indirect enum ParamType: Sendable, Hashable, CustomStringConvertible {
                 converted.append(fitted)
             }
             return .list(converted)
+        case (.oneOf(let types), _): return types.lazy.compactMap { $0.coerce(value) }.first
         default: return nil
         }
     }
@@ -191,6 +196,7 @@ extension ParamValue: Codable {
 extension ParamType: Codable {
     private enum CodingKeys: String, CodingKey {
         case choice, list
+        case oneOf = "one_of"
     }
 
     public init(from decoder: Decoder) throws {
@@ -207,6 +213,8 @@ extension ParamType: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let options = try container.decodeIfPresent([String].self, forKey: .choice) {
             self = .choice(options)
+        } else if let types = try container.decodeIfPresent([ParamType].self, forKey: .oneOf) {
+            self = .oneOf(types)
         } else {
             self = .list(try container.decode(ParamType.self, forKey: .list))
         }
@@ -223,6 +231,9 @@ extension ParamType: Codable {
         case .list(let element):
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(element, forKey: .list)
+        case .oneOf(let types):
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(types, forKey: .oneOf)
         }
     }
 }

@@ -42,6 +42,22 @@ public struct SettingsField<Settings>: @unchecked Sendable {
         Self(name, .bool, help: help, read: { .bool($0[keyPath: path]) }, write: { $0[keyPath: path] = $1.boolValue })
     }
 
+    public static func strings(_ name: String, _ path: WritableKeyPath<Settings, [String]>, help: String) -> Self {
+        Self(name, .list(.string), help: help, read: { .list($0[keyPath: path].map(ParamValue.string)) },
+             write: { $0[keyPath: path] = $1.listValue.map(\.stringValue) })
+    }
+
+    /// A field whose value is one of an enum's cases: a `choice` param, so a pipeline naming another is refused when it
+    /// is read, with the choices in the message.
+    public static func choice<Choice: CaseIterable & RawRepresentable>(_ name: String, _ path: WritableKeyPath<Settings, Choice>,
+                                                                        help: String) -> Self where Choice.RawValue == String {
+        Self(name, .choice(Choice.allCases.map(\.rawValue)), help: help, read: { .string($0[keyPath: path].rawValue) },
+             write: { settings, value in
+                 guard let choice = Choice(rawValue: value.stringValue) else { preconditionFailure("\(value) is not among the choices validation held it to") }
+                 settings[keyPath: path] = choice
+             })
+    }
+
     public static func doubles(_ name: String, _ path: WritableKeyPath<Settings, [Double]>, help: String) -> Self {
         Self(name, .list(.double), help: help, read: { .list($0[keyPath: path].map(ParamValue.double)) },
              write: { $0[keyPath: path] = $1.listValue.map(\.doubleValue) })

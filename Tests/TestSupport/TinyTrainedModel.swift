@@ -1,13 +1,12 @@
 import Foundation
 import Synthesis
-import TestSupport
 import XCTest
 
 /// A generated MELD-layout folder and a model trained on it for two steps through `emotion run`, with its evaluation
 /// on the test split: what the commands that serve a model (`infer`, `watch`) are tested with.
-struct TinyTrainedModel {
+public struct TinyTrainedModel {
     /// MELD.Raw to shards at the smallest useful size: 2 face frames of 32 px, 2 shards per split.
-    static let preprocessing = """
+    public static let preprocessing = """
         stages:
           probe: {uses: probe, map: {path: MELD.Raw, glob: "**/*.mp4"}}
           clean: {uses: clean, deps: [MELD.Raw, probe]}
@@ -17,16 +16,16 @@ struct TinyTrainedModel {
           shard_index: {uses: shard_index, deps: [shards, clean]}
 
         """
-    static let pipeline = preprocessing + """
+    public static let pipeline = preprocessing + """
           train: {uses: train, deps: [shard_index, shards], params: {workers: 1, batch: 2, threads: 1, epochs: 1, mel_frames: 16, warmup: 1, max_steps: 2}}
           evaluate: {uses: evaluate, deps: [train, shard_index, shards], params: {splits: [test], bootstrap: 10, threads: 2}}
         """
 
-    let folder: TemporaryFolder
-    var data: String { folder.file("data") }
+    public let folder: TemporaryFolder
+    public var data: String { folder.file("data") }
     /// The train stage's output, which `--model` takes.
-    var model: String { data + "/out/p/train" }
-    let emotion = productsDirectory() + "/emotion"
+    public var model: String { data + "/out/p/train" }
+    public let emotion = productsDirectory() + "/emotion"
 
     /// A face model that learnt the generated expressions of the clips it trained on: every face shows its clip's label
     /// (every voice too, and no faults), 60 training clips, 20 epochs without augmentation, a 1 s window (`mel_frames`
@@ -35,7 +34,7 @@ struct TinyTrainedModel {
     /// by `emotion synth`, a fresh process: espeak-ng's voice depends on the calls before it in a process, so made in
     /// the test process they would change (and with them the clips' lengths, frames and the model) with the tests that
     /// ran before.
-    static func learnt() throws -> TinyTrainedModel {
+    public static func learnt() throws -> TinyTrainedModel {
         try TinyTrainedModel(pipeline: preprocessing + """
               train: {uses: train, deps: [shard_index, shards], params: {fusion: visual, workers: 1, batch: 8, threads: 2, epochs: 20, mel_frames: 100, warmup: 5, lr_visual: 0.0003, dropout: 0, label_smoothing: 0, flip: 0, brightness: 0, contrast: 0}}
               evaluate: {uses: evaluate, deps: [train, shard_index, shards], params: {splits: [train], bootstrap: 10, threads: 2}}
@@ -48,7 +47,7 @@ struct TinyTrainedModel {
     }
 
     /// Two training steps on 10 clips: a model of the right form, at chance.
-    init() throws {
+    public init() throws {
         var params = SynthesisParams()
         params.seed = 23
         params.dialogues = [.train: 2, .dev: 1, .test: 2]
@@ -68,7 +67,7 @@ struct TinyTrainedModel {
     }
 
     /// The evaluate stage's predictions.jsonl, one object per clip of the splits it evaluated.
-    func evaluated() throws -> [[String: Any]] {
+    public func evaluated() throws -> [[String: Any]] {
         try String(contentsOfFile: data + "/out/p/evaluate/predictions.jsonl", encoding: .utf8).split(separator: "\n")
             .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
     }
@@ -76,7 +75,7 @@ struct TinyTrainedModel {
     /// The clips played back to back as one H.264/AAC file at `path`; returns the seconds at which each clip starts in
     /// it, and the file's end, as ffprobe reads them.
     @discardableResult
-    func playlist(_ clips: [String], to path: String) throws -> [Double] {
+    public func playlist(_ clips: [String], to path: String) throws -> [Double] {
         let list = folder.file(URL(fileURLWithPath: path).lastPathComponent + ".txt")
         try Data(clips.map { "file '\($0)'\n" }.joined().utf8).write(to: URL(fileURLWithPath: list))
         let made = try shell("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", list, "-c:v", "libx264", "-preset", "ultrafast",
@@ -90,11 +89,11 @@ struct TinyTrainedModel {
     }
 
     /// A media file's duration in seconds, by ffprobe.
-    static func duration(_ path: String) throws -> Double {
+    public static func duration(_ path: String) throws -> Double {
         let probe = try shell("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path])
         return try XCTUnwrap(Double(String(decoding: probe.out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)), path + ": " + probe.err)
     }
 
     /// A clip's file in the generated folder.
-    func file(_ clip: String) -> String { data + "/MELD.Raw/" + clip }
+    public func file(_ clip: String) -> String { data + "/MELD.Raw/" + clip }
 }
