@@ -4,8 +4,9 @@ EMOTION := .build/release/emotion
 MELD_URL := http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz
 MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
+BENCHES := dag synth media model loader train mpi infer watch
 
-.PHONY: setup build demo test reproduce reproduce-frozen data bench-dag bench-synth bench-media bench-model bench-loader bench-train bench-mpi bench-infer bench-watch onnx-proto clean-cache
+.PHONY: setup build demo test oracles reproduce reproduce-frozen data $(addprefix bench-,$(BENCHES)) onnx-proto clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -19,9 +20,16 @@ build: setup
 demo: build
 	$(EMOTION) run pipelines/demo.yaml
 
-## Every test, in release mode (numeric code runs 10-75x slower in debug).
-test: setup
-	$(SWIFT) test -c release --disable-swift-testing
+## Every test, in release mode (numeric code runs 10-75x slower in debug), with the Python oracles first on PATH.
+test: setup oracles
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(SWIFT) test -c release --disable-swift-testing
+
+## The Python packages the tests compare with (onnxruntime, onnx, scikit-learn, safetensors, librosa), pinned in
+## scripts/oracles.txt, in a project-local venv. Without a registry the tests that need them skip, saying so.
+oracles: .venv/.installed
+.venv/.installed: scripts/oracles.txt
+	@python3 -m venv .venv && .venv/bin/pip install -q --disable-pip-version-check -r scripts/oracles.txt && touch $@ \
+		|| echo "oracles: could not install scripts/oracles.txt into .venv; tests that need them will skip"
 
 ## The whole pipeline on MELD.Raw (fetch it first with `make data`), end to end as the reference system trains.
 reproduce: build
@@ -40,32 +48,9 @@ data:
 	@bash scripts/fetch-meld.sh "$(MELD_URL)" "$(MELD_BYTES)" "$(MELD_SHA256)"
 	@python3 scripts/fetch-resnet18.py --out data/weights/resnet18_imagenet.safetensors
 
-bench-dag: setup
-	@python3 scripts/bench_dag.py
-
-bench-synth: setup
-	@python3 scripts/bench_synth.py
-
-bench-media: setup
-	@python3 scripts/bench_media.py
-
-bench-model: setup
-	@python3 scripts/bench_model.py
-
-bench-loader: setup
-	@python3 scripts/bench_loader.py
-
-bench-train: setup
-	@python3 scripts/bench_train.py
-
-bench-mpi: setup
-	@python3 scripts/bench_mpi.py
-
-bench-infer: setup
-	@python3 scripts/bench_infer.py
-
-bench-watch: setup
-	@python3 scripts/bench_watch.py
+## make bench-NAME runs scripts/bench_NAME.py: figures beside their anchor measured in the same run (docs/BENCHMARKS.md).
+$(addprefix bench-,$(BENCHES)): bench-%: setup
+	@python3 scripts/bench_$*.py
 
 ## Drops cache entries no run record references.
 clean-cache: build
