@@ -89,14 +89,36 @@ public struct PipelineGraph: Sendable {
         name = spec.name
         file = spec.file
         groups = spec.groups
-        let declared = Set(spec.stages.map(\.name))
-        var built: [String: GraphStage] = [:]
-        for stage in spec.stages {
+        let resolver = Resolver(spec: spec, registry: registry)
+        stages = try PipelineGraph.order(try spec.stages.map(resolver.stage))
+    }
+
+    /// Turns one declared stage into a graph stage: its kind, params, deps, map, joins and buckets, each checked against
+    /// the pipeline's other declarations.
+    private struct Resolver {
+        let spec: PipelineSpec
+        let registry: StageRegistry
+        let declared: Set<String>
+
+        init(spec: PipelineSpec, registry: StageRegistry) {
+            self.spec = spec
+            self.registry = registry
+            declared = Set(spec.stages.map(\.name))
+        }
+
+        func stage(_ stage: PipelineSpec.Stage) throws -> GraphStage {
             guard let kind = registry[stage.uses] else {
                 let known = registry.kinds.keys.sorted().joined(separator: ", ")
                 throw PipelineError(.unknownKind, "stage '\(stage.name)': unknown stage kind '\(stage.uses)' (known kinds: \(known))", at: stage.usesLocation)
             }
             let params = try Params.validate(stage.params.mapValues { ($0.0, Optional($0.1)) }, against: kind.params, stage: stage.name, stageLocation: stage.location)
+            let deps = try self.deps(of: stage), map = try self.map(of: stage, kind: kind)
+            return GraphStage(name: stage.name, kind: kind, params: params, deps: deps, map: map, join: try joins(of: stage, map: map),
+                              buckets: try buckets(of: stage, kind: kind, params: params), limits: stage.limits, location: stage.location)
+        }
+
+        /// Each dependency once: a stage, every stage of a `foreach`/`matrix` name, or a workspace path.
+        private func deps(of stage: PipelineSpec.Stage) throws -> [Dependency] {
             var deps: [Dependency] = []
             for (reference, location) in stage.deps {
                 let dependencies: [Dependency]
@@ -116,25 +138,35 @@ public struct PipelineGraph: Sendable {
                     if !deps.contains(dependency) { deps.append(dependency) }
                 }
             }
-            var map: MapSource?
-            if let (mapSpec, location) = stage.map {
-                guard kind.isMap else {
-                    throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs once over all its inputs and takes no 'map'", at: location)
+            return deps
+        }
+
+        /// What a per-item kind maps over; a whole kind takes none.
+        private func map(of stage: PipelineSpec.Stage, kind: StageKind) throws -> MapSource? {
+            guard let (mapSpec, location) = stage.map else {
+                if kind.isMap {
+                    throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs per item and needs 'map: STAGE' or 'map: {path: DIR, glob: PATTERN}'", at: stage.location)
                 }
-                switch mapSpec {
-                case .stage(let name, let glob):
-                    try PipelineGraph.requireOne(name, groups: spec.groups, stage: stage.name, field: "map", at: location)
-                    guard declared.contains(name) else {
-                        throw PipelineError(.unknownStage, "stage '\(stage.name)': maps over stage '\(name)', which this pipeline does not declare", at: location)
-                    }
-                    if name == stage.name { throw PipelineError(.cycle, "stage '\(stage.name)' maps over itself", at: location) }
-                    map = .stage(name, glob: glob)
-                case .files(let path, let glob):
-                    map = .files(path: try PipelineGraph.normalise(path, stage: stage.name, at: location), glob: glob)
-                }
-            } else if kind.isMap {
-                throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs per item and needs 'map: STAGE' or 'map: {path: DIR, glob: PATTERN}'", at: stage.location)
+                return nil
             }
+            guard kind.isMap else {
+                throw PipelineError(.mapMismatch, "stage '\(stage.name)': kind '\(kind.name)' runs once over all its inputs and takes no 'map'", at: location)
+            }
+            switch mapSpec {
+            case .stage(let name, let glob):
+                try PipelineGraph.requireOne(name, groups: spec.groups, stage: stage.name, field: "map", at: location)
+                guard declared.contains(name) else {
+                    throw PipelineError(.unknownStage, "stage '\(stage.name)': maps over stage '\(name)', which this pipeline does not declare", at: location)
+                }
+                if name == stage.name { throw PipelineError(.cycle, "stage '\(stage.name)' maps over itself", at: location) }
+                return .stage(name, glob: glob)
+            case .files(let path, let glob):
+                return .files(path: try PipelineGraph.normalise(path, stage: stage.name, at: location), glob: glob)
+            }
+        }
+
+        /// Other stages attached to each item: a per-item stage by id, a whole stage by its folder `under/ID/`.
+        private func joins(of stage: PipelineSpec.Stage, map: MapSource?) throws -> [JoinSource] {
             var join: [JoinSource] = []
             for (entry, location) in stage.join {
                 try PipelineGraph.requireOne(entry.stage, groups: spec.groups, stage: stage.name, field: "join", at: location)
@@ -154,17 +186,17 @@ public struct PipelineGraph: Sendable {
                 }
                 join.append(JoinSource(stage: upstream, under: entry.under.map { $0.split(separator: "/").joined(separator: "/") }))
             }
-            var buckets: Int?
-            if let parameter = kind.bucketParam {
-                guard case .int(let count) = params.value(parameter), count >= 1 else {
-                    throw PipelineError(.badParam, "stage '\(stage.name)': param '\(parameter)' (how many buckets of items) must be at least 1", at: stage.params[parameter]?.1 ?? stage.location)
-                }
-                buckets = count
-            }
-            built[stage.name] = GraphStage(name: stage.name, kind: kind, params: params, deps: deps, map: map, join: join, buckets: buckets,
-                                           limits: stage.limits, location: stage.location)
+            return join
         }
-        stages = try PipelineGraph.order(spec.stages.map { built[$0.name]! })
+
+        /// For a kind that runs per bucket of items: how many, from its bucket param.
+        private func buckets(of stage: PipelineSpec.Stage, kind: StageKind, params: Params) throws -> Int? {
+            guard let parameter = kind.bucketParam else { return nil }
+            guard case .int(let count) = params.value(parameter), count >= 1 else {
+                throw PipelineError(.badParam, "stage '\(stage.name)': param '\(parameter)' (how many buckets of items) must be at least 1", at: stage.params[parameter]?.1 ?? stage.location)
+            }
+            return count
+        }
     }
 
     /// `map` and `join` take one stage: a `foreach` or `matrix` name stands for several.

@@ -78,23 +78,37 @@ final class Planner {
         return result
     }
 
+    /// The stage's units and which of them must run: the whole stage, or each item (or bucket) of its map.
     func plan(_ stage: GraphStage, outcomes: [String: StageOutcome], force: Bool) throws -> Result {
         let missing = stage.upstream.filter { outcomes[$0] == nil }
         if !missing.isEmpty { return .blocked(upstream: missing) }
+        let deps = try resolve(stage, outcomes: outcomes)
+        let base = Planner.stageKey(stage, deps: deps)
+        let previous = record.stages[stage.name]
+        let stageReasons = force ? ["forced with --force"] : reasons(stage, deps: deps, previous: previous, base: base)
+        guard let map = stage.map else {
+            return .planned(planWhole(stage, deps: deps, base: base, previous: previous, stageReasons: stageReasons, force: force))
+        }
+        let sources = try self.sources(stage, map: map, outcomes: outcomes)
+        return .planned(planItems(stage, sources, deps: deps, base: base, previous: previous, stageReasons: stageReasons, force: force))
+    }
 
-        var deps: [ResolvedDep] = []
-        for dependency in stage.deps {
+    /// Each dependency with its content digest and, when the stage runs, its files.
+    private func resolve(_ stage: GraphStage, outcomes: [String: StageOutcome]) throws -> [ResolvedDep] {
+        try stage.deps.map { dependency in
             switch dependency {
             case .stage(let name):
                 let outcome = outcomes[name]!
-                deps.append(ResolvedDep(dependency: dependency, digest: outcome.output,
-                                        input: { StageInput(name: name, files: try outcome.inputFiles()) }))
+                return ResolvedDep(dependency: dependency, digest: outcome.output, input: { StageInput(name: name, files: try outcome.inputFiles()) })
             case .path(let path):
                 let (files, digest) = try pathInput(path, stage: stage.name)
-                deps.append(ResolvedDep(dependency: dependency, digest: digest, input: { StageInput(name: path, files: files) }))
+                return ResolvedDep(dependency: dependency, digest: digest, input: { StageInput(name: path, files: files) })
             }
         }
+    }
 
+    /// The stage's key: its kind and version, its keyed params, its dependencies' digests, what it maps over and joins.
+    private static func stageKey(_ stage: GraphStage, deps: [ResolvedDep]) -> Digest {
         var builder = KeyBuilder()
         builder.add("kind", stage.kind.name)
         builder.add("version", String(stage.kind.version))
@@ -103,21 +117,23 @@ final class Planner {
         if let map = stage.map { builder.add("map", map.label) }
         // A join's stage enters each item's key, not the stage's: one changed item of it reruns one item here.
         for join in stage.join { builder.add("join", join.label) }
-        let base = builder.finish()
+        return builder.finish()
+    }
 
-        let previous = record.stages[stage.name]
-        let stageReasons = force ? ["forced with --force"] : reasons(stage, deps: deps, previous: previous, base: base)
-
-        guard let map = stage.map else {
-            var cached: [String: FileEntry]?
-            if !force {
-                if let previous, previous.base == base, let files = previous.files { cached = files }
-                else if let entry = store.readEntry(base) { cached = entry.files }
-            }
-            let reasons = cached != nil ? [] : (stageReasons.isEmpty ? ["its cached output is missing"] : stageReasons)
-            return .planned(Plan(stage: stage, base: base, deps: deps, work: .whole(cached: cached), reasons: reasons))
+    /// A whole stage: up to date when the record or an entry in the cache has its key.
+    private func planWhole(_ stage: GraphStage, deps: [ResolvedDep], base: Digest, previous: StageRecord?, stageReasons: [String],
+                           force: Bool) -> Plan {
+        var cached: [String: FileEntry]?
+        if !force {
+            if let previous, previous.base == base, let files = previous.files { cached = files }
+            else if let entry = store.readEntry(base) { cached = entry.files }
         }
+        let reasons = cached != nil ? [] : (stageReasons.isEmpty ? ["its cached output is missing"] : stageReasons)
+        return Plan(stage: stage, base: base, deps: deps, work: .whole(cached: cached), reasons: reasons)
+    }
 
+    /// The items (or buckets of items) a map stage runs over, with their joins.
+    private func sources(_ stage: GraphStage, map: MapSource, outcomes: [String: StageOutcome]) throws -> [Source] {
         var sources: [Source]
         switch map {
         case .stage(let name, nil):
@@ -129,7 +145,13 @@ final class Planner {
         }
         if !stage.join.isEmpty { sources = try Planner.joined(sources, stage.join, outcomes: outcomes) }
         if let count = stage.buckets { sources = Planner.bucketed(sources, count: count) }
+        return sources
+    }
 
+    /// Each item: cached when the record has it with the same input or the cache has its key (an interrupted run's),
+    /// else to run with its reason; the items the last run had and this one lacks are removed.
+    private func planItems(_ stage: GraphStage, _ sources: [Source], deps: [ResolvedDep], base: Digest, previous: StageRecord?,
+                           stageReasons: [String], force: Bool) -> Plan {
         var recorded = RecordedItems(previous?.base == base && !force ? previous?.items ?? [] : [])
         var items: [PlannedItem] = []
         items.reserveCapacity(sources.count)
@@ -168,7 +190,7 @@ final class Planner {
         } else if resumed > 0 {
             reasons.append("\(resumed) of \(items.count) items already in the cache")
         }
-        return .planned(Plan(stage: stage, base: base, deps: deps, work: .map(items: items, removed: removed), reasons: reasons))
+        return Plan(stage: stage, base: base, deps: deps, work: .map(items: items, removed: removed), reasons: reasons)
     }
 
     /// One unit's worth of input before it is planned: an item, or a bucket of them.
