@@ -170,7 +170,10 @@ let package = Package(
         .testTarget(name: "MPITests", dependencies: ["ChildProcesses", "TestSupport", "mpi-probe"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Dataset", "EmotionModel", "Labels", "ModelContract", "NN", "Tensor", "TestSupport"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "TestSupport"]),
-        .testTarget(name: "OneDNNTests", dependencies: ["OneDNN"]),
+        .testTarget(name: "OneDNNTests", dependencies: ["OneDNN", "TestSupport"]),
+        .testTarget(name: "OpenBLASTests", dependencies: ["OpenBLAS", "TestSupport"]),
+        .testTarget(name: "SeededRandomTests", dependencies: ["SeededRandom"]),
+        .testTarget(name: "BufferPoolTests", dependencies: ["BufferPool"]),
         .testTarget(name: "ChildProcessesTests", dependencies: ["ChildProcesses"]),
         // The README and docs/: links that resolve, a README that stays short.
         .testTarget(name: "DocumentationTests", exclude: []),

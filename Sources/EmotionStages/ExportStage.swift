@@ -13,10 +13,9 @@ import Pipeline
 public enum ExportStage {
     public static let kind = StageKind.whole(
         "export", version: 2, summary: "the best trained model as safetensors, ONNX (float and int8), emotion_model.py and model_info.json",
-        params: [ParamSpec("weights", .choice(ModelWeights.allCases.map(\.rawValue)), default: .string(ModelWeights.best.rawValue),
-                           help: "the best dev epoch's weights, or the last")]
+        params: ExportSettings.params
     ) { context in
-        let weights = ModelWeights(rawValue: context.params.string("weights"))!
+        let weights = try ExportSettings(context.params, stage: context.stage).weights
         var trained: [Fusion: TrainedModelFolder] = [:]
         var devF1: [(fusion: Fusion, value: Double)] = []
         do {
@@ -53,4 +52,18 @@ public enum ExportStage {
             throw PipelineError(.stageFailed, "stage '\(context.stage)': \(error)")
         }
     }
+}
+
+/// The export stage's settings.
+public struct ExportSettings: StageSettings {
+    /// Which of the chosen training's weights.
+    public var weights = ModelWeights.best
+
+    public init() {}
+
+    public static let fields: [SettingsField<ExportSettings>] = [
+        .choice("weights", \.weights, help: "the best dev epoch's weights, or the last"),
+    ]
+
+    public var problem: String? { nil }
 }

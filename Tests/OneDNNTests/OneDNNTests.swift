@@ -1,42 +1,17 @@
 import OneDNN
+import TestSupport
 import XCTest
 
 /// oneDNN's matrix product and convolutions held to the definitions, computed here in double precision over plain loops:
 /// the wrapper's layouts, transpositions and reorders must not change what is computed. Tolerance: float32 sums of at
-/// most a few hundred products of values in [-1, 1], so 1e-4 relative to the sum of absolute products.
+/// most a few dozen products of values in [-1, 1], within 1e-4.
 final class OneDNNTests: XCTestCase {
     private func values(_ count: Int, seed: Int) -> [Float] {
         (0..<count).map { Float(sin(Double($0 * 7 + seed) * 0.37)) }
     }
 
     func testMatrixProductInEveryTranspositionAndWithAccumulation() {
-        let (m, n, k) = (5, 7, 13)
-        for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
-            let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
-            var c = values(m * n, seed: 3)
-            let before = c
-            let (lda, ldb) = (transA ? m : k, transB ? k : n)
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    c.withUnsafeMutableBufferPointer { c in
-                        DNNL.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 2, a: a.baseAddress!, lda: lda,
-                                   b: b.baseAddress!, ldb: ldb, beta: 0.5, c: c.baseAddress!, ldc: n)
-                    }
-                }
-            }
-            for i in 0..<m {
-                for j in 0..<n {
-                    var sum = 0.0, magnitude = 0.0
-                    for p in 0..<k {
-                        let x = Double(transA ? a[p * m + i] : a[i * k + p]), y = Double(transB ? b[j * k + p] : b[p * n + j])
-                        sum += x * y
-                        magnitude += abs(x * y)
-                    }
-                    let expected = 2 * sum + 0.5 * Double(before[i * n + j])
-                    XCTAssertEqual(Double(c[i * n + j]), expected, accuracy: 1e-4 * (2 * magnitude + 1), "transA \(transA) transB \(transB) [\(i), \(j)]")
-                }
-            }
-        }
+        checkMatrixProduct { DNNL.sgemm(transA: $0, transB: $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
     }
 
     func testConvolutionForwardAndBothGradientsFollowTheirDefinitions() {
