@@ -109,7 +109,7 @@ let package = Package(
         .target(name: "Meld", dependencies: ["Labels"]),
         // The trained model's contract: typed settings, train.json and model_info.json (one reader and writer each), the
         // folder a trained model lives in. Training writes it; evaluation, export and inference read it.
-        .target(name: "ModelContract", dependencies: ["Labels", "EmotionModel", "Dataset", "Metrics"]),
+        .target(name: "ModelContract", dependencies: ["Labels", "EmotionModel", "Dataset", "Metrics", .product(name: "Crypto", package: "swift-crypto")]),
         // SplitMix64: a seeded generator whose whole stream follows from one seed, for the generated dataset and data orders.
         .target(name: "SeededRandom"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
@@ -118,8 +118,7 @@ let package = Package(
         // regenerates it) and a graph builder; knows ONNX, not the network.
         .target(name: "ONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // A trained model in the forms users deploy: safetensors, ONNX float and int8, emotion_model.py, model_info.json.
-        .target(name: "Export", dependencies: ["ONNX", "EmotionModel", "NN", "Dataset", "Evaluation", "Labels", "Metrics", "ModelContract", "Safetensors",
-                                               .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "Export", dependencies: ["ONNX", "EmotionModel", "NN", "Dataset", "Evaluation", "Labels", "Metrics", "ModelContract", "Safetensors"],
                 resources: [.copy("Resources/emotion_model.py")]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
         .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training", "Evaluation",

@@ -1,4 +1,3 @@
-import Crypto
 import Dataset
 import EmotionModel
 import Evaluation
@@ -50,10 +49,7 @@ public enum ModelExport {
             int8Figures = try score(model, test, classes: classes, melFrames: shapes.melFrames)
         }
         var files: [String: ModelInfo.Exported] = [:]
-        for name in ["model.safetensors", "model.onnx", "model_int8.onnx", "emotion_model.py"] {
-            let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))
-            files[name] = ModelInfo.Exported(bytes: data.count, sha256: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
-        }
+        for name in ["model.safetensors", "model.onnx", "model_int8.onnx", "emotion_model.py"] { files[name] = try ModelInfo.Exported(file: folder + "/" + name) }
         var inputs: [String: [String]] = [:]
         if fusion.usesVisual { inputs["frames"] = ["batch", "\(shapes.frames)", "3", "\(shapes.size)", "\(shapes.size)"] }
         if fusion.usesAudio { inputs["mel"] = ["batch", "1", "\(shapes.melBands)", "\(shapes.melFrames)"] }

@@ -1,3 +1,4 @@
+import Crypto
 import Dataset
 import EmotionModel
 import Foundation
@@ -53,9 +54,17 @@ public struct ModelInfo: Codable, Sendable {
         public var bytes: Int
         public var sha256: String
 
-        public init(bytes: Int, sha256: String) {
+        /// The size and SHA-256 of the file at `path`, read in pieces.
+        public init(file path: String) throws {
+            guard let handle = FileHandle(forReadingAtPath: path) else { throw ContractError("\(path): cannot be read") }
+            defer { try? handle.close() }
+            var hasher = SHA256(), bytes = 0
+            while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty {
+                hasher.update(data: chunk)
+                bytes += chunk.count
+            }
             self.bytes = bytes
-            self.sha256 = sha256
+            sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         }
     }
 

@@ -13,7 +13,8 @@ public enum ModelWeights: String, CaseIterable, Sendable, Codable {
 
 /// A folder holding a trained model, as evaluation, export and inference find it: an export (`model_info.json` and
 /// `model.safetensors`) or a train stage's output (`train.json` and `best.safetensors` or `last.safetensors`). Either
-/// way it says what the model is (fusion, classes) and what it reads (features, mel frames).
+/// way it says what the model is (fusion, classes) and what it reads (features, mel frames). What it reads is held to
+/// sizes a model can have before anything is allocated for it, and an export's weights to the SHA-256 it records.
 public struct TrainedModelFolder: Sendable {
     public enum Description: Sendable {
         case export(ModelInfo)
@@ -29,8 +30,10 @@ public struct TrainedModelFolder: Sendable {
     public init(_ folder: String, weights: ModelWeights = .best) throws {
         let manager = FileManager.default
         if manager.fileExists(atPath: folder + "/" + ModelInfo.fileName) {
-            description = .export(try ModelInfo.read(folder + "/" + ModelInfo.fileName))
+            let info = try ModelInfo.read(folder + "/" + ModelInfo.fileName)
+            description = .export(info)
             self.weights = folder + "/model.safetensors"
+            try Self.verify(self.weights, recorded: info.files["model.safetensors"], in: folder + "/" + ModelInfo.fileName)
         } else if manager.fileExists(atPath: folder + "/" + TrainingSummary.fileName) {
             description = .training(try TrainingSummary.read(folder + "/" + TrainingSummary.fileName))
             self.weights = folder + "/" + weights.fileName
@@ -39,6 +42,7 @@ public struct TrainedModelFolder: Sendable {
                                 + "(\(TrainingSummary.fileName), \(weights.fileName))")
         }
         self.folder = folder
+        try checkSizes()
     }
 
     /// A training's summary and weights, wherever the pipeline put them.
@@ -46,6 +50,32 @@ public struct TrainedModelFolder: Sendable {
         description = .training(try TrainingSummary.read(summary))
         self.weights = weights
         folder = (summary as NSString).deletingLastPathComponent
+        try checkSizes()
+    }
+
+    /// The largest inputs a model of this project can be made for: a recorded size past them is a damaged or crafted
+    /// file, refused before it decides an allocation.
+    public static let limits = (frames: 1...256, size: 16...2048, melBands: 1...1024, melFrames: 8...360_000)
+
+    private func checkSizes() throws {
+        var problems: [String] = []
+        if !Self.limits.melFrames.contains(melFrames) { problems.append("mel_frames \(melFrames) is outside \(Self.limits.melFrames)") }
+        if let features {
+            if !Self.limits.frames.contains(features.frames) { problems.append("features.frames \(features.frames) is outside \(Self.limits.frames)") }
+            if !Self.limits.size.contains(features.size) { problems.append("features.size \(features.size) is outside \(Self.limits.size)") }
+            if !Self.limits.melBands.contains(features.melBands) { problems.append("features.mel_bands \(features.melBands) is outside \(Self.limits.melBands)") }
+        }
+        guard problems.isEmpty else { throw ContractError("\(describedBy): " + problems.joined(separator: "; ")) }
+    }
+
+    /// The file's SHA-256 against the one `model_info.json` records for it.
+    private static func verify(_ path: String, recorded: ModelInfo.Exported?, in info: String) throws {
+        let name = (path as NSString).lastPathComponent
+        guard let recorded else { throw ContractError("\(info) records no SHA-256 for \(name)") }
+        let digest = try ModelInfo.Exported(file: path).sha256
+        guard digest == recorded.sha256 else {
+            throw ContractError("\(path): SHA-256 \(digest) differs from the \(recorded.sha256) that \(info) records: the file changed after the export")
+        }
     }
 
     public var settings: TrainingSettings {

@@ -9,8 +9,10 @@ public struct StateDictionaryError: Error, CustomStringConvertible {
     public var unexpected: [String] = []
     public var misshapen: [(name: String, expected: [Int], found: [Int])] = []
     public var wrongType: [(name: String, expected: String, found: String)] = []
+    /// Tensors holding NaN or an infinity: a model loaded from them would answer with NaN.
+    public var nonFinite: [String] = []
 
-    public var isEmpty: Bool { missing.isEmpty && unexpected.isEmpty && misshapen.isEmpty && wrongType.isEmpty }
+    public var isEmpty: Bool { missing.isEmpty && unexpected.isEmpty && misshapen.isEmpty && wrongType.isEmpty && nonFinite.isEmpty }
 
     public var description: String {
         var lines = ["\(path) does not fit the model:"]
@@ -18,6 +20,7 @@ public struct StateDictionaryError: Error, CustomStringConvertible {
         if !unexpected.isEmpty { lines.append("  unexpected (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
         for m in misshapen { lines.append("  \(m.name): shape \(m.found) in the file, the model has \(m.expected)") }
         for w in wrongType { lines.append("  \(w.name): dtype \(w.found) in the file, expected \(w.expected)") }
+        if !nonFinite.isEmpty { lines.append("  NaN or infinite values in (\(nonFinite.count)): " + nonFinite.joined(separator: ", ")) }
         return lines.joined(separator: "\n")
     }
 }
@@ -47,6 +50,7 @@ extension Module {
             case .tensor(let t):
                 if found.dtype != .f32 { error.wrongType.append((name, "F32", found.dtype.rawValue)) }
                 else if found.shape != t.shape { error.misshapen.append((name, t.shape, found.shape)) }
+                else if try !file.allFinite(name) { error.nonFinite.append(name) }
             case .counter:
                 if found.dtype != .i64 { error.wrongType.append((name, "I64", found.dtype.rawValue)) }
                 else if found.count != 1 { error.misshapen.append((name, [], found.shape)) }

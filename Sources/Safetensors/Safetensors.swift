@@ -103,12 +103,27 @@ public struct SafetensorsFile {
                 throw SafetensorsError.badOffsets(path: path, tensor: name,
                                                   reason: "data_offsets \(offsets) outside the \(dataCount)-byte data section")
             }
+            // The element count is checked as it is multiplied: a crafted shape must not overflow into a small one.
+            var byteCount = dtype.byteCount
+            for dimension in shape {
+                let (product, overflow) = byteCount.multipliedReportingOverflow(by: dimension)
+                guard !overflow else {
+                    throw SafetensorsError.badOffsets(path: path, tensor: name, reason: "shape \(shape) of \(dtypeName) holds more bytes than a file can")
+                }
+                byteCount = product
+            }
             let entry = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
-            guard entry.range.count == entry.count * dtype.byteCount else {
+            guard entry.range.count == byteCount else {
                 throw SafetensorsError.badOffsets(path: path, tensor: name,
-                    reason: "\(entry.range.count) bytes for shape \(shape) of \(dtypeName) (expected \(entry.count * dtype.byteCount))")
+                    reason: "\(entry.range.count) bytes for shape \(shape) of \(dtypeName) (expected \(byteCount))")
             }
             entries[name] = entry
+        }
+        // Two tensors may not share bytes: one would change with the other.
+        let byStart = entries.filter { !$0.value.range.isEmpty }.sorted { ($0.value.range.lowerBound, $0.key) < ($1.value.range.lowerBound, $1.key) }
+        for (first, second) in zip(byStart, byStart.dropFirst()) where second.value.range.lowerBound < first.value.range.upperBound {
+            throw SafetensorsError.badOffsets(path: path, tensor: second.key,
+                                              reason: "data_offsets \(second.value.range) overlap those of '\(first.key)' \(first.value.range)")
         }
         self.path = path
         self.entries = entries
@@ -132,6 +147,16 @@ public struct SafetensorsFile {
             let source = UnsafeRawBufferPointer(rebasing: raw[(dataStart - bytes.startIndex + entry.range.lowerBound)...].prefix(entry.range.count))
             for i in 0..<entry.count {
                 destination[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            }
+        }
+    }
+
+    /// Whether a float32 tensor holds only finite values (no NaN, no infinity).
+    public func allFinite(_ name: String) throws -> Bool {
+        try withBytes(name) { raw in
+            !stride(from: 0, to: raw.count, by: 4).contains { offset in
+                // An exponent of all ones is NaN or an infinity.
+                UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) & 0x7F80_0000 == 0x7F80_0000
             }
         }
     }

@@ -79,4 +79,45 @@ final class ContractFileTests: XCTestCase {
         XCTAssertEqual(ClassWeights("0.5, 2"), .given([0.5, 2]))
         XCTAssertNil(ClassWeights("0.5,x"))
     }
+
+    /// An export folder whose model_info.json records the SHA-256 of its weights.
+    private func export(melFrames: Int = 16) throws -> String {
+        try Data((0..<64).map { UInt8($0) }).write(to: URL(fileURLWithPath: folder.file("model.safetensors")))
+        var settings = TrainingSettings()
+        settings.melFrames = melFrames
+        let features = ShardIndex.Features(frames: 2, size: 32, melBands: 64, mel: [:])
+        try ModelInfo(project: "MultimodalEmotion", projectVersion: "test", fusion: .audio, classes: referenceClasses, inputs: [:], outputs: [:],
+                      shapes: ExportShapes(frames: 2, size: 32, melFrames: melFrames), features: features, normalization: [:], melLayout: "",
+                      test: nil, testInt8: nil, training: settings, trainingSummary: [:],
+                      files: ["model.safetensors": try ModelInfo.Exported(file: folder.file("model.safetensors"))]).write(to: folder.file("model_info.json"))
+        return folder.path
+    }
+
+    /// Oracle for the digest: coreutils' sha256sum of the same file.
+    func testAnExportsWeightsAreHeldToTheirRecordedDigest() throws {
+        let path = try export()
+        let recorded = try ModelInfo.read(folder.file("model_info.json")).files["model.safetensors"]
+        let sum = try shell("/usr/bin/sha256sum", [folder.file("model.safetensors")])
+        XCTAssertEqual(recorded?.sha256, String(String(decoding: sum.out, as: UTF8.self).prefix(64)))
+        XCTAssertEqual(recorded?.bytes, 64)
+        XCTAssertNoThrow(try TrainedModelFolder(path))
+        try Data((0..<64).map { UInt8(63 - $0) }).write(to: URL(fileURLWithPath: folder.file("model.safetensors")))
+        XCTAssertThrowsError(try TrainedModelFolder(path)) { error in
+            XCTAssertTrue("\(error)".contains("model.safetensors: SHA-256") && "\(error)".contains("the file changed after the export"), "\(error)")
+        }
+    }
+
+    /// A crafted size is refused before it can decide an allocation.
+    func testSizesPastAnyModelsAreRefusedByField() throws {
+        let path = try export(melFrames: 1_000_000_000_000)
+        XCTAssertThrowsError(try TrainedModelFolder(path)) { error in
+            XCTAssertTrue("\(error)".contains("model_info.json: mel_frames 1000000000000 is outside 8...360000"), "\(error)")
+        }
+        var summary = summary()
+        summary.features?.size = 1 << 30
+        try summary.write(to: folder.file("train.json"))
+        XCTAssertThrowsError(try TrainedModelFolder(summary: folder.file("train.json"), weights: folder.file("best.safetensors"))) { error in
+            XCTAssertTrue("\(error)".contains("train.json: features.size 1073741824 is outside 16...2048"), "\(error)")
+        }
+    }
 }

@@ -46,4 +46,21 @@ final class StateDictionaryTests: XCTestCase {
         }
         XCTAssertEqual(fresh.weight.scalars, [1, 1, 1, 1], "nothing loaded from a file that does not fit")
     }
+
+    /// A NaN or an infinity in a weight would make every answer NaN: refused at load, naming the tensor, nothing loaded.
+    func testNonFiniteWeightsAreRefusedByName() throws {
+        let folder = try TemporaryFolder()
+        let layer = BatchNorm2d(2)
+        var writer = SafetensorsWriter()
+        writer.add("weight", shape: [2], floats: [1, .nan])
+        writer.add("bias", shape: [2], floats: [0, 0])
+        writer.add("running_mean", shape: [2], floats: [0, -.infinity])
+        writer.add("running_var", shape: [2], floats: [1, 1])
+        writer.add("num_batches_tracked", shape: [], int64s: [0])
+        try writer.write(to: folder.file("nan.safetensors"))
+        XCTAssertThrowsError(try layer.loadStateDictionary(SafetensorsFile(path: folder.file("nan.safetensors")))) { error in
+            XCTAssertTrue("\(error)".contains("NaN or infinite values in (2): weight, running_mean"), "\(error)")
+        }
+        XCTAssertEqual(layer.weight.scalars, [1, 1], "nothing loaded")
+    }
 }

@@ -60,6 +60,11 @@ final class SafetensorsFileTests: XCTestCase {
         if case .badOffsets(_, let tensor, _)? = error(withHeader(#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: 4)) {
             XCTAssertEqual(tensor, "w")
         } else { XCTFail("offsets past the data") }
+        // A shape whose byte count overflows, and two tensors sharing bytes, are refused naming the tensor.
+        let huge = error(withHeader(#"{"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904,4],"data_offsets":[0,8]}}"#, data: 8))
+        XCTAssertTrue(huge?.description.contains("tensor 'w'") == true && huge?.description.contains("holds more bytes than a file can") == true, "\(String(describing: huge))")
+        let overlap = error(withHeader(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8))
+        XCTAssertTrue(overlap?.description.contains("overlap those of 'a'") == true, "\(String(describing: overlap))")
         if case .badHeader? = error(withHeader("[1,2]", data: 0)) {} else { XCTFail("header not an object") }
         if case .badHeader? = error(withHeader("{nope", data: 0)) {} else { XCTFail("header not JSON") }
 
