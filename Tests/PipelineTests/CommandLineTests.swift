@@ -246,5 +246,15 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(gc.out.hasPrefix("dropped 5 entries and 8 files"), gc.out)
         XCTAssertEqual(try sandbox.outputs(), before)
         XCTAssertTrue(try Sandbox.shell(probe, ["run", file, "--workspace", sandbox.data]).out.contains("0 units executed"))
+
+        // A damaged run record: gc cannot tell that pipeline's outputs from garbage, so it removes nothing and says why.
+        let record = sandbox.data + "/cache/runs/" + (try FileManager.default.contentsOfDirectory(atPath: sandbox.data + "/cache/runs").first { $0.hasSuffix(".json") })!
+        let whole = try Data(contentsOf: URL(fileURLWithPath: record))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: record))
+        let objects = try FileManager.default.subpathsOfDirectory(atPath: sandbox.data + "/cache/objects").count
+        let refused = try Sandbox.shell(probe, ["gc", "--workspace", sandbox.data])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("gc removed nothing: the run record \(record) (not a run record)"), refused.err)
+        XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: sandbox.data + "/cache/objects").count, objects)
     }
 }

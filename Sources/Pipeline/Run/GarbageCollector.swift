@@ -1,7 +1,8 @@
 import Foundation
 
 /// Drops cache entries and objects that no run record references: the outputs of superseded params,
-/// removed items and abandoned runs. What a record names is never touched.
+/// removed items and abandoned runs. What a record names is never touched, and with a record that cannot be read
+/// nothing is: its outputs cannot be told from garbage.
 public enum GarbageCollector {
     public struct Result: Sendable {
         public var entriesRemoved = 0
@@ -16,7 +17,12 @@ public enum GarbageCollector {
         let store = try ObjectStore(root: workspace.cache)
         var liveEntries: Set<Digest> = []
         var liveObjects: Set<Digest> = []
-        for record in RunRecord.all(workspace: workspace) {
+        let (records, unreadable) = RunRecord.all(workspace: workspace)
+        guard unreadable.isEmpty else {
+            throw PipelineError(.corrupt, "gc removed nothing: the run record " + unreadable.joined(separator: ", ")
+                                + " says which outputs are in use; run that pipeline again to rewrite it, or delete the file to let gc drop its outputs")
+        }
+        for record in records {
             for stage in record.stages.values {
                 if let files = stage.files {
                     liveEntries.insert(stage.base)

@@ -62,7 +62,7 @@ public enum Verifier {
         }
         if !dryRun { for digest in bad { store.removeObject(digest) } }
         var recomputed: [Unit] = []
-        for var record in RunRecord.all(workspace: workspace) {
+        for var record in RunRecord.all(workspace: workspace).records {
             var changed = false
             for (name, stage) in record.stages {
                 if let files = stage.files, removed.contains(stage.base) || files.values.contains(where: { bad.contains($0.digest) }) {

@@ -26,12 +26,20 @@ struct RunRecord: Codable {
         try AtomicFile.write(try encoder.encode(self), to: RunRecord.path(workspace: workspace, pipeline: pipeline))
     }
 
-    static func all(workspace: Workspace) -> [RunRecord] {
+    /// Every run record of the workspace, and the paths of those that cannot be read (with why).
+    static func all(workspace: Workspace) -> (records: [RunRecord], unreadable: [String]) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: workspace.runs)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.compactMap {
-            guard let data = FileManager.default.contents(atPath: workspace.runs + "/" + $0) else { return nil }
-            return try? JSONDecoder().decode(RunRecord.self, from: data)
+        var records: [RunRecord] = [], unreadable: [String] = []
+        for name in names.sorted() where name.hasSuffix(".json") {
+            let path = workspace.runs + "/" + name
+            do {
+                guard let data = FileManager.default.contents(atPath: path) else { throw CocoaError(.fileReadUnknown) }
+                records.append(try JSONDecoder().decode(RunRecord.self, from: data))
+            } catch {
+                unreadable.append("\(path) (\(error is DecodingError ? "not a run record" : "cannot be read"))")
+            }
         }
+        return (records, unreadable)
     }
 }
 
