@@ -48,7 +48,19 @@ public struct EmotionCommand: ParsableCommand {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let first = arguments.first, delegatedCommands.contains(first) { handOver(arguments) }
         keepFreedMemory()
+        failOnLostOutput()
         main()
+    }
+
+    /// A command whose standard output could not be written (a full disk, `>/dev/full`) did not do what it was asked:
+    /// at exit, a failed flush of standard output ends the program with status 74 (EX_IOERR), saying so on standard error.
+    public static func failOnLostOutput() {
+        atexit {
+            guard fflush(stdout) != 0 || ferror(stdout) != 0 else { return }
+            let message = "error: standard output could not be written: \(String(cString: strerror(errno)))\n"
+            _ = message.withCString { Glibc.write(2, $0, strlen($0)) }
+            _exit(74)
+        }
     }
 
     /// A status reads a few large files and scans every input and output on several threads, and its time goes as much

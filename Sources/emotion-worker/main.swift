@@ -5,4 +5,5 @@ import PipelineMPI
 
 EmotionCommand.kinds = .registry(ProjectStages.registry)
 EmotionCommand.mpiRunner = MPIRun.run
+EmotionCommand.failOnLostOutput()
 EmotionWorkerCommand.main()

@@ -155,3 +155,35 @@ final class ChoiceParamTests: XCTestCase {
         XCTAssertEqual(planned.status, 0, planned.err)
     }
 }
+
+/// Output that cannot be written is not success, and failed commentary does not stop a run.
+final class LostOutputTests: XCTestCase {
+    /// Runs `program` with its standard output or error on /dev/full, the way a full disk refuses writes.
+    private func run(_ program: String, _ arguments: [String], full descriptor: Int32) throws -> (status: Int32, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let full = try XCTUnwrap(FileHandle(forWritingAtPath: "/dev/full"))
+        let err = Pipe()
+        if descriptor == 1 { (process.standardOutput, process.standardError) = (full, err) } else { process.standardError = full }
+        try process.run()
+        let text = descriptor == 1 ? String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) : ""
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    func testAFailedWriteToStandardOutputIsAnErrorAndOneToStandardErrorIsNoTrap() throws {
+        let emotion = productsDirectory() + "/emotion"
+        for program in [emotion, productsDirectory() + "/emotion-worker"] {
+            let kinds = try run(program, ["kinds"], full: 1)
+            XCTAssertEqual(kinds.status, 74, "\(program) kinds >/dev/full")
+            XCTAssertTrue(kinds.err.contains("standard output could not be written"), kinds.err)
+        }
+        let root = try TemporaryFolder()
+        try Data("stages:\n  gen: {uses: test.generate, params: {count: 3}}\n".utf8).write(to: URL(fileURLWithPath: root.file("p.yaml")))
+        let probe = productsDirectory() + "/pipeline-probe"
+        let run = try self.run(probe, ["run", root.file("p.yaml"), "--workspace", root.file("data")], full: 2)
+        XCTAssertEqual(run.status, 0, "a run whose progress cannot be written still runs")
+        XCTAssertFalse(try outputFiles(under: root.file("data/out/p")).isEmpty)
+    }
+}

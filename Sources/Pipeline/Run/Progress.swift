@@ -28,7 +28,7 @@ public final class Progress: @unchecked Sendable {
     public func message(_ text: String) {
         guard !quiet else { return }
         clearLiveLine()
-        output.write(Data((text + "\n").utf8))
+        emit(text + "\n")
         draw(force: true)
     }
 
@@ -43,7 +43,7 @@ public final class Progress: @unchecked Sendable {
         if active[index].1.firstDone == nil { active[index].1.firstDone = Date() }
         if !isTerminal, !quiet, active[index].1.done < active[index].1.total, Date().timeIntervalSince(active[index].1.lastLine) >= 10 {
             active[index].1.lastLine = Date()
-            output.write(Data((Progress.describe(name, active[index].1) + "\n").utf8))
+            emit(Progress.describe(name, active[index].1) + "\n")
         }
         draw(force: false)
     }
@@ -81,13 +81,19 @@ public final class Progress: @unchecked Sendable {
         guard force || Date().timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = Date()
         let line = active.map { Progress.describe($0.0, $0.1) }.joined(separator: " | ")
-        output.write(Data(("\r\u{1B}[K" + line).utf8))
+        emit("\r\u{1B}[K" + line)
         liveLineShown = true
+    }
+
+    /// Progress that cannot be written (standard error on a full disk, `2>/dev/full`) is dropped: the run and its
+    /// outputs matter more than its commentary.
+    private func emit(_ text: String) {
+        try? output.write(contentsOf: Data(text.utf8))
     }
 
     private func clearLiveLine() {
         if liveLineShown {
-            output.write(Data("\r\u{1B}[K".utf8))
+            emit("\r\u{1B}[K")
             liveLineShown = false
         }
     }
