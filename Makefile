@@ -15,6 +15,7 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product emotion
 	$(SWIFT) build -c release --product emotion-worker
+	$(SWIFT) build -c release --product emotion-speak
 
 ## The whole pipeline, end to end, on a dataset the project generates itself.
 demo: build

@@ -42,7 +42,9 @@ let package = Package(
         // espeak-ng, for Speech only.
         .systemLibrary(name: "CEspeakNG", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
         // Text to speech with controllable prosody, for the generated dataset's voices.
-        .target(name: "Speech", dependencies: ["CEspeakNG"]),
+        .target(name: "Speech", dependencies: ["CEspeakNG", "ChildProcesses"]),
+        // One utterance per process, so that each one's speech depends on its text and prosody alone.
+        .executableTarget(name: "emotion-speak", dependencies: ["Speech"]),
         // cairo, for Drawing only.
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         // Anti-aliased 2-D drawing, read back as RGB: the generated dataset's faces.
@@ -157,7 +159,7 @@ let package = Package(
         .testTarget(name: "FFTTests", dependencies: ["FFT"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "Safetensors", "TestSupport"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "Media", "Meld", "Synthesis", "TestSupport", "emotion", "emotion-worker", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "SpeechTests", dependencies: ["Speech"]),
+        .testTarget(name: "SpeechTests", dependencies: ["Speech", "emotion-speak"]),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "NN", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "NN", "TestSupport"]),
@@ -187,7 +189,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelContract", "Labels", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"],
                     exclude: ["ddp_oracle.py"]),
         .testTarget(name: "GradientExchangeTests", dependencies: ["GradientExchange", "TestSupport", "exchange-probe"]),
-        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
+        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "Speech", "emotion-speak", "EmotionStages", "Pipeline", "Media", "Meld", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionStagesTests", dependencies: ["EmotionStages", "Synthesis", "Media", "Meld", "Pipeline", "Dataset", "Safetensors", "TestSupport",
                                                                "EmotionModel", "NN", "Tensor",
                                                                "emotion", "emotion-worker", .product(name: "Crypto", package: "swift-crypto")]),

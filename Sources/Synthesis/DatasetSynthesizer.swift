@@ -102,8 +102,9 @@ public struct PlantedFault: Sendable, Codable, Hashable {
 
 /// Writes a MELD.Raw-layout folder from `SynthesisParams`: the three CSVs with MELD's columns, one
 /// H.264/AAC clip per utterance, and, in `synthesis/`, the ground truth and the planted faults, which
-/// no model ever reads. In a fresh process, the same params give byte-identical CSVs and clips that decode
-/// to identical frames and samples.
+/// no model ever reads. The same params give byte-identical CSVs and clips, and each clip is a function of the seed
+/// and its own plan alone: its speech is made in a process of its own (`SpeechSynthesizer`), its drawing from its
+/// own random stream.
 public enum DatasetSynthesizer {
     public static let sampleRate = 16_000
 
@@ -169,29 +170,10 @@ public enum DatasetSynthesizer {
             precondition(template.clipName == extra.file)
             clips.append(template)
         }
-        // Speech is made on one thread in plan order (espeak-ng's output depends on the calls before it, so a
-        // fixed order makes every fresh process produce the same samples; see `SpeechSynthesizer`), while the
-        // other threads draw and encode each clip as soon as its speech is ready.
-        final class SpeechSlots: @unchecked Sendable {
-            var speech: [Result<[Float], Error>]
-            let ready: [DispatchSemaphore]
-            init(_ count: Int) { speech = Array(repeating: .success([]), count: count); ready = (0..<count).map { _ in DispatchSemaphore(value: 0) } }
-        }
-        let slots = SpeechSlots(clips.count)
-        let toSpeak = clips
-        let speaker = Thread {
-            for (index, clip) in toSpeak.enumerated() {
-                slots.speech[index] = Result { try speak(clip, params: params) }
-                slots.ready[index].signal()
-            }
-        }
-        speaker.start()
-        // ParallelWork hands out clips in plan order, the order in which their speech becomes ready.
         let durations = try ParallelWork.map(Array(clips.indices), threads: threads) { index -> Double in
-            slots.ready[index].wait()
             let clip = clips[index]
             let path = root + "/" + clip.split.clipFolder + "/" + clip.clipName
-            let seconds = try writeClip(clip, speech: try slots.speech[index].get(), params: params, to: path, silent: fault(.silent, clip))
+            let seconds = try writeClip(clip, speech: try speak(clip, params: params), params: params, to: path, silent: fault(.silent, clip))
             if fault(.truncated, clip) {
                 let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                 try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))

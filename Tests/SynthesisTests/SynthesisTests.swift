@@ -3,6 +3,7 @@ import Foundation
 import Media
 import Meld
 import Pipeline
+import Speech
 import Synthesis
 import TestSupport
 import XCTest
@@ -85,6 +86,41 @@ final class SynthesisTests: XCTestCase {
         XCTAssertEqual(a.keys.filter { a[$0] != b[$0] }.sorted(), [], "files that differ between two runs with one seed")
         let other = try outputFiles(under: folder.file("other"))
         XCTAssertNotEqual(a[Split.train.csvName], other[Split.train.csvName], "another seed, another dataset")
+    }
+
+    /// Issue 27, case 11: espeak-ng's voice depended on what it had spoken before in the process, so a dataset's
+    /// first clips could come out other than in a later generation. Each utterance is now spoken in a process of its
+    /// own: a clip made alone (the first and only utterances of a tiny dataset) equals, byte for byte, the same clip made
+    /// within a larger dataset after dozens of others, on one core under a busy loop with more threads than cores.
+    func testEachUtteranceIsTheSameAloneAsWithinALargerDatasetUnderLoad() throws {
+        let emotion = productsDirectory() + "/emotion"
+        guard FileManager.default.isExecutableFile(atPath: emotion) else { throw XCTSkip("emotion is not built beside the tests") }
+        let folder = try TemporaryFolder()
+        let common = ["--seed", "5", "--width", "320", "--height", "180", "--fps", "12", "--label-weights", "1,1,1,1,1,1,1"]
+        let busy = Process()
+        busy.executableURL = URL(fileURLWithPath: "/bin/sh")
+        busy.arguments = ["-c", "while :; do :; done"]
+        try busy.run()
+        defer { busy.terminate() }
+        let large = try shell("/usr/bin/taskset", ["-c", "0", emotion, "synth", "--out", folder.file("large"), "--dialogues", "6,2,3", "--utterances", "5",
+                                                   "--threads", "3"] + common)
+        XCTAssertEqual(large.status, 0, large.err)
+        busy.terminate()
+        let alone = try shell(emotion, ["synth", "--out", folder.file("alone"), "--dialogues", "1,1,1", "--utterances", "2", "--threads", "1"] + common)
+        XCTAssertEqual(alone.status, 0, alone.err)
+
+        let inLarge = try outputFiles(under: folder.file("large")), byItself = try outputFiles(under: folder.file("alone"))
+        // The unannotated extra clip is numbered after the dev dialogues, so it is another clip in each.
+        let clips = byItself.keys.filter { $0.hasSuffix(".mp4") && !$0.contains("dia51_") }.sorted()
+        XCTAssertGreaterThanOrEqual(clips.count, 4, "\(byItself.keys.sorted())")
+        XCTAssertGreaterThan(inLarge.keys.filter { $0.hasSuffix(".mp4") }.count, 40)
+        for clip in clips { XCTAssertEqual(byItself[clip], inLarge[clip], "\(clip): made alone and made among others") }
+
+        // The same text, spoken in this process between others, gives the same samples each time.
+        let prosody = Prosody(rate: 160, pitch: 60, range: 70, volume: 120, voice: "en+f2")
+        let first = try SpeechSynthesizer.speak("I told you, it was not me.", prosody: prosody)
+        _ = try SpeechSynthesizer.speak("Something else entirely, said loudly.", prosody: Prosody(rate: 300, volume: 200))
+        XCTAssertEqual(try SpeechSynthesizer.speak("I told you, it was not me.", prosody: prosody).samples, first.samples)
     }
 
     func testLabelsAndModalitiesFollowTheParams() {

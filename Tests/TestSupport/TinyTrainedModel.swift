@@ -31,9 +31,7 @@ public struct TinyTrainedModel {
     /// (every voice too, and no faults), 60 training clips, 20 epochs without augmentation, a 1 s window (`mel_frames`
     /// 100); evaluated on the train split: 37 to 60 of the 60 right (seeds 7 to 10) after some 30 s of training, where
     /// two steps leave a model at chance. What checking a prediction against a clip's label needs. The clips are made
-    /// by `emotion synth`, a fresh process: espeak-ng's voice depends on the calls before it in a process, so made in
-    /// the test process they would change (and with them the clips' lengths, frames and the model) with the tests that
-    /// ran before.
+    /// by `emotion synth`, as users make them.
     public static func learnt() throws -> TinyTrainedModel {
         try TinyTrainedModel(pipeline: preprocessing + """
               train: {uses: train, deps: [shard_index, shards], params: {fusion: visual, workers: 1, batch: 8, threads: 2, epochs: 20, mel_frames: 100, warmup: 5, lr_visual: 0.0003, dropout: 0, label_smoothing: 0, flip: 0, brightness: 0, contrast: 0}}
