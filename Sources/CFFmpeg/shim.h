@@ -15,6 +15,7 @@
 #include <libswresample/swresample.h>
 #include <libswscale/swscale.h>
 #include <malloc.h>
+#include <string.h>
 
 static inline int cff_error_again(void) { return AVERROR(EAGAIN); }
 static inline int cff_error_eof(void) { return AVERROR_EOF; }
@@ -35,18 +36,35 @@ static inline int cff_swr_convert_frame(SwrContext *swr, float *out, int out_cap
                        frame ? (const uint8_t **)frame->extended_data : NULL, frame ? frame->nb_samples : 0);
 }
 
-/// Converts a packed RGB24 image into a frame of the frame's own size and pixel format.
+/// swscale's vector code reads and writes whole vectors, past the end of a row whose length is not a multiple of
+/// one (an RGB24 row of 424 or 856 pixels, say) and so past the end of a packed image; it also wants rows aligned.
+/// The conversions below therefore go through a buffer of aligned, padded rows and copy the packed rows in or out.
+static inline int cff_padded_stride(int width) { return FFALIGN(3 * width, 64); }
+
+/// Converts a packed RGB24 image into a frame of the frame's own size and pixel format; -1 when out of memory.
 static inline int cff_sws_from_rgb(struct SwsContext *sws, const uint8_t *rgb, int width, int height, AVFrame *frame) {
-    const uint8_t *planes[1] = { rgb };
-    int strides[1] = { 3 * width };
-    return sws_scale(sws, planes, strides, 0, height, frame->data, frame->linesize);
+    int stride = cff_padded_stride(width);
+    uint8_t *padded = av_malloc((size_t)stride * (size_t)(height + 1));
+    if (!padded) return -1;
+    for (int row = 0; row < height; row++) memcpy(padded + (size_t)row * stride, rgb + (size_t)row * 3 * width, (size_t)3 * width);
+    const uint8_t *planes[1] = { padded };
+    int strides[1] = { stride };
+    int rows = sws_scale(sws, planes, strides, 0, height, frame->data, frame->linesize);
+    av_free(padded);
+    return rows;
 }
 
-/// Converts a decoded frame into packed RGB24 of the given size.
-static inline int cff_sws_to_rgb(struct SwsContext *sws, const AVFrame *frame, uint8_t *rgb, int width) {
-    uint8_t *planes[1] = { rgb };
-    int strides[1] = { 3 * width };
-    return sws_scale(sws, (const uint8_t *const *)frame->data, frame->linesize, 0, frame->height, planes, strides);
+/// Converts a decoded frame into packed RGB24 of the given size; -1 when out of memory.
+static inline int cff_sws_to_rgb(struct SwsContext *sws, const AVFrame *frame, uint8_t *rgb, int width, int height) {
+    int stride = cff_padded_stride(width);
+    uint8_t *padded = av_malloc((size_t)stride * (size_t)(height + 1));
+    if (!padded) return -1;
+    uint8_t *planes[1] = { padded };
+    int strides[1] = { stride };
+    int rows = sws_scale(sws, (const uint8_t *const *)frame->data, frame->linesize, 0, frame->height, planes, strides);
+    for (int row = 0; row < rows && row < height; row++) memcpy(rgb + (size_t)row * 3 * width, padded + (size_t)row * stride, (size_t)3 * width);
+    av_free(padded);
+    return rows;
 }
 
 /// Copies float samples into a planar-float frame's first plane.

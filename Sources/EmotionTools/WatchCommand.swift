@@ -45,6 +45,9 @@ struct WatchCommand: ParsableCommand {
     @Flag(help: "List the device kinds this FFmpeg can read, and exit.")
     var listDevices = false
 
+    @Option(help: "Seconds a stream or device may send nothing, while connecting too, before the session ends.")
+    var timeout = 10.0
+
     @Option(help: "Engine threads (default: the machine's cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -52,6 +55,7 @@ struct WatchCommand: ParsableCommand {
         guard listDevices || (input != nil && model != nil) else { throw ValidationError(input == nil ? "name the --input" : "name the --model") }
         guard rate > 0 && rate <= 50 else { throw ValidationError("--rate must be above 0 and at most 50") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be above 0 and at most 3600 seconds") }
     }
 
     func run() throws {
@@ -60,7 +64,7 @@ struct WatchCommand: ParsableCommand {
             return
         }
         var settings = WatchSession.Settings()
-        (settings.rate, settings.realtime, settings.threads, settings.record, settings.annotated) = (rate, realtime, threads, session, out)
+        (settings.rate, settings.realtime, settings.threads, settings.record, settings.annotated, settings.timeout) = (rate, realtime, threads, session, out, timeout)
         let watch: WatchSession
         do { watch = try WatchSession(model: model!, input: input!, audio: audio, settings: settings) } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -75,13 +79,13 @@ struct WatchCommand: ParsableCommand {
             print(String(decoding: (try? encoder.encode(detection)) ?? Data(), as: UTF8.self))
             fflush(stdout)
             if isatty(2) != 0 {
-                FileHandle.standardError.write(Data(String(format: "\r%7.1f s  real-time factor %.2f  %@ %.2f (%@)  dropped %d   ", watch.watcher.position,
+                FileHandle.standardError.write(Data(String(format: "\r%7.1f s  real-time factor %.2f  %@ %.2f (%@)  dropped %d   ", watch.position,
                                                            watch.realTimeFactor, detection.emotion, detection.confidence, detection.mode, watch.dropped).utf8))
             }
         }
         let summary = watch.record.emotionStatistics
         FileHandle.standardError.write(Data(String(format: "\n%@ at %.1f s: %d predictions (dominant %@, mean confidence %.2f), %d windows dropped, real-time factor %.2f; record: %@\n",
-                                                   ending.rawValue, watch.watcher.position, watch.detections.count, summary.dominantEmotion ?? "none",
+                                                   ending.rawValue, watch.position, watch.detections.count, summary.dominantEmotion ?? "none",
                                                    summary.averageConfidence, watch.dropped, watch.realTimeFactor, session).utf8))
         if let failure {
             FileHandle.standardError.write(Data("error: \(failure)\n".utf8))

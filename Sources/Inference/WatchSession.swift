@@ -17,6 +17,8 @@ public final class WatchSession {
         public var record = "session.json"
         /// The annotated video (MP4, audio kept), if wanted.
         public var annotated: String?
+        /// Seconds a network input may go without data (while connecting too) before the session ends.
+        public var timeout = 10.0
 
         public init() {}
     }
@@ -28,45 +30,39 @@ public final class WatchSession {
         case inputFailed = "the input stopped"
     }
 
-    public let watcher: Watcher
+    public let trained: TrainedModel
     public let input: String
+    public let audio: String?
     public let settings: Settings
     public private(set) var detections: [Detection] = []
     /// Windows that came due while the model was still busy with an earlier one, on paced input.
     public private(set) var dropped = 0
     public private(set) var started = Date()
-    private let stream: MediaStream
-    private let paired: PairedStreams?
-    private let live: Bool
+    /// The input once opened, with the `Watcher` made for what it carries.
+    private var opened: (stream: MediaStream, paired: PairedStreams?, watcher: Watcher, live: Bool)?
     private var latest: Detection?
     private var snapshots = 0
 
-    /// Opens the model and the input (`KIND:NAME` for a device libavdevice knows, else a file or URL) and, with `audio`,
-    /// the source whose sound replaces the input's.
+    /// Opens the model; the input (`KIND:NAME` for a device libavdevice knows, else a file or URL) and `audio`, the
+    /// source whose sound replaces the input's, are opened by `run`, so that a session that never connects still ends
+    /// with its record.
     public init(model: String, input: String, audio: String?, settings: Settings) throws {
-        let trained = try TrainedModel(folder: model)
-        let (source, device) = Self.parse(input)
-        stream = try MediaStream(source: source, device: device, sampleRate: trained.mel.sampleRate)
-        if let audio {
-            let (audioSource, audioDevice) = Self.parse(audio)
-            paired = try PairedStreams(video: stream, audio: try MediaStream(source: audioSource, device: audioDevice, sampleRate: trained.mel.sampleRate))
-        } else {
-            paired = nil
-        }
-        watcher = try Watcher(trained, rate: settings.rate, video: stream.videoSize != nil, audio: paired != nil || stream.hasAudio)
-        watcher.threads = settings.threads
-        live = device != nil || source.contains("://") || audio.map { Self.parse($0).device != nil || $0.contains("://") } ?? false
+        trained = try TrainedModel(folder: model)
         self.input = input
+        self.audio = audio
         self.settings = settings
     }
 
+    /// Seconds of input seen.
+    public var position: Double { opened?.watcher.position ?? 0 }
+
     /// What the session has seen so far, in the reference system's record format.
     public var record: SessionRecord {
-        SessionRecord(source: input, classes: watcher.trained.classes, started: started, duration: watcher.position, detections: detections, dropped: dropped)
+        SessionRecord(source: input, classes: trained.classes, started: started, duration: position, detections: detections, dropped: dropped)
     }
 
     /// Seconds of input per second of wall time so far.
-    public var realTimeFactor: Double { watcher.position / max(Date().timeIntervalSince(started), 1e-9) }
+    public var realTimeFactor: Double { position / max(Date().timeIntervalSince(started), 1e-9) }
 
     /// Plays the input to its end or until `control` asks to stop, handing each prediction to `report` as it is made.
     /// The record is written in every case; the error that stopped the input, if any, is returned with the ending.
@@ -75,11 +71,16 @@ public final class WatchSession {
         var failure: Error?
         var annotated: AnnotatedVideo?
         do {
-            annotated = try openAnnotatedVideo()
-            try play(control: control, annotated: annotated, report: report)
+            let (stream, paired, watcher) = try open(control: control)
+            annotated = try openAnnotatedVideo(stream, audio: paired != nil || stream.hasAudio)
+            try play(stream: paired.map(Either.paired) ?? .single(stream), watcher: watcher, control: control, annotated: annotated, report: report)
         } catch {
-            failure = error
+            // A stop asked for while a read waited ends that read: the session stopped, nothing failed.
+            failure = control.stopRequested ? nil : error
         }
+        var record = self.record
+        record.sessionInfo.ending = control.stopRequested ? Ending.stopped.rawValue : failure == nil ? Ending.inputEnded.rawValue : Ending.inputFailed.rawValue
+        record.sessionInfo.error = failure.map { "\($0)" }
         do { try record.write(to: settings.record) } catch { failure = failure ?? error }
         if let annotated {
             do { try annotated.finish() } catch { failure = failure ?? error }
@@ -87,15 +88,42 @@ public final class WatchSession {
         return (control.stopRequested ? .stopped : failure == nil ? .inputEnded : .inputFailed, failure)
     }
 
-    private func openAnnotatedVideo() throws -> AnnotatedVideo? {
-        guard let path = settings.annotated else { return nil }
-        guard let size = stream.videoSize else { throw MediaError.noVideoStream(input) }
-        return try AnnotatedVideo(path: path, classes: watcher.trained.classes, width: size.width, height: size.height, frameRate: stream.frameRate,
-                                  sampleRate: watcher.trained.mel.sampleRate, audio: paired != nil || stream.hasAudio)
+    /// The input (and the second source of sound), each read bounded by `MediaStream`'s timeout and given up when
+    /// `control` asks to stop, and the watcher for what they carry.
+    private func open(control: SessionControl) throws -> (MediaStream, PairedStreams?, Watcher) {
+        let (source, device) = Self.parse(input)
+        let interrupted = { control.stopRequested }
+        let stream = try MediaStream(source: source, device: device, sampleRate: trained.mel.sampleRate, timeout: settings.timeout, interrupted: interrupted)
+        var paired: PairedStreams?
+        if let audio {
+            let (audioSource, audioDevice) = Self.parse(audio)
+            paired = try PairedStreams(video: stream, audio: try MediaStream(source: audioSource, device: audioDevice, sampleRate: trained.mel.sampleRate,
+                                                                             timeout: settings.timeout, interrupted: interrupted))
+        }
+        let watcher = try Watcher(trained, rate: settings.rate, video: stream.videoSize != nil, audio: paired != nil || stream.hasAudio)
+        watcher.threads = settings.threads
+        let live = device != nil || source.contains("://") || audio.map { Self.parse($0).device != nil || $0.contains("://") } ?? false
+        opened = (stream, paired, watcher, live)
+        return (stream, paired, watcher)
     }
 
-    private func play(control: SessionControl, annotated: AnnotatedVideo?, report: (Detection) -> Void) throws {
-        while !control.stopRequested, let event = try paired.map({ try $0.next() }) ?? stream.next() {
+    private enum Either {
+        case single(MediaStream), paired(PairedStreams)
+        func next() throws -> MediaStream.Event? {
+            switch self { case .single(let stream): return try stream.next(); case .paired(let paired): return try paired.next() }
+        }
+    }
+
+    private func openAnnotatedVideo(_ stream: MediaStream, audio: Bool) throws -> AnnotatedVideo? {
+        guard let path = settings.annotated else { return nil }
+        guard let size = stream.videoSize else { throw MediaError.noVideoStream(input) }
+        return try AnnotatedVideo(path: path, classes: trained.classes, width: size.width, height: size.height, frameRate: stream.frameRate,
+                                  sampleRate: trained.mel.sampleRate, audio: audio)
+    }
+
+    private func play(stream: Either, watcher: Watcher, control: SessionControl, annotated: AnnotatedVideo?, report: (Detection) -> Void) throws {
+        let live = opened?.live ?? false
+        while !control.stopRequested, let event = try stream.next() {
             if settings.realtime && !live { waitForItsTime(event) }
             for due in try watcher.feed(event) { try predict(due, report: report) }
             if let annotated {
@@ -120,6 +148,7 @@ public final class WatchSession {
     /// The prediction of the window ending at `due`; on paced input, a window come due a whole period ago is dropped so
     /// the session does not fall behind.
     private func predict(_ due: Double, report: (Detection) -> Void) throws {
+        guard let (_, _, watcher, live) = opened else { return }
         if (settings.realtime || live) && Date().timeIntervalSince(started) > due + 1 / settings.rate {
             dropped += 1
             return
@@ -134,10 +163,10 @@ public final class WatchSession {
     private func snapshot() throws {
         snapshots += 1
         try record.write(to: settings.record)
-        if let frame = watcher.latestFrame {
+        if let frame = opened?.watcher.latestFrame {
             try JPEGFile.write(frame, to: (settings.record as NSString).deletingPathExtension + "-snapshot-\(snapshots).jpg")
         }
-        FileHandle.standardError.write(Data("\nsnapshot \(snapshots): \(settings.record) at \(String(format: "%.1f", watcher.position)) s\n".utf8))
+        FileHandle.standardError.write(Data("\nsnapshot \(snapshots): \(settings.record) at \(String(format: "%.1f", position)) s\n".utf8))
     }
 
     /// `KIND:NAME` for a device kind libavdevice knows (v4l2, alsa, pulse, ...; any of a kind's comma-separated names,

@@ -27,9 +27,12 @@ public struct SessionRecord: Codable, Sendable {
         public var totalDetections: Int
         public var source: String
         public var droppedWindows: Int
+        /// How the session ended (`WatchSession.Ending`), and what stopped the input when something did.
+        public var ending: String?
+        public var error: String?
         enum CodingKeys: String, CodingKey {
             case startTime = "start_time", durationSeconds = "duration_seconds", totalDetections = "total_detections", source
-            case droppedWindows = "dropped_windows"
+            case droppedWindows = "dropped_windows", ending, error
         }
     }
 

@@ -67,6 +67,12 @@ public final class MediaReader {
             throw MediaError.truncated(path, String(format: "audio stops at %.2f s of %.2f s", Double(samples.count) / Double(sampleRate), streamSeconds))
         }
         if samples.isEmpty { throw MediaError.zeroDuration(path) }
+        // A float stream can carry NaN or infinity, which every feature after would carry on as plausible numbers.
+        if let first = samples.firstIndex(where: { !$0.isFinite }) {
+            let count = samples.lazy.filter { !$0.isFinite }.count
+            throw MediaError.undecodable(path, String(format: "the audio holds %d samples that are not finite numbers (NaN or infinity), the first at %.3f s",
+                                                      count, Double(first) / Double(sampleRate)))
+        }
         return samples
     }
 
@@ -125,15 +131,23 @@ public final class MediaReader {
 /// and audio streams chosen (-1 where there is none).
 enum OpenInput {
     /// `named`: what errors call the input (a device's `KIND:NAME`), the source itself by default.
+    /// `watchdog`: asked by FFmpeg while a read waits, here and for as long as the context lives.
     static func open(_ source: String, named: String? = nil, format inputFormat: UnsafePointer<AVInputFormat>? = nil,
-                     options: UnsafeMutablePointer<OpaquePointer?>? = nil) throws -> (context: UnsafeMutablePointer<AVFormatContext>, video: Int32, audio: Int32) {
-        var opened: UnsafeMutablePointer<AVFormatContext>?
-        var code = avformat_open_input(&opened, source, inputFormat, options)
-        guard code >= 0, let context = opened else { throw MediaError.undecodable(named ?? source, ffmpegMessage(code)) }
+                     options: UnsafeMutablePointer<OpaquePointer?>? = nil,
+                     watchdog: ReadWatchdog? = nil) throws -> (context: UnsafeMutablePointer<AVFormatContext>, video: Int32, audio: Int32) {
+        var opened: UnsafeMutablePointer<AVFormatContext>? = avformat_alloc_context()
+        guard opened != nil else { throw MediaError.undecodable(named ?? source, "out of memory") }
+        if let watchdog {
+            opened!.pointee.interrupt_callback = watchdog.callback
+            watchdog.arm()
+        }
+        var code = avformat_open_input(&opened, source, inputFormat, options)  // frees the context when it fails
+        guard code >= 0, let context = opened else { throw MediaError.undecodable(named ?? source, watchdog?.reason ?? ffmpegMessage(code)) }
+        watchdog?.arm()
         code = avformat_find_stream_info(context, nil)
         guard code >= 0 else {
             avformat_close_input(&opened)
-            throw MediaError.undecodable(named ?? source, ffmpegMessage(code))
+            throw MediaError.undecodable(named ?? source, watchdog?.reason ?? ffmpegMessage(code))
         }
         return (context, av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0), av_find_best_stream(context, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0))
     }
@@ -200,11 +214,9 @@ final class Decoder {
         context.pointee.thread_count = 1
         var code = avcodec_parameters_to_context(context, parameters)
         if code >= 0 { code = avcodec_open2(context, codec, nil) }
-        guard code >= 0 else {
-            var owned: UnsafeMutablePointer<AVCodecContext>? = context
-            avcodec_free_context(&owned)
-            throw MediaError.undecodable(path, ffmpegMessage(code))
-        }
+        // Every stored property is set by now, so a throw runs deinit, which frees the context: freeing it here too
+        // was a double free (a stream whose decoder will not open, e.g. AAC claiming 11 874 channels).
+        guard code >= 0 else { throw MediaError.undecodable(path, ffmpegMessage(code)) }
     }
 
     deinit {
@@ -296,7 +308,7 @@ final class RGBConverter {
         }
         guard let context else { throw MediaError.undecodable(path, "cannot convert pixel format \(format) to RGB") }
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
-        let rows = pixels.withUnsafeMutableBufferPointer { cff_sws_to_rgb(context, frame, $0.baseAddress, Int32(width)) }
+        let rows = pixels.withUnsafeMutableBufferPointer { cff_sws_to_rgb(context, frame, $0.baseAddress, Int32(width), Int32(height)) }
         guard rows > 0 else { throw MediaError.undecodable(path, "pixel conversion failed") }
         return RGBImage(width: width, height: height, pixels: pixels)
     }

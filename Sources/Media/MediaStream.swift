@@ -32,16 +32,22 @@ public final class MediaStream {
     private var audioSamples = 0
     private var audioStart: Double?
     private var videoStart: Double?
+    /// Asked by FFmpeg while a read waits; lives as long as the format context that points to it.
+    private let watchdog: ReadWatchdog
 
     /// `device`: libavdevice's input format (`v4l2`, `alsa`, `pulse`) when `source` names a device, else nil (FFmpeg
-    /// finds the container or protocol itself). `timeout` bounds a network read (seconds).
-    public init(source: String, device: String? = nil, sampleRate: Int = 16_000, timeout: Double = 10) throws {
+    /// finds the container or protocol itself). `timeout`: seconds any read, the connection included, may wait for data
+    /// from a stream or device; `interrupted` is asked while one waits, and a yes ends the wait (a user's stop).
+    public init(source: String, device: String? = nil, sampleRate: Int = 16_000, timeout: Double = 10,
+                interrupted: @escaping @Sendable () -> Bool = { false }) throws {
         FFmpegEnvironment.prepare()
         self.source = source
         self.sampleRate = sampleRate
+        let live = device != nil || source.contains("://")
+        let watchdog = ReadWatchdog(timeout: live ? timeout : nil, interrupted: interrupted)
+        self.watchdog = watchdog
         var options: OpaquePointer?
         defer { av_dict_free(&options) }
-        if source.contains("://") { av_dict_set(&options, "rw_timeout", String(Int(timeout * 1_000_000)), 0) }
         var inputFormat: UnsafePointer<AVInputFormat>?
         if let device {
             cff_register_devices()
@@ -49,7 +55,7 @@ public final class MediaStream {
             guard inputFormat != nil else { throw MediaError.undecodable(source, "no input device kind '\(device)' in this FFmpeg (libavdevice)") }
         }
         if device == nil && !source.contains("://") && !FileManager.default.fileExists(atPath: source) { throw MediaError.notFound(source) }
-        let opened = try OpenInput.open(source, named: device.map { "\($0):\(source)" }, format: inputFormat, options: &options)
+        let opened = try OpenInput.open(source, named: device.map { "\($0):\(source)" }, format: inputFormat, options: &options, watchdog: watchdog)
         let context = opened.context
         (format, videoIndex, audioIndex) = (context, opened.video, opened.audio)
         hasVideo = videoIndex >= 0
@@ -105,6 +111,7 @@ public final class MediaStream {
     public func next() throws -> Event? {
         while pending.isEmpty {
             guard !ended, let format, let packet else { return nil }
+            watchdog.arm()
             let code = av_read_frame(format, packet)
             if code < 0 {
                 ended = true
@@ -114,7 +121,7 @@ public final class MediaStream {
                     let rest = try resampler.convert(nil)
                     if !rest.isEmpty { pending.append(.audio(time: start + Double(audioSamples) / Double(sampleRate), samples: rest)) }
                 }
-                if code != cff_error_eof() { throw MediaError.truncated(source, ffmpegMessage(code)) }
+                if code != cff_error_eof() { throw MediaError.truncated(source, watchdog.reason ?? ffmpegMessage(code)) }
                 continue
             }
             defer { av_packet_unref(packet) }

@@ -21,11 +21,14 @@ final class InferCommandTests: XCTestCase {
             XCTAssertEqual(made.status, 0, made.err)
         }
         try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) }).write(to: URL(fileURLWithPath: garbage))
+        // A float WAV whose samples turn NaN half-way (issue 27, case 7: it gave finite probabilities as if whole).
+        let poisoned = folder.file("nan.wav")
+        try Self.floatWAV((0..<16_000).map { $0 < 8_000 ? sinf(Float($0) * 0.05) * 0.3 : .nan }, rate: 16_000).write(to: URL(fileURLWithPath: poisoned))
 
-        let files = clips + [silent, garbage, voice]
+        let files = clips + [silent, garbage, voice, poisoned]
         let inferred = try shell(emotion, ["infer", "--model", tiny.model, "--threads", "2", "--batch", "3"] + files)
         XCTAssertEqual(inferred.status, 1, "a file could not be read: " + inferred.err)
-        XCTAssertTrue(inferred.err.contains("1 of \(files.count) file(s) could not be labelled"), inferred.err)
+        XCTAssertTrue(inferred.err.contains("2 of \(files.count) file(s) could not be labelled"), inferred.err)
         let lines = String(decoding: inferred.out, as: UTF8.self).split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(lines.map { $0["file"] as? String }, files)
 
@@ -54,5 +57,20 @@ final class InferCommandTests: XCTestCase {
         XCTAssertNotEqual(voiceOnly["probabilities"] as? [Double], faceOnly["probabilities"] as? [Double])
         XCTAssertTrue((bad["error"] as? String)?.contains(garbage) == true, "\(bad)")
         XCTAssertNil(bad["probabilities"])
+        let nan = lines[clips.count + 3]
+        XCTAssertTrue((nan["error"] as? String)?.contains("\(poisoned): cannot be decoded (the audio holds 8000 samples that are not finite numbers (NaN or infinity), the first at 0.500 s)") == true, "\(nan)")
+        XCTAssertNil(nan["probabilities"])
+    }
+
+    /// A mono 32-bit float WAV file of `samples`.
+    static func floatWAV(_ samples: [Float], rate: UInt32) -> Data {
+        var data = Data()
+        func add<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+        let bytes = UInt32(samples.count * 4)
+        data.append(contentsOf: Array("RIFF".utf8)); add(36 + bytes); data.append(contentsOf: Array("WAVEfmt ".utf8))
+        add(UInt32(16)); add(UInt16(3)); add(UInt16(1)); add(rate); add(rate * 4); add(UInt16(4)); add(UInt16(32))
+        data.append(contentsOf: Array("data".utf8)); add(bytes)
+        for sample in samples { add(sample.bitPattern) }
+        return data
     }
 }

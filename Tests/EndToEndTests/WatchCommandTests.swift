@@ -160,4 +160,56 @@ final class WatchCommandTests: XCTestCase {
                           "played at its own pace, the session was stopped before the file's end")
         XCTAssertEqual(String(decoding: printed, as: UTF8.self).split(separator: "\n").count, after)
     }
+
+    /// Issue 27, case 9: an RTSP server that accepts and never answers, and `udp://` with nobody sending, each waited
+    /// forever; SIGINT while connecting left no session record. Now every wait ends after --timeout, and every ending
+    /// writes the record, saying how it ended.
+    func testAStreamThatNeverAnswersTimesOutAndAStopWhileConnectingKeepsTheRecord() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(listener, 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        // Connections complete in the kernel's backlog and are never accepted: a server that never answers.
+        XCTAssertEqual(withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }, 0)
+        XCTAssertEqual(listen(listener, 8), 0)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+
+        for input in ["rtsp://127.0.0.1:\(port)/x", "udp://127.0.0.1:\(port + 1)", "tcp://127.0.0.1:\(port)"] {
+            let session = tiny.folder.file("silent-\(input.prefix(3)).json")
+            let started = Date()
+            let run = try shell(tiny.emotion, ["watch", "--model", tiny.model, "--input", input, "--session", session, "--timeout", "1.5"])
+            let elapsed = Date().timeIntervalSince(started)
+            XCTAssertEqual(run.status, 1, input)
+            XCTAssertTrue(run.err.contains("error: \(input)") && run.err.contains("no data for 1.5 s (the read timed out)"), "\(input): \(run.err)")
+            XCTAssertLessThan(elapsed, 12, "\(input): the wait is bounded")
+            let info = try record(session)["session_info"] as! [String: Any]
+            XCTAssertEqual(info["ending"] as? String, "the input stopped", input)
+            XCTAssertEqual(info["total_detections"] as? Int, 0, input)
+            XCTAssertTrue((info["error"] as? String)?.contains("timed out") == true, "\(info)")
+        }
+
+        let session = tiny.folder.file("interrupted.json")
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: tiny.emotion)
+        watch.arguments = ["watch", "--model", tiny.model, "--input", "rtsp://127.0.0.1:\(port)/x", "--session", session, "--timeout", "120"]
+        let err = Pipe()
+        watch.standardError = err
+        watch.standardOutput = FileHandle.nullDevice
+        try watch.run()
+        usleep(2_000_000)
+        let stopped = Date()
+        kill(watch.processIdentifier, SIGINT)
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        watch.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 5, "SIGINT ends the wait")
+        XCTAssertEqual(watch.terminationStatus, 0, message)
+        XCTAssertTrue(message.contains("stopped at 0.0 s"), message)
+        let info = try record(session)["session_info"] as! [String: Any]
+        XCTAssertEqual(info["ending"] as? String, "stopped")
+        XCTAssertNil(info["error"])
+    }
 }
