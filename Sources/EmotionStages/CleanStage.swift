@@ -31,8 +31,9 @@ public enum CleanStage {
             let candidates = files.filter { ($0.path as NSString).lastPathComponent == split.csvName }
                 .sorted { ($0.path.split(separator: "/").count, $0.path) < ($1.path.split(separator: "/").count, $1.path) }
             guard let chosen = candidates.first else { continue }
-            guard let text = String(data: try Data(contentsOf: URL(fileURLWithPath: chosen.location)), encoding: .utf8) else {
-                throw PipelineError(.stageFailed, "\(chosen.path) is not UTF-8 text")
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: chosen.location))
+            guard let text = String(data: bytes, encoding: .utf8) else {
+                throw PipelineError(.stageFailed, "\(chosen.path):\(firstLineNotUTF8(bytes)): not UTF-8 text (MELD's CSVs are UTF-8; convert it, e.g. with iconv -f cp1252 -t utf-8)")
             }
             csvs[split] = (chosen.path, text)
         }
@@ -40,7 +41,9 @@ public enum CleanStage {
             throw PipelineError(.stageFailed, "no MELD CSV (train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv) among the inputs")
         }
         let clips = files.filter { $0.path.hasSuffix(".mp4") }.map { ClipFile(path: $0.path, digest: $0.digest.hex, probe: probes[$0.path]) }
-        return Cleaner.clean(csvs: csvs, clips: clips, params: params)
+        do { return try Cleaner.clean(csvs: csvs, clips: clips, params: params) } catch let error as CleaningError {
+            throw PipelineError(.stageFailed, error.description)
+        }
     }
 
     /// `SPLIT.jsonl` (one utterance a line), `report.json` and `report.md`, each written whole and renamed into place.
@@ -104,4 +107,12 @@ enum CleaningReportText {
         }
         return text
     }
+}
+
+/// The line (from 1) of the first byte sequence that is not UTF-8.
+func firstLineNotUTF8(_ bytes: Data) -> Int {
+    for (index, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where String(validating: line, as: UTF8.self) == nil {
+        return index + 1
+    }
+    return 1
 }

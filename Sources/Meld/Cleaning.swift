@@ -211,7 +211,9 @@ public enum Cleaner {
     /// - Parameters:
     ///   - csvs: each split's CSV file name and text.
     ///   - clips: every clip file under the root (ignored when `params.checkClips` is false).
-    public static func clean(csvs: [Split: (name: String, text: String)], clips: [ClipFile], params: CleaningParams) -> Result {
+    /// Throws when a CSV is empty or its header lacks a column the rows need: nothing of that split could be judged,
+    /// and a dataset quietly missing a split is worse than a run that stops and says which file.
+    public static func clean(csvs: [Split: (name: String, text: String)], clips: [ClipFile], params: CleaningParams) throws -> Result {
         var report = CleaningReport()
         report.classes = params.labelSet
         var manifests: [Split: [ManifestRecord]] = [:]
@@ -220,7 +222,7 @@ public enum Cleaner {
             guard let (name, text) = csvs[split] else { continue }
             var counts = CleaningReport.SplitCounts()
             var records: [ManifestRecord] = []
-            if let table = MeldTable(name: name, text: text, problems: &report.problems) {
+            if let table = try MeldTable(name: name, text: text, problems: &report.problems) {
                 var seen: Set<[Int]> = []
                 for row in table.rows {
                     let record = judge.judge(row, of: table, split: split, seen: &seen)
@@ -350,6 +352,12 @@ extension CleaningReport.SplitCounts {
     }
 }
 
+/// A MELD CSV that cannot be cleaned at all, named with its line.
+public struct CleaningError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// One MELD CSV parsed, with its header checked: the rows to judge and where each column is.
 struct MeldTable {
     var name: String
@@ -357,8 +365,9 @@ struct MeldTable {
     var rows: ArraySlice<CSV.Record>
     private var column: [String: Int]
 
-    /// nil, with the problem recorded, when the file cannot be read as a MELD CSV at all.
-    init?(name: String, text: String, problems: inout [String]) {
+    /// Throws when the file cannot be read as a MELD CSV at all; nil, with the problem recorded, when a quoting fault
+    /// ends it before any row.
+    init?(name: String, text: String, problems: inout [String]) throws {
         var records: [CSV.Record]
         do {
             records = try CSV.parse(text)
@@ -368,15 +377,14 @@ struct MeldTable {
             records = []
         }
         guard let header = records.first else {
-            problems.append("\(name): empty")
-            return nil
+            if problems.last?.hasPrefix(name + ":") == true { return nil }
+            throw CleaningError("\(name): empty; a MELD CSV starts with its header (\(meldColumns.joined(separator: ", ")))")
         }
         let column = Dictionary(header.fields.enumerated().map { ($1.trimmingCharacters(in: .whitespaces), $0) }, uniquingKeysWith: { first, _ in first })
         let optional: Set = ["Sr No.", "Season", "Episode"]
         let missing = meldColumns.filter { column[$0] == nil && !optional.contains($0) }
         guard missing.isEmpty else {
-            problems.append("\(name):\(header.line): header lacks \(missing.joined(separator: ", "))")
-            return nil
+            throw CleaningError("\(name):\(header.line): the header lacks \(missing.joined(separator: ", ")) (it has \(header.fields.joined(separator: ", ")))")
         }
         self.name = name
         self.header = header

@@ -22,7 +22,7 @@ final class MeldCSVTests: XCTestCase {
     }
 
     func testCountsPerSplitAndLabelMatchTheDataREADME() throws {
-        let result = Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly())
+        let result = try Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly())
         let expected: [String: (rows: Int, labels: [String: Int])] = [
             "train": (9989, ["neutral": 4710, "joy": 1743, "surprise": 1205, "anger": 1109, "sadness": 683, "disgust": 271, "fear": 268]),
             "dev": (1109, ["neutral": 470, "joy": 163, "surprise": 150, "anger": 153, "sadness": 111, "disgust": 22, "fear": 40]),
@@ -46,7 +46,7 @@ final class MeldCSVTests: XCTestCase {
         var params = annotationsOnly()
         params.labels = ["anger", "neutral", "sadness", "joy"]
         XCTAssertNil(params.problem)
-        let result = Cleaner.clean(csvs: try load(""), clips: [], params: params)
+        let result = try Cleaner.clean(csvs: try load(""), clips: [], params: params)
         XCTAssertEqual(result.report.classes.names, ["anger", "neutral", "sadness", "joy"])
         let train = try XCTUnwrap(result.report.splits["train"])
         XCTAssertEqual(train.labels, ["anger": 1109, "neutral": 4710, "sadness": 683, "joy": 1743])
@@ -61,7 +61,7 @@ final class MeldCSVTests: XCTestCase {
     }
 
     func testTimestampFactsAreFlagged() throws {
-        let result = Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly())
+        let result = try Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly())
         func record(_ split: Split, _ dialogue: Int, _ utterance: Int) -> ManifestRecord? {
             result.manifests[split]?.first { $0.dialogue == dialogue && $0.utterance == utterance }
         }
@@ -77,7 +77,7 @@ final class MeldCSVTests: XCTestCase {
     }
 
     func testRepeatedScenesAreReported() throws {
-        let report = Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly()).report
+        let report = try Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly()).report
         let pairs = Set(report.duplicateDialogues.map { "\($0.first)~\($0.second)" })
         XCTAssertTrue(pairs.isSuperset(of: ["train/dia312~train/dia698", "train/dia376~train/dia725"]), "\(pairs)")
         let known = report.duplicateDialogues.filter { ["train/dia312", "train/dia376"].contains($0.first) }
@@ -88,8 +88,8 @@ final class MeldCSVTests: XCTestCase {
 
     /// Oracle: Foundation's own Windows-1252 decoder applied to the legacy text's Latin-1 bytes.
     func testLegacyTextRepairsToTheCurrentText() throws {
-        let current = Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly()).manifests
-        let legacy = Cleaner.clean(csvs: try load("legacy_cp1252/"), clips: [], params: annotationsOnly()).manifests
+        let current = try Cleaner.clean(csvs: try load(""), clips: [], params: annotationsOnly()).manifests
+        let legacy = try Cleaner.clean(csvs: try load("legacy_cp1252/"), clips: [], params: annotationsOnly()).manifests
         var encodingOnly = 0
         for split in Split.allCases {
             let rawLegacy = try CSV.parse(try String(contentsOfFile: try Shared.path("data/meld/legacy_cp1252/\(split.csvName)"), encoding: .utf8))
@@ -108,7 +108,7 @@ final class MeldCSVTests: XCTestCase {
 
 /// A small MELD.Raw made by hand with every fault the cleaner must report.
 final class CleanerFaultTests: XCTestCase {
-    func testEveryFaultLandsInTheReportWithItsReason() {
+    func testEveryFaultLandsInTheReportWithItsReason() throws {
         let header = CSV.line(meldColumns)
         func row(_ number: Int, _ text: String, _ emotion: String, _ dialogue: String, _ utterance: String, start: String = "00:00:01,000", end: String = "00:00:03,500") -> String {
             CSV.line([String(number), text, "Sam", emotion, "neutral", dialogue, utterance, "1", "1", start, end])
@@ -140,7 +140,7 @@ final class CleanerFaultTests: XCTestCase {
         ]
         var params = CleaningParams()
         params.denyList = ["train/dia1_utt1"]
-        let result = Cleaner.clean(csvs: [.train: ("train_sent_emo.csv", train), .test: ("test_sent_emo.csv", test)], clips: clips, params: params)
+        let result = try Cleaner.clean(csvs: [.train: ("train_sent_emo.csv", train), .test: ("test_sent_emo.csv", test)], clips: clips, params: params)
         let report = result.report
         XCTAssertEqual(report.splits["train"]?.rows, 10)
         XCTAssertEqual(report.splits["train"]?.kept, 3)
@@ -174,5 +174,22 @@ final class CleanerFaultTests: XCTestCase {
         XCTAssertThrowsError(try CSV.parse("a,b\n1,\"open\n2,3\n")) { XCTAssertEqual(($0 as? CSV.ParseError)?.line, 2) }
         XCTAssertEqual(try CSV.parse("a,\"b \"\"q\"\"\"\r\n").first?.fields, ["a", "b \"q\""])
         XCTAssertEqual(TextRepair.repair(TextRepair.damage("don’t — “ok”…")), "don’t — “ok”…")
+    }
+
+    /// Issue 27 (weaker cases): an empty CSV, or one whose header lacks a column the rows need, gave 0 rows and success;
+    /// now the clean stops, naming the file, the line and what is missing.
+    func testAnEmptyCSVOrOneWithoutTheEmotionColumnStopsTheClean() throws {
+        var params = CleaningParams()
+        params.checkClips = false
+        let header = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"
+        let row = "1,Hi.,Ross,joy,positive,0,0,1,1,\"00:00:01,000\",\"00:00:02,000\""
+        XCTAssertEqual(try Cleaner.clean(csvs: [.train: ("train_sent_emo.csv", header + "\n" + row + "\n")], clips: [], params: params).manifests[.train]?.count, 1)
+        XCTAssertThrowsError(try Cleaner.clean(csvs: [.train: ("train_sent_emo.csv", "")], clips: [], params: params)) {
+            XCTAssertTrue("\($0)".hasPrefix("train_sent_emo.csv: empty; a MELD CSV starts with its header"), "\($0)")
+        }
+        let withoutEmotion = header.replacingOccurrences(of: "Emotion,", with: "") + "\n" + row.replacingOccurrences(of: "joy,", with: "") + "\n"
+        XCTAssertThrowsError(try Cleaner.clean(csvs: [.dev: ("dev_sent_emo.csv", withoutEmotion)], clips: [], params: params)) {
+            XCTAssertTrue("\($0)".hasPrefix("dev_sent_emo.csv:1: the header lacks Emotion (it has Sr No., Utterance"), "\($0)")
+        }
     }
 }
