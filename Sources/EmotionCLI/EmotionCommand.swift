@@ -45,11 +45,25 @@ public struct EmotionCommand: ParsableCommand {
 
     /// Runs the command line: a command the worker program owns is handed over to it (exec, same arguments).
     public static func start() {
+        refuseArgumentsNotUTF8()
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let first = arguments.first, delegatedCommands.contains(first) { handOver(arguments) }
         keepFreedMemory()
         failOnLostOutput()
-        main()
+        mainNamingFileErrors()
+    }
+
+    /// Swift reads the command line as UTF-8, replacing what is not: a file name in another encoding would reach the
+    /// command as a name no file has ("no such file"). It is refused instead, saying which argument and why (exit 64).
+    public static func refuseArgumentsNotUTF8() {
+        for index in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[index], String(validatingCString: raw) == nil else { continue }
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw)))
+            let message = "error: argument \(index) ('\(escapedFileName(bytes))') is not UTF-8 text; a file name in another encoding cannot be "
+                + "opened by name: rename the file (convmv -f latin1 -t utf-8 --notest, for a name in Latin-1)\n"
+            FileHandle.standardError.write(Data(message.utf8))
+            Glibc.exit(EX_USAGE)
+        }
     }
 
     /// A command whose standard output could not be written (a full disk, `>/dev/full`) did not do what it was asked:
@@ -118,8 +132,14 @@ struct WorkspaceOptions: ParsableArguments {
     @Option(name: .long, help: "The workspace folder: inputs, cache, run records and outputs live here.")
     var workspace: String = "data"
 
+    /// The workspace, made when missing (for a run).
     func open() throws -> Workspace {
         try Workspace(root: workspace)
+    }
+
+    /// The workspace, which must exist (for commands that only look at or tidy one).
+    func openExisting() throws -> Workspace {
+        try Workspace(root: workspace, create: false)
     }
 }
 
@@ -237,7 +257,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let runner = try Runner(workspace: try options.open(), graph: try loadGraph(pipeline), progress: Progress(quiet: true))
+            let runner = try Runner(workspace: try options.openExisting(), graph: try loadGraph(pipeline), progress: Progress(quiet: true))
             printStatus(try runner.status())
         }
     }
@@ -269,7 +289,7 @@ struct GCCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let result = try GarbageCollector.collect(workspace: try options.open(), dryRun: dryRun)
+            let result = try GarbageCollector.collect(workspace: try options.openExisting(), dryRun: dryRun)
             let verb = dryRun ? "would drop" : "dropped"
             print("\(verb) \(result.entriesRemoved) entries and \(result.objectsRemoved) files (\(result.bytesFreed) bytes); kept \(result.objectsKept) files")
         }
@@ -286,10 +306,11 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var options: WorkspaceOptions
 
     func run() throws {
-        let result = try reportingErrors { try Verifier.verify(workspace: try options.open(), threads: max(1, jobs)) }
-        print("checked \(result.objectsChecked) files (\(result.bytesChecked) bytes): \(result.damaged.count) damaged")
-        guard !result.damaged.isEmpty else { return }
+        let result = try reportingErrors { try Verifier.verify(workspace: try options.openExisting(), threads: max(1, jobs)) }
+        print("checked \(result.objectsChecked) files (\(result.bytesChecked) bytes): \(result.damaged.count) damaged, \(result.missing.count) missing")
+        guard !result.damaged.isEmpty || !result.missing.isEmpty else { return }
         for path in result.damaged { print("  damaged, removed: \(path)") }
+        for path in result.missing { print("  missing (out/ links to it): \(path)") }
         print("removed \(result.entriesRemoved) cache entries; the next run recomputes:")
         for unit in result.recomputed { print("  \(unit)") }
         throw ExitCode(1)
@@ -335,3 +356,18 @@ struct WorkerSubcommand: ParsableCommand {
 /// glibc's `mallopt`, which the Glibc module does not bring in (it is declared in malloc.h).
 @_silgen_name("mallopt")
 private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+
+extension ParsableCommand {
+    /// ArgumentParser's `main`, but a file error Foundation raised (a `--out` in a missing or read-only folder, a full
+    /// disk) is said as its path and the system's reason, not as an NSCocoaErrorDomain dump.
+    public static func mainNamingFileErrors() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            guard let message = fileErrorMessage(error) else { exit(withError: error) }
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+            Glibc.exit(EXIT_FAILURE)
+        }
+    }
+}

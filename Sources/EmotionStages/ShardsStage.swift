@@ -14,7 +14,7 @@ import Safetensors
 public enum ShardsStage {
     public static let kind = StageKind.buckets(
         "shards", version: 3, summary: "clips' frames (or their face features), log-mel and labels packed into safetensors shards per split",
-        params: [ParamSpec("shards", .int, default: .int(8), help: "shards per split: a clip goes to the one its id hashes to")], count: "shards"
+        params: [ParamSpec("shards", .int, default: .int(8), help: "shards per split: a clip goes to the one its id hashes to", bounds: ParamBounds(minimum: 1))], count: "shards"
     ) { context in
         var packed: [Split: [Packed]] = [:]
         var report: [String: String] = [:]

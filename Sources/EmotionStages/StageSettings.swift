@@ -20,14 +20,14 @@ extension SynthesisParams: StageSettings {
                           // Anything but three counts leaves no split counted, which `problem` names.
                           params.dialogues = counts.count == Split.allCases.count ? Dictionary(uniqueKeysWithValues: zip(Split.allCases, counts)) : [:]
                       }),
-        .int("utterances", \.utterancesPerDialogue, help: "utterances per dialogue"),
-        .int("width", \.width, help: "frame width (even); MELD's is 1280"),
-        .int("height", \.height, help: "frame height (even); MELD's is 720"),
-        .int("fps", \.frameRate, help: "frames per second"),
+        .int("utterances", \.utterancesPerDialogue, help: "utterances per dialogue").bounded(1),
+        .int("width", \.width, help: "frame width (even); MELD's is 1280").bounded(64),
+        .int("height", \.height, help: "frame height (even); MELD's is 720").bounded(64),
+        .int("fps", \.frameRate, help: "frames per second").bounded(1, 120),
         .strings("labels", \.labels, help: "the emotions drawn, in class order: MELD's seven or some of them"),
-        .doubles("label_weights", \.labelWeights, help: "relative frequency of each label, or of each of MELD's seven emotions"),
-        .double("visual_signal", \.visualSignal, help: "probability that the face shows the label"),
-        .double("audio_signal", \.audioSignal, help: "probability that the voice carries the label"),
+        .doubles("label_weights", \.labelWeights, help: "relative frequency of each label, or of each of MELD's seven emotions").bounded(0),
+        .double("visual_signal", \.visualSignal, help: "probability that the face shows the label").bounded(0, 1),
+        .double("audio_signal", \.audioSignal, help: "probability that the voice carries the label").bounded(0, 1),
         .bool("mask_absent", \.maskAbsent, help: "a channel that does not carry the label shows neutral, not a random emotion"),
         .bool("faults", \.plantFaults, help: "plant MELD's faults (missing, truncated, silent, unannotated clips; legacy text)"),
     ]
@@ -41,7 +41,7 @@ extension ProbeSettings: StageSettings {
 
 extension CleaningParams: StageSettings {
     public static let fields: [SettingsField<CleaningParams>] = [
-        .double("max_duration", \.maxDuration, help: "utterances longer than this (s) are flagged"),
+        .double("max_duration", \.maxDuration, help: "utterances longer than this (s) are flagged").bounded(0.001),
         SettingsField("deny", .list(.string), help: "clip ids to drop: dia125_utt3 or train/dia125_utt3",
                       read: { .list($0.denyList.sorted().map(ParamValue.string)) },
                       write: { $0.denyList = Set($1.listValue.map(\.stringValue)) }),
@@ -52,10 +52,10 @@ extension CleaningParams: StageSettings {
 
 extension FaceSettings: StageSettings {
     public static let fields: [SettingsField<FaceSettings>] = [
-        .int("frames", \.frames, help: "frames sampled uniformly over each clip"),
-        .int("max_side", \.maxSide, help: "detect on a copy whose longer side is at most this (0: full size)"),
-        .int("size", \.size, help: "chip side in pixels"),
-        .double("padding", \.padding, help: "dlib's chip padding around the landmarks"),
+        .int("frames", \.frames, help: "frames sampled uniformly over each clip").bounded(1),
+        .int("max_side", \.maxSide, help: "detect on a copy whose longer side is at most this (0: full size)").bounded(0),
+        .int("size", \.size, help: "chip side in pixels").bounded(16),
+        .double("padding", \.padding, help: "dlib's chip padding around the landmarks").bounded(0),
         .string("predictor", \.predictor, help: "dlib's 68-point landmark model"),
     ]
 }
@@ -65,36 +65,36 @@ extension FaceFeatureSettings: StageSettings {
         .string("init", \.initFile, help: "the state dictionary holding the trunk: STAGE/FILE of a stage in deps, or a path listed in deps"),
         .string("init_prefix", \.initPrefix, help: "prefix put before the file's names to give the model's (visual.backbone. for torchvision's resnet18)"),
         .bool("flip", \.flip, help: "also cache the features of the frames flipped left to right (training's flip augmentation)"),
-        .int("threads", \.threads, help: "engine threads, fixed so that the features are the same bytes on any machine"),
+        .int("threads", \.threads, help: "engine threads, fixed so that the features are the same bytes on any machine").bounded(1),
     ]
 }
 
 extension LogMelConfig: StageSettings {
     public static let fields: [SettingsField<LogMelConfig>] = [
-        .int("sample_rate", \.sampleRate, help: "audio is resampled to this rate (Hz)"),
-        .int("n_fft", \.fftSize, help: "FFT size"),
-        .int("win_length", \.windowLength, help: "Hann window length, zero-padded to n_fft"),
-        .int("hop_length", \.hopLength, help: "samples between frames"),
-        .int("n_mels", \.melBands, help: "mel bands"),
-        .double("fmin", \.minFrequency, help: "lowest mel frequency (Hz)"),
-        .double("fmax", \.maxFrequency, help: "highest mel frequency (Hz)"),
-        .double("top_db", \.topDB, help: "values are floored at the clip's maximum minus this"),
+        .int("sample_rate", \.sampleRate, help: "audio is resampled to this rate (Hz)").bounded(1),
+        .int("n_fft", \.fftSize, help: "FFT size").bounded(2),
+        .int("win_length", \.windowLength, help: "Hann window length, zero-padded to n_fft").bounded(1),
+        .int("hop_length", \.hopLength, help: "samples between frames").bounded(1),
+        .int("n_mels", \.melBands, help: "mel bands").bounded(1),
+        .double("fmin", \.minFrequency, help: "lowest mel frequency (Hz)").bounded(0),
+        .double("fmax", \.maxFrequency, help: "highest mel frequency (Hz)").bounded(0),
+        .double("top_db", \.topDB, help: "values are floored at the clip's maximum minus this").bounded(0),
     ]
 }
 
 extension TrainingSettings: StageSettings {
     public static let fields: [SettingsField<TrainingSettings>] = [
         .choice("fusion", \.fusion, help: "how face and voice are combined, or one of them alone (docs/MODEL.md)"),
-        .int("epochs", \.epochs, help: "passes over the training split"),
-        .int("batch", \.batch, help: "clips per worker per step"),
-        .int("workers", \.workers, help: "worker processes, one per device, exchanging gradients through shared memory"),
-        .int("threads", \.threads, help: "engine threads per worker (0: the machine's cores shared among the workers)"),
-        .double("lr_visual", \.learningRateVisual, help: "learning rate of visual.*"),
-        .double("lr_audio", \.learningRateAudio, help: "learning rate of audio.*"),
-        .double("lr_other", \.learningRateOther, help: "learning rate of the fusion and the classifier"),
-        .double("weight_decay", \.weightDecay, help: "Adam's L2 weight decay"),
-        .int("warmup", \.warmup, help: "optimiser steps of linear warm-up before the cosine"),
-        .double("label_smoothing", \.labelSmoothing, help: "cross-entropy label smoothing"),
+        .int("epochs", \.epochs, help: "passes over the training split").bounded(1),
+        .int("batch", \.batch, help: "clips per worker per step").bounded(1),
+        .int("workers", \.workers, help: "worker processes, one per device, exchanging gradients through shared memory").bounded(1, 64),
+        .int("threads", \.threads, help: "engine threads per worker (0: the machine's cores shared among the workers)").bounded(0),
+        .double("lr_visual", \.learningRateVisual, help: "learning rate of visual.*").bounded(0),
+        .double("lr_audio", \.learningRateAudio, help: "learning rate of audio.*").bounded(0),
+        .double("lr_other", \.learningRateOther, help: "learning rate of the fusion and the classifier").bounded(0),
+        .double("weight_decay", \.weightDecay, help: "Adam's L2 weight decay").bounded(0),
+        .int("warmup", \.warmup, help: "optimiser steps of linear warm-up before the cosine").bounded(0),
+        .double("label_smoothing", \.labelSmoothing, help: "cross-entropy label smoothing").bounded(0, 1, belowMaximum: true),
         SettingsField("class_weights", .oneOf([.choice(ClassWeights.choices), .list(.double)]),
                       help: "none, balanced (from the training split's counts), or one number per class in class order",
                       read: { settings in
@@ -104,23 +104,23 @@ extension TrainingSettings: StageSettings {
                       write: { settings, value in
                           if case .list(let values) = value { settings.classWeights = .given(values.map(\.doubleValue)) }
                           else { settings.classWeights = value.stringValue == "balanced" ? .balanced : .none }
-                      }),
-        .double("dropout", \.dropout, help: "dropout probability"),
-        .double("clip_norm", \.clipNorm, help: "global gradient-norm bound (0: none)"),
+                      }).bounded(0),
+        .double("dropout", \.dropout, help: "dropout probability").bounded(0, 1, belowMaximum: true),
+        .double("clip_norm", \.clipNorm, help: "global gradient-norm bound (0: none)").bounded(0),
         .int("seed", \.seed, help: "initial weights, data order, augmentation and dropout follow from it"),
-        .int("checkpoint_every", \.checkpointEvery, help: "a checkpoint every this many steps, besides each epoch's end (0: epoch ends only)"),
-        .int("patience", \.patience, help: "stop after this many epochs without a better dev weighted F1 (0: never)"),
+        .int("checkpoint_every", \.checkpointEvery, help: "a checkpoint every this many steps, besides each epoch's end (0: epoch ends only)").bounded(0),
+        .int("patience", \.patience, help: "stop after this many epochs without a better dev weighted F1 (0: never)").bounded(0),
         .string("init", \.initPath, help: "safetensors state dictionaries to start from, comma-separated: a path (list it under deps too, so its content is in the key) or STAGE/FILE of a stage in deps"),
         .string("init_prefix", \.initPrefix, help: "prefix put before the init files' names (visual.backbone. for torchvision's resnet18)"),
         .string("init_only", \.initOnly, help: "comma-separated prefixes of the model's names the init files may set (empty: all), e.g. visual.,audio."),
         .string("freeze", \.freeze, help: "comma-separated prefixes of parameter names kept as init left them, e.g. visual.backbone. (their BatchNorm in eval mode)"),
-        .int("mel_frames", \.melFrames, help: "mel frames per clip (Ta), at least 8: longer clips are cropped, shorter padded"),
-        .double("flip", \.flip, help: "chance of flipping a clip's frames left to right"),
-        .double("brightness", \.brightness, help: "brightness offset drawn from [-b, b]"),
-        .double("contrast", \.contrast, help: "contrast factor drawn from [1 - c, 1 + c]"),
-        .int("time_mask", \.timeMask, help: "up to this many mel frames masked (0: off)"),
-        .int("freq_mask", \.frequencyMask, help: "up to this many mel bands masked (0: off)"),
-        .int("max_steps", \.maxSteps, help: "stop after this many steps in all (0: every epoch)"),
+        .int("mel_frames", \.melFrames, help: "mel frames per clip (Ta), at least 8: longer clips are cropped, shorter padded").bounded(8),
+        .double("flip", \.flip, help: "chance of flipping a clip's frames left to right").bounded(0, 1),
+        .double("brightness", \.brightness, help: "brightness offset drawn from [-b, b]").bounded(0),
+        .double("contrast", \.contrast, help: "contrast factor drawn from [1 - c, 1 + c]").bounded(0, 1),
+        .int("time_mask", \.timeMask, help: "up to this many mel frames masked (0: off)").bounded(0),
+        .int("freq_mask", \.frequencyMask, help: "up to this many mel bands masked (0: off)").bounded(0),
+        .int("max_steps", \.maxSteps, help: "stop after this many steps in all (0: every epoch)").bounded(0),
         .bool("digests", \.digests, help: "write each worker's parameter digest after every step (digests/rank-R.txt)"),
     ]
 }
@@ -128,7 +128,7 @@ extension TrainingSettings: StageSettings {
 extension TrainingLaunch: StageSettings {
     public static let fields: [SettingsField<TrainingLaunch>] = [
         SettingsField.choice("launcher", \.launcher, help: "local (worker processes on this machine) or mpi (MPI ranks on several machines)").executionOnly(),
-        SettingsField.int("nodes", \.nodes, help: "machines under launcher: mpi, workers / nodes on each (joined by MPI, shared memory within each)").executionOnly(),
+        SettingsField.int("nodes", \.nodes, help: "machines under launcher: mpi, workers / nodes on each (joined by MPI, shared memory within each)").executionOnly().bounded(1),
         SettingsField.string("mpi_command", \.command, help: "the MPI launcher and its options, e.g. mpirun --hostfile hosts, or srun").executionOnly(),
     ]
 }
@@ -138,17 +138,17 @@ extension EvaluationSettings: StageSettings {
         .choice("model", \.model, help: "the best dev epoch's weights, or the last"),
         SettingsField("splits", .list(.string), help: "the splits to evaluate", read: { .list($0.splits.map(ParamValue.string)) },
                       write: { $0.splits = $1.listValue.map(\.stringValue) }),
-        .int("batch", \.batch, help: "clips per forward pass"),
-        .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the 95 % intervals"),
+        .int("batch", \.batch, help: "clips per forward pass").bounded(1),
+        .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the 95 % intervals").bounded(1),
         .int("seed", \.seed, help: "the bootstrap's seed"),
-        .int("threads", \.threads, help: "engine threads, fixed so that the probabilities are the same bytes on any machine"),
+        .int("threads", \.threads, help: "engine threads, fixed so that the probabilities are the same bytes on any machine").bounded(1),
     ]
 }
 
 extension ResultsSettings: StageSettings {
     public static let fields: [SettingsField<ResultsSettings>] = [
         .string("split", \.split, help: "the split the table reports"),
-        .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the intervals and the paired differences"),
+        .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the intervals and the paired differences").bounded(1),
         .int("seed", \.seed, help: "the bootstrap's seed"),
     ]
 }

@@ -5,5 +5,6 @@ import PipelineMPI
 
 EmotionCommand.kinds = .registry(ProjectStages.registry)
 EmotionCommand.mpiRunner = MPIRun.run
+EmotionCommand.refuseArgumentsNotUTF8()
 EmotionCommand.failOnLostOutput()
-EmotionWorkerCommand.main()
+EmotionWorkerCommand.mainNamingFileErrors()

@@ -134,6 +134,12 @@ final class ChoiceParamTests: XCTestCase {
             ("train", "launcher: slurm", #"stage 'train': param 'launcher' must be one of local, mpi, got "slurm""#),
             ("train", #"class_weights: "1,2""#, #"stage 'train': param 'class_weights' must be one of none, balanced, or a list of numbers, got "1,2""#),
             ("evaluate", "model: middle", #"stage 'evaluate': param 'model' must be one of best, last, got "middle""#),
+            // Numbers out of their range (issue 27): refused when read, not in every item at run time.
+            ("train", "dropout: 1.5", "stage 'train': param 'dropout' must be at least 0 and below 1, got 1.5"),
+            ("train", "workers: 0", "stage 'train': param 'workers' must be between 1 and 64, got 0"),
+            ("train", "batch: 0", "stage 'train': param 'batch' must be at least 1, got 0"),
+            ("train", "class_weights: [1, -2]", "stage 'train': param 'class_weights' must be at least 0, got -2"),
+            ("evaluate", "bootstrap: -1", "stage 'evaluate': param 'bootstrap' must be at least 1, got -1"),
         ]
         for (stage, param, expected) in cases {
             let params = [stage == "train" ? param : "", stage == "evaluate" ? param : ""]
@@ -185,5 +191,49 @@ final class LostOutputTests: XCTestCase {
         let run = try self.run(probe, ["run", root.file("p.yaml"), "--workspace", root.file("data")], full: 2)
         XCTAssertEqual(run.status, 0, "a run whose progress cannot be written still runs")
         XCTAssertFalse(try outputFiles(under: root.file("data/out/p")).isEmpty)
+    }
+}
+
+final class FileNameEncodingTests: XCTestCase {
+    /// Issue 27, case 10: a clip named in Latin-1 (`caf\xE9.mp4`) dropped out of a pipeline's inputs without a word, and
+    /// `faces`/`mel` called it "no such file". Now both refuse it, naming its bytes and what to do.
+    func testAFileNameThatIsNotUTF8IsRefusedNamedByItsBytes() throws {
+        let root = try TemporaryFolder()
+        let latin1 = "\"$(printf 'caf\\351.mp4')\""
+        let made = try shell("/bin/sh", ["-c", "mkdir -p data/clips && printf x > data/clips/good.mp4 && printf x > data/clips/\(latin1)"], cwd: root.path)
+        XCTAssertEqual(made.status, 0, made.err)
+        for (program, command) in [(productsDirectory() + "/emotion", "faces"), (productsDirectory() + "/emotion-worker", "mel")] {
+            let run = try shell("/bin/sh", ["-c", "exec \"$0\" \(command) data/clips/\(latin1) --out o", program], cwd: root.path)
+            XCTAssertEqual(run.status, 64, "\(program) \(command): \(run.err)")
+            XCTAssertTrue(run.err.contains("argument 2 ('data/clips/caf\\xE9.mp4') is not UTF-8 text"), run.err)
+        }
+        try Data("stages:\n  d: {uses: test.digest, map: {path: clips, glob: \"*.mp4\"}}\n".utf8).write(to: URL(fileURLWithPath: root.file("p.yaml")))
+        let run = try shell(productsDirectory() + "/pipeline-probe", ["run", root.file("p.yaml"), "--workspace", root.file("data")])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.err.contains("data/clips/caf\\xE9.mp4: the file name is not UTF-8 text, so it cannot be an input"), run.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root.file("data/out/p/d")), "nothing ran on the inputs less one")
+    }
+}
+
+/// Issue 27 (weaker cases): a file error is said as its path and the system's reason, not as an NSCocoaErrorDomain
+/// dump; `status`, `gc` and `verify` refuse a mistyped workspace instead of creating it.
+final class FileErrorTests: XCTestCase {
+    func testAFileErrorNamesThePathAndTheReason() throws {
+        let root = try TemporaryFolder()
+        let file = root.file("a-file")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let synth = try shell(productsDirectory() + "/emotion", ["synth", "--out", file + "/below/ds", "--dialogues", "1,0,0"])
+        XCTAssertEqual(synth.status, 1)
+        XCTAssertTrue(synth.err.hasPrefix("error: \(file)/below/ds") && synth.err.contains("\(file) is a file, not a folder"), synth.err)
+        XCTAssertFalse(synth.err.contains("NSCocoaErrorDomain"), synth.err)
+
+        try Data("stages:\n  gen: {uses: synthesize}\n".utf8).write(to: URL(fileURLWithPath: root.file("p.yaml")))
+        let mistyped = root.file("dta")
+        for arguments in [["status", root.file("p.yaml")], ["gc"], ["verify"]] {
+            let run = try shell(productsDirectory() + "/emotion", arguments + ["--workspace", mistyped])
+            XCTAssertEqual(run.status, 1, "\(arguments)")
+            XCTAssertTrue(run.err.contains("error: no workspace at \(mistyped): check --workspace"), run.err)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: mistyped), "\(arguments) made the mistyped workspace")
+        }
     }
 }

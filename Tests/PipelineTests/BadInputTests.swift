@@ -109,6 +109,51 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(try snapshot(sandbox.data), before)
     }
 
+    /// Issue 27, case 1: a few lines that stand for billions of nodes or stages are refused while the file is read,
+    /// within the limits, before memory grows (they used to grow `emotion dag` to the memory limit and abort).
+    func testPipelinesThatExpandBeyondBoundsAreRefusedWhileRead() throws {
+        // Ten levels of ten aliases each: 10^10 nodes in eleven lines, under params and under deps.
+        let anchors = (0...9).map { level in
+            "&a\(level) [" + Array(repeating: level == 0 ? "x" : "*a\(level - 1)", count: 10).joined(separator: ", ") + "]"
+        }
+        let began = Date()
+        for (field, indent) in [("params:\n      junk", "        - "), ("deps", "      - ")] {
+            let refused = try error("stages:\n  gen: {uses: test.generate}\n  cat:\n    uses: test.concat\n    \(field):\n" +
+                                    anchors.map { indent + $0 }.joined(separator: "\n") + "\n")
+            XCTAssertEqual(refused.code, .badField, field)
+            XCTAssertTrue(refused.message.contains("more than \(PipelineLimits.nodes) YAML nodes once aliases are expanded"), refused.message)
+        }
+        let axes = (1...9).map { "k\($0): [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" }.joined(separator: ", ")
+        let matrix = try error("stages:\n  grid:\n    matrix: {\(axes)}\n    uses: test.generate\n")
+        XCTAssertTrue(matrix.message.contains("stage 'grid' would expand to 10000 stages; at most \(PipelineLimits.stages)"), matrix.message)
+        XCTAssertEqual(matrix.location?.line, 3)
+        var many = "stages:\n"
+        for group in 0..<6 { many += "  g\(group): {matrix: {a: [\((0..<30).map(String.init).joined(separator: ", "))], b: [\((0..<30).map(String.init).joined(separator: ", "))]}, uses: test.generate}\n" }
+        let total = try error(many)
+        XCTAssertTrue(total.message.contains("more than \(PipelineLimits.stages) stages once 'foreach' and 'matrix' are expanded"), total.message)
+        XCTAssertLessThan(Date().timeIntervalSince(began), 60, "refused while bounded, not after the expansion")
+    }
+
+    /// Issue 27, case 2 and its weaker kin: a stage's name is a folder under out/ and must stay one (`..` wrote into
+    /// another stage's folder, `.` into the pipeline's); `foreach: {}` declared nothing and passed; a 300-byte name failed
+    /// after the work with a raw Foundation error.
+    func testStageNamesAreFolderNamesAndExpansionsDeclareSomething() throws {
+        for name in ["..", ".", ".hidden", "a/b", "\"a b\"", "a@b", "\"a\\u0000b\"", "\"caf\\u00e9\"", "a:b"] {
+            let refused = try error("stages:\n  \(name): {uses: test.generate}\n")
+            XCTAssertEqual(refused.code, .badField, name)
+            XCTAssertTrue(refused.message.contains("must be letters, digits, '_', '-' and '.' (not first): it names a folder"), refused.message)
+            XCTAssertEqual(refused.location?.line, 2, name)
+        }
+        let long = String(repeating: "x", count: 300)
+        XCTAssertTrue(try error("stages:\n  \(long): {uses: test.generate}\n").message.contains("is 300 bytes long; at most \(PipelineLimits.nameLength)"))
+        let longValue = try error("stages:\n  a: {foreach: [\(long)], do: {uses: test.generate}}\n")
+        XCTAssertTrue(longValue.message.contains("bytes long"), longValue.message)
+        XCTAssertTrue(try error("stages:\n  a: {foreach: [\"x/y\"], do: {uses: test.generate}}\n").message.contains("may hold only letters"))
+        let empty = try error("stages:\n  a: {foreach: {}, do: {uses: test.generate}}\n")
+        XCTAssertTrue(empty.message.contains("stage 'a': 'foreach' must name at least one value"), empty.message)
+        XCTAssertEqual(try Sandbox().graph("stages:\n  gen_2.b-c: {uses: test.generate}\n").stages.map(\.name), ["gen_2.b-c"])
+    }
+
     private func snapshot(_ root: String) throws -> [String: Data] {
         var result: [String: Data] = [:]
         for case let path as String in FileManager.default.enumerator(atPath: root)! {

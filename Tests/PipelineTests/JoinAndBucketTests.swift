@@ -161,11 +161,42 @@ final class VerifyTests: XCTestCase {
         try bytes.write(to: URL(fileURLWithPath: object))
         let status = try sandbox.status(pipeline)
         XCTAssertEqual(status["per"]?.upToDate, false)
-        XCTAssertTrue(status["per"]?.reasons.contains { $0.contains("1 item(s) whose cached output changed on disk since it was stored: d1/u11.mp4") } == true,
+        XCTAssertTrue(status["per"]?.reasons.contains { $0.contains("1 item(s) whose cached output changed or went missing on disk since it was stored: d1/u11.mp4") } == true,
                       "\(status["per"]?.reasons ?? [])")
         let rerun = try sandbox.run(pipeline)
         XCTAssertEqual(rerun.executed, 1)
         XCTAssertEqual(try sandbox.outputs(), before)
         XCTAssertTrue(try sandbox.status(pipeline).values.allSatisfy(\.upToDate))
+    }
+
+    /// Issue 27, case 4: an object deleted from the cache by hand left its out/ link dangling while `status` and `run`
+    /// said up to date and `verify` reported nothing. Now all three notice it, and the run recomputes exactly its unit.
+    func testAnOutputDeletedFromTheCacheIsNoticedAndRecomputed() throws {
+        let sandbox = try Sandbox()
+        try JoinAndBucketTests.makeClips(sandbox, count: 12)
+        let pipeline = JoinAndBucketTests.pipeline()
+        _ = try sandbox.run(pipeline)
+        let before = try sandbox.outputs()
+        let link = sandbox.data + "/out/p/per/d1/u11.mp4/summary.txt"
+        let object = URL(fileURLWithPath: link).resolvingSymlinksInPath().path
+        XCTAssertTrue(object.contains("/cache/objects/"), object)
+
+        XCTAssertEqual(unlink(object), 0)
+        let status = try sandbox.status(pipeline)
+        XCTAssertEqual(status["per"]?.upToDate, false)
+        XCTAssertTrue(status["per"]?.reasons.contains { $0.contains("1 item(s) whose cached output changed or went missing on disk since it was stored: d1/u11.mp4") } == true,
+                      "\(status["per"]?.reasons ?? [])")
+        let rerun = try sandbox.run(pipeline)
+        XCTAssertEqual(rerun.executed, 1, "that item alone")
+        XCTAssertEqual(try sandbox.outputs(), before)
+        XCTAssertEqual(access(link, R_OK), 0, "the link points at content again")
+        XCTAssertTrue(try sandbox.status(pipeline).values.allSatisfy(\.upToDate))
+
+        XCTAssertEqual(unlink(object), 0)
+        let verified = try Verifier.verify(workspace: sandbox.workspace, threads: 2)
+        XCTAssertEqual(verified.missing, [object])
+        XCTAssertEqual(verified.recomputed.map(\.description), ["stage 'per' of p, item d1/u11.mp4"])
+        XCTAssertEqual(try sandbox.run(pipeline).executed, 1)
+        XCTAssertEqual(try sandbox.outputs(), before)
     }
 }

@@ -79,7 +79,7 @@ final class StageExpansionTests: XCTestCase {
         XCTAssertTrue(mapOverGroup.message.contains("'map' takes one stage, and 'a' stands for 2 (a@x, a@y)"), mapOverGroup.message)
 
         let clash = try error("stages:\n  a@x: {uses: test.generate}\n")
-        XCTAssertTrue(clash.message.contains("without '/', '@' or spaces"), clash.message)
+        XCTAssertTrue(clash.message.contains("stage name 'a@x' must be letters, digits, '_', '-' and '.' (not first)"), clash.message)
     }
 
     /// Two pipelines sharing their stages: `include` puts a file's stages and `vars` first; the including file's vars

@@ -59,8 +59,15 @@ enum FileScanner {
         let descriptor = dirfd(handle)
         var names: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+            // A name in another encoding would become a String naming no file (its bytes replaced), and the file
+            // would silently drop out of the inputs: it is refused instead, named by its bytes.
+            let decoded = withUnsafePointer(to: &entry.pointee.d_name) { pointer -> (String?, [UInt8]) in
+                let name = UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self)
+                return (String(validatingCString: name), Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(name))))
+            }
+            guard let name = decoded.0 else {
+                throw PipelineError(.badField, "\(directory)/\(escapedFileName(decoded.1)): the file name is not UTF-8 text, so it cannot be an input: "
+                                    + "rename it (convmv -f latin1 -t utf-8 --notest, for a name in Latin-1)")
             }
             if name != "." && name != ".." { names.append(name) }
         }
@@ -103,6 +110,24 @@ extension FileScanner {
         }
         return chunks.flatMap { $0 }
     }
+}
+
+/// A file name's bytes as text: UTF-8 where they are, `\xNN` for each byte that is not.
+public func escapedFileName(_ bytes: [UInt8]) -> String {
+    var text = "", rest = bytes[...]
+    while !rest.isEmpty {
+        // The longest prefix that decodes, then one escaped byte.
+        var length = rest.count
+        while length > 0, String(validating: rest.prefix(length), as: UTF8.self) == nil { length -= 1 }
+        if length > 0 {
+            text += String(decoding: rest.prefix(length), as: UTF8.self)
+            rest = rest.dropFirst(length)
+        } else {
+            text += String(format: "\\x%02X", rest.first!)
+            rest = rest.dropFirst()
+        }
+    }
+    return text
 }
 
 /// `stat(2)`, named apart from the `stat` struct so the call is unambiguous inside types.

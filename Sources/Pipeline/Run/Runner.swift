@@ -85,9 +85,10 @@ public final class Runner {
         statCache = StatCache(path: workspace.statCachePath)
         let (workspaceCopy, name) = (workspace, graph.name)
         record = Background { RunRecord.load(workspace: workspaceCopy, pipeline: name) }
-        // Outputs written since they were stored (see `ObjectStore.damagedObjects`) are found while the inputs are scanned.
-        let (objects, threads) = (store, options.jobs)
-        damaged = Background { (try? objects.damagedObjects(threads: threads)) ?? [] }
+        // Outputs written since they were stored (see `ObjectStore.damagedObjects`), or gone from the cache while out/
+        // still links them, are found while the inputs are scanned.
+        let (objects, threads, out) = (store, options.jobs, workspace.out)
+        damaged = Background { ((try? objects.damagedObjects(threads: threads)) ?? []) + objects.missingObjects(linkedFrom: out) }
         hasher = FileHasher(statCache: statCache, threads: options.jobs)
     }
 
@@ -128,8 +129,8 @@ public final class Runner {
             guard !mine.isEmpty else { continue }
             result[index].upToDate = false
             let items = mine.compactMap { $0.item }
-            result[index].reasons.append(items.isEmpty ? "its cached output changed on disk since it was stored; the next run recomputes it"
-                : "\(items.count) item(s) whose cached output changed on disk since it was stored: \(items.prefix(3).joined(separator: ", "))"
+            result[index].reasons.append(items.isEmpty ? "its cached output changed or went missing on disk since it was stored; the next run recomputes it"
+                : "\(items.count) item(s) whose cached output changed or went missing on disk since it was stored: \(items.prefix(3).joined(separator: ", "))"
                   + (items.count > 3 ? ", ..." : "") + "; the next run recomputes them")
         }
         return result
@@ -165,7 +166,7 @@ public final class Runner {
         let damaged = Set(self.damaged.value)
         if !damaged.isEmpty {
             let (_, units) = try Verifier.takeOut(damaged, store: store, workspace: workspace)
-            progress.message("note: \(damaged.count) cached output file(s) changed on disk since they were stored; recomputing "
+            progress.message("note: \(damaged.count) cached output file(s) changed or went missing on disk since they were stored; recomputing "
                              + units.map(\.description).joined(separator: "; "))
             record = Background(ready: RunRecord.load(workspace: workspace, pipeline: graph.name))
         }

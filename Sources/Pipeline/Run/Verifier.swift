@@ -11,6 +11,8 @@ public enum Verifier {
         public var bytesChecked: Int64 = 0
         /// Objects whose content no longer has the digest they are named by, as paths.
         public var damaged: [String] = []
+        /// Objects that out/ links to and the cache no longer holds, as paths.
+        public var missing: [String] = []
         public var entriesRemoved = 0
         /// What the next run recomputes.
         public var recomputed: [Unit] = []
@@ -46,7 +48,9 @@ public enum Verifier {
                 result.damaged.append(store.path(of: digest))
             }
         }
-        (result.entriesRemoved, result.recomputed) = try takeOut(bad, store: store, workspace: workspace)
+        let missing = store.missingObjects(linkedFrom: workspace.out)
+        result.missing = missing.map { store.path(of: $0) }.sorted()
+        (result.entriesRemoved, result.recomputed) = try takeOut(bad.union(missing), store: store, workspace: workspace)
         return result
     }
 

@@ -99,13 +99,56 @@ public struct ParamSpec: Sendable {
     /// How the stage runs, not what it computes (a launcher, a host list): outside the stage's key, so changing it
     /// reruns nothing.
     public var execution: Bool
+    /// The numbers the param (or each number of its list) may be, checked when the pipeline is read.
+    public var bounds: ParamBounds?
 
-    public init(_ name: String, _ type: ParamType, default defaultValue: ParamValue? = nil, help: String, execution: Bool = false) {
+    public init(_ name: String, _ type: ParamType, default defaultValue: ParamValue? = nil, help: String, execution: Bool = false,
+                bounds: ParamBounds? = nil) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
         self.help = help
         self.execution = execution
+        self.bounds = bounds
+    }
+}
+
+/// The range a numeric param must fall in: `frames: -3` or `dropout: 1.5` is refused when the pipeline file is read,
+/// naming the stage and the field, rather than failing in every item at run time.
+public struct ParamBounds: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var minimum: Double?
+    public var maximum: Double?
+    /// The maximum itself is outside (a probability below 1).
+    public var belowMaximum: Bool
+
+    public init(minimum: Double? = nil, maximum: Double? = nil, belowMaximum: Bool = false) {
+        self.minimum = minimum
+        self.maximum = maximum
+        self.belowMaximum = belowMaximum
+    }
+
+    public func admits(_ number: Double) -> Bool {
+        (minimum.map { number >= $0 } ?? true) && (maximum.map { belowMaximum ? number < $0 : number <= $0 } ?? true)
+    }
+
+    public var description: String {
+        let number = { (value: Double) in String(format: "%g", value) }
+        switch (minimum, maximum) {
+        case (let low?, let high?): return belowMaximum ? "at least \(number(low)) and below \(number(high))" : "between \(number(low)) and \(number(high))"
+        case (let low?, nil): return "at least \(number(low))"
+        case (nil, let high?): return belowMaximum ? "below \(number(high))" : "at most \(number(high))"
+        case (nil, nil): return "any number"
+        }
+    }
+
+    /// The numbers in a value: itself, or those of a list; none in a string.
+    static func numbers(in value: ParamValue) -> [Double] {
+        switch value {
+        case .int(let number): return [Double(number)]
+        case .double(let number): return [number]
+        case .list(let items): return items.flatMap(numbers)
+        default: return []
+        }
     }
 }
 
@@ -157,6 +200,9 @@ public struct Params: Sendable, Hashable {
             if let (value, location) = written[spec.name] {
                 guard let fitted = spec.type.coerce(value) else {
                     throw PipelineError(.badParam, "stage '\(stage)': param '\(spec.name)' must be \(spec.type), got \(value)", at: location)
+                }
+                if let bounds = spec.bounds, let outside = ParamBounds.numbers(in: fitted).first(where: { !bounds.admits($0) }) {
+                    throw PipelineError(.badParam, "stage '\(stage)': param '\(spec.name)' must be \(bounds), got \(String(format: "%g", outside))", at: location)
                 }
                 values[spec.name] = fitted
             } else if let fallback = spec.defaultValue {
@@ -242,7 +288,7 @@ extension ParamType: Codable {
 /// declaration that travelled gives the same params, and the same keys, as the one it came from.
 extension ParamSpec: Codable {
     private enum CodingKeys: String, CodingKey {
-        case name, type, help, execution
+        case name, type, help, execution, bounds
         case defaultValue = "default"
     }
 
@@ -258,7 +304,8 @@ extension ParamSpec: Codable {
             fallback = fitted
         }
         self.init(name, type, default: fallback, help: try container.decode(String.self, forKey: .help),
-                  execution: try container.decodeIfPresent(Bool.self, forKey: .execution) ?? false)
+                  execution: try container.decodeIfPresent(Bool.self, forKey: .execution) ?? false,
+                  bounds: try container.decodeIfPresent(ParamBounds.self, forKey: .bounds))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -268,5 +315,6 @@ extension ParamSpec: Codable {
         try container.encodeIfPresent(defaultValue, forKey: .defaultValue)
         try container.encode(help, forKey: .help)
         if execution { try container.encode(true, forKey: .execution) }
+        try container.encodeIfPresent(bounds, forKey: .bounds)
     }
 }

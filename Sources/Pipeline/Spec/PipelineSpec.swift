@@ -90,6 +90,9 @@ public struct PipelineSpec: Sendable {
             for stageName in names where !seen.insert(stageName).inserted {
                 throw PipelineError(.badField, "stage '\(stageName)' is declared twice", at: entry.location)
             }
+            guard stages.count + expanded.count <= PipelineLimits.stages else {
+                throw PipelineError(.badField, "the pipeline declares more than \(PipelineLimits.stages) stages once 'foreach' and 'matrix' are expanded", at: entry.location)
+            }
             for (stageName, node) in expanded { stages.append(try reader.stage(named: stageName, node, at: entry.location)) }
         }
         return PipelineSpec(name: name, file: file, stages: stages, groups: groups)
@@ -117,6 +120,7 @@ public struct PipelineSpec: Sendable {
                 throw PipelineSpec.syntaxError(error, file: file)
             }
             let reader = Reader(file: file)
+            if let root { try PipelineLimits.checkNodes(root, file: file) }
             guard let root, case .mapping(let top) = root else {
                 throw PipelineError(.badField, "a pipeline file is a mapping with a 'stages' key", at: reader.location(root))
             }
@@ -145,9 +149,7 @@ public struct PipelineSpec: Sendable {
             var seen: Set<String> = []
             for (key, value) in stageMap {
                 let name = try reader.string(key, what: "a stage name")
-                guard !name.isEmpty, !name.contains("/"), !name.contains("@"), name.allSatisfy({ !$0.isWhitespace }) else {
-                    throw PipelineError(.badField, "stage name '\(name)' must be non-empty, without '/', '@' or spaces", at: reader.location(key))
-                }
+                try PipelineLimits.checkStageName(name, at: reader.location(key))
                 guard seen.insert(name).inserted else { throw PipelineError(.badField, "stage '\(name)' is declared twice", at: reader.location(key)) }
                 stages.append(Entry(name: name, node: value, file: file, location: reader.location(key)))
             }

@@ -24,6 +24,10 @@ enum StageExpansion {
             }
             // A mapping names each stage by its key and gives `${key}` and `${item}` (DVC's form); a list gives `${item}`.
             if case .mapping(let pairs) = list {
+                guard !pairs.isEmpty else {
+                    throw PipelineError(.badField, "stage '\(name)': 'foreach' must name at least one value", at: location(list))
+                }
+                try PipelineLimits.checkExpansion(pairs.count, stage: name, at: location(list))
                 return try pairs.map { key, value in
                     guard let entry = key.scalar?.string, case .scalar(let scalar) = value else {
                         throw PipelineError(.badField, "stage '\(name)': each 'foreach' entry maps a name to a value", at: location(key))
@@ -33,6 +37,7 @@ enum StageExpansion {
                 }
             }
             let values = try scalars(list, what: "stage '\(name)': 'foreach'", location: location)
+            try PipelineLimits.checkExpansion(values.count, stage: name, at: location(list))
             return try values.map { value in
                 (try stageName(name, [value.string], at: location(list)), try substitute(body, [("item", value.string)], stage: name, location: location))
             }
@@ -42,11 +47,16 @@ enum StageExpansion {
                 throw PipelineError(.badField, "stage '\(name)': 'matrix' is a mapping from a name to a list of values", at: location(matrix))
             }
             var combinations: [[(String, String)]] = [[]]
+            var count = 1
             for (key, list) in axes {
                 guard let axis = key.scalar?.string, !axis.isEmpty else {
                     throw PipelineError(.badField, "stage '\(name)': a 'matrix' name must be a string", at: location(key))
                 }
                 let values = try scalars(list, what: "stage '\(name)': matrix '\(axis)'", location: location)
+                // Counted before the combinations are made: 9 axes of 10 values would be 10^9 stages.
+                let (product, overflow) = count.multipliedReportingOverflow(by: values.count)
+                count = overflow ? Int.max : product
+                try PipelineLimits.checkExpansion(count, stage: name, at: location(matrix))
                 combinations = combinations.flatMap { prefix in values.map { prefix + [("item.\(axis)", $0.string)] } }
             }
             let body = Node.mapping(Node.Mapping(fields.filter { $0.key.scalar?.string != "matrix" }, fields.tag, fields.style, fields.mark))
@@ -74,9 +84,10 @@ enum StageExpansion {
 
     private static func stageName(_ base: String, _ values: [String], at location: SourceLocation) throws -> String {
         let name = base + "@" + values.joined(separator: "-")
-        guard values.allSatisfy({ !$0.isEmpty && !$0.contains("/") && $0.allSatisfy { !$0.isWhitespace } }) else {
-            throw PipelineError(.badField, "stage '\(name)': values that name stages must be non-empty, without '/' or spaces", at: location)
+        guard values.allSatisfy({ !$0.isEmpty && $0.allSatisfy(PipelineLimits.nameCharacters.contains) }) else {
+            throw PipelineError(.badField, "stage '\(name)': values that name stages may hold only letters, digits, '.', '_' and '-'", at: location)
         }
+        try PipelineLimits.checkNameLength(name, at: location)
         return name
     }
 

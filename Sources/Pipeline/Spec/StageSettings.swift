@@ -6,6 +6,8 @@ public struct SettingsField<Settings>: @unchecked Sendable {
     public let help: String
     /// An execution param (`ParamSpec.execution`): outside the stage's key.
     public private(set) var execution = false
+    /// The numbers the field may be (`ParamSpec.bounds`).
+    public private(set) var bounds: ParamBounds?
     let read: (Settings) -> ParamValue
     let write: (inout Settings, ParamValue) -> Void
 
@@ -23,6 +25,13 @@ public struct SettingsField<Settings>: @unchecked Sendable {
     public func executionOnly() -> Self {
         var field = self
         field.execution = true
+        return field
+    }
+
+    /// This field held to at least `minimum` (and at most, or below, `maximum`) when the pipeline is read.
+    public func bounded(_ minimum: Double?, _ maximum: Double? = nil, belowMaximum: Bool = false) -> Self {
+        var field = self
+        field.bounds = ParamBounds(minimum: minimum, maximum: maximum, belowMaximum: belowMaximum)
         return field
     }
 
@@ -78,7 +87,7 @@ extension StageSettings {
     /// The kind's param declarations, defaults taken from `init()`.
     public static var params: [ParamSpec] {
         let defaults = Self()
-        return fields.map { ParamSpec($0.name, $0.type, default: $0.read(defaults), help: $0.help, execution: $0.execution) }
+        return fields.map { ParamSpec($0.name, $0.type, default: $0.read(defaults), help: $0.help, execution: $0.execution, bounds: $0.bounds) }
     }
 
     /// The settings a stage's params describe; an unusable combination is an error naming the stage.

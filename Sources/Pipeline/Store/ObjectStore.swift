@@ -171,6 +171,36 @@ final class ObjectStore: @unchecked Sendable {
         return zip(moved, verdicts).filter { !$0.1 }.map(\.0)
     }
 
+    /// Objects that the links under `out` point to and that are not there (deleted by hand, or lost with a disk): one
+    /// `lstat` and one `readlink` per link. Such a link dangles, and the units that produced it must run again.
+    func missingObjects(linkedFrom out: String) -> Set<Digest> {
+        var missing: Set<Digest> = []
+        var folders = [out]
+        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        while let folder = folders.popLast() {
+            guard let handle = opendir(folder) else { continue }
+            defer { closedir(handle) }
+            var info = stat()
+            while let entry = readdir(handle) {
+                let name = withUnsafePointer(to: &entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                guard name != ".", name != "..", fstatat(dirfd(handle), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR: folders.append(folder + "/" + name)
+                case S_IFLNK:
+                    let length = readlinkat(dirfd(handle), name, &target, target.count - 1)
+                    guard length > 0 else { continue }
+                    target[length] = 0
+                    let pointed = String(cString: target)
+                    guard pointed.contains("cache/objects/"), let digest = Digest(hex: String(pointed.split(separator: "/").last ?? "")),
+                          access(path(of: digest), F_OK) != 0 else { continue }
+                    missing.insert(digest)
+                default: continue
+                }
+            }
+        }
+        return missing
+    }
+
     static func isStamped(_ info: stat) -> Bool {
         info.st_mtim.tv_sec == verifiedStamp.tv_sec && info.st_mtim.tv_nsec == verifiedStamp.tv_nsec
     }
