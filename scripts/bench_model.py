@@ -24,8 +24,8 @@ torch_available = importable("torch")
 if not torch_available:
     say("PyTorch is not importable here (pip install torch==2.13.0+cpu): no same-run anchor.")
 models, torches = [], []
-for round in range(1, ROUNDS + 1):
-    say(f"round {round}:")
+for number in range(1, ROUNDS + 1):
+    say(f"round {number}:")
     models.append(last_json(run([program, "--part", "model", *extra])))
     if torch_available:
         torches.append(last_json(run([sys.executable, os.path.join(ROOT, "scripts", "bench_model_torch.py"), "8", "4", "300", "3"])))
