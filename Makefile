@@ -6,7 +6,7 @@ MELD_SHA256 := a56b4407d574195cbce470d86f9c9d72fcfea59b0e34502ecd4babee4a5c613e
 MELD_BYTES := 10878146150
 BENCHES := dag synth media model loader train mpi infer watch
 
-.PHONY: setup build demo test oracles reproduce reproduce-frozen data $(addprefix bench-,$(BENCHES)) onnx-proto clean-cache
+.PHONY: setup build demo test test-asan oracles reproduce reproduce-frozen data $(addprefix bench-,$(BENCHES)) onnx-proto clean-cache
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,15 @@ demo: build
 ## Every test, in release mode (numeric code runs 10-75x slower in debug), with the Python oracles first on PATH.
 test: setup oracles
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(SWIFT) test -c release --disable-swift-testing
+
+## The media, faces, inference and watch tests, the frame-size sweep and the fuzz pass, built with AddressSanitizer
+## (C and C++ targets too) in .build/asan: a read or write past a buffer in our code stops the test that made it.
+## CI runs it after `make test`.
+ASAN_TESTS := MediaTests|FacesTests|InferenceTests|InferCommandTests|WatchCommandTests|FrameSizeSweepTests|FuzzTests|SafetensorsTests
+test-asan: setup oracles
+	$(SWIFT) build -c release --sanitize=address --scratch-path .build/asan --build-tests -Xswiftc -enable-testing
+	EMOTION_ASAN=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PATH="$(CURDIR)/.venv/bin:$$PATH" \
+		$(SWIFT) test -c release --sanitize=address --scratch-path .build/asan --skip-build --disable-swift-testing --filter '$(ASAN_TESTS)'
 
 ## The Python packages the tests compare with (onnxruntime, onnx, scikit-learn, safetensors, librosa), pinned in
 ## scripts/oracles.txt, in a project-local venv. Without a registry the tests that need them skip, saying so.

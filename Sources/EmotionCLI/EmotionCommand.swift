@@ -243,6 +243,7 @@ func printStatus(_ statuses: [StageStatus], verb: String = "stale") {
             print("\(status.name): \(verb)\(count)")
             for reason in status.reasons { print("  - \(reason)") }
         }
+        for warning in status.warnings { print("  warning: \(warning)") }
     }
 }
 

@@ -54,7 +54,8 @@ public final class MediaReader {
         let decoder = try Decoder(stream: stream, path: path)
         let converter = try AudioConverter(decoder.context, sampleRate: sampleRate, path: path)
         var samples: [Float] = []
-        samples.reserveCapacity(Int(duration * Double(sampleRate)) + 4096)
+        // The container's duration is only a hint (a damaged header claimed 18 hours of a 1 s clip): an hour at most.
+        samples.reserveCapacity(Int(min(max(duration, 0), 3600) * Double(sampleRate)) + 4096)
         func append(_ frame: UnsafeMutablePointer<AVFrame>?) throws { samples.append(contentsOf: try converter.convert(frame)) }
         let outcome = try decoder.decodeAll(format: format, streamIndex: audioIndex) { frame in try append(frame) }
         try append(nil)
@@ -307,6 +308,8 @@ final class RGBConverter {
             sourceSize = size
         }
         guard let context else { throw MediaError.undecodable(path, "cannot convert pixel format \(format) to RGB") }
+        // Beyond 8K on both sides (a damaged header): no RGB copy of gigabytes.
+        guard width > 0, height > 0, width * height <= 8192 * 8192 else { throw MediaError.undecodable(path, "a frame of \(width)x\(height) pixels") }
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         let rows = pixels.withUnsafeMutableBufferPointer { cff_sws_to_rgb(context, frame, $0.baseAddress, Int32(width), Int32(height)) }
         guard rows > 0 else { throw MediaError.undecodable(path, "pixel conversion failed") }

@@ -38,7 +38,7 @@ final class StageOptionsTests: XCTestCase {
 
     /// A value the stage refuses is refused by the command in the stage's words, before anything runs.
     func testStageChecksAreTheCommandsChecks() {
-        for (arguments, words) in [(["synth", "--out", "x", "--width", "63"], "even"), (["mel", "a.wav", "--out", "m.npy", "--fmax", "9000"], "mel range"),
+        for (arguments, words) in [(["synth", "--out", "x", "--width", "63"], "at least 64"), (["synth", "--out", "x", "--width", "65"], "even"), (["mel", "a.wav", "--out", "m.npy", "--fmax", "9000"], "mel range"),
                                    (["faces", "a.mp4", "--out", "f", "--frames", "0"], "frame"), (["synth", "--out", "x", "--dialogues", "1,2"], "three counts"),
                                    (["forward", "--weights", "w", "--inputs", "i", "--out", "o", "--train", "--dropout", "1"], "dropout"),
                                    (["forward", "--weights", "w", "--inputs", "i", "--out", "o", "--fusion", "late"], "fusion")] {

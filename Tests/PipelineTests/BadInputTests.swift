@@ -1,5 +1,7 @@
 import Foundation
 import Pipeline
+import PipelineTestKinds
+import TestSupport
 import XCTest
 
 /// Each kind of bad pipeline gets its own clear error, with file, line and column where it has them,
@@ -152,6 +154,42 @@ final class BadInputTests: XCTestCase {
         let empty = try error("stages:\n  a: {foreach: {}, do: {uses: test.generate}}\n")
         XCTAssertTrue(empty.message.contains("stage 'a': 'foreach' must name at least one value"), empty.message)
         XCTAssertEqual(try Sandbox().graph("stages:\n  gen_2.b-c: {uses: test.generate}\n").stages.map(\.name), ["gen_2.b-c"])
+    }
+
+    /// Issue 27 (weaker cases): two pipeline files of one base name shared out/NAME and a run record, so one's run or
+    /// gc dropped the other's outputs; an out/PIPELINE linked elsewhere got relative links that dangled there; a glob
+    /// that matched nothing said "up to date" without a word.
+    func testPipelinesOfOneNameOutFoldersLinkedElsewhereAndEmptyGlobs() throws {
+        let sandbox = try Sandbox()
+        let yaml = "stages:\n  gen: {uses: test.generate, params: {count: 2}}\n"
+        _ = try sandbox.run(yaml)
+        try FileManager.default.createDirectory(atPath: sandbox.root + "/other", withIntermediateDirectories: true)
+        let other = sandbox.root + "/other/p.yaml"
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: other))
+        let graph = try PipelineGraph(try PipelineSpec.load(file: other), registry: TestKinds.registry)
+        XCTAssertThrowsError(try Runner(workspace: sandbox.workspace, graph: graph, progress: Progress(quiet: true)).run()) {
+            XCTAssertTrue("\($0)".contains("out/p and its run record in \(sandbox.data) belong to \(sandbox.root)/pipelines/p.yaml, another pipeline file named p"), "\($0)")
+        }
+        XCTAssertThrowsError(try Runner(workspace: sandbox.workspace, graph: graph, progress: Progress(quiet: true)).status())
+        XCTAssertEqual(try sandbox.run(yaml).executed, 0, "the owner still runs")
+
+        let elsewhere = try TemporaryFolder()
+        let linked = try Sandbox()
+        try FileManager.default.createDirectory(atPath: linked.data + "/out", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: linked.data + "/out/p", withDestinationPath: elsewhere.path)
+        _ = try linked.run(yaml)
+        XCTAssertEqual(FileManager.default.contents(atPath: elsewhere.path + "/gen/f0000.bin")?.count, 64, "the link in the other folder reaches its content")
+        XCTAssertTrue(try FileManager.default.destinationOfSymbolicLink(atPath: linked.data + "/out/p/gen/f0000.bin").hasPrefix("/"),
+                      "absolute where a relative link would climb out of the other folder")
+
+        try sandbox.write("clips/a.txt", "a")
+        try FileManager.default.createSymbolicLink(atPath: sandbox.data + "/clips/gone.mp4", withDestinationPath: "/nonexistent/clip.mp4")
+        try sandbox.write("clips/sub/b.txt", "b")
+        try FileManager.default.createSymbolicLink(atPath: sandbox.data + "/clips/sub/up", withDestinationPath: "..")
+        let empty = try sandbox.status("stages:\n  d: {uses: test.digest, map: {path: clips, glob: \"*.mp4\"}}\n")
+        XCTAssertEqual(empty["d"]?.warnings, ["stage 'd': under 'clips', 2 name(s) passed over: gone.mp4: a link to nothing (or unreadable); "
+                                              + "sub/up: a folder already read through another path (a link loop?)",
+                                              "stage 'd': no file under 'clips' matches '*.mp4', so it has no items"])
     }
 
     private func snapshot(_ root: String) throws -> [String: Data] {

@@ -36,6 +36,13 @@ enum FileScanner {
     /// Every regular file below `root` (or `root` itself when it is a file), sorted by relative path.
     /// A file given directly has its own name as relative path.
     static func scan(_ root: String) throws -> [ScannedFile] {
+        var skipped: [String] = []
+        return try scan(root, skipped: &skipped)
+    }
+
+    /// The same, with what was passed over (a dangling link, a link back into a folder already walked) in `skipped`,
+    /// each as `RELATIVE: why`, for the caller to say.
+    static func scan(_ root: String, skipped: inout [String]) throws -> [ScannedFile] {
         guard let info = status(of: root) else {
             throw PipelineError(.missingPath, "no such file or directory: \(root)")
         }
@@ -45,13 +52,14 @@ enum FileScanner {
         }
         var files: [ScannedFile] = []
         var visited: Set<[UInt64]> = [[UInt64(info.st_dev), UInt64(info.st_ino)]]
-        try walk(root, prefix: "", into: &files, visited: &visited)
+        try walk(root, prefix: "", into: &files, visited: &visited, skipped: &skipped)
         // The walk visits names in order, so this sort only runs where names order differently than their paths.
         if zip(files, files.dropFirst()).contains(where: { !($0.relative < $1.relative) }) { files.sort { $0.relative < $1.relative } }
         return files
     }
 
-    private static func walk(_ directory: String, prefix: String, into files: inout [ScannedFile], visited: inout Set<[UInt64]>) throws {
+    private static func walk(_ directory: String, prefix: String, into files: inout [ScannedFile], visited: inout Set<[UInt64]>,
+                             skipped: inout [String]) throws {
         guard let handle = opendir(directory) else {
             throw PipelineError(.io, "cannot read directory \(directory): \(String(cString: strerror(errno)))")
         }
@@ -76,7 +84,12 @@ enum FileScanner {
         var keys: [String] = [], kept: [Int] = []
         keys.reserveCapacity(names.count)
         for (index, info) in infos.enumerated() {
-            guard let info, isDirectory(info) || isRegular(info) else { continue }  // a dangling link holds no content
+            let relative = prefix.isEmpty ? names[index] : prefix + "/" + names[index]
+            guard let info else {
+                skipped.append("\(relative): a link to nothing (or unreadable)")
+                continue
+            }
+            guard isDirectory(info) || isRegular(info) else { continue }  // a socket, a device: no content to read
             keys.append(isDirectory(info) ? names[index] + "/" : names[index])
             kept.append(index)
         }
@@ -86,7 +99,9 @@ enum FileScanner {
             let relative = prefix.isEmpty ? name : prefix + "/" + name
             if isDirectory(info) {
                 if visited.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted {
-                    try walk(absolute, prefix: relative, into: &files, visited: &visited)
+                    try walk(absolute, prefix: relative, into: &files, visited: &visited, skipped: &skipped)
+                } else {
+                    skipped.append("\(relative): a folder already read through another path (a link loop?)")
                 }
             } else {
                 files.append(file(relative: relative, absolute: absolute, info: info))

@@ -41,16 +41,30 @@ struct Materializer {
         try? FileManager.default.removeItem(atPath: folder(stage))
     }
 
+    /// The workspace's real path when out/ or out/PIPELINE is a link to somewhere else, where a relative link would
+    /// climb out of that other place and dangle; nil when relative links reach the cache (the usual case, which keeps a
+    /// workspace movable).
+    private func linksMustBeAbsolute() -> String? {
+        let real = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
+        let root = real(workspace.root)
+        let pipelineFolder = workspace.out + "/" + pipeline
+        guard access(pipelineFolder, F_OK) == 0 || access(workspace.out, F_OK) == 0 else { return nil }
+        let expected = root + "/out" + (access(pipelineFolder, F_OK) == 0 ? "/" + pipeline : "")
+        return real(access(pipelineFolder, F_OK) == 0 ? pipelineFolder : workspace.out) == expected ? nil : root
+    }
+
     /// Builds `folder`'s links in the cache's work area, then renames the old folder away and the new one in.
     private func replace(_ folder: String, with files: [String: FileEntry]) throws {
         let building = try store.makeWorkDirectory()
         let depth = folder.dropFirst(workspace.root.count + 1).split(separator: "/").count
+        let absolute = linksMustBeAbsolute()
         for (path, file) in files {
             let linkPath = building + "/" + path
             let parent = (linkPath as NSString).deletingLastPathComponent
             if parent != building { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
             let up = depth + path.split(separator: "/").count - 1
-            let target = String(repeating: "../", count: up) + "cache/objects/" + file.digest.hex.prefix(2) + "/" + file.digest.hex
+            let object = "cache/objects/" + file.digest.hex.prefix(2) + "/" + file.digest.hex
+            let target = absolute.map { $0 + "/" + object } ?? String(repeating: "../", count: up) + object
             guard symlink(target, linkPath) == 0 else {
                 throw PipelineError(.io, "cannot link \(linkPath): \(String(cString: strerror(errno)))")
             }

@@ -39,6 +39,8 @@ final class Planner {
         var work: Work
         /// Why the stage (or some of its items) must run; empty when it is up to date.
         var reasons: [String]
+        /// What is likely a mistake though nothing is wrong to run: a glob that matches no file.
+        var warnings: [String] = []
 
         var isUpToDate: Bool { reasons.isEmpty }
     }
@@ -54,6 +56,8 @@ final class Planner {
     private let loadedRecord: Background<RunRecord>
     var record: RunRecord { loadedRecord.value }
     private var pathInputs: [String: (files: [InputFile], digest: Digest)] = [:]
+    /// What a path's scan passed over, said once per stage that reads the path.
+    private var pathWarnings: [String: String] = [:]
 
     init(workspace: Workspace, store: ObjectStore, hasher: FileHasher, record: Background<RunRecord>) {
         self.workspace = workspace
@@ -66,8 +70,9 @@ final class Planner {
     func pathInput(_ path: String, stage: String) throws -> (files: [InputFile], digest: Digest) {
         if let known = pathInputs[path] { return known }
         let scanned: [ScannedFile]
+        var skipped: [String] = []
         do {
-            scanned = try FileScanner.scan(workspace.absolute(path))
+            scanned = try FileScanner.scan(workspace.absolute(path), skipped: &skipped)
         } catch let error as PipelineError where error.code == .missingPath {
             throw PipelineError(.missingPath, "stage '\(stage)': dependency path '\(path)' does not exist in the workspace \(workspace.root)")
         }
@@ -75,6 +80,9 @@ final class Planner {
         let files = zip(scanned, digests).map { InputFile(path: $0.relative, location: $0.absolute, digest: $1) }
         let result = (files, Digest.tree(files.map { (path: $0.path, digest: $0.digest) }))
         pathInputs[path] = result
+        if !skipped.isEmpty {
+            pathWarnings[path] = "under '\(path)', \(skipped.count) name(s) passed over: " + skipped.prefix(3).joined(separator: "; ") + (skipped.count > 3 ? "; ..." : "")
+        }
         return result
     }
 
@@ -86,11 +94,18 @@ final class Planner {
         let base = Planner.stageKey(stage, deps: deps)
         let previous = record.stages[stage.name]
         let stageReasons = force ? ["forced with --force"] : reasons(stage, deps: deps, previous: previous, base: base)
+        var paths = stage.deps.compactMap { dependency -> String? in if case .path(let path) = dependency { return path } else { return nil } }
         guard let map = stage.map else {
-            return .planned(planWhole(stage, deps: deps, base: base, previous: previous, stageReasons: stageReasons, force: force))
+            var plan = planWhole(stage, deps: deps, base: base, previous: previous, stageReasons: stageReasons, force: force)
+            plan.warnings = paths.compactMap { pathWarnings[$0].map { "stage '\(stage.name)': " + $0 } }
+            return .planned(plan)
         }
         let sources = try self.sources(stage, map: map, outcomes: outcomes)
-        return .planned(planItems(stage, sources, deps: deps, base: base, previous: previous, stageReasons: stageReasons, force: force))
+        var plan = planItems(stage, sources, deps: deps, base: base, previous: previous, stageReasons: stageReasons, force: force)
+        if case .files(let path, _) = map, !paths.contains(path) { paths.append(path) }
+        plan.warnings = paths.compactMap { pathWarnings[$0].map { "stage '\(stage.name)': " + $0 } }
+        if sources.isEmpty { plan.warnings.append(emptyMapWarning(stage, map: map)) }
+        return .planned(plan)
     }
 
     /// Each dependency with its content digest and, when the stage runs, its files.
@@ -146,6 +161,14 @@ final class Planner {
         if !stage.join.isEmpty { sources = try Planner.joined(sources, stage.join, outcomes: outcomes) }
         if let count = stage.buckets { sources = Planner.bucketed(sources, count: count) }
         return sources
+    }
+
+    private func emptyMapWarning(_ stage: GraphStage, map: MapSource) -> String {
+        switch map {
+        case .files(let path, let glob): return "stage '\(stage.name)': no file under '\(path)' matches '\(glob)', so it has no items"
+        case .stage(let name, let glob?): return "stage '\(stage.name)': no file of stage '\(name)' matches '\(glob)', so it has no items"
+        case .stage(let name, nil): return "stage '\(stage.name)': stage '\(name)' has no items, so neither has this one"
+        }
     }
 
     /// Each item: cached when the record has it with the same input or the cache has its key (an interrupted run's),

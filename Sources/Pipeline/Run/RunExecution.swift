@@ -104,6 +104,7 @@ final class RunExecution {
         guard case .planned(let plan) = try planner.plan(stage, outcomes: outcomes, force: options.force.contains(stage.name)) else {
             preconditionFailure("stage \(stage.name) started before its upstream finished")
         }
+        for warning in plan.warnings { progress.message("warning: " + warning) }
         let inputs = try plan.deps.map { try $0.input() }
         let unit = UnitRequest(stage: stage.name, kind: stage.kind.name, params: stage.params.values, inputs: inputs, item: nil,
                                outputDirectory: "", workspace: planner.workspace.root, resumeDirectory: "",
@@ -171,7 +172,7 @@ final class RunExecution {
         stage.pending -= 1
         switch result.entry {
         case .success(let entry): stage.entries[result.item ?? 0] = entry
-        case .failure(let error): stage.failures.append(stage.unitName(result.item) + "\(error)")
+        case .failure(let error): stage.failures.append(stage.unitName(result.item) + (fileErrorMessage(error) ?? "\(error)"))
         }
         progress.itemFinished(stage.name)
         if stage.pending == 0 {

@@ -56,6 +56,8 @@ public struct StageStatus: Sendable {
     public var upToDate: Bool
     public var reasons: [String]
     public var items: Int?
+    /// Likely mistakes that do not make the stage stale (a glob that matches nothing).
+    public var warnings: [String] = []
 }
 
 /// Executes a pipeline graph in a workspace: plans each stage once its inputs are known, runs the stale
@@ -92,6 +94,20 @@ public final class Runner {
         hasher = FileHasher(statCache: statCache, threads: options.jobs)
     }
 
+    /// Refuses a pipeline file whose base name is another existing file's in this workspace: they would share
+    /// out/NAME and the run record, and each run (or `gc`) would drop the other's outputs.
+    private func checkOwner() throws {
+        let mine = Self.resolved(graph.file)
+        guard let owner = record.value.file, owner != mine, FileManager.default.fileExists(atPath: owner) else { return }
+        throw PipelineError(.badField, "out/\(graph.name) and its run record in \(workspace.root) belong to \(owner), another pipeline file named "
+                            + "\(graph.name); rename \(graph.file), or give it another --workspace")
+    }
+
+    static func resolved(_ file: String) -> String {
+        let absolute = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        return URL(fileURLWithPath: absolute).resolvingSymlinksInPath().path
+    }
+
     /// Refuses, before anything is touched, a pipeline whose dependency paths are not in the workspace.
     private func checkPaths() throws {
         for stage in graph.stages {
@@ -108,6 +124,7 @@ public final class Runner {
     /// while a run goes on). Stages below a stale one are reported as waiting on it.
     public func status() throws -> [StageStatus] {
         try checkPaths()
+        try checkOwner()
         let planner = Planner(workspace: workspace, store: store, hasher: hasher, record: record)
         var outcomes: [String: StageOutcome] = [:]
         var result: [StageStatus] = []
@@ -118,7 +135,7 @@ public final class Runner {
             case .planned(let plan):
                 var itemCount: Int?
                 if case .map(let items, _) = plan.work { itemCount = items.count }
-                result.append(StageStatus(name: stage.name, upToDate: plan.isUpToDate, reasons: plan.reasons, items: itemCount))
+                result.append(StageStatus(name: stage.name, upToDate: plan.isUpToDate, reasons: plan.reasons, items: itemCount, warnings: plan.warnings))
                 if plan.isUpToDate, let outcome = cachedOutcome(plan) { outcomes[stage.name] = outcome }
             }
         }
@@ -171,7 +188,10 @@ public final class Runner {
             record = Background(ready: RunRecord.load(workspace: workspace, pipeline: graph.name))
         }
 
-        let completion = StageCompletion(materializer: Materializer(workspace: workspace, store: store, pipeline: graph.name), progress: progress, record: record.value)
+        try checkOwner()
+        var claimed = record.value
+        claimed.file = Self.resolved(graph.file)
+        let completion = StageCompletion(materializer: Materializer(workspace: workspace, store: store, pipeline: graph.name), progress: progress, record: claimed)
         let execution = RunExecution(self, planner: Planner(workspace: workspace, store: store, hasher: hasher, record: record), completion: completion)
         defer { record = Background(ready: completion.record) }
         try execution.run()

@@ -91,7 +91,7 @@ public final class UnitServer: Sendable {
             guard let kind = registry[request.kind] else { throw PipelineError(.unknownKind, "no stage kind '\(request.kind)' here") }
             try executor.run(request, kind: kind)
         } catch {
-            reply.failure = "\(error)"
+            reply.failure = fileErrorMessage(error) ?? "\(error)"
         }
         return (try? JSONEncoder().encode(reply)) ?? Data()
     }
@@ -207,7 +207,7 @@ public enum WorkerLoop {
                     guard let kind = registry[request.kind] else { throw PipelineError(.unknownKind, "this worker has no stage kind '\(request.kind)'") }
                     try withMemoryLimit(request.limits.memoryMB) { try perform(request, kind: kind) }
                 } catch {
-                    reply.failure = "\(error)"
+                    reply.failure = fileErrorMessage(error) ?? "\(error)"
                 }
                 pending.removeSubrange(pending.startIndex...newline)
                 guard var answer = try? JSONEncoder().encode(reply) else { return 1 }

@@ -4,6 +4,9 @@ import Foundation
 /// `status` can say which one changed) and the outputs (so that a no-op run reads nothing else).
 struct RunRecord: Codable {
     var pipeline: String
+    /// The pipeline file that made it, resolved: out/PIPELINE and this record are keyed by the file's base name, so a
+    /// second file of that name must not take them over.
+    var file: String?
     var stages: [String: StageRecord] = [:]
 
     static func path(workspace: Workspace, pipeline: String) -> String { workspace.runs + "/" + pipeline + ".json" }
