@@ -73,19 +73,19 @@ public final class WatchSession {
         do {
             let (stream, paired, watcher) = try open(control: control)
             annotated = try openAnnotatedVideo(stream, audio: paired != nil || stream.hasAudio)
-            try play(stream: paired.map(Either.paired) ?? .single(stream), watcher: watcher, control: control, annotated: annotated, report: report)
+            try play(stream: paired.map(EventSource.paired) ?? .single(stream), watcher: watcher, control: control, annotated: annotated, report: report)
         } catch {
             // A stop asked for while a read waited ends that read: the session stopped, nothing failed.
             failure = control.stopRequested ? nil : error
         }
+        let ending: Ending = control.stopRequested ? .stopped : failure == nil ? .inputEnded : .inputFailed
         var record = self.record
-        record.sessionInfo.ending = control.stopRequested ? Ending.stopped.rawValue : failure == nil ? Ending.inputEnded.rawValue : Ending.inputFailed.rawValue
-        record.sessionInfo.error = failure.map { "\($0)" }
+        (record.sessionInfo.ending, record.sessionInfo.error) = (ending.rawValue, failure.map { "\($0)" })
         do { try record.write(to: settings.record) } catch { failure = failure ?? error }
         if let annotated {
             do { try annotated.finish() } catch { failure = failure ?? error }
         }
-        return (control.stopRequested ? .stopped : failure == nil ? .inputEnded : .inputFailed, failure)
+        return (ending, failure)
     }
 
     /// The input (and the second source of sound), each read bounded by `MediaStream`'s timeout and given up when
@@ -107,7 +107,8 @@ public final class WatchSession {
         return (stream, paired, watcher)
     }
 
-    private enum Either {
+    /// The input alone, or the input's video with another source's sound.
+    private enum EventSource {
         case single(MediaStream), paired(PairedStreams)
         func next() throws -> MediaStream.Event? {
             switch self { case .single(let stream): return try stream.next(); case .paired(let paired): return try paired.next() }
@@ -121,7 +122,7 @@ public final class WatchSession {
                                   sampleRate: trained.mel.sampleRate, audio: audio)
     }
 
-    private func play(stream: Either, watcher: Watcher, control: SessionControl, annotated: AnnotatedVideo?, report: (Detection) -> Void) throws {
+    private func play(stream: EventSource, watcher: Watcher, control: SessionControl, annotated: AnnotatedVideo?, report: (Detection) -> Void) throws {
         let live = opened?.live ?? false
         while !control.stopRequested, let event = try stream.next() {
             if settings.realtime && !live { waitForItsTime(event) }

@@ -181,6 +181,9 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(FileManager.default.contents(atPath: elsewhere.path + "/gen/f0000.bin")?.count, 64, "the link in the other folder reaches its content")
         XCTAssertTrue(try FileManager.default.destinationOfSymbolicLink(atPath: linked.data + "/out/p/gen/f0000.bin").hasPrefix("/"),
                       "absolute where a relative link would climb out of the other folder")
+        XCTAssertEqual(unlink(URL(fileURLWithPath: linked.data + "/out/p/gen/f0000.bin").resolvingSymlinksInPath().path), 0)
+        XCTAssertEqual(try linked.status(yaml)["gen"]?.upToDate, false, "an object deleted behind the linked folder is noticed too")
+        XCTAssertEqual(try linked.run(yaml).executed, 1)
 
         try sandbox.write("clips/a.txt", "a")
         try FileManager.default.createSymbolicLink(atPath: sandbox.data + "/clips/gone.mp4", withDestinationPath: "/nonexistent/clip.mp4")

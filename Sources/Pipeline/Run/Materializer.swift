@@ -47,10 +47,8 @@ struct Materializer {
     private func linksMustBeAbsolute() -> String? {
         let real = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
         let root = real(workspace.root)
-        let pipelineFolder = workspace.out + "/" + pipeline
-        guard access(pipelineFolder, F_OK) == 0 || access(workspace.out, F_OK) == 0 else { return nil }
-        let expected = root + "/out" + (access(pipelineFolder, F_OK) == 0 ? "/" + pipeline : "")
-        return real(access(pipelineFolder, F_OK) == 0 ? pipelineFolder : workspace.out) == expected ? nil : root
+        let nearest = access(folder(""), F_OK) == 0 ? "/out/" + pipeline : "/out"
+        return real(workspace.root + nearest) == root + nearest ? nil : root
     }
 
     /// Builds `folder`'s links in the cache's work area, then renames the old folder away and the new one in.

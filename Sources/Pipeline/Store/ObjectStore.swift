@@ -176,6 +176,7 @@ final class ObjectStore: @unchecked Sendable {
     func missingObjects(linkedFrom out: String) -> Set<Digest> {
         var missing: Set<Digest> = []
         var folders = [out]
+        var visited: Set<[UInt64]> = []
         var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         while let folder = folders.popLast() {
             guard let handle = opendir(folder) else { continue }
@@ -191,6 +192,12 @@ final class ObjectStore: @unchecked Sendable {
                     guard length > 0 else { continue }
                     target[length] = 0
                     let pointed = String(cString: target)
+                    // A folder linked in (out/PIPELINE kept on another disk) is walked, once.
+                    var linked = stat()
+                    if !pointed.contains("cache/objects/"), fstatat(dirfd(handle), name, &linked, 0) == 0, linked.st_mode & S_IFMT == S_IFDIR,
+                       visited.insert([UInt64(linked.st_dev), UInt64(linked.st_ino)]).inserted {
+                        folders.append(folder + "/" + name)
+                    }
                     guard pointed.contains("cache/objects/"), let digest = Digest(hex: String(pointed.split(separator: "/").last ?? "")),
                           access(path(of: digest), F_OK) != 0 else { continue }
                     missing.insert(digest)
