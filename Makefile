@@ -27,11 +27,12 @@ test: setup oracles
 
 ## The media, faces, inference and watch tests, the frame-size sweep and the fuzz pass, built with AddressSanitizer
 ## (C and C++ targets too) in .build/asan: a read or write past a buffer in our code stops the test that made it.
+## The watch tests that pace live input are left out: an instrumented build falls behind and drops windows by design.
 ## CI runs it after `make test`.
-ASAN_TESTS := MediaTests|FacesTests|InferenceTests|InferCommandTests|WatchCommandTests|FrameSizeSweepTests|FuzzTests|SafetensorsTests
+ASAN_TESTS := MediaTests|FacesTests|InferenceTests|InferCommandTests|WatchCommandTests/testAFile|WatchCommandTests/testAStream|FrameSizeSweepTests|FuzzTests|SafetensorsTests
 test-asan: setup oracles
 	$(SWIFT) build -c release --sanitize=address --scratch-path .build/asan --build-tests -Xswiftc -enable-testing
-	EMOTION_ASAN=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 PATH="$(CURDIR)/.venv/bin:$$PATH" \
+	EMOTION_ASAN=1 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:max_allocation_size_mb=4096 PATH="$(CURDIR)/.venv/bin:$$PATH" \
 		$(SWIFT) test -c release --sanitize=address --scratch-path .build/asan --skip-build --disable-swift-testing --filter '$(ASAN_TESTS)'
 
 ## The Python packages the tests compare with (onnxruntime, onnx, scikit-learn, safetensors, librosa), pinned in

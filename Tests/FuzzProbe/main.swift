@@ -13,8 +13,11 @@ import Safetensors
 // The address space is capped at 4 GiB first, so an input that makes a parser allocate without bound fails here
 // as an allocation failure the parent sees, instead of taking the machine's memory.
 
-var limit = rlimit(rlim_cur: 4 << 30, rlim_max: 4 << 30)
-setrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+// Under AddressSanitizer (which maps terabytes of shadow memory) the cap is ASan's own, max_allocation_size_mb.
+if ProcessInfo.processInfo.environment["EMOTION_ASAN"] == nil {
+    var limit = rlimit(rlim_cur: 4 << 30, rlim_max: 4 << 30)
+    setrlimit(Int32(RLIMIT_AS.rawValue), &limit)
+}
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 5, let seed = UInt64(arguments[2]), let count = Int(arguments[3]) else {
