@@ -69,14 +69,14 @@ enum FileScanner {
         while let entry = readdir(handle) {
             // A name in another encoding would become a String naming no file (its bytes replaced), and the file
             // would silently drop out of the inputs: it is refused instead, named by its bytes.
-            let decoded = withUnsafePointer(to: &entry.pointee.d_name) { pointer -> (String?, [UInt8]) in
+            let decoded = withUnsafePointer(to: &entry.pointee.d_name) { pointer -> Result<String, PipelineError> in
                 let name = UnsafeRawPointer(pointer).assumingMemoryBound(to: CChar.self)
-                return (String(validatingCString: name), Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(name))))
+                if let text = String(validatingCString: name) { return .success(text) }
+                let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(name)))
+                return .failure(PipelineError(.badField, "\(directory)/\(escapedFileName(bytes)): the file name is not UTF-8 text, so it cannot be an input: "
+                                              + "rename it (convmv -f latin1 -t utf-8 --notest, for a name in Latin-1)"))
             }
-            guard let name = decoded.0 else {
-                throw PipelineError(.badField, "\(directory)/\(escapedFileName(decoded.1)): the file name is not UTF-8 text, so it cannot be an input: "
-                                    + "rename it (convmv -f latin1 -t utf-8 --notest, for a name in Latin-1)")
-            }
+            let name = try decoded.get()
             if name != "." && name != ".." { names.append(name) }
         }
         let infos = try statEach(names, in: descriptor)
@@ -84,9 +84,8 @@ enum FileScanner {
         var keys: [String] = [], kept: [Int] = []
         keys.reserveCapacity(names.count)
         for (index, info) in infos.enumerated() {
-            let relative = prefix.isEmpty ? names[index] : prefix + "/" + names[index]
             guard let info else {
-                skipped.append("\(relative): a link to nothing (or unreadable)")
+                skipped.append("\(prefix.isEmpty ? names[index] : prefix + "/" + names[index]): a link to nothing (or unreadable)")
                 continue
             }
             guard isDirectory(info) || isRegular(info) else { continue }  // a socket, a device: no content to read
