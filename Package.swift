@@ -169,7 +169,7 @@ let package = Package(
         // One rank of an MPI job, so that MPITests run the wrapper under a real mpirun.
         .executableTarget(name: "mpi-probe", dependencies: ["MPI"], path: "Tests/MPIProbe"),
         // Seeded mutations of valid inputs for the parsers users hand files to, one target per run (HostileInputTests).
-        .executableTarget(name: "fuzz-probe", dependencies: ["Media", "Meld", "Pipeline", "Safetensors"], path: "Tests/FuzzProbe"),
+        .executableTarget(name: "fuzz-probe", dependencies: ["Media", "Meld", "Pipeline", "Safetensors", "SeededRandom"], path: "Tests/FuzzProbe"),
         .testTarget(name: "HostileInputTests", dependencies: ["ChildProcesses", "TestSupport", "fuzz-probe"]),
         .testTarget(name: "MPITests", dependencies: ["ChildProcesses", "TestSupport", "mpi-probe"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Dataset", "EmotionModel", "Labels", "ModelContract", "NN", "Tensor", "TestSupport"]),

@@ -3,6 +3,7 @@ import Media
 import Meld
 import Pipeline
 import Safetensors
+import SeededRandom
 
 // Feeds seeded mutations of a valid input to one of the parsers a user hands files to, in this process, and exits 0
 // when every one ended in success or a thrown error. A crash or a hang is the parent's to see (this process dies or
@@ -26,22 +27,13 @@ guard arguments.count >= 5, let seed = UInt64(arguments[2]), let count = Int(arg
 }
 let (target, work) = (arguments[1], arguments[4])
 
-/// SplitMix64: the mutations follow from the seed alone.
-struct Mix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SeededRandom {
     mutating func below(_ bound: Int) -> Int { bound <= 1 ? 0 : Int(next() % UInt64(bound)) }
 }
 
 /// One to eight edits: a byte flipped or set to an edge value, a token of the format inserted, a span deleted or
 /// repeated, or a span of the original spliced in elsewhere.
-func mutate(_ original: [UInt8], tokens: [[UInt8]], random: inout Mix) -> [UInt8] {
+func mutate(_ original: [UInt8], tokens: [[UInt8]], random: inout SeededRandom) -> [UInt8] {
     var bytes = original
     for _ in 0..<(1 + random.below(8)) {
         let at = random.below(bytes.count + 1)
@@ -116,7 +108,7 @@ default:
     exit(2)
 }
 
-var random = Mix(state: seed)
+var random = SeededRandom(seed: seed)  // the mutations follow from the seed alone
 var (succeeded, refused) = (0, 0)
 let last = work + "/last" + (target == "media" ? ".mp4" : target == "yaml" ? ".yaml" : "")
 for _ in 0..<count {
