@@ -57,28 +57,30 @@ public final class MediaStream {
         if device == nil && !source.contains("://") && !FileManager.default.fileExists(atPath: source) { throw MediaError.notFound(source) }
         let opened = try OpenInput.open(source, named: device.map { "\($0):\(source)" }, format: inputFormat, options: &options, watchdog: watchdog)
         let context = opened.context
+        // The decoders are made before any stored property holds the context: a throw here skips deinit, so the
+        // context is closed by hand (it leaked when a decoder would not open).
+        var parts: (size: (Int, Int)?, video: Decoder?, audio: Decoder?, resampler: AudioConverter?) = (nil, nil, nil, nil)
+        do {
+            guard opened.video >= 0 || opened.audio >= 0 else { throw MediaError.undecodable(source, "neither video nor audio") }
+            if opened.video >= 0, let parameters = cff_stream(context, opened.video).pointee.codecpar, parameters.pointee.width > 0 {
+                parts.size = (Int(parameters.pointee.width), Int(parameters.pointee.height))
+                parts.video = try Decoder(stream: cff_stream(context, opened.video), path: source)
+            }
+            if opened.audio >= 0 {
+                let decoder = try Decoder(stream: cff_stream(context, opened.audio), path: source)
+                parts.audio = decoder
+                parts.resampler = try AudioConverter(decoder.context, sampleRate: sampleRate, path: source)
+            }
+        } catch {
+            var owned: UnsafeMutablePointer<AVFormatContext>? = context
+            avformat_close_input(&owned)
+            throw error
+        }
         (format, videoIndex, audioIndex) = (context, opened.video, opened.audio)
         hasVideo = videoIndex >= 0
         hasAudio = audioIndex >= 0
-        guard hasVideo || hasAudio else {
-            avformat_close_input(&format)
-            throw MediaError.undecodable(source, "neither video nor audio")
-        }
-        if hasVideo, let parameters = cff_stream(context, videoIndex).pointee.codecpar, parameters.pointee.width > 0 {
-            let size = (Int(parameters.pointee.width), Int(parameters.pointee.height))
-            videoSize = size
-            video = try Decoder(stream: cff_stream(context, videoIndex), path: source)
-            converter = RGBConverter(width: size.0, height: size.1)
-        } else {
-            (videoSize, video, converter) = (nil, nil, nil)
-        }
-        if hasAudio {
-            let decoder = try Decoder(stream: cff_stream(context, audioIndex), path: source)
-            audio = decoder
-            resampler = try AudioConverter(decoder.context, sampleRate: sampleRate, path: source)
-        } else {
-            (audio, resampler) = (nil, nil)
-        }
+        (videoSize, video, audio, resampler) = (parts.size, parts.video, parts.audio, parts.resampler)
+        converter = parts.size.map { RGBConverter(width: $0.0, height: $0.1) }
         let declared = hasVideo ? av_q2d(cff_stream(context, videoIndex).pointee.avg_frame_rate) : 0
         frameRate = declared.isFinite && declared > 0 ? declared : 25
         duration = context.pointee.duration > 0 && context.pointee.duration != cff_no_pts()
