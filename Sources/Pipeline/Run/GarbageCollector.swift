@@ -12,11 +12,12 @@ public enum GarbageCollector {
     }
 
     public static func collect(workspace: Workspace, dryRun: Bool = false) throws -> Result {
+        let store = try ObjectStore(root: workspace.cache)
+        CacheLayout.upgrade(workspace: workspace, store: store)
         let lock = try WorkspaceLock(workspace: workspace, wait: .no)
         defer { lock.release() }
-        let store = try ObjectStore(root: workspace.cache)
         var liveEntries: Set<Digest> = []
-        var liveObjects: Set<Digest> = []
+        var liveObjects: Set<ObjectName> = []
         let (records, unreadable) = RunRecord.all(workspace: workspace)
         guard unreadable.isEmpty else {
             throw PipelineError(.corrupt, "gc removed nothing: the run record " + unreadable.joined(separator: ", ")
@@ -26,12 +27,12 @@ public enum GarbageCollector {
             for stage in record.stages.values {
                 if let files = stage.files {
                     liveEntries.insert(stage.base)
-                    for file in files.values { liveObjects.insert(file.digest) }
+                    for (path, file) in files { liveObjects.insert(ObjectName(digest: file.digest, path: path)) }
                 }
                 for item in stage.items ?? [] {
                     let key = Planner.itemKey(base: stage.base, id: item.id, input: item.input)
                     liveEntries.insert(key)
-                    for file in store.readEntry(key)?.files.values ?? [:].values { liveObjects.insert(file.digest) }
+                    for (path, file) in store.readEntry(key)?.files ?? [:] { liveObjects.insert(ObjectName(digest: file.digest, path: path)) }
                 }
             }
         }
@@ -40,13 +41,13 @@ public enum GarbageCollector {
             result.entriesRemoved += 1
             if !dryRun { store.removeEntry(key) }
         }
-        for (digest, size) in store.allObjects() {
-            if liveObjects.contains(digest) {
+        for (name, size) in store.allObjects() {
+            if liveObjects.contains(name) {
                 result.objectsKept += 1
             } else {
                 result.objectsRemoved += 1
                 result.bytesFreed += size
-                if !dryRun { store.removeObject(digest) }
+                if !dryRun { store.removeObject(name) }
             }
         }
         if !dryRun {

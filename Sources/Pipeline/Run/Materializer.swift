@@ -61,7 +61,7 @@ struct Materializer {
             let parent = (linkPath as NSString).deletingLastPathComponent
             if parent != building { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
             let up = depth + path.split(separator: "/").count - 1
-            let object = "cache/objects/" + file.digest.hex.prefix(2) + "/" + file.digest.hex
+            let object = "cache/objects/" + ObjectName(digest: file.digest, path: path).relativePath
             let target = absolute.map { $0 + "/" + object } ?? String(repeating: "../", count: up) + object
             guard symlink(target, linkPath) == 0 else {
                 throw PipelineError(.io, "cannot link \(linkPath): \(String(cString: strerror(errno)))")

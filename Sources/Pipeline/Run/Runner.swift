@@ -83,6 +83,7 @@ public final class Runner {
         self.options = options
         self.progress = progress
         store = try ObjectStore(root: workspace.cache)
+        CacheLayout.upgrade(workspace: workspace, store: store)
         // The two biggest files a status reads are parsed while it scans the inputs.
         statCache = StatCache(path: workspace.statCachePath)
         let (workspaceCopy, name) = (workspace, graph.name)
@@ -90,7 +91,7 @@ public final class Runner {
         // Outputs written since they were stored (see `ObjectStore.damagedObjects`), or gone from the cache while out/
         // still links them, are found while the inputs are scanned.
         let (objects, threads, out) = (store, options.jobs, workspace.out)
-        damaged = Background { ((try? objects.damagedObjects(threads: threads)) ?? []) + objects.missingObjects(linkedFrom: out) }
+        damaged = Background { ((try? objects.damagedObjects(threads: threads)) ?? []) + objects.missingObjects(linkedFrom: out).map(\.digest) }
         hasher = FileHasher(statCache: statCache, threads: options.jobs)
     }
 

@@ -28,29 +28,30 @@ public enum Verifier {
     }
 
     public static func verify(workspace: Workspace, threads: Int) throws -> Result {
+        let store = try ObjectStore(root: workspace.cache)
+        CacheLayout.upgrade(workspace: workspace, store: store)
         let lock = try WorkspaceLock(workspace: workspace, wait: .no)
         defer { lock.release() }
-        let store = try ObjectStore(root: workspace.cache)
         var result = Result()
         let objects = store.allObjects(threads: threads)
-        let verdicts = try ParallelWork.map(objects, threads: threads) { digest, _ -> (Bool, Int64) in
-            let path = store.path(of: digest)
+        let verdicts = try ParallelWork.map(objects, threads: threads) { name, _ -> (Bool, Int64) in
+            let path = store.path(of: name)
             guard let (actual, size) = try? FileHasher.digest(ofFileAt: path) else { return (false, 0) }
-            if actual == digest { ObjectStore.stamp(path) }  // checked now: status need not read it again
-            return (actual == digest, size)
+            if actual == name.digest { ObjectStore.stamp(path) }  // checked now: status need not read it again
+            return (actual == name.digest, size)
         }
         var bad: Set<Digest> = []
-        for ((digest, _), (good, size)) in zip(objects, verdicts) {
+        for ((name, _), (good, size)) in zip(objects, verdicts) {
             result.objectsChecked += 1
             result.bytesChecked += size
             if !good {
-                bad.insert(digest)
-                result.damaged.append(store.path(of: digest))
+                bad.insert(name.digest)
+                result.damaged.append(store.path(of: name))
             }
         }
         let missing = store.missingObjects(linkedFrom: workspace.out)
         result.missing = missing.map { store.path(of: $0) }.sorted()
-        (result.entriesRemoved, result.recomputed) = try takeOut(bad.union(missing), store: store, workspace: workspace)
+        (result.entriesRemoved, result.recomputed) = try takeOut(bad.union(missing.map(\.digest)), store: store, workspace: workspace)
         return result
     }
 
@@ -64,7 +65,7 @@ public enum Verifier {
             if !dryRun { store.removeEntry(key) }
             removed.insert(key)
         }
-        if !dryRun { for digest in bad { store.removeObject(digest) } }
+        if !dryRun { for digest in bad { store.removeObjects(digest) } }
         var recomputed: [Unit] = []
         for var record in RunRecord.all(workspace: workspace).records {
             var changed = false

@@ -16,8 +16,9 @@ struct Entry: Codable, Sendable {
     var digest: Digest { Digest.tree(files.map { (path: $0.key, digest: $0.value.digest) }) }
 }
 
-/// The content-addressed cache: `objects/ab/<sha256>` holds every output file once, read-only;
-/// `entries/<key>.json` says which files a unit of work produced.
+/// The content-addressed cache: `objects/ab/<sha256>.ext` holds every output file once, read-only, named by its
+/// content and the extension it was written with (see `ObjectName`); `entries/<key>.json` says which files a unit of
+/// work produced.
 ///
 /// Every object's modification time is set to a fixed stamp (2000-01-01) once its content is known to match its
 /// name: a later write moves it, so one `stat` per object tells which ones must be rehashed before they are trusted.
@@ -38,7 +39,7 @@ final class ObjectStore: @unchecked Sendable {
         }
     }
 
-    func path(of digest: Digest) -> String { objects + "/" + digest.hex.prefix(2) + "/" + digest.hex }
+    func path(of name: ObjectName) -> String { objects + "/" + name.relativePath }
 
     /// A fresh private folder for a unit of work to write into.
     func makeWorkDirectory() throws -> String {
@@ -62,7 +63,7 @@ final class ObjectStore: @unchecked Sendable {
         var files: [String: FileEntry] = [:]
         for file in try FileScanner.scan(directory) {
             let (digest, size) = try FileHasher.digest(ofFileAt: file.absolute)
-            let target = path(of: digest)
+            let target = path(of: ObjectName(digest: digest, path: file.relative))
             // An existing copy is trusted as `status` trusts it: stamped, or read again to be sure.
             if let info = FileScanner.status(of: target), ObjectStore.isStamped(info) || (try? FileHasher.digest(ofFileAt: target).0) == digest {
                 unlink(file.absolute)
@@ -99,13 +100,13 @@ final class ObjectStore: @unchecked Sendable {
         guard let data = FileManager.default.contents(atPath: entryPath(key)),
               let entry = try? JSONDecoder().decode(Entry.self, from: data) else { return nil }
         if !evenIfIncomplete {
-            for file in entry.files.values where access(path(of: file.digest), F_OK) != 0 { return nil }
+            for (name, file) in entry.files where access(path(of: ObjectName(digest: file.digest, path: name)), F_OK) != 0 { return nil }
         }
         return entry
     }
 
     func inputFiles(of entry: Entry, prefix: String = "") -> [InputFile] {
-        entry.files.map { InputFile(path: prefix + $0.key, location: path(of: $0.value.digest), digest: $0.value.digest) }
+        entry.files.map { InputFile(path: prefix + $0.key, location: path(of: ObjectName(digest: $0.value.digest, path: $0.key)), digest: $0.value.digest) }
             .sorted { $0.path < $1.path }
     }
 
@@ -123,18 +124,18 @@ final class ObjectStore: @unchecked Sendable {
     func removeEntry(_ key: Digest) { unlink(entryPath(key)) }
 
     /// Every object on disk with its size, for garbage collection and `verify`.
-    func allObjects(threads: Int = 1) -> [(Digest, Int64)] {
+    func allObjects(threads: Int = 1) -> [(ObjectName, Int64)] {
         listObjects(threads: threads) { _ in true }
     }
 
     /// The objects whose `stat` passes `keep`, with their sizes: one `stat` per object, relative to its open folder,
     /// on `threads` threads; a name becomes a String only for an object kept.
-    private func listObjects(threads: Int, keep: @escaping (stat) -> Bool) -> [(Digest, Int64)] {
+    private func listObjects(threads: Int, keep: @escaping (stat) -> Bool) -> [(ObjectName, Int64)] {
         let folders = ((try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? []).sorted()
-        return ((try? ParallelWork.map(folders, threads: threads) { folder -> [(Digest, Int64)] in
+        return ((try? ParallelWork.map(folders, threads: threads) { folder -> [(ObjectName, Int64)] in
             guard let handle = opendir(objects + "/" + folder) else { return [] }
             defer { closedir(handle) }
-            var found: [(Digest, Int64)] = []
+            var found: [(ObjectName, Int64)] = []
             var info = stat()
             while let entry = readdir(handle) {
                 let kept = withUnsafePointer(to: &entry.pointee.d_name) { pointer -> String? in
@@ -142,13 +143,21 @@ final class ObjectStore: @unchecked Sendable {
                     guard name[0] != 0x2E, fstatat(dirfd(handle), name, &info, 0) == 0, keep(info) else { return nil }  // not . or ..
                     return String(cString: name)
                 }
-                if let kept, let digest = Digest(hex: kept) { found.append((digest, Int64(info.st_size))) }
+                if let kept, let name = ObjectName(fileName: kept) { found.append((name, Int64(info.st_size))) }
             }
             return found
         }) ?? []).flatMap { $0 }
     }
 
-    func removeObject(_ digest: Digest) { unlink(path(of: digest)) }
+    func removeObject(_ name: ObjectName) { unlink(path(of: name)) }
+
+    /// Removes every object holding this content, whatever its extension.
+    func removeObjects(_ digest: Digest) {
+        let folder = objects + "/" + digest.hex.prefix(2)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where ObjectName(fileName: name)?.digest == digest {
+            unlink(folder + "/" + name)
+        }
+    }
 
     /// The modification time of an object whose content matches its name.
     static let verifiedStamp = timespec(tv_sec: 946_684_800, tv_nsec: 0)
@@ -163,18 +172,18 @@ final class ObjectStore: @unchecked Sendable {
     /// `threads` threads; a read only for the few that moved.
     func damagedObjects(threads: Int) throws -> [Digest] {
         let moved = listObjects(threads: threads) { !ObjectStore.isStamped($0) }.map(\.0)
-        let verdicts = try ParallelWork.map(moved, threads: threads) { digest -> Bool in
-            guard let (actual, _) = try? FileHasher.digest(ofFileAt: path(of: digest)), actual == digest else { return false }
-            ObjectStore.stamp(path(of: digest))
+        let verdicts = try ParallelWork.map(moved, threads: threads) { name -> Bool in
+            guard let (actual, _) = try? FileHasher.digest(ofFileAt: path(of: name)), actual == name.digest else { return false }
+            ObjectStore.stamp(path(of: name))
             return true
         }
-        return zip(moved, verdicts).filter { !$0.1 }.map(\.0)
+        return zip(moved, verdicts).filter { !$0.1 }.map(\.0.digest)
     }
 
     /// Objects that the links under `out` point to and that are not there (deleted by hand, or lost with a disk): one
     /// `lstat` and one `readlink` per link. Such a link dangles, and the units that produced it must run again.
-    func missingObjects(linkedFrom out: String) -> Set<Digest> {
-        var missing: Set<Digest> = []
+    func missingObjects(linkedFrom out: String) -> Set<ObjectName> {
+        var missing: Set<ObjectName> = []
         var folders = [out]
         var visited: Set<[UInt64]> = []
         var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -198,9 +207,9 @@ final class ObjectStore: @unchecked Sendable {
                        visited.insert([UInt64(linked.st_dev), UInt64(linked.st_ino)]).inserted {
                         folders.append(folder + "/" + name)
                     }
-                    guard pointed.contains("cache/objects/"), let digest = Digest(hex: String(pointed.split(separator: "/").last ?? "")),
-                          access(path(of: digest), F_OK) != 0 else { continue }
-                    missing.insert(digest)
+                    guard pointed.contains("cache/objects/"), let object = ObjectName(fileName: String(pointed.split(separator: "/").last ?? "")),
+                          access(path(of: object), F_OK) != 0 else { continue }
+                    missing.insert(object)
                 default: continue
                 }
             }
