@@ -22,10 +22,13 @@ let package = Package(
             dependencies: [
                 "ParallelWork",
                 "ChildProcesses",
+                "WebPages",
                 "Yams",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Self-contained HTML pages and SVG figures that know where their labels land: the run overview's and the reports'.
+        .target(name: "WebPages"),
         // Child processes started with chosen descriptors, watched and reaped, their deaths named: the runner's unit
         // workers and training's workers, one piece of code.
         .target(name: "ChildProcesses"),
@@ -101,7 +104,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["ChildProcesses", "GradientExchange", "MPI", "Dataset", "EmotionModel", "NN", "Tensor", "OneDNN",
                                                  "Metrics", "Safetensors", "ModelContract", "Labels"]),
         // A trained model on a split of the sharded cache: predictions, figures with intervals and the baseline, report.html.
-        .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Labels", "Meld", "Metrics", "ModelContract", "OneDNN", "Tensor"]),
+        .target(name: "Evaluation", dependencies: ["Dataset", "EmotionModel", "Labels", "Meld", "Metrics", "ModelContract", "OneDNN", "Tensor", "WebPages"]),
         // Accuracy, weighted and macro F1, per-class figures, the confusion matrix and bootstrap intervals: training's dev
         // figures and the evaluation's, one definition.
         .target(name: "Metrics", dependencies: ["SeededRandom"]),
@@ -185,7 +188,7 @@ let package = Package(
         .testTarget(name: "MeldTests", dependencies: ["Labels", "Meld", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labels", "Safetensors", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Labels", "Metrics", "ModelContract", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Labels", "Metrics", "ModelContract", "TestSupport", "WebPages"]),
         .testTarget(name: "ExportTests", dependencies: ["Export", "ModelContract", "Labels", "EmotionModel", "NN", "Tensor", "TestSupport"]),
         // A worker of a gradient exchange, so that tests run real processes.
         .executableTarget(name: "exchange-probe", dependencies: ["GradientExchange"], path: "Tests/ExchangeProbe"),

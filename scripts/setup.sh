@@ -10,6 +10,7 @@ packages=(
   libdlib-dev libdlib-data
   libespeak-ng-dev libcairo2-dev
   libopenmpi-dev openmpi-bin
+  chromium fonts-dejavu-core
 )
 
 missing=()

@@ -16,7 +16,7 @@ public struct EmotionCommand: ParsableCommand {
 
     /// The commands that plan, inspect and supervise: the whole front end, and part of every program that embeds it.
     public static let pipelineCommands: [ParsableCommand.Type] = [
-        RunCommand.self, StatusCommand.self, DagCommand.self, GCCommand.self, VerifyCommand.self, KindsCommand.self, WorkerSubcommand.self,
+        RunCommand.self, StatusCommand.self, ReportCommand.self, DagCommand.self, GCCommand.self, VerifyCommand.self, KindsCommand.self, WorkerSubcommand.self,
     ]
 
     /// The worker program's own commands, which the front end hands over to it whole: the command names of
@@ -209,7 +209,8 @@ struct RunCommand: ParsableCommand {
     private func run(isolation: UnitIsolation, remote: RemoteUnits?) throws {
         try reportingErrors {
             let graph = try loadGraph(pipeline)
-            let runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait, isolation: isolation, remote: remote)
+            var runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait, isolation: isolation, remote: remote)
+            runOptions.about = RunContext.about()
             let runner = try Runner(workspace: try options.open(), graph: graph, options: runOptions)
             if dryRun {
                 print("dry run: nothing is executed")
@@ -265,6 +266,27 @@ struct StatusCommand: ParsableCommand {
 }
 
 extension GraphFormat: ExpressibleByArgument {}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Write the last run's overview page, out/PIPELINE/index.html, again (every run writes it).")
+
+    @Argument(help: "The pipeline file.")
+    var pipeline: String
+
+    @OptionGroup var options: WorkspaceOptions
+
+    func run() throws {
+        try reportingErrors {
+            let graph = try loadGraph(pipeline)
+            let workspace = try options.openExisting()
+            guard let overview = RunOverview(workspace: workspace, graph: graph) else {
+                throw PipelineError(.missingPath, "no run of \(graph.name) is logged in \(workspace.root): run it first")
+            }
+            print(try overview.write())
+        }
+    }
+}
 
 struct DagCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dag", abstract: "Print the pipeline's stage graph.")

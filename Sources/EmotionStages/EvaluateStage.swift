@@ -13,7 +13,7 @@ import Safetensors
 /// `predictions.jsonl` (per clip: split, id, truth, prediction, a probability per class, face found) and `report.html`.
 public enum EvaluateStage {
     public static let kind = StageKind.whole(
-        "evaluate", version: 4, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
+        "evaluate", version: 5, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
         params: EvaluationSettings.params
     ) { context in
         let settings = try EvaluationSettings(context.params, stage: context.stage)

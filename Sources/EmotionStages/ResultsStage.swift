@@ -8,7 +8,7 @@ import Pipeline
 /// ceilings. Outputs: `results.json`, `results.md`, `results.html`.
 public enum ResultsStage {
     public static let kind = StageKind.whole(
-        "results", version: 2, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
+        "results", version: 3, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
         params: ResultsSettings.params
     ) { context in
         let settings = try ResultsSettings(context.params, stage: context.stage)

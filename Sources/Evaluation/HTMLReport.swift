@@ -1,5 +1,6 @@
 import Foundation
 import Labels
+import WebPages
 
 /// `report.html`: one self-contained page (no script, no font or style from anywhere) with the figures table, the
 /// normalised confusion matrix as a heat map and per-class F1 bars for each split, and the training curves, all
@@ -47,72 +48,114 @@ public struct HTMLReport {
         page += "</table>\n"
         for split in splits {
             page += "<h2>\(escape(split.split)): confusion and per-class F1</h2>\n<div class=\"figures\">\n"
-            page += heatMap(split.normalizedConfusion, counts: split.confusion) + "\n"
-            page += bars(classes.map { (name: $0, value: split.perClass[$0]?.f1 ?? 0, support: split.perClass[$0]?.support ?? 0) }) + "\n</div>\n"
+            page += heatMap(split.normalizedConfusion, counts: split.confusion).markup + "\n"
+            page += bars(classes.map { (name: $0, value: split.perClass[$0]?.f1 ?? 0, support: split.perClass[$0]?.support ?? 0) }).markup + "\n</div>\n"
         }
         if !loss.isEmpty || !devF1.isEmpty {
             page += "<h2>Training</h2>\n<div class=\"figures\">\n"
-            if !loss.isEmpty { page += curve(loss.map { (Double($0.step), $0.value) }, title: "training loss per step", x: "step") + "\n" }
-            if !devF1.isEmpty { page += curve(devF1.map { (Double($0.epoch), $0.value) }, title: "dev weighted F1 per epoch", x: "epoch", dots: true) + "\n" }
+            if !loss.isEmpty {
+                let window = max(1, loss.count / 12) | 1
+                page += curve(loss.map { (Double($0.step), $0.value) }, title: "training loss per optimiser step" + (window > 1 ? ": raw (light), mean of \(window) steps (dark)" : ""),
+                              x: "optimiser step", y: "loss (cross-entropy, nats)", smoothing: window).markup + "\n"
+            }
+            if !devF1.isEmpty {
+                page += curve(devF1.map { (Double($0.epoch), $0.value) }, title: "dev weighted F1 after each epoch", x: "epoch", y: "weighted F1 (0 to 1)", dots: true).markup + "\n"
+            }
             page += "</div>\n"
         }
         return page + "</body></html>\n"
     }
 
-    /// Rows are true classes, columns predictions; each cell's shade is its share of the row.
-    func heatMap(_ shares: [[Double]], counts: [[Int]]) -> String {
-        let cell = 46, left = 70, top = 40, n = classes.count
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + n * cell + 10)\" height=\"\(top + n * cell + 40)\" role=\"img\">"
-        svg += "<text x=\"\(left)\" y=\"14\">normalised confusion (rows: truth; columns: prediction)</text>"
+    /// Rows are true classes, columns predictions; each cell's shade is its share of the row. Column names stand upright
+    /// (turned 90 degrees) so that whole names fit over narrow columns, however long.
+    func heatMap(_ shares: [[Double]], counts: [[Int]]) -> SVGFigure {
+        let cell = 46.0, n = classes.count
+        let longest = classes.map { SVGFigure.textWidth($0) }.max() ?? 0
+        let left = 24 + longest + 8, top = 22 + longest + 10
+        let title = "normalised confusion: share of each true class's clips by prediction"
+        let width = max(left + Double(n) * cell + 8, SVGFigure.textWidth(title) + 8)
+        var figure = SVGFigure(width: width, height: top + Double(n) * cell + 24)
+        figure.text(title, x: 4, y: 14)
         for (c, name) in classes.enumerated() {
-            svg += "<text x=\"\(left + c * cell + cell / 2)\" y=\"\(top - 6)\" text-anchor=\"middle\">\(escape(String(name.prefix(5))))</text>"
-            svg += "<text x=\"\(left - 6)\" y=\"\(top + c * cell + cell / 2 + 4)\" text-anchor=\"end\">\(escape(name))</text>"
+            figure.text(name, x: left + (Double(c) + 0.5) * cell + 3, y: top - 6, rotation: -90)
+            figure.text(name, x: left - 6, y: top + (Double(c) + 0.5) * cell + 4, anchor: .end)
         }
+        figure.text("truth", x: 14, y: top + Double(n) * cell / 2, anchor: .middle, rotation: -90)
+        figure.text("prediction", x: left + Double(n) * cell / 2, y: top + Double(n) * cell + 16, anchor: .middle)
         for row in 0..<n {
             for column in 0..<n {
                 let share = shares[row][column]
                 let shade = Int((1 - share) * 235) + 20
-                let (x, y) = (left + column * cell, top + row * cell)
-                svg += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(cell)\" height=\"\(cell)\" fill=\"rgb(\(shade),\(shade),255)\" stroke=\"#fff\">"
-                    + "<title>\(classes[row]) as \(classes[column]): \(counts[row][column])</title></rect>"
-                svg += "<text x=\"\(x + cell / 2)\" y=\"\(y + cell / 2 + 4)\" text-anchor=\"middle\" fill=\"\(share > 0.55 ? "#fff" : "#222")\">"
-                    + String(format: "%.2f", share) + "</text>"
+                let (x, y) = (left + Double(column) * cell, top + Double(row) * cell)
+                figure.rect(x: x, y: y, width: cell, height: cell, fill: "rgb(\(shade),\(shade),255)", stroke: "#fff",
+                            title: "\(classes[row]) as \(classes[column]): \(counts[row][column]) clip(s)")
+                figure.text(String(format: "%.2f", share), x: x + cell / 2, y: y + cell / 2 + 4, anchor: .middle, fill: share > 0.55 ? "#fff" : "#222")
             }
         }
-        return svg + "</svg>"
+        return figure
     }
 
-    func bars(_ values: [(name: String, value: Double, support: Int)]) -> String {
-        let (left, width, row) = (70, 260, 26)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + width + 90)\" height=\"\(values.count * row + 40)\" role=\"img\">"
-        svg += "<text x=\"\(left)\" y=\"14\">F1 per class (support)</text>"
+    func bars(_ values: [(name: String, value: Double, support: Int)]) -> SVGFigure {
+        let longest = values.map { SVGFigure.textWidth($0.name) }.max() ?? 0
+        let (left, width, row, top) = (longest + 12, 260.0, 26.0, 26.0)
+        let labelRoom = SVGFigure.textWidth("1.00 (\(values.map(\.support).max() ?? 0))") + 8
+        let title = "F1 per class (in brackets: the class's clips)"
+        var figure = SVGFigure(width: max(left + width + labelRoom, SVGFigure.textWidth(title) + 8), height: top + Double(values.count) * row + 40)
+        figure.text(title, x: 4, y: 14)
         for (i, entry) in values.enumerated() {
-            let y = 26 + i * row
-            svg += "<text x=\"\(left - 6)\" y=\"\(y + 14)\" text-anchor=\"end\">\(escape(entry.name))</text>"
-            svg += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(Int(entry.value * Double(width)))\" height=\"\(row - 8)\" fill=\"#4a6fd4\"/>"
-            svg += "<text x=\"\(left + Int(entry.value * Double(width)) + 4)\" y=\"\(y + 14)\">" + String(format: "%.2f", entry.value) + " (\(entry.support))</text>"
+            let y = top + Double(i) * row
+            figure.text(entry.name, x: left - 6, y: y + 14, anchor: .end)
+            figure.rect(x: left, y: y, width: entry.value * width, height: row - 8, fill: "#4a6fd4")
+            figure.text(String(format: "%.2f", entry.value) + " (\(entry.support))", x: left + entry.value * width + 4, y: y + 14)
         }
-        return svg + "</svg>"
+        axis(&figure, left: left, width: width, y: top + Double(values.count) * row, title: "F1 (0 to 1)")
+        return figure
     }
 
-    func curve(_ points: [(Double, Double)], title: String, x: String, dots: Bool = false) -> String {
-        let (left, top, width, height) = (50, 30, 360, 200)
+    /// A line chart; `smoothing` draws the mean over that many neighbouring points over the raw line, which one
+    /// batch's noise otherwise hides.
+    func curve(_ points: [(Double, Double)], title: String, x: String, y: String, dots: Bool = false, smoothing: Int = 1) -> SVGFigure {
+        let (left, top, width, height) = (64.0, 30.0, 360.0, 200.0)
         let xs = points.map(\.0), ys = points.map(\.1)
         let (x0, x1) = (xs.min()!, max(xs.max()!, xs.min()! + 1)), (y0, y1) = (min(ys.min()!, 0), max(ys.max()!, 1e-9))
-        func px(_ v: Double) -> Double { Double(left) + (v - x0) / (x1 - x0) * Double(width) }
-        func py(_ v: Double) -> Double { Double(top + height) - (v - y0) / (y1 - y0) * Double(height) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + width + 20)\" height=\"\(top + height + 40)\" role=\"img\">"
-        svg += "<text x=\"\(left)\" y=\"16\">\(escape(title))</text>"
-        svg += "<line x1=\"\(left)\" y1=\"\(top + height)\" x2=\"\(left + width)\" y2=\"\(top + height)\" stroke=\"#888\"/>"
-        svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(top + height)\" stroke=\"#888\"/>"
-        svg += "<text x=\"\(left - 4)\" y=\"\(top + 4)\" text-anchor=\"end\">" + String(format: "%.3g", y1) + "</text>"
-        svg += "<text x=\"\(left - 4)\" y=\"\(top + height)\" text-anchor=\"end\">" + String(format: "%.3g", y0) + "</text>"
-        svg += "<text x=\"\(left)\" y=\"\(top + height + 16)\">\(Int(x0))</text>"
-        svg += "<text x=\"\(left + width)\" y=\"\(top + height + 16)\" text-anchor=\"end\">\(Int(x1)) \(escape(x))</text>"
-        let path = points.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
-        svg += "<polyline fill=\"none\" stroke=\"#d4584a\" stroke-width=\"1.5\" points=\"\(path)\"/>"
-        if dots { for p in points { svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d4584a\"/>", px(p.0), py(p.1)) } }
-        return svg + "</svg>"
+        func px(_ v: Double) -> Double { left + (v - x0) / (x1 - x0) * width }
+        func py(_ v: Double) -> Double { top + height - (v - y0) / (y1 - y0) * height }
+        var figure = SVGFigure(width: max(left + width + 20, SVGFigure.textWidth(title) + 8), height: top + height + 40)
+        figure.text(title, x: 4, y: 16)
+        figure.line(left, top + height, left + width, top + height, stroke: "#888")
+        figure.line(left, top, left, top + height, stroke: "#888")
+        figure.text(String(format: "%.3g", y1), x: left - 4, y: top + 4, anchor: .end)
+        figure.text(String(format: "%.3g", y0), x: left - 4, y: top + height, anchor: .end)
+        figure.text(y, x: 14, y: top + height / 2, anchor: .middle, rotation: -90)
+        figure.text(String(Int(x0)), x: left, y: top + height + 14)
+        figure.text(String(Int(x1)), x: left + width, y: top + height + 14, anchor: .end)
+        figure.text(x, x: left + width / 2, y: top + height + 30, anchor: .middle)
+        let smoothed = smoothing > 1 ? Self.movingMean(ys, over: smoothing) : ys
+        if smoothing > 1 { figure.polyline(points.map { (px($0.0), py($0.1)) }, stroke: "#d4584a", width: 1, opacity: 0.3) }
+        figure.polyline(zip(xs, smoothed).map { (px($0.0), py($0.1)) }, stroke: smoothing > 1 ? "#9c2b1f" : "#d4584a", width: smoothing > 1 ? 2 : 1.5)
+        if dots { for p in points { figure.circle(x: px(p.0), y: py(p.1), radius: 3, fill: "#d4584a") } }
+        return figure
+    }
+
+    /// Each value replaced by the mean of the `window` values centred on it (fewer at the ends).
+    static func movingMean(_ values: [Double], over window: Int) -> [Double] {
+        let half = window / 2
+        var sums = [0.0]
+        for value in values { sums.append(sums.last! + value) }
+        return values.indices.map { i in
+            let (low, high) = (max(0, i - half), min(values.count, i + half + 1))
+            return (sums[high] - sums[low]) / Double(high - low)
+        }
+    }
+
+    /// A horizontal axis from 0 to 1 under bars, with ticks every 0.2 and its title.
+    func axis(_ figure: inout SVGFigure, left: Double, width: Double, y: Double, title: String) {
+        figure.line(left, y, left + width, y, stroke: "#888")
+        for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
+            figure.line(left + tick * width, y, left + tick * width, y + 4, stroke: "#888")
+            figure.text(String(format: "%.1f", tick), x: left + tick * width, y: y + 15, anchor: .middle)
+        }
+        figure.text(title, x: left + width / 2, y: y + 30, anchor: .middle)
     }
 
     func percent(_ value: Double) -> String { String(format: "%.1f", value * 100) }

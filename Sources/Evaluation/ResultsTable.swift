@@ -1,5 +1,6 @@
 import Foundation
 import Labels
+import WebPages
 import Metrics
 
 /// The results table of a pipeline: every evaluated model on one split, the majority-class baseline, on generated
@@ -174,31 +175,46 @@ public struct ResultsTable: Encodable, Sendable {
             for row in comparisonCells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
             page += "</table>\n"
         }
-        page += "<h2>Weighted F1 with its interval</h2>\n" + chart()
+        page += "<h2>Weighted F1 with its interval</h2>\n" + chart().markup + "\n"
         return page + "</body></html>\n"
     }
 
-    /// Horizontal bars of weighted F1 with interval whiskers; the baseline and the ceilings as vertical lines.
-    private func chart() -> String {
-        let (left, width, row, top) = (150, 420, 26, 30)
-        let lines: [(String, Double, String)] = (baseline.map { [("majority", $0.weightedF1, "#888")] } ?? [])
-            + ceiling.map { ("ceiling \($0.channels)", $0.weightedF1, "#2a9d5c") }
-        let height = top + models.count * row + 20 + lines.count * 14
-        func x(_ value: Double) -> Int { left + Int(value * Double(width)) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(left + width + 80)\" height=\"\(height)\" role=\"img\">"
-        svg += "<text x=\"\(left)\" y=\"16\">weighted F1 (0 to 1)</text>"
+    /// Horizontal bars of weighted F1, each with its interval drawn in a lane above it (a whisker with end caps, never
+    /// hidden by the bar); the majority baseline and the ceilings as dashed vertical lines named in a legend below.
+    func chart() -> SVGFigure {
+        let longest = models.map { SVGFigure.textWidth($0.model) }.max() ?? 0
+        let (left, width, row, top) = (longest + 12, 420.0, 30.0, 30.0)
+        let lines: [(String, Double, String)] = (baseline.map { [("majority baseline", $0.weightedF1, "#888")] } ?? [])
+            + ceiling.map { ("ceiling: perfect perception of \($0.channels)", $0.weightedF1, "#2a9d5c") }
+        let bottom = top + Double(models.count) * row
+        let legendTop = bottom + 44
+        func x(_ value: Double) -> Double { left + value * width }
+        let title = "weighted F1 with its 95 % interval (the line above each bar)"
+        let legendWidth = lines.map { SVGFigure.textWidth($0.0 + " 0.000") + 30 }.max() ?? 0
+        var figure = SVGFigure(width: max(left + width + 50, SVGFigure.textWidth(title) + 8, left + legendWidth), height: legendTop + Double(lines.count) * 16 + 6)
+        figure.text(title, x: 4, y: 16)
+        for line in lines { figure.line(x(line.1), top - 4, x(line.1), bottom, stroke: line.2, dashed: true) }
         for (i, model) in models.enumerated() {
-            let y = top + i * row
-            svg += "<text x=\"\(left - 6)\" y=\"\(y + 14)\" text-anchor=\"end\">\(HTMLPage.escape(model.model))</text>"
-            svg += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(x(model.weightedF1) - left)\" height=\"\(row - 8)\" fill=\"#4a6fd4\"/>"
-            svg += "<line x1=\"\(x(model.weightedF1Interval.low))\" y1=\"\(y + 9)\" x2=\"\(x(model.weightedF1Interval.high))\" y2=\"\(y + 9)\" stroke=\"#111\" stroke-width=\"2\"/>"
-            svg += "<text x=\"\(x(model.weightedF1Interval.high) + 4)\" y=\"\(y + 14)\">" + String(format: "%.3f", model.weightedF1) + "</text>"
+            let y = top + Double(i) * row
+            figure.text(model.model, x: left - 6, y: y + 20, anchor: .end)
+            figure.rect(x: left, y: y + 8, width: x(model.weightedF1) - left, height: row - 12, fill: "#4a6fd4")
+            let (low, high) = (x(model.weightedF1Interval.low), x(model.weightedF1Interval.high))
+            figure.line(low, y + 4, high, y + 4, stroke: "#111", width: 1.5)
+            figure.line(low, y + 1, low, y + 7, stroke: "#111", width: 1.5)
+            figure.line(high, y + 1, high, y + 7, stroke: "#111", width: 1.5)
+            figure.text(String(format: "%.3f", model.weightedF1), x: max(x(model.weightedF1), high) + 4, y: y + 20)
         }
-        let bottom = top + models.count * row
+        figure.line(left, bottom, left + width, bottom, stroke: "#888")
+        for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
+            figure.line(x(tick), bottom, x(tick), bottom + 4, stroke: "#888")
+            figure.text(String(format: "%.1f", tick), x: x(tick), y: bottom + 15, anchor: .middle)
+        }
+        figure.text("weighted F1 (0 to 1)", x: left + width / 2, y: bottom + 30, anchor: .middle)
         for (i, line) in lines.enumerated() {
-            svg += "<line x1=\"\(x(line.1))\" y1=\"\(top - 4)\" x2=\"\(x(line.1))\" y2=\"\(bottom)\" stroke=\"\(line.2)\" stroke-dasharray=\"4 3\"/>"
-            svg += "<text x=\"\(x(line.1))\" y=\"\(bottom + 14 + i * 14)\" fill=\"\(line.2)\">\(HTMLPage.escape(line.0)) " + String(format: "%.3f", line.1) + "</text>"
+            let y = legendTop + Double(i) * 16
+            figure.line(left, y - 4, left + 22, y - 4, stroke: line.2, width: 1.5, dashed: true)
+            figure.text(line.0 + " " + String(format: "%.3f", line.1), x: left + 28, y: y, fill: line.2)
         }
-        return svg + "</svg>\n"
+        return figure
     }
 }

@@ -206,4 +206,32 @@ final class ResultsAndExportStageTests: XCTestCase {
         XCTAssertTrue(compared.contains("export/model.onnx") && compared.contains("results/results.json") && compared.contains("evaluate@audio/predictions.jsonl"), "\(compared)")
         XCTAssertEqual(compared.filter { quiet[$0] != loaded[$0] }, [], "outputs that differ between a quiet run and one on one core under load")
     }
+
+    /// Issue 30: the run's overview, the results table and an evaluation report, opened in Chromium through their out/
+    /// paths as a person would: each renders as a page (tables and figures, not its source in a <pre>), no figure's
+    /// labels lie over each other in Chromium's own layout, and no page is wider than a 1280-pixel window.
+    func testThePagesOpenInChromiumAsPagesThatFit() throws {
+        _ = try Chromium.program()
+        let folder = try TemporaryFolder()
+        try prepare(folder.path)
+        try run(in: folder.path)
+        let pages = ["out/p/index.html": ["<table", "<svg", "data-stage=\"results\"", "evaluate%40audio/report.html"],
+                     "out/p/results/results.html": ["<table", "<svg", "ceiling: perfect perception of both"],
+                     "out/p/evaluate@cross_attention/report.html": ["<table", "<svg", "normalised confusion"]]
+        for (page, expected) in pages.sorted(by: { $0.key < $1.key }) {
+            let dom = try Chromium.dom(of: folder.file(page))
+            for text in expected { XCTAssertTrue(dom.contains(text), "\(page): no \(text) in the DOM Chromium built") }
+            XCTAssertFalse(dom.contains("<pre"), "\(page) shown as text")
+            let layout = try Chromium.layout(of: folder.file(page))
+            XCTAssertGreaterThan(layout.figures.count, 0, page)
+            XCTAssertGreaterThan(layout.figures.flatMap { $0 }.count, 10, "\(page): labels laid out")
+            XCTAssertEqual(Chromium.overlaps(in: layout), [], page)
+            XCTAssertLessThanOrEqual(layout.scrollWidth, 1280, page)
+        }
+        let png = folder.file("index.png")
+        try Chromium.screenshot(of: folder.file("out/p/index.html"), to: png)
+        let header = try Data(contentsOf: URL(fileURLWithPath: png)).prefix(24)
+        XCTAssertEqual(Array(header.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "a PNG")
+        XCTAssertEqual(header[16..<20].reduce(0) { $0 << 8 | Int($1) }, 1280, "1280 pixels wide")
+    }
 }

@@ -48,11 +48,11 @@ public struct OutputsMissing: Error, CustomStringConvertible {
 }
 
 /// Every regular file below `folder` (following symbolic links, as into a workspace's cache) with its bytes,
-/// by path relative to `folder`; empty when the folder does not exist.
+/// by path relative to `folder`, but for the run overview at its top (`index.html`, which says when a run was); empty when the folder does not exist.
 public func outputFiles(under folder: String) throws -> [String: Data] {
     var result: [String: Data] = [:]
     guard let walker = FileManager.default.enumerator(atPath: folder) else { return [:] }
-    for case let path as String in walker {
+    for case let path as String in walker where path != "index.html" {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: folder + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
             result[path] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + path))

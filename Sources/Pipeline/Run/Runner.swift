@@ -14,6 +14,8 @@ public struct RunOptions: Sendable {
     public var isolation: UnitIsolation
     /// Other machines' slots, which take units once this machine's `jobs` are busy; nil for this machine alone.
     public var remote: RemoteUnits?
+    /// What the run's overview page says of the code and the machine beyond what the runner knows.
+    public var about: [AboutLine] = []
 
     public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, until: [String] = [], force: Set<String> = [], wait: Bool = false,
                 isolation: UnitIsolation = .threads, remote: RemoteUnits? = nil) {
@@ -66,6 +68,8 @@ public struct StageStatus: Sendable {
 public final class Runner {
     public let workspace: Workspace
     public let graph: PipelineGraph
+    /// The whole graph, before `--until`: the overview draws the stages a run left out too.
+    private let fullGraph: PipelineGraph
     public let options: RunOptions
     public let progress: Progress
     private let store: ObjectStore
@@ -77,6 +81,7 @@ public final class Runner {
     public init(workspace: Workspace, graph: PipelineGraph, options: RunOptions = RunOptions(), progress: Progress = Progress()) throws {
         self.workspace = workspace
         self.graph = options.until.isEmpty ? graph : try graph.upTo(options.until)
+        fullGraph = graph
         for name in options.force where graph.stage(name) == nil {
             throw PipelineError(.unknownStage, "--force \(name): no such stage in \(graph.file)")
         }
@@ -174,6 +179,7 @@ public final class Runner {
 
     /// Runs every stale unit of the graph. Takes the workspace lock for the whole run.
     public func run() throws -> RunSummary {
+        let started = Date()
         try checkPaths()
         let lock = try WorkspaceLock(workspace: workspace, wait: options.wait ? .yes(notify: progress.message) : .no)
         defer { lock.release() }
@@ -198,7 +204,22 @@ public final class Runner {
         try execution.run()
         if options.until.isEmpty { try completion.dropStages(notIn: Set(graph.stages.map(\.name))) }
         try statCache.save()
-        return RunSummary(stages: graph.stages.map { execution.reports[$0.name] ?? StageReport(name: $0.name, state: .skipped) },
-                          bytesHashed: hasher.bytesRead, filesHashed: hasher.filesRead)
+        let summary = RunSummary(stages: graph.stages.map { execution.reports[$0.name] ?? StageReport(name: $0.name, state: .skipped) },
+                                 bytesHashed: hasher.bytesRead, filesHashed: hasher.filesRead)
+        writeOverview(RunLog(pipeline: graph.name, command: WorkspaceLock.commandLine, started: started, seconds: Date().timeIntervalSince(started),
+                             summary: summary, about: [AboutLine("machine", machineDescription())] + options.about), record: completion.record)
+        return summary
+    }
+
+    /// Logs the run and writes its overview page; a failure to is said, and costs the run nothing else.
+    private func writeOverview(_ log: RunLog, record: RunRecord) {
+        do {
+            let earlier = RunLog.history(workspace: workspace, pipeline: graph.name).reversed()
+            try log.append(workspace: workspace)
+            let page = try RunOverview(workspace: workspace, graph: fullGraph, run: log, earlier: Array(earlier), record: record).write()
+            progress.message("overview: \(page)")
+        } catch {
+            progress.message("warning: the run's overview page was not written: \(error)")
+        }
     }
 }

@@ -38,6 +38,9 @@ public enum PipelineLimits {
             throw PipelineError(.badField, "stage name '\(name)' must be letters, digits, '_', '-' and '.' (not first): it names a folder", at: location)
         }
         try checkNameLength(name, at: location)
+        if name == "index.html" {
+            throw PipelineError(.badField, "stage name 'index.html' is the run's overview page in out/PIPELINE; choose another", at: location)
+        }
     }
 
     static func checkNameLength(_ name: String, at location: SourceLocation) throws {
