@@ -59,5 +59,5 @@ public enum EvaluateStage {
         }
         if let metrics = files["metrics.jsonl"] { report.readCurves(metrics: try Data(contentsOf: URL(fileURLWithPath: metrics))) }
         try context.write(Data(report.html().utf8), to: "report.html")
-    }
+    }.using(.product(of: ["threads"]))
 }

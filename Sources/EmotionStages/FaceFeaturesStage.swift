@@ -59,7 +59,7 @@ public enum FaceFeaturesStage {
         if let faceParams = file("face_params.json") {
             try context.write(try Data(contentsOf: URL(fileURLWithPath: faceParams.location)), to: "face_params.json")
         }
-    }
+    }.using(.product(of: ["threads"]))
 
     /// The extractor of the init file, made once per thread and file content (a unit's thread may run many clips; the
     /// fused trunk keeps per-shape plans, which threads must not share).

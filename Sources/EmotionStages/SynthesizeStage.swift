@@ -11,5 +11,5 @@ public enum SynthesizeStage {
     ) { context in
         let params = try SynthesisParams(context.params, stage: context.stage)
         try DatasetSynthesizer.write(params, to: context.outputDirectory, threads: ProcessInfo.processInfo.activeProcessorCount)
-    }
+    }.using(.all)
 }

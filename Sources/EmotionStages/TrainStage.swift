@@ -26,7 +26,7 @@ public enum TrainStage {
         if FileManager.default.fileExists(atPath: digests) {
             try FileManager.default.copyItem(atPath: digests, toPath: try context.outputPath("digests"))
         }
-    }
+    }.using(.product(of: ["workers", "threads"]))
 
     /// The train and dev indexes among the stage's inputs, and where every shard file they can name is.
     static func shards(_ context: WorkContext) throws -> RankAssignment.DataSource {

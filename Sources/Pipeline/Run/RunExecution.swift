@@ -110,13 +110,14 @@ final class RunExecution {
                                outputDirectory: "", workspace: planner.workspace.root, resumeDirectory: "",
                                limits: stage.limits)
         let (executor, kind) = (self.executor, stage.kind)
+        let cores = kind.cores.count(stage.params, machine: options.jobs)
         let activeStage: ActiveStage
         switch plan.work {
         case .whole(let cached):
             activeStage = ActiveStage(plan: plan, pending: cached == nil ? 1 : 0)
             if cached == nil {
                 progress.stageStarted(stage.name, toRun: 1, cached: 0)
-                submit(stage: stage.name, item: nil, key: plan.base) { directory, resume in
+                submit(stage: stage.name, item: nil, key: plan.base, cores: cores) { directory, resume in
                     var request = unit
                     request.outputDirectory = directory
                     request.resumeDirectory = resume
@@ -129,7 +130,7 @@ final class RunExecution {
             if !toRun.isEmpty { progress.stageStarted(stage.name, toRun: toRun.count, cached: items.count - toRun.count) }
             for index in toRun {
                 let item = items[index]
-                submit(stage: stage.name, item: index, key: item.key) { directory, resume in
+                submit(stage: stage.name, item: index, key: item.key, cores: cores) { directory, resume in
                     var request = unit
                     request.outputDirectory = directory
                     request.resumeDirectory = resume
@@ -146,10 +147,10 @@ final class RunExecution {
     }
 
     /// Queues one unit: it works in a fresh folder, which is moved into the cache and recorded under `key`; its resume
-    /// folder (kept between attempts with this key) goes once the record is written.
-    private func submit(stage: String, item: Int?, key: Digest, work: @escaping (String, String) throws -> Void) {
+    /// folder (kept between attempts with this key) goes once the record is written. `cores`: how many it keeps busy.
+    private func submit(stage: String, item: Int?, key: Digest, cores: Int, work: @escaping (String, String) throws -> Void) {
         let store = self.store
-        pool.submit(first: item == nil) {
+        pool.submit(first: item == nil, cores: cores) {
             UnitResult(stage: stage, item: item, entry: Result {
                 let directory = try store.makeWorkDirectory()
                 let resume = store.resumeDirectory(key)

@@ -23,6 +23,8 @@ public struct StageKind: Sendable {
     public var shape: Shape
     /// For a kind that runs once per bucket of items rather than per item: the param that says how many buckets.
     public var bucketParam: String?
+    /// How many of the machine's cores one unit keeps busy, which the scheduler counts against `-j`.
+    public var cores: CoreUse = .one
     /// The code; nil in a program that has only the declaration.
     public var body: Body?
 
@@ -64,6 +66,14 @@ public struct StageKind: Sendable {
         try Params.validate(values.mapValues { ($0, nil) }, against: params, stage: name, stageLocation: nil)
     }
 
+    /// A kind whose units keep `use` cores busy (a training's worker processes and their threads), so that the runner
+    /// starts no other unit on the cores they take.
+    public func using(_ use: CoreUse) -> StageKind {
+        var kind = self
+        kind.cores = use
+        return kind
+    }
+
     /// The declared parameter called `name`.
     public func param(_ name: String) -> ParamSpec? { params.first { $0.name == name } }
 
@@ -89,7 +99,7 @@ public enum Bucket {
 /// A declaration travels as JSON from a worker program to the front end: everything but the code.
 extension StageKind: Codable {
     enum CodingKeys: String, CodingKey {
-        case name, version, summary, shape, params
+        case name, version, summary, shape, params, cores
         case bucketParam = "buckets"
     }
 
@@ -99,6 +109,7 @@ extension StageKind: Codable {
                   summary: try container.decode(String.self, forKey: .summary), params: try container.decode([ParamSpec].self, forKey: .params),
                   shape: try container.decode(Shape.self, forKey: .shape), body: nil)
         bucketParam = try container.decodeIfPresent(String.self, forKey: .bucketParam)
+        cores = try container.decodeIfPresent(CoreUse.self, forKey: .cores) ?? .one
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -109,6 +120,32 @@ extension StageKind: Codable {
         try container.encode(shape, forKey: .shape)
         try container.encode(params, forKey: .params)
         try container.encodeIfPresent(bucketParam, forKey: .bucketParam)
+        if cores != .one { try container.encode(cores, forKey: .cores) }
+    }
+}
+
+/// The cores one unit of a kind keeps busy: one, all the machine has, or the product of some int params (`workers` x
+/// `threads`), a param of 0 meaning all (as a training's `threads: 0` shares the machine among its workers).
+public enum CoreUse: Sendable, Equatable, Codable {
+    case one
+    case all
+    case product(of: [String])
+
+    /// The count for a unit with these params on a runner of `machine` slots: at least 1, at most `machine`.
+    public func count(_ params: Params, machine: Int) -> Int {
+        switch self {
+        case .one: return 1
+        case .all: return max(1, machine)
+        case .product(let names):
+            var product = 1
+            for name in names {
+                guard case .int(let value)? = params.values[name] else { continue }
+                if value <= 0 { return max(1, machine) }
+                let (next, overflow) = product.multipliedReportingOverflow(by: value)
+                product = overflow ? Int.max : next
+            }
+            return min(max(1, product), max(1, machine))
+        }
     }
 }
 
