@@ -35,16 +35,7 @@ final class MPIRunTests: XCTestCase {
         let ran = said.split(separator: " ").last.flatMap { Int($0) } ?? 0
         XCTAssertGreaterThan(ran, 0, "rank 1 ran no unit: \(spread.err)")
 
-        let tree = { (root: String) -> [String: Data] in
-            var files: [String: Data] = [:]
-            for case let path as String in FileManager.default.enumerator(atPath: root)! {
-                var directory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &directory), !directory.boolValue {
-                    files[path] = FileManager.default.contents(atPath: root + "/" + path)
-                }
-            }
-            return files
-        }
+        let tree = { (out: String) in (try? outputFiles(under: out + "/p")) ?? [:] }
         let (mine, theirs) = (tree(folder.file("local/out")), tree(folder.file("mpi/out")))
         XCTAssertGreaterThan(mine.count, 100, "outputs of the local run: \(mine.keys.sorted().prefix(5))")
         XCTAssertEqual(Set(theirs.keys), Set(mine.keys))

@@ -35,7 +35,7 @@ struct ObjectName: Hashable, Sendable {
     /// The extension of a path's last component that a type can be told from: `.json`, `.html`, `.safetensors`;
     /// `""` for none, a leading-dot name, or one with characters a file name in the cache should not carry.
     static func suffix(of path: String) -> String {
-        let name = path.split(separator: "/").last ?? ""
+        let name = path.lastIndex(of: "/").map { path[path.index(after: $0)...] } ?? path[...]  // no array: called per file of every entry read
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
         let ext = name[name.index(after: dot)...]
         guard (1...16).contains(ext.utf8.count), ext.utf8.allSatisfy({ ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A || (0x30...0x39).contains($0) }) else { return "" }
