@@ -143,11 +143,17 @@ public final class FlatParameters {
     @discardableResult
     public func clipGradientNorm(_ maxNorm: Double, within range: Range<Int>? = nil) -> Double {
         let norm = gradientNorm(within: range)
-        let scale = maxNorm / (norm + 1e-6)
-        if scale < 1 {
-            let g = gradients.pointer, s = Float(scale)
+        if let s = Self.clipScale(norm: norm, maxNorm: maxNorm) {
+            let g = gradients.pointer
             for i in range ?? 0..<gradients.count { g[i] *= s }
         }
         return norm
+    }
+
+    /// What `clipGradientNorm` multiplies the gradients by for this norm; nil when they are left as they are. Adam can
+    /// apply it as it reads each gradient (`Adam.step(gradientScale:)`), sparing a pass over the buffer.
+    public static func clipScale(norm: Double, maxNorm: Double) -> Float? {
+        let scale = maxNorm / (norm + 1e-6)
+        return scale < 1 ? Float(scale) : nil
     }
 }

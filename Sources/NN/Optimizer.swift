@@ -55,28 +55,61 @@ public final class Adam {
     }
 
     /// One update with each group's base learning rate times `factor` (the schedule's value for this step),
-    /// in PyTorch's single-tensor arithmetic.
-    public func step(learningRateFactor factor: Double = 1) {
+    /// in PyTorch's single-tensor arithmetic; each gradient multiplied by `gradientScale` first when given (a clip's
+    /// scale: the same bytes as scaling the buffer, one pass fewer).
+    public func step(learningRateFactor factor: Double = 1, gradientScale: Float? = nil) {
         steps += 1
         let t = Double(steps)
         let correction1 = 1 - Foundation.pow(beta1, t)
         let correction2Root = (1 - Foundation.pow(beta2, t)).squareRoot()
-        let b1 = Float(1 - beta1), b2 = Float(beta2), oneMinusB2 = Float(1 - beta2)
-        let decay = Float(weightDecay), epsilon = Float(eps), root = Float(correction2Root)
-        let p = parameters.values.pointer, g = parameters.gradients.pointer
-        let m = exponentialAverage.pointer, v = exponentialAverageSquares.pointer
+        let constants = Constants(b1: Float(1 - beta1), b2: Float(beta2), oneMinusB2: Float(1 - beta2), decay: Float(weightDecay),
+                                  epsilon: Float(eps), root: Float(correction2Root), gradientScale: gradientScale)
+        let buffers = (p: parameters.values.pointer, g: parameters.gradients.pointer, m: exponentialAverage.pointer, v: exponentialAverageSquares.pointer)
         for (index, tensor) in parameters.tensors.enumerated() where !isFrozen[index] {
             let stepSize = Float(groups[groupOfParameter[index]].learningRate * factor / correction1)
-            let start = parameters.offsets[index]
-            for i in start..<start + tensor.count {
-                var grad = g[i]
-                if decay != 0 { grad += decay * p[i] }
-                m[i] += (grad - m[i]) * b1
-                v[i] = b2 * v[i] + oneMinusB2 * grad * grad
-                let denominator = v[i].squareRoot() / root + epsilon
-                p[i] -= stepSize * (m[i] / denominator)
+            let start = parameters.offsets[index], end = start + tensor.count
+            // Sixteen at a time: a scalar loop spent most of a small model's step on its divisions and square roots.
+            var i = start
+            while i + 16 <= end {
+                let (g, p, m, v) = (buffers.g + i, buffers.p + i, buffers.m + i, buffers.v + i)
+                var moments = (UnsafeRawPointer(m).loadUnaligned(as: Lanes.self), UnsafeRawPointer(v).loadUnaligned(as: Lanes.self))
+                let updated = Self.update(UnsafeRawPointer(p).loadUnaligned(as: Lanes.self), gradient: UnsafeRawPointer(g).loadUnaligned(as: Lanes.self),
+                                          moments: &moments, constants, stepSize: stepSize)
+                UnsafeMutableRawPointer(m).storeBytes(of: moments.0, as: Lanes.self)
+                UnsafeMutableRawPointer(v).storeBytes(of: moments.1, as: Lanes.self)
+                UnsafeMutableRawPointer(p).storeBytes(of: updated, as: Lanes.self)
+                i += 16
+            }
+            if i < end {  // a tensor's last few elements, in lanes of their own (the others compute on zeros, unstored)
+                var lanes = (p: Lanes(), g: Lanes(), m: Lanes(), v: Lanes())
+                for k in 0..<end - i {
+                    lanes.p[k] = buffers.p[i + k]; lanes.g[k] = buffers.g[i + k]; lanes.m[k] = buffers.m[i + k]; lanes.v[k] = buffers.v[i + k]
+                }
+                var moments = (lanes.m, lanes.v)
+                let updated = Self.update(lanes.p, gradient: lanes.g, moments: &moments, constants, stepSize: stepSize)
+                for k in 0..<end - i { buffers.p[i + k] = updated[k]; buffers.m[i + k] = moments.0[k]; buffers.v[i + k] = moments.1[k] }
             }
         }
+    }
+
+    private typealias Lanes = SIMD16<Float>
+
+    private struct Constants {
+        var b1, b2, oneMinusB2, decay, epsilon, root: Float
+        var gradientScale: Float?
+    }
+
+    /// One Adam update of sixteen parameters: their new values; the moments updated in place. Each lane does PyTorch's
+    /// single-tensor operations in their order, with no fused multiply-add, so the bytes are those of a scalar loop.
+    @inline(__always)
+    private static func update(_ p: Lanes, gradient: Lanes, moments: inout (Lanes, Lanes), _ c: Constants, stepSize: Float) -> Lanes {
+        var grad = gradient
+        if let scale = c.gradientScale { grad *= scale }
+        if c.decay != 0 { grad += c.decay * p }
+        moments.0 += (grad - moments.0) * c.b1
+        moments.1 = c.b2 * moments.1 + c.oneMinusB2 * grad * grad
+        let denominator = moments.1.squareRoot() / c.root + c.epsilon
+        return p - stepSize * (moments.0 / denominator)
     }
 }
 

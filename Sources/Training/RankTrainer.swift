@@ -322,11 +322,11 @@ public final class RankTrainer {
         try lossSum.withUnsafeMutableBufferPointer { try exchange.allReduce($0, timeout: exchangeTimeout) }
         try broadcastBuffers()
         let exchangeSeconds = Date().timeIntervalSince(exchangeStarted)
-        let norm = settings.clipNorm > 0 ? replica.flat.clipGradientNorm(settings.clipNorm, within: replica.gradientRange)
-            : replica.flat.gradientNorm(within: replica.gradientRange)
+        let norm = replica.flat.gradientNorm(within: replica.gradientRange)
         progress.step += 1
         let factor = plan.schedule.factor(step: progress.step)
-        replica.adam.step(learningRateFactor: factor)
+        // Clipped as Adam reads each gradient, in the same pass.
+        replica.adam.step(learningRateFactor: factor, gradientScale: settings.clipNorm > 0 ? FlatParameters.clipScale(norm: norm, maxNorm: settings.clipNorm) : nil)
         progress.stepInEpoch = stepInEpoch + 1
         let stepSeconds = Date().timeIntervalSince(started)
         if settings.digests { recordDigest() }
