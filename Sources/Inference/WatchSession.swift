@@ -38,6 +38,9 @@ public final class WatchSession {
     /// Windows that came due while the model was still busy with an earlier one, on paced input.
     public private(set) var dropped = 0
     public private(set) var started = Date()
+    /// When the input was open and playing began: paced input is measured from here, so that connecting, opening a
+    /// device and loading the detector do not make the first windows look late (and dropped).
+    private var playing = Date()
     /// The input once opened, with the `Watcher` made for what it carries.
     private var opened: (stream: MediaStream, paired: PairedStreams?, watcher: Watcher, live: Bool)?
     private var latest: Detection?
@@ -73,6 +76,7 @@ public final class WatchSession {
         do {
             let (stream, paired, watcher) = try open(control: control)
             annotated = try openAnnotatedVideo(stream, audio: paired != nil || stream.hasAudio)
+            playing = Date()
             try play(stream: paired.map(EventSource.paired) ?? .single(stream), watcher: watcher, control: control, annotated: annotated, report: report)
         } catch {
             // A stop asked for while a read waited ends that read: the session stopped, nothing failed.
@@ -142,7 +146,7 @@ public final class WatchSession {
     private func waitForItsTime(_ event: MediaStream.Event) {
         let time: Double
         switch event { case .video(let t, _), .audio(let t, _): time = t }
-        let wait = time - Date().timeIntervalSince(started)
+        let wait = time - Date().timeIntervalSince(playing)
         if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
     }
 
@@ -150,7 +154,7 @@ public final class WatchSession {
     /// the session does not fall behind.
     private func predict(_ due: Double, report: (Detection) -> Void) throws {
         guard let (_, _, watcher, live) = opened else { return }
-        if (settings.realtime || live) && Date().timeIntervalSince(started) > due + 1 / settings.rate {
+        if (settings.realtime || live) && Date().timeIntervalSince(playing) > due + 1 / settings.rate {
             dropped += 1
             return
         }
