@@ -31,6 +31,11 @@ final class RunOverviewTests: XCTestCase {
                       "every stage in the graph, linked to its outputs")
         XCTAssertTrue(html.contains("<a href=\"gen/f0000.bin\">f0000.bin</a>"), "a whole stage's files linked")
         XCTAssertFalse(html.contains("<h2>Earlier runs</h2>"))
+        XCTAssertTrue(html.contains("<th>span</th><th>units' time</th>"), "a stage's span and its units' own time")
+        XCTAssertNotNil(RunLog.history(workspace: sandbox.workspace, pipeline: "p").last?.stages.first?.unitSeconds)
+        // A run logged before units' time was kept still reads.
+        let old = #"{"about":[],"bytesHashed":0,"command":"x","filesHashed":0,"pipeline":"p","seconds":1,"started":"2026-12-01T00:00:00Z","stages":[{"cached":0,"executed":1,"failed":0,"failures":[],"name":"gen","seconds":0.5,"state":"ran"}]}"#
+        XCTAssertNil(try JSONDecoder().decode(RunLog.self, from: Data(old.utf8)).stages[0].unitSeconds)
         XCTAssertFalse(html.contains("<script"), "readable with no script")
 
         // The failing input fixed, a run of part of the graph: the rest is drawn as not requested, the first run listed.

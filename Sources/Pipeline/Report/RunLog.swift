@@ -22,7 +22,10 @@ public struct RunLog: Codable, Sendable {
         public var executed: Int
         public var cached: Int
         public var failed: Int
+        /// From the stage's start to its end, waits for cores included.
         public var seconds: Double
+        /// Its units' own time, summed; nil in runs logged before it was.
+        public var unitSeconds: Double?
         /// The first failures' reasons (a run with thousands keeps the first `keptFailures`).
         public var failures: [String]
     }
@@ -51,7 +54,7 @@ public struct RunLog: Codable, Sendable {
         stages = summary.stages.map { report in
             let failedUnits = report.state == .skipped ? 0 : report.failures.count
             return Stage(name: report.name, state: report.state.rawValue, executed: report.executed, cached: report.cached, failed: failedUnits,
-                         seconds: report.seconds, failures: Array(report.failures.prefix(Self.keptFailures)))
+                         seconds: report.seconds, unitSeconds: report.unitSeconds, failures: Array(report.failures.prefix(Self.keptFailures)))
         }
     }
 

@@ -62,14 +62,15 @@ public struct RunOverview {
         page += "<h2>Stages</h2>\n<div>"
         let notes = Dictionary(run.stages.map { ($0.name, Self.note($0)) }, uniquingKeysWith: { $1 })
         page += GraphDrawing(graph: graph, states: stages.mapValues(\.state), notes: notes).draw().markup + "</div>\n"
-        page += "<table><tr><th>stage</th><th>kind</th><th>outcome</th><th>units run</th><th>cached</th><th>failed</th><th>time</th><th>outputs</th></tr>\n"
+        page += "<table><tr><th>stage</th><th>kind</th><th>outcome</th><th>units run</th><th>cached</th><th>failed</th><th>span</th><th>units' time</th><th>outputs</th></tr>\n"
         for stage in graph.stages {
             let logged = stages[stage.name]
             let state = logged?.state ?? "not requested"
             page += "<tr id=\"stage-\(HTMLPage.escape(stage.name))\"><td>\(HTMLPage.escape(stage.name))</td><td class=\"text\">\(HTMLPage.escape(stage.kind.name))</td>"
                 + "<td class=\"state \(state.replacingOccurrences(of: " ", with: ""))\">\(HTMLPage.escape(state == "skipped" ? "not run: upstream failed" : state))</td>"
                 + "<td>\(logged.map { String($0.executed) } ?? "")</td><td>\(logged.map { String($0.cached) } ?? "")</td><td>\(logged.map { String($0.failed) } ?? "")</td>"
-                + "<td class=\"time\">\(logged.map { Self.duration($0.seconds) } ?? "")</td><td class=\"text\">\(outputs(of: stage.name))</td></tr>\n"
+                + "<td class=\"time\">\(logged.map { Self.duration($0.seconds) } ?? "")</td>"
+                + "<td class=\"time\">\(logged.flatMap { $0.unitSeconds }.map(Self.duration) ?? "")</td><td class=\"text\">\(outputs(of: stage.name))</td></tr>\n"
         }
         page += "</table>\n"
 
@@ -124,7 +125,8 @@ public struct RunOverview {
         if stage.executed > 0 { parts.append("\(stage.executed) run") }
         if stage.cached > 0 { parts.append("\(stage.cached) cached") }
         if stage.failed > 0 { parts.append("\(stage.failed) failed") }
-        if stage.seconds >= 0.05 { parts.append(duration(stage.seconds)) }
+        let busy = stage.unitSeconds ?? stage.seconds  // the units' own time: a stage that waited for cores is not slow
+        if busy >= 0.05 { parts.append(duration(busy)) }
         return parts.joined(separator: " · ")
     }
 

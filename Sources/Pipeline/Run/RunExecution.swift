@@ -10,6 +10,8 @@ final class RunExecution {
         var stage: String
         var item: Int?
         var entry: Result<Entry, Error>
+        /// How long the unit ran, from leaving the queue to its entry written.
+        var seconds: Double
     }
 
     /// A started stage collecting its units' entries.
@@ -19,6 +21,8 @@ final class RunExecution {
         var entries: [Int: Entry] = [:]
         var failures: [String] = []
         let started = Date()
+        /// Its units' own time, summed (the stage's span also counts the time they waited for cores).
+        var unitSeconds = 0.0
 
         init(plan: Planner.Plan, pending: Int) {
             self.plan = plan
@@ -151,7 +155,8 @@ final class RunExecution {
     private func submit(stage: String, item: Int?, key: Digest, cores: Int, work: @escaping (String, String) throws -> Void) {
         let store = self.store
         pool.submit(first: item == nil, cores: cores) {
-            UnitResult(stage: stage, item: item, entry: Result {
+            let started = Date()
+            var result = UnitResult(stage: stage, item: item, entry: Result {
                 let directory = try store.makeWorkDirectory()
                 let resume = store.resumeDirectory(key)
                 do {
@@ -164,13 +169,16 @@ final class RunExecution {
                 try store.writeEntry(entry, key: key)
                 try? FileManager.default.removeItem(atPath: resume)
                 return entry
-            })
+            }, seconds: 0)
+            result.seconds = Date().timeIntervalSince(started)
+            return result
         }
     }
 
     private func receive(_ result: UnitResult) throws {
         guard let stage = active[result.stage] else { preconditionFailure("a unit of stage \(result.stage), which is not active") }
         stage.pending -= 1
+        stage.unitSeconds += result.seconds
         switch result.entry {
         case .success(let entry): stage.entries[result.item ?? 0] = entry
         case .failure(let error): stage.failures.append(stage.unitName(result.item) + (fileErrorMessage(error) ?? "\(error)"))
@@ -208,14 +216,14 @@ final class StageCompletion {
     func complete(_ stage: RunExecution.ActiveStage) throws -> (StageReport, StageOutcome?) {
         let seconds = Date().timeIntervalSince(stage.started)
         guard stage.failures.isEmpty else {
-            var report = StageReport(name: stage.name, state: .failed, failures: stage.failures, seconds: seconds)
+            var report = StageReport(name: stage.name, state: .failed, failures: stage.failures, seconds: seconds, unitSeconds: stage.unitSeconds)
             report.executed = stage.entries.count
             progress.stageEnded(stage.name, summary: "\(stage.failures.count) failed, \(stage.entries.count) done (kept in the cache for the next run)\n"
                                 + stage.failures.prefix(20).map { "  " + $0 }.joined(separator: "\n"))
             return (report, nil)
         }
         let plan = stage.plan
-        var report = StageReport(name: stage.name, state: plan.isUpToDate ? .upToDate : .ran, seconds: seconds)
+        var report = StageReport(name: stage.name, state: plan.isUpToDate ? .upToDate : .ran, seconds: seconds, unitSeconds: stage.unitSeconds)
         let outcome = assemble(stage, report: &report)
         let previous = record.stages[stage.name]
         try materializer.update(stage: stage.name, previous: previous, outcome: outcome)

@@ -38,7 +38,10 @@ public struct StageReport: Sendable {
     public var cached = 0
     public var removed = 0
     public var failures: [String] = []
+    /// From the stage's start to its end, waits for cores included.
     public var seconds = 0.0
+    /// Its units' own time, summed.
+    public var unitSeconds = 0.0
 }
 
 public struct RunSummary: Sendable {
