@@ -60,8 +60,9 @@ data:
 	@python3 scripts/fetch-resnet18.py --out data/weights/resnet18_imagenet.safetensors
 
 ## make bench-NAME runs scripts/bench_NAME.py: figures beside their anchor measured in the same run (docs/BENCHMARKS.md).
-$(addprefix bench-,$(BENCHES)): bench-%: setup
-	@python3 scripts/bench_$*.py
+## The anchors (onnxruntime, librosa) come from the oracles' venv, first on PATH as for the tests.
+$(addprefix bench-,$(BENCHES)): bench-%: setup oracles
+	@PATH="$(CURDIR)/.venv/bin:$$PATH" python3 scripts/bench_$*.py
 
 ## Drops cache entries no run record references.
 clean-cache: build

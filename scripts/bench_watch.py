@@ -3,7 +3,9 @@ frame size): a cross_attention model (hash-initialised: speed does not depend on
 224x224 and 3 s of audio. `watch` runs as fast as it decodes on the clips played back to back, 2 predictions a second,
 writing the annotated video: its real-time factor is seconds of input per second of wall time (at least 1.0: it keeps
 up with a live source on this machine, no window dropped). `infer` labels the clips one by one: clips per second.
-Best of ROUNDS rounds. Last line: JSON with watch_realtime_factor and infer_clips_per_s."""
+The same in int8 (`--precision int8`: the face trunk on integer instructions, with activation scales from two random
+clips) beside it. Best of ROUNDS rounds. Last line: JSON with watch_realtime_factor, infer_clips_per_s and their _int8
+figures."""
 import json
 import os
 import re
@@ -31,22 +33,26 @@ seconds = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "form
                                text=True, check=True).stdout)
 say(f"{len(clips)} clips of 1280x720 ({seconds:.1f} s back to back); cross_attention at Tv 8 x 224, Ta 300; {os.cpu_count()} cores")
 
-factors, rates, dropped = [], [], []
+factors, rates, dropped = {"fp32": [], "int8": []}, {"fp32": [], "int8": []}, []
 for number in range(1, ROUNDS + 1):
     session = os.path.join(folder, "session.json")
-    result = subprocess.run([emotion, "watch", "--model", model, "--input", long, "--session", session, "--rate", "2",
-                             "--out", os.path.join(folder, "annotated.mp4")], cwd=ROOT, capture_output=True, text=True, check=True)
-    factors.append(float(re.search(r"real-time factor ([0-9.]+)", result.stderr).group(1)))
+    for precision in ("fp32", "int8"):
+        result = subprocess.run([emotion, "watch", "--model", model, "--input", long, "--session", session, "--rate", "2", "--precision", precision,
+                                 "--out", os.path.join(folder, "annotated.mp4")], cwd=ROOT, capture_output=True, text=True, check=True)
+        factors[precision].append(float(re.search(r"real-time factor ([0-9.]+)", result.stderr).group(1)))
     live = subprocess.run([emotion, "watch", "--model", model, "--input", long, "--session", session, "--rate", "2", "--realtime",
                            "--out", os.path.join(folder, "annotated.mp4")], cwd=ROOT, capture_output=True, text=True, check=True)
     dropped.append(json.load(open(session))["session_info"]["dropped_windows"])
-    started = time.perf_counter()
-    run([emotion, "infer", "--model", model, *clips])
-    rates.append(len(clips) / (time.perf_counter() - started))
-    say(f"round {number}: watch real-time factor {factors[-1]:.2f} (annotated video written); at the file's own pace {dropped[-1]} "
-        f"window(s) dropped; infer {rates[-1]:.2f} clips/s")
-figures = {"rounds": ROUNDS, "watch_realtime_factor": max(factors), "watch_dropped_windows_realtime": min(dropped),
-           "infer_clips_per_s": max(rates), "input_seconds": seconds, "cores": os.cpu_count()}
+    for precision in ("fp32", "int8"):
+        started = time.perf_counter()
+        run([emotion, "infer", "--model", model, "--precision", precision, *clips])
+        rates[precision].append(len(clips) / (time.perf_counter() - started))
+    say(f"round {number}: watch real-time factor {factors['fp32'][-1]:.2f}, int8 {factors['int8'][-1]:.2f} (annotated video written); at the "
+        f"file's own pace {dropped[-1]} window(s) dropped; infer {rates['fp32'][-1]:.2f} clips/s, int8 {rates['int8'][-1]:.2f}")
+figures = {"rounds": ROUNDS, "watch_realtime_factor": max(factors["fp32"]), "watch_realtime_factor_int8": max(factors["int8"]),
+           "watch_dropped_windows_realtime": min(dropped), "infer_clips_per_s": max(rates["fp32"]), "infer_clips_per_s_int8": max(rates["int8"]),
+           "input_seconds": seconds, "cores": os.cpu_count()}
 say(f"watch keeps up with real time: {'yes' if figures['watch_realtime_factor'] >= 1 else 'no'} (factor {figures['watch_realtime_factor']:.2f}, "
-    f"target >= 1.0); infer {figures['infer_clips_per_s']:.2f} clips/s")
+    f"target >= 1.0; int8 {figures['watch_realtime_factor_int8']:.2f}); infer {figures['infer_clips_per_s']:.2f} clips/s, "
+    f"int8 {figures['infer_clips_per_s_int8']:.2f}")
 report(figures)

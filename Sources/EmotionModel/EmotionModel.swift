@@ -240,6 +240,26 @@ public final class EmotionModel: Module {
     /// inference, where they no longer change. Call it after `eval()`, and again after changing the weights.
     public func prepareForInference() { visual?.backbone.prepareForInference() }
 
+    /// Turns this model into what `model_int8.onnx` computes, for good: every weight that file stores in int8 (those of
+    /// convolutions, linear layers, the GRU and attention; one symmetric scale per output row) replaced by the value its
+    /// code stands for, and, given the face trunk's `calibration`, the trunk run in int8 (`QuantizedTrunk`) from its
+    /// float weights folded with their BatchNorms, which is what that file quantizes then. Call after `eval()`.
+    public func quantize(trunk calibration: TrunkCalibration?) {
+        for (name, tensor) in namedParameters() where tensor.shape.count >= 2 && name != "fusion.modality" {
+            if calibration != nil && name.hasPrefix("visual.backbone.") { continue }
+            let quantized = Int8Quantization(tensor.scalars, channels: tensor.shape[0]).dequantized
+            quantized.withUnsafeBufferPointer { tensor.pointer.update(from: $0.baseAddress!, count: quantized.count) }
+        }
+        if let calibration { visual?.backbone.prepareForInference(int8: calibration) } else { prepareForInference() }
+    }
+
+    /// Shows `observer` the face trunk's activations on `frames` (B, Tv, 3, H, W), as the float trunk computes them in
+    /// evaluation mode: one batch of an int8 calibration.
+    public func observeTrunk(frames: Tensor, _ observer: ActivationObserver) {
+        guard let visual else { return }
+        visual.backbone.observe(frames.reshaped([frames.shape[0] * frames.shape[1]] + Array(frames.shape[2...])), observer)
+    }
+
     /// Checks that face features made by a trunk with digest `digest` (`ResNet18Trunk.weightsDigest`) can stand for
     /// this model's frames: only its own trunk's features can. `source` names where the features come from.
     public func checkFaceFeatures(digest: String?, source: String) throws {

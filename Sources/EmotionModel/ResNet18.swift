@@ -44,10 +44,16 @@ public final class ResNet18Trunk: Module {
     let conv1 = Conv2d(3, 64, kernel: 7, stride: 2, padding: 3, bias: false)
     let bn1 = BatchNorm2d(64)
     let stages: [[BasicBlock]]
-    /// Set by `prepareForInference`: evaluation-mode forwards without gradients take `InferenceTrunk`s (one per input
-    /// shape) made from the weights as they were then; a switch of mode ends it.
+    /// Set by `prepareForInference`: evaluation-mode forwards without gradients take plans made per input shape from the
+    /// weights as they were then (`InferenceTrunk`, or `QuantizedTrunk` given a calibration); a switch of mode ends it.
     private var prepared = false
-    private var plans: [[Int]: InferenceTrunk] = [:]
+    private var int8: TrunkCalibration?
+    private var plans: [[Int]: TrunkPlan] = [:]
+    /// The float plan calibration last ran.
+    private var observed: InferenceTrunk?
+
+    /// Which of the eight basic blocks have a downsample on their shortcut.
+    static let downsampledBlocks = [false, false, true, false, true, false, true, false]
 
     override public init() {
         let widths = [64, 128, 256, 512]
@@ -76,16 +82,34 @@ public final class ResNet18Trunk: Module {
     }
 
     /// Makes the evaluation-mode forwards that follow, without gradients, run fused on a snapshot of the weights as they
-    /// are now (`InferenceTrunk`). Call it again after changing them; `train` or `eval` ends it.
+    /// are now (`InferenceTrunk`, or the int8 trunk once given a calibration). Call it again after changing them;
+    /// `train` or `eval` ends it.
     public func prepareForInference() {
         prepared = true
         plans = [:]
+        observed = nil
+    }
+
+    /// From now on the plans are the int8 trunk with these activation scales.
+    public func prepareForInference(int8 calibration: TrunkCalibration) {
+        int8 = calibration
+        prepareForInference()
     }
 
     override public func train(_ on: Bool = true) {
         super.train(on)
         prepared = false
         plans = [:]
+        observed = nil
+    }
+
+    /// Runs the float trunk on `x` (N, 3, H, W) in evaluation mode for calibration, showing `observer` every tensor the
+    /// int8 trunk quantizes.
+    public func observe(_ x: Tensor, _ observer: ActivationObserver) {
+        let plan = observed.flatMap { $0.inputDims == x.shape ? $0 : nil } ?? InferenceTrunk(FoldedTrunk(self), inputDims: x.shape)
+        observed = plan
+        _ = plan.run(x, observer: observer)
+        observer.countImages(x.shape[0])
     }
 
     /// Digest of the weights and running statistics (SHA-256 over each state entry's name, shape and bytes, in
@@ -108,7 +132,8 @@ public final class ResNet18Trunk: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         // Fused when no gradient can flow: no autograd at all, or a frozen trunk (training the rest) on plain inputs.
         if prepared && !training && (!GradMode.isEnabled || !x.requiresGrad && !parameters.contains { $0.requiresGrad }) {
-            let plan = plans[x.shape] ?? InferenceTrunk(self, inputDims: x.shape)
+            let plan = plans[x.shape] ?? int8.map { QuantizedTrunk(FoldedTrunk(self), calibration: $0, inputDims: x.shape) }
+                ?? InferenceTrunk(FoldedTrunk(self), inputDims: x.shape)
             plans[x.shape] = plan
             return plan(x)
         }

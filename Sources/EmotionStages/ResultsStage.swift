@@ -1,24 +1,37 @@
 import Evaluation
 import Foundation
 import Labels
+import ModelContract
 import Pipeline
 
 /// `results`: every evaluated model of the pipeline in one table. Deps: the evaluate stages (a `foreach` name stands
-/// for all of them) and, on generated data, the synthesize stage, whose `synthesis/truth.csv` gives the perception
-/// ceilings. Outputs: `results.json`, `results.md`, `results.html`.
+/// for all of them), on generated data the synthesize stage, whose `synthesis/truth.csv` gives the perception
+/// ceilings, and optionally export stages, whose model in floats and in int8 gets a table of its own (on the test
+/// split). Outputs: `results.json`, `results.md`, `results.html`.
 public enum ResultsStage {
     public static let kind = StageKind.whole(
-        "results", version: 3, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
+        "results", version: 4, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
         params: ResultsSettings.params
     ) { context in
         let settings = try ResultsSettings(context.params, stage: context.stage)
         var evaluated: [ResultsTable.Evaluated] = []
         var classes: LabelSet?
         var truth: String?
+        var deployments: [ResultsTable.Deployment] = []
         let decoder = JSONDecoder()
         for input in context.inputs {
             let files = input.locations
             if let location = files["synthesis/truth.csv"] { truth = location }
+            if let location = files[ModelInfo.fileName], settings.split == "test" {
+                let info: ModelInfo
+                do { info = try ModelInfo.read(location) } catch { throw PipelineError(.corrupt, "stage '\(context.stage)': \(input.name)/\(ModelInfo.fileName): \(error)") }
+                if let float = info.test, let int8 = info.testInt8, let form = info.int8, let difference = form.weightedF1Difference,
+                   let interval = form.weightedF1Interval, interval.count == 2, let agreement = form.agreement {
+                    deployments.append(ResultsTable.Deployment(model: info.fusion.rawValue, stage: input.name, form: form.form, clips: float.clips,
+                                                               weightedF1: float.weightedF1, int8WeightedF1: int8.weightedF1, difference: difference,
+                                                               interval: SplitFigures.Interval(low: interval[0], high: interval[1]), agreement: agreement))
+                }
+            }
             guard let metricsFile = files["metrics.json"] else { continue }
             guard let predictionsFile = files["predictions.jsonl"] else {
                 throw PipelineError(.stageFailed, "stage '\(context.stage)': '\(input.name)' has metrics.json but no predictions.jsonl")
@@ -59,8 +72,8 @@ public enum ResultsStage {
                 throw PipelineError(.corrupt, "stage '\(context.stage)': \(error)")
             }
         }
-        let table = try ResultsTable(split: settings.split, classes: classes, evaluated: evaluated, ceiling: ceiling, bootstrapSamples: settings.bootstrapSamples,
-                                 seed: UInt64(settings.seed))
+        let table = try ResultsTable(split: settings.split, classes: classes, evaluated: evaluated, ceiling: ceiling, deployments: deployments,
+                                     bootstrapSamples: settings.bootstrapSamples, seed: UInt64(settings.seed))
         try context.writeJSON(table, to: "results.json")
         try context.write(Data(table.markdown().utf8), to: "results.md")
         try context.write(Data(table.html().utf8), to: "results.html")

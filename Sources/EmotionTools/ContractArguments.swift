@@ -8,6 +8,7 @@ import Training
 extension Fusion: ExpressibleByArgument {}
 extension Launcher: ExpressibleByArgument {}
 extension ModelWeights: ExpressibleByArgument {}
+extension CalibrationMethod: ExpressibleByArgument {}
 
 extension ClassWeights: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }

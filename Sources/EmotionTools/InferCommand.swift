@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Inference
 
+extension Precision: ExpressibleByArgument {}
+
 /// `emotion infer`: a trained model on any files FFmpeg reads, one JSON line each.
 struct InferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +33,9 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Engine threads (default: the machine's cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "fp32, or int8: the export's int8 model (its face trunk on integer instructions; needs model_int8.json beside it).")
+    var precision = Precision.fp32
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one file") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -40,7 +45,7 @@ struct InferCommand: ParsableCommand {
     func run() throws {
         let inference: ClipInference
         do {
-            inference = try ClipInference(try TrainedModel(folder: model))
+            inference = try ClipInference(try TrainedModel(folder: model, precision: precision))
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)

@@ -51,6 +51,9 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "Engine threads (default: the machine's cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "fp32, or int8: the export's int8 model (its face trunk on integer instructions; needs model_int8.json beside it).")
+    var precision = Precision.fp32
+
     func validate() throws {
         guard listDevices || (input != nil && model != nil) else { throw ValidationError(input == nil ? "name the --input" : "name the --model") }
         guard rate > 0 && rate <= 50 else { throw ValidationError("--rate must be above 0 and at most 50") }
@@ -65,6 +68,7 @@ struct WatchCommand: ParsableCommand {
         }
         var settings = WatchSession.Settings()
         (settings.rate, settings.realtime, settings.threads, settings.record, settings.annotated, settings.timeout) = (rate, realtime, threads, session, out, timeout)
+        settings.precision = precision
         let watch: WatchSession
         do { watch = try WatchSession(model: model!, input: input!, audio: audio, settings: settings) } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

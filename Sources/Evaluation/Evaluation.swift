@@ -27,6 +27,8 @@ public struct SplitFigures: Codable, Sendable {
     public struct Interval: Codable, Sendable {
         public var low: Double
         public var high: Double
+
+        public init(low: Double, high: Double) { (self.low, self.high) = (low, high) }
     }
 
     public struct Baseline: Codable, Sendable {
@@ -119,6 +121,31 @@ public enum ModelEvaluation {
             }
         }
         return predictions
+    }
+
+    /// The face trunk's int8 activation scales, from the float trunk run on the first `clips` clips of `split` in index
+    /// order (so the same clips give the same bytes), with `threads` engine threads.
+    public static func calibrate(_ model: EmotionModel, split: ShardedSplit, name: String, clips: Int, method: CalibrationMethod, batch: Int = 8,
+                                 threads: Int = EvaluationSettings().threads) throws -> TrunkCalibration {
+        let features = split.index.features
+        guard !features.holdsFaceFeatures else { throw ContractError("split '\(name)' holds face features, not the frames a calibration runs the trunk on") }
+        let before = DNNL.threads
+        DNNL.threads = threads
+        defer { DNNL.threads = before }
+        var settings = BatchSettings()
+        settings.training = false
+        let assembler = try BatchAssembler(split: split, settings: settings)
+        model.eval()
+        let observer = ActivationObserver(method: method)
+        let count = min(clips, split.count)
+        for start in stride(from: 0, to: count, by: batch) {
+            let positions = Array(start..<min(start + batch, count))
+            let batch = try assembler.batch(positions, epoch: 0)
+            try withoutGrad {
+                model.observeTrunk(frames: Tensor(batch.frames, shape: [batch.count, features.frames, 3, features.size, features.size]), observer)
+            }
+        }
+        return observer.calibration(source: "the first \(count) clips of split '\(name)' in index order", clips: count)
     }
 }
 

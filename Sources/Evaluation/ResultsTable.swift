@@ -53,6 +53,32 @@ public struct ResultsTable: Encodable, Sendable {
         }
     }
 
+    /// The model an export stage chose, scored on the same split in floats and in int8 (`model_info.json`).
+    public struct Deployment: Encodable, Sendable {
+        public var model: String
+        public var stage: String
+        /// `static` (the face trunk on integer kernels) or `weights` (int8 weights only).
+        public var form: String
+        public var clips: Int
+        public var weightedF1: Double
+        public var int8WeightedF1: Double
+        public var difference: Double
+        public var interval: SplitFigures.Interval
+        /// The share of clips where the int8 model predicts the float model's class.
+        public var agreement: Double
+
+        public init(model: String, stage: String, form: String, clips: Int, weightedF1: Double, int8WeightedF1: Double, difference: Double,
+                    interval: SplitFigures.Interval, agreement: Double) {
+            (self.model, self.stage, self.form, self.clips) = (model, stage, form, clips)
+            (self.weightedF1, self.int8WeightedF1, self.difference, self.interval, self.agreement) = (weightedF1, int8WeightedF1, difference, interval, agreement)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case model, stage, form, clips, agreement, difference, interval
+            case weightedF1 = "weighted_f1", int8WeightedF1 = "int8_weighted_f1"
+        }
+    }
+
     /// One evaluated model as the table reads it.
     public struct Evaluated: Sendable {
         public var model: String
@@ -75,11 +101,14 @@ public struct ResultsTable: Encodable, Sendable {
     public var baseline: SplitFigures.Baseline?
     public var ceiling: [PerceptionCeiling]
     public var comparisons: [Comparison]
+    public var deployments: [Deployment]
 
     /// Single-modality models, the ones each fusion is compared against.
     public static let singleModalities = ["visual", "audio"]
 
-    public init(split: String, classes: LabelSet, evaluated: [Evaluated], ceiling: [PerceptionCeiling], bootstrapSamples: Int, seed: UInt64) throws {
+    public init(split: String, classes: LabelSet, evaluated: [Evaluated], ceiling: [PerceptionCeiling], deployments: [Deployment] = [],
+                bootstrapSamples: Int, seed: UInt64) throws {
+        self.deployments = deployments
         self.split = split
         self.classes = classes
         self.ceiling = ceiling
@@ -141,6 +170,17 @@ public struct ResultsTable: Encodable, Sendable {
 
     private static let comparisonHeader = ["model", "against", "clips", "weighted F1 difference [95 % CI]", "accuracy difference [95 % CI]", "better"]
 
+    private static let deploymentHeader = ["exported model", "int8 form", "clips", "weighted F1", "int8 weighted F1", "int8 minus float [95 % CI]",
+                                           "same class"]
+    private static let deploymentTitle = "The exported model in floats and in int8 (same clips, paired bootstrap)"
+
+    private var deploymentCells: [[String]] {
+        deployments.map { d in
+            ["\(d.model) (\(d.stage))", d.form, "\(d.clips)", percent(d.weightedF1), percent(d.int8WeightedF1),
+             "\(signed(d.difference)) \(interval(d.interval, signed: true))", percent(d.agreement)]
+        }
+    }
+
     /// The cells of each fusion-against-modality row, differences in percentage points.
     private var comparisonCells: [[String]] {
         comparisons.map { c in
@@ -161,6 +201,11 @@ public struct ResultsTable: Encodable, Sendable {
                 + " |\n|" + Self.comparisonHeader.map { _ in " --- |" }.joined() + "\n"
             for row in comparisonCells { text += "| " + row.joined(separator: " | ") + " |\n" }
         }
+        if !deployments.isEmpty {
+            text += "\n## \(Self.deploymentTitle)\n\n| " + Self.deploymentHeader.joined(separator: " | ")
+                + " |\n|" + Self.deploymentHeader.map { _ in " --- |" }.joined() + "\n"
+            for row in deploymentCells { text += "| " + row.joined(separator: " | ") + " |\n" }
+        }
         return text
     }
 
@@ -173,6 +218,11 @@ public struct ResultsTable: Encodable, Sendable {
         if !comparisons.isEmpty {
             page += "<h2>Fusion against each single modality</h2>\n<table><tr>" + Self.comparisonHeader.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
             for row in comparisonCells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
+            page += "</table>\n"
+        }
+        if !deployments.isEmpty {
+            page += "<h2>\(HTMLPage.escape(Self.deploymentTitle))</h2>\n<table><tr>" + Self.deploymentHeader.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
+            for row in deploymentCells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
             page += "</table>\n"
         }
         page += "<h2>Weighted F1 with its interval</h2>\n" + chart().markup + "\n"

@@ -26,13 +26,15 @@ public struct StateDictionary: Sendable {
 /// MODEL.md's network as an ONNX graph at opset 17: inputs `frames` (B, Tv, 3, S, S) and `mel` (B, 1, 64, Ta) (only
 /// those the fusion uses), output `logits` (B, classes). BatchNorm in its inference form, the GRU as ONNX `GRU` with
 /// PyTorch's gate layout (`linear_before_reset=1`, gates reordered to z, r, h), attention and layer norm from
-/// standard operators. With `quantized`, the weights of convolutions, linear layers and GRUs are stored as int8 with one
-/// symmetric scale per output channel and dequantized in the graph.
+/// standard operators. Quantized (`ONNXQuantization`), the weights of convolutions, linear layers and GRUs are stored as
+/// int8 with one symmetric scale per output channel and dequantized in the graph; calibrated, the face trunk is in the
+/// QDQ form onnxruntime runs on integer kernels.
 public enum ONNXExport {
     public static let opset = 17
 
-    public static func model(_ state: StateDictionary, fusion: Fusion, classes: LabelSet, shapes: ExportShapes, quantized: Bool = false, version: String) throws -> Data {
-        let writer = Writer(state: state, quantized: quantized)
+    public static func model(_ state: StateDictionary, fusion: Fusion, classes: LabelSet, shapes: ExportShapes, quantization: ONNXQuantization = .none,
+                             version: String) throws -> Data {
+        let writer = Writer(state: state, quantization: quantization)
         let g = writer.graph
         var visual: String?, audio: String?
         if fusion.usesVisual {
@@ -62,15 +64,32 @@ public enum ONNXExport {
     }
 }
 
+/// How an ONNX export stores the network.
+public enum ONNXQuantization {
+    /// Float weights: `model.onnx`.
+    case none
+    /// int8 weights dequantized in the graph, float activations: smaller, computed in floats.
+    case weights
+    /// As `weights`, and the face trunk (its BatchNorms folded into its convolutions) in static QDQ form: uint8
+    /// activations with the calibration's scales around every convolution, the residual sums and the max pool, int8
+    /// weights per output channel, int32 biases; onnxruntime fuses each group into an integer kernel.
+    case calibrated(FoldedTrunk, TrunkCalibration)
+}
+
 /// Emits the layers of the network into one graph.
 private final class Writer {
     let graph = GraphBuilder(name: "EmotionModel")
     let state: StateDictionary
     let quantized: Bool
+    let trunk: (folded: FoldedTrunk, calibration: TrunkCalibration)?
 
-    init(state: StateDictionary, quantized: Bool) {
+    init(state: StateDictionary, quantization: ONNXQuantization) {
         self.state = state
-        self.quantized = quantized
+        switch quantization {
+        case .none: (quantized, trunk) = (false, nil)
+        case .weights: (quantized, trunk) = (true, nil)
+        case .calibrated(let folded, let calibration): (quantized, trunk) = (true, (folded, calibration))
+        }
     }
 
     /// A float parameter as stored.
@@ -156,6 +175,11 @@ private final class Writer {
 
     func visual(_ frames: String, shapes: ExportShapes) -> String {
         var x = reshape(frames, [-1, 3, shapes.size, shapes.size])
+        if let trunk {
+            x = quantizedTrunk(x, trunk.folded, trunk.calibration)
+            x = graph.node("Relu", [gemm(x, "visual.proj")])
+            return reshape(x, [-1, shapes.frames, 256])
+        }
         x = graph.node("Relu", [batchNorm(conv(x, "visual.backbone.conv1", stride: 2, padding: 3), "visual.backbone.bn1")])
         x = graph.node("MaxPool", [x], attributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
         for layer in 1...4 {
@@ -172,6 +196,65 @@ private final class Writer {
         x = graph.node("Flatten", [graph.node("GlobalAveragePool", [x])], attributes: ["axis": .int(1)])
         x = graph.node("Relu", [gemm(x, "visual.proj")])
         return reshape(x, [-1, shapes.frames, 256])
+    }
+
+    // MARK: The int8 trunk
+
+    /// `x` quantized to uint8 codes with `point`'s scale and zero point (one pair of constants per point).
+    func quantize(_ x: String, _ point: TrunkPoint) -> String {
+        graph.node("QuantizeLinear", [x] + quantizationConstants(point))
+    }
+
+    /// The values codes of `point` stand for: a node of its own for each consumer, as onnxruntime's QDQ fusions want.
+    func dequantize(_ codes: String, _ point: TrunkPoint) -> String {
+        graph.node("DequantizeLinear", [codes] + quantizationConstants(point))
+    }
+
+    private var pointConstants: Set<String> = []
+
+    private func quantizationConstants(_ point: TrunkPoint) -> [String] {
+        let name = "visual.backbone.int8.\(point)", q = trunk!.calibration[point]
+        if pointConstants.insert(name).inserted {
+            graph.constant(name + ".scale", [q.scale], shape: [])
+            graph.constant(name + ".zero_point", uint8: [q.zeroPoint], shape: [])
+        }
+        return [name + ".scale", name + ".zero_point"]
+    }
+
+    /// An integer convolution in QDQ form: dequantized codes of `input` (quantized with `point`), int8 weights per output
+    /// channel and an int32 bias, both dequantized; the caller quantizes the output.
+    func quantizedConv(_ codes: String, _ point: TrunkPoint, _ layer: FoldedTrunk.Layer) -> String {
+        let q = QuantizedLayer(layer, input: trunk!.calibration[point])
+        let name = "visual.backbone.\(layer.name)"
+        let shape = [layer.outChannels, layer.inChannels, layer.kernel, layer.kernel]
+        graph.constant(name + ".weight.int8", int8: q.weights.codes, shape: shape)
+        graph.constant(name + ".weight.scale", q.weights.scales, shape: [layer.outChannels])
+        graph.constant(name + ".weight.zero", int8: [Int8](repeating: 0, count: layer.outChannels), shape: [layer.outChannels])
+        let weight = graph.node("DequantizeLinear", [name + ".weight.int8", name + ".weight.scale", name + ".weight.zero"], attributes: ["axis": .int(0)])
+        graph.constant(name + ".bias.int32", int32: q.bias, shape: [layer.outChannels])
+        graph.constant(name + ".bias.scale", q.weights.scales.map { q.inputScale * $0 }, shape: [layer.outChannels])
+        graph.constant(name + ".bias.zero", int32: [Int32](repeating: 0, count: layer.outChannels), shape: [layer.outChannels])
+        let bias = graph.node("DequantizeLinear", [name + ".bias.int32", name + ".bias.scale", name + ".bias.zero"], attributes: ["axis": .int(0)])
+        return graph.node("Conv", [dequantize(codes, point), weight, bias],
+                          attributes: ["kernel_shape": .ints([layer.kernel, layer.kernel]), "strides": .ints([layer.stride, layer.stride]),
+                                       "pads": .ints([layer.padding, layer.padding, layer.padding, layer.padding])])
+    }
+
+    /// The trunk on (N, 3, S, S) to the pooled (N, 512), in QDQ form after `QuantizedTrunk`'s plan.
+    func quantizedTrunk(_ x: String, _ folded: FoldedTrunk, _ calibration: TrunkCalibration) -> String {
+        let stem = quantize(graph.node("Relu", [quantizedConv(quantize(x, .input), .input, folded.stem)]), .stem)
+        var h = quantize(graph.node("MaxPool", [dequantize(stem, .stem)], attributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]),
+                                                                                           "pads": .ints([1, 1, 1, 1])]), .stem)
+        var input = TrunkPoint.stem
+        for (index, block) in folded.blocks.enumerated() {
+            let middle = quantize(graph.node("Relu", [quantizedConv(h, input, block.conv1)]), .conv1(index))
+            let branch = dequantize(quantize(quantizedConv(middle, .conv1(index), block.conv2), .conv2(index)), .conv2(index))
+            let shortcut = block.downsample.map { dequantize(quantize(quantizedConv(h, input, $0), .downsample(index)), .downsample(index)) }
+                ?? dequantize(h, input)
+            h = quantize(graph.node("Relu", [graph.node("Add", [branch, shortcut])]), .output(index))
+            input = .output(index)
+        }
+        return graph.node("Flatten", [graph.node("GlobalAveragePool", [dequantize(h, input)])], attributes: ["axis": .int(1)])
     }
 
     func audio(_ mel: String, shapes: ExportShapes) -> String {

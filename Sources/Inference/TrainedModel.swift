@@ -10,6 +10,12 @@ import OneDNN
 import Safetensors
 import Tensor
 
+/// The arithmetic a served model runs in: floats, or the int8 model of an export (`model_int8.onnx`'s, the face trunk
+/// on the CPU's integer instructions with the activation scales of `model_int8.json`).
+public enum Precision: String, CaseIterable, Sendable, Codable {
+    case fp32, int8
+}
+
 /// A trained model with the settings its inputs were made with, so that what is served is what was trained: an export
 /// folder (`model.safetensors` and `model_info.json`) or a train stage's output (`best.safetensors` and `train.json`).
 public final class TrainedModel {
@@ -24,8 +30,9 @@ public final class TrainedModel {
     /// Mel frames the model reads (Ta).
     public let melFrames: Int
     public let weights: String
+    public let precision: Precision
 
-    public init(folder: String) throws {
+    public init(folder: String, precision: Precision = .fp32) throws {
         let described: TrainedModelFolder
         do { described = try TrainedModelFolder(folder) } catch { throw InferenceError("\(error)") }
         guard let features = described.features else {
@@ -41,7 +48,21 @@ public final class TrainedModel {
         do { try model.loadStateDictionary(try SafetensorsFile(path: weights)) }
         catch { throw InferenceError("\(weights): \(error)") }
         model.eval()
-        model.prepareForInference()
+        self.precision = precision
+        switch precision {
+        case .fp32:
+            model.prepareForInference()
+        case .int8:
+            var calibration: TrunkCalibration?
+            if fusion.usesVisual {
+                let file = (folder as NSString).appendingPathComponent(TrunkCalibration.fileName)
+                guard FileManager.default.fileExists(atPath: file) else {
+                    throw InferenceError("\(folder) has no \(TrunkCalibration.fileName), the int8 face trunk's activation scales: run int8 from an export made with a calibration split (the export stage, or `emotion export --shards`)")
+                }
+                do { calibration = try TrunkCalibration(file: file) } catch { throw InferenceError("\(error)") }
+            }
+            model.quantize(trunk: calibration)
+        }
     }
 
     /// Each clip's class probabilities, in one forward pass with `threads` engine threads: `chips` uint8 `(Tv, size,

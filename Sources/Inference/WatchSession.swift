@@ -19,6 +19,7 @@ public final class WatchSession {
         public var annotated: String?
         /// Seconds a network input may go without data (while connecting too) before the session ends.
         public var timeout = 10.0
+        public var precision = Precision.fp32
 
         public init() {}
     }
@@ -50,7 +51,7 @@ public final class WatchSession {
     /// source whose sound replaces the input's, are opened by `run`, so that a session that never connects still ends
     /// with its record.
     public init(model: String, input: String, audio: String?, settings: Settings) throws {
-        trained = try TrainedModel(folder: model)
+        trained = try TrainedModel(folder: model, precision: settings.precision)
         self.input = input
         self.audio = audio
         self.settings = settings
@@ -61,7 +62,8 @@ public final class WatchSession {
 
     /// What the session has seen so far, in the reference system's record format.
     public var record: SessionRecord {
-        SessionRecord(source: input, classes: trained.classes, started: started, duration: position, detections: detections, dropped: dropped)
+        SessionRecord(source: input, classes: trained.classes, started: started, duration: position, detections: detections, dropped: dropped,
+                      precision: trained.precision)
     }
 
     /// Seconds of input per second of wall time so far.

@@ -30,9 +30,11 @@ public struct SessionRecord: Codable, Sendable {
         /// How the session ended (`WatchSession.Ending`), and what stopped the input when something did.
         public var ending: String?
         public var error: String?
+        /// The arithmetic the model ran in (`fp32` or `int8`).
+        public var precision: Precision?
         enum CodingKeys: String, CodingKey {
             case startTime = "start_time", durationSeconds = "duration_seconds", totalDetections = "total_detections", source
-            case droppedWindows = "dropped_windows", ending, error
+            case droppedWindows = "dropped_windows", ending, error, precision
         }
     }
 
@@ -54,10 +56,10 @@ public struct SessionRecord: Codable, Sendable {
         case sessionInfo = "session_info", emotionStatistics = "emotion_statistics", detailedResults = "detailed_results"
     }
 
-    public init(source: String, classes: LabelSet, started: Date, duration: Double, detections: [Detection], dropped: Int) {
+    public init(source: String, classes: LabelSet, started: Date, duration: Double, detections: [Detection], dropped: Int, precision: Precision = .fp32) {
         let formatter = ISO8601DateFormatter()
         sessionInfo = Info(startTime: formatter.string(from: started), durationSeconds: duration, totalDetections: detections.count, source: source,
-                           droppedWindows: dropped)
+                           droppedWindows: dropped, precision: precision)
         var counts = Dictionary(uniqueKeysWithValues: classes.map { ($0, 0) })
         for detection in detections { counts[detection.emotion, default: 0] += 1 }
         // Of equal counts, the class first in the model's order.

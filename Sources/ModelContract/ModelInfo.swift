@@ -68,6 +68,37 @@ public struct ModelInfo: Codable, Sendable {
         }
     }
 
+    /// What `model_int8.onnx` is and what it costs in accuracy.
+    public struct Int8Model: Codable, Sendable {
+        /// `static`: the face trunk on integer kernels with calibrated activations (the rest int8 weights, float
+        /// activations); `weights`: int8 weights only, every activation float (no face trunk, or no split to calibrate on).
+        public var form: String
+        public var description: String
+        /// Where the activation scales came from; the scales themselves are in `model_int8.json`.
+        public var calibration: String?
+        public var calibrationMethod: CalibrationMethod?
+        /// int8 minus float weighted F1 on the test split, and its 95 % paired bootstrap interval.
+        public var weightedF1Difference: Double?
+        public var weightedF1Interval: [Double]?
+        /// The share of test clips where int8 predicts the float model's class, and the mean absolute difference of
+        /// their class probabilities: the quantisation error as a user of the outputs meets it.
+        public var agreement: Double?
+        public var meanProbabilityDifference: Double?
+
+        public init(form: String, description: String, calibration: String?, calibrationMethod: CalibrationMethod?,
+                    weightedF1Difference: Double?, weightedF1Interval: [Double]?, agreement: Double?, meanProbabilityDifference: Double?) {
+            (self.form, self.description, self.calibration, self.calibrationMethod) = (form, description, calibration, calibrationMethod)
+            (self.weightedF1Difference, self.weightedF1Interval) = (weightedF1Difference, weightedF1Interval)
+            (self.agreement, self.meanProbabilityDifference) = (agreement, meanProbabilityDifference)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case form, description, calibration, calibrationMethod = "calibration_method"
+            case weightedF1Difference = "weighted_f1_difference", weightedF1Interval = "weighted_f1_interval"
+            case agreement, meanProbabilityDifference = "mean_probability_difference"
+        }
+    }
+
     public var formatVersion = 1
     public var project: String
     public var projectVersion: String
@@ -84,14 +115,15 @@ public struct ModelInfo: Codable, Sendable {
     public var melLayout: String
     public var test: Figures?
     public var testInt8: Figures?
+    public var int8: Int8Model?
     public var training: TrainingSettings
     public var trainingSummary: [String: Double]
     public var files: [String: Exported]
 
     public init(project: String, projectVersion: String, fusion: Fusion, classes: LabelSet, inputs: [String: [String]],
                 outputs: [String: [String]], shapes: ExportShapes, features: ShardIndex.Features, normalization: [String: [Float]],
-                melLayout: String, test: Figures?, testInt8: Figures?, training: TrainingSettings, trainingSummary: [String: Double],
-                files: [String: Exported]) {
+                melLayout: String, test: Figures?, testInt8: Figures?, int8: Int8Model? = nil, training: TrainingSettings,
+                trainingSummary: [String: Double], files: [String: Exported]) {
         self.project = project
         self.projectVersion = projectVersion
         self.fusion = fusion
@@ -104,6 +136,7 @@ public struct ModelInfo: Codable, Sendable {
         self.melLayout = melLayout
         self.test = test
         self.testInt8 = testInt8
+        self.int8 = int8
         self.training = training
         self.trainingSummary = trainingSummary
         self.files = files
@@ -111,7 +144,7 @@ public struct ModelInfo: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", project, projectVersion = "project_version", fusion, classes, inputs, outputs, shapes, features
-        case normalization, melLayout = "mel_layout", test, testInt8 = "test_int8", training, trainingSummary = "training_summary", files
+        case normalization, melLayout = "mel_layout", test, testInt8 = "test_int8", int8, training, trainingSummary = "training_summary", files
     }
 
     public static func read(_ path: String) throws -> ModelInfo { try ContractFile.read(path) }

@@ -39,6 +39,18 @@ public final class GraphBuilder {
         initializer(name, .int8, shape: shape, bytes: values.withUnsafeBytes { Data($0) })
     }
 
+    /// A uint8 initializer (activation zero points).
+    @discardableResult
+    public func constant(_ name: String, uint8 values: [UInt8], shape: [Int]) -> String {
+        initializer(name, .uint8, shape: shape, bytes: Data(values))
+    }
+
+    /// An int32 initializer (biases of integer convolutions).
+    @discardableResult
+    public func constant(_ name: String, int32 values: [Int32], shape: [Int]) -> String {
+        initializer(name, .int32, shape: shape, bytes: values.map(\.littleEndian).withUnsafeBytes { Data($0) })
+    }
+
     /// An int64 initializer (shapes, axes, split sizes).
     @discardableResult
     public func constant(_ name: String, int64 values: [Int]) -> String {

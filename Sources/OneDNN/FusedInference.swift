@@ -2,9 +2,9 @@ import COneDNN
 import Foundation
 
 /// A memory descriptor in NHWC, the layout a chain of inference primitives keeps between them.
-func nhwcDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t {
+func nhwcDescriptor(_ dims: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
-    DNNL.check(dnnl_memory_desc_init_by_tag(&md, 4, dims.map(Int64.init), dnnl_f32, dnnl_nhwc), "memory descriptor \(dims)")
+    DNNL.check(dnnl_memory_desc_init_by_tag(&md, 4, dims.map(Int64.init), type, dnnl_nhwc), "memory descriptor \(dims)")
     return md
 }
 
@@ -24,62 +24,88 @@ extension Primitive {
 /// model makes new ones.
 public final class FusedConvolution {
     public let geometry: ConvolutionGeometry
-    private let primitive: Primitive
-    private let weights: Memory
-    private let bias: Memory
-    private let input: dnnl_memory_desc_t, output: dnnl_memory_desc_t
+    private let planned: PlannedConvolution
 
     /// `weight` in OIHW as PyTorch keeps it, `bias` per output channel; `accumulate` adds the convolution to what the
     /// output buffer holds (a residual), `relu` then clamps at zero.
     public init(_ geometry: ConvolutionGeometry, weight: [Float], bias: [Float], accumulate: Bool, relu: Bool) {
         precondition(weight.count == geometry.weightDims.reduce(1, *) && bias.count == geometry.outChannels, "fused convolution: weights do not fit \(geometry)")
         self.geometry = geometry
-        input = nhwcDescriptor(geometry.inputDims)
-        output = nhwcDescriptor(geometry.outputDims)
-        var src = input, dst = output, wanted = anyDescriptor(geometry.weightDims), biasMD = plainDescriptor([geometry.outChannels])
-        var desc = dnnl_convolution_desc_t()
-        DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wanted, &biasMD, &dst,
-                                                      geometry.strides, geometry.paddings, geometry.paddings), "fused convolution \(geometry)")
-        var attributes: dnnl_primitive_attr_t?, postOps: dnnl_post_ops_t?
-        DNNL.check(dnnl_primitive_attr_create(&attributes), "primitive attributes")
-        DNNL.check(dnnl_post_ops_create(&postOps), "post-ops")
-        if accumulate { DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "a sum post-op") }
-        if relu { DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "a ReLU post-op") }
-        DNNL.check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "setting post-ops")
-        primitive = withUnsafePointer(to: &desc) { Primitive.plan(UnsafeRawPointer($0), attributes: attributes, name: "fused convolution \(geometry)") }
-        dnnl_post_ops_destroy(postOps)
-        dnnl_primitive_attr_destroy(attributes)
-        let chosen = primitive.memoryDescriptor(dnnl_query_weights_md)
-        let reordered = Memory(chosen, pointer: nil)
-        weight.withUnsafeBufferPointer { values in
-            let plain = Memory(plainDescriptor(geometry.weightDims), pointer: UnsafeMutableRawPointer(mutating: values.baseAddress!))
-            Reorder.run(from: plain, plainDescriptor(geometry.weightDims), to: reordered, chosen)
+        planned = PlannedConvolution(geometry, types: (dnnl_f32, dnnl_f32, dnnl_f32, dnnl_f32), weights: weight, bias: bias, name: "fused convolution") { _, postOps in
+            if accumulate { DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "a sum post-op") }
+            if relu { DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "a ReLU post-op") }
         }
-        weights = reordered
-        let biasMemory = Memory(biasMD, pointer: nil)
-        bias.withUnsafeBytes { biasMemory.owned!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        self.bias = biasMemory
     }
 
     /// Runs on NHWC `source` (`inputDims`) into NHWC `destination` (`outputDims`).
     public func callAsFunction(_ source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+        planned.run(source, destination)
+    }
+}
+
+/// A convolution planned for inference over NHWC buffers, of floats or of integer codes: the primitive oneDNN picks for
+/// the data types, with attributes and post-ops set by the caller, the weights (OIHW) reordered once into the layout it
+/// wants and the bias copied beside them.
+final class PlannedConvolution {
+    private let primitive: Primitive
+    private let weights: Memory
+    private let bias: Memory
+    private let input: dnnl_memory_desc_t, output: dnnl_memory_desc_t
+
+    /// `types`: of the source, the weights, the bias and the destination; `configure` sets attributes and appends post-ops.
+    init<Weight, Bias>(_ geometry: ConvolutionGeometry, types: (dnnl_data_type_t, dnnl_data_type_t, dnnl_data_type_t, dnnl_data_type_t),
+                       weights weightValues: [Weight], bias biasValues: [Bias], name: String,
+                       configure: (dnnl_primitive_attr_t?, dnnl_post_ops_t?) -> Void) {
+        func descriptor(_ dims: [Int], _ type: dnnl_data_type_t, _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+            var md = dnnl_memory_desc_t()
+            DNNL.check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims.map(Int64.init), type, tag), "\(name) \(geometry): memory descriptor \(dims)")
+            return md
+        }
+        input = nhwcDescriptor(geometry.inputDims, types.0)
+        output = nhwcDescriptor(geometry.outputDims, types.3)
+        var src = input, dst = output, wanted = descriptor(geometry.weightDims, types.1, dnnl_format_tag_any)
+        var biasMD = descriptor([geometry.outChannels], types.2, dnnl_a)
+        var desc = dnnl_convolution_desc_t()
+        DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wanted, &biasMD, &dst,
+                                                      geometry.strides, geometry.paddings, geometry.paddings), "\(name) \(geometry)")
+        var attributes: dnnl_primitive_attr_t?, postOps: dnnl_post_ops_t?
+        DNNL.check(dnnl_primitive_attr_create(&attributes), "primitive attributes")
+        DNNL.check(dnnl_post_ops_create(&postOps), "post-ops")
+        configure(attributes, postOps)
+        DNNL.check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "setting post-ops")
+        primitive = withUnsafePointer(to: &desc) { Primitive.plan(UnsafeRawPointer($0), attributes: attributes, name: "\(name) \(geometry)") }
+        dnnl_post_ops_destroy(postOps)
+        dnnl_primitive_attr_destroy(attributes)
+        let chosen = primitive.memoryDescriptor(dnnl_query_weights_md), plain = descriptor(geometry.weightDims, types.1, dnnl_oihw)
+        let reordered = Memory(chosen, pointer: nil)
+        weightValues.withUnsafeBytes { values in
+            Reorder.run(from: Memory(plain, pointer: UnsafeMutableRawPointer(mutating: values.baseAddress!)), plain, to: reordered, chosen)
+        }
+        weights = reordered
+        let biasMemory = Memory(biasMD, pointer: nil)
+        biasValues.withUnsafeBytes { biasMemory.owned!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        bias = biasMemory
+    }
+
+    func run<Source, Destination>(_ source: UnsafeMutablePointer<Source>, _ destination: UnsafeMutablePointer<Destination>) {
         let src = Memory(input, pointer: UnsafeMutableRawPointer(source)), dst = Memory(output, pointer: UnsafeMutableRawPointer(destination))
         primitive.execute([(DNNL_ARG_SRC, src.handle), (DNNL_ARG_WEIGHTS, weights.handle), (DNNL_ARG_BIAS, bias.handle), (DNNL_ARG_DST, dst.handle)])
         withExtendedLifetime((src, dst)) {}
     }
 }
 
-/// Max pooling over NHWC buffers for inference (square window, symmetric padding that never wins).
+/// Max pooling over NHWC buffers for inference (square window, symmetric padding that never wins), of floats or of
+/// uint8 codes (`codes`), which pool as the values they stand for since quantization keeps order.
 public final class MaxPoolNHWC {
     private let primitive: Primitive
     private let input: dnnl_memory_desc_t, output: dnnl_memory_desc_t
     public let outputDims: [Int]
 
-    public init(inputDims: [Int], kernel: Int, stride: Int, padding: Int) {
+    public init(inputDims: [Int], kernel: Int, stride: Int, padding: Int, codes: Bool = false) {
         let (h, w) = (inputDims[2], inputDims[3])
         outputDims = [inputDims[0], inputDims[1], (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1]
-        input = nhwcDescriptor(inputDims)
-        output = nhwcDescriptor(outputDims)
+        input = nhwcDescriptor(inputDims, codes ? dnnl_u8 : dnnl_f32)
+        output = nhwcDescriptor(outputDims, codes ? dnnl_u8 : dnnl_f32)
         var src = input, dst = output
         var desc = dnnl_pooling_desc_t()
         let pair = { (v: Int) in [Int64(v), Int64(v)] }
@@ -88,7 +114,8 @@ public final class MaxPoolNHWC {
         primitive = withUnsafePointer(to: &desc) { Primitive.plan(UnsafeRawPointer($0), attributes: nil, name: "max pooling \(inputDims)") }
     }
 
-    public func callAsFunction(_ source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
+    /// `source` and `destination` hold floats or, for a pool of codes, bytes.
+    public func callAsFunction<Element>(_ source: UnsafeMutablePointer<Element>, into destination: UnsafeMutablePointer<Element>) {
         let src = Memory(input, pointer: UnsafeMutableRawPointer(source)), dst = Memory(output, pointer: UnsafeMutableRawPointer(destination))
         primitive.execute([(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle)])
         withExtendedLifetime((src, dst)) {}

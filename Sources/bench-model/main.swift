@@ -79,6 +79,14 @@ func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel
     return (seconds, model)
 }
 
+/// The int8 trunk's activation ranges from two random clips, as export measures them on dev clips.
+func calibrate(_ model: EmotionModel, size: Int) -> TrunkCalibration {
+    model.eval()
+    let observer = ActivationObserver(method: .minmax)
+    for _ in 0..<2 { withoutGrad { model.observeTrunk(frames: random([1, frames, 3, size, size]), observer) } }
+    return observer.calibration(source: "two random clips", clips: 2)
+}
+
 func text(_ name: String) -> String? { arguments.firstIndex(of: name).flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } }
 if part == "infer" {
     // One clip, evaluation mode, as `emotion infer` would run a trained model; the ONNX files are the same weights.
@@ -90,16 +98,22 @@ if part == "infer" {
     model.prepareForInference()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let shapes = ExportShapes(frames: frames, size: size, melFrames: melFrames)
-    for (name, quantized) in [("model.onnx", false), ("model_int8.onnx", true)] {
-        try ONNXExport.model(StateDictionary(model), fusion: .crossAttention, classes: classes, shapes: shapes, quantized: quantized, version: "bench")
+    let calibration = calibrate(model, size: size)
+    let state = StateDictionary(model)
+    for (name, quantization) in [("model.onnx", ONNXQuantization.none), ("model_int8.onnx", .calibrated(FoldedTrunk(model.visual!.backbone), calibration))] {
+        try ONNXExport.model(state, fusion: .crossAttention, classes: classes, shapes: shapes, quantization: quantization, version: "bench")
             .write(to: URL(fileURLWithPath: folder + "/" + name))
     }
     let clipFrames = random([1, frames, 3, size, size]), clipMel = random([1, 1, 64, melFrames])
     try Data(clipFrames.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/frames.f32"))
     try Data(clipMel.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/mel.f32"))
     let seconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
-    print(String(format: "engine, one clip (cross_attention, Tv %d x %dx%d, Ta %d): %.1f ms", frames, size, size, melFrames, seconds * 1000))
-    print(String(decoding: try JSONSerialization.data(withJSONObject: ["engine_ms": seconds * 1000], options: [.sortedKeys]), as: UTF8.self))
+    model.quantize(trunk: calibration)
+    let int8Seconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
+    print(String(format: "engine, one clip (cross_attention, Tv %d x %dx%d, Ta %d): %.1f ms, int8 %.1f ms", frames, size, size, melFrames, seconds * 1000,
+                 int8Seconds * 1000))
+    print(String(decoding: try JSONSerialization.data(withJSONObject: ["engine_ms": seconds * 1000, "engine_int8_ms": int8Seconds * 1000], options: [.sortedKeys]),
+                 as: UTF8.self))
     exit(0)
 }
 
@@ -110,6 +124,7 @@ if part == "model-folder" {
     model.hashInitialize()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     try model.saveStateDictionary(to: folder + "/best.safetensors")
+    try calibrate(model, size: size).encoded().write(to: URL(fileURLWithPath: folder + "/" + TrunkCalibration.fileName))
     // What a train stage records of its inputs: the mel and faces stages' default params.
     let features = ShardIndex.Features(frames: frames, size: size, melBands: 64,
                                        mel: ["sample_rate": 16_000, "n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 64, "fmin": 0,

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Safetensors
 import TestSupport
+import EmotionModel
 import XCTest
 
 /// The train stage through `emotion run`: its outputs land under out/, a run whose training job is killed fails naming
@@ -171,7 +172,17 @@ final class ResultsAndExportStageTests: XCTestCase {
         }
         XCTAssertEqual(info["fusion"] as? String, devF1[1] > devF1[0] ? "cross_attention" : "audio")
         let files = info["files"] as! [String: [String: Any]]
-        XCTAssertEqual(Set(files.keys), ["model.safetensors", "model.onnx", "model_int8.onnx", "emotion_model.py"])
+        // A model that sees faces has its int8 trunk calibrated on the dev clips; the voice model has int8 weights only.
+        let seesFaces = info["fusion"] as? String != "audio"
+        XCTAssertEqual(Set(files.keys), Set(["model.safetensors", "model.onnx", "model_int8.onnx", "emotion_model.py"] + (seesFaces ? ["model_int8.json"] : [])))
+        let int8Form = info["int8"] as! [String: Any]
+        XCTAssertEqual(int8Form["form"] as? String, seesFaces ? "static" : "weights")
+        XCTAssertNotNil(int8Form["weighted_f1_interval"] as? [Double])
+        if seesFaces {
+            let calibration = try TrunkCalibration(file: export + "/model_int8.json")
+            XCTAssertEqual(calibration.method, .minmax)
+            XCTAssertTrue(calibration.source.contains("split 'dev'"), calibration.source)
+        }
         for (name, entry) in files {
             let data = try Data(contentsOf: URL(fileURLWithPath: export + "/" + name))
             XCTAssertEqual(entry["sha256"] as? String, SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(), name)

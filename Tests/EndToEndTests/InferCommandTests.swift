@@ -63,6 +63,44 @@ final class InferCommandTests: XCTestCase {
     }
 
     /// A mono 32-bit float WAV file of `samples`.
+    /// `--precision int8` serves the export's int8 model: probabilities near the float ones (a face trunk on integer
+    /// instructions, calibrated on the dev clips); an export without its activation scales, or with broken ones, is
+    /// refused naming the file.
+    func testInt8ServesTheExportsCalibratedModel() throws {
+        let tiny = try TinyTrainedModel()
+        let exported = tiny.folder.file("export")
+        let made = try shell(tiny.emotion, ["export", "--model", tiny.model, "--shards", tiny.data + "/out/p/shards", "--out", exported])
+        XCTAssertEqual(made.status, 0, made.err)
+        let clips = try tiny.evaluated().map { tiny.file($0["clip"] as! String) }
+        func probabilities(_ precision: String) throws -> [[Double]] {
+            let run = try shell(tiny.emotion, ["infer", "--model", exported, "--precision", precision, "--threads", "2"] + clips)
+            XCTAssertEqual(run.status, 0, run.err)
+            return String(decoding: run.out, as: UTF8.self).split(separator: "\n").map {
+                (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["probabilities"] as! [Double]
+            }
+        }
+        let (float, int8) = (try probabilities("fp32"), try probabilities("int8"))
+        XCTAssertEqual(float.count, clips.count)
+        let gaps = zip(float, int8).flatMap { zip($0, $1).map { abs($0 - $1) } }
+        XCTAssertGreaterThan(gaps.max()!, 0, "the int8 model ran")
+        XCTAssertLessThan(gaps.max()!, 0.05, "int8 probabilities stray from the float ones")
+
+        let calibration = exported + "/model_int8.json"
+        let text = try String(contentsOfFile: calibration, encoding: .utf8)
+        for (broken, expected) in [(text.replacingOccurrences(of: "\"block3.conv1\"", with: "\"block3.conv9\""), "no scale for block3.conv1"),
+                                   (text.replacingOccurrences(of: "\"scale\" : ", with: "\"scale\" : -"), "expected a finite number above 0"),
+                                   (String(text.prefix(40)), "not a calibration")] {
+            try broken.write(toFile: calibration, atomically: true, encoding: .utf8)
+            let refused = try shell(tiny.emotion, ["infer", "--model", exported, "--precision", "int8", clips[0]])
+            XCTAssertEqual(refused.status, 1)
+            XCTAssertTrue(refused.err.contains(calibration) && refused.err.contains(expected), refused.err)
+        }
+        try FileManager.default.removeItem(atPath: calibration)
+        let missing = try shell(tiny.emotion, ["infer", "--model", exported, "--precision", "int8", clips[0]])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.err.contains("has no model_int8.json"), missing.err)
+    }
+
     static func floatWAV(_ samples: [Float], rate: UInt32) -> Data {
         var data = Data()
         func add<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
