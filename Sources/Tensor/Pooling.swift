@@ -14,50 +14,86 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -
     // Each output row's and column's window, clipped to the input once rather than per output.
     let rows = (0..<oh).map { max($0 * stride - padding, 0)..<min($0 * stride - padding + kernel, h) }
     let columns = (0..<ow).map { max($0 * stride - padding, 0)..<min($0 * stride - padding + kernel, w) }
-    @inline(__always) func larger(_ v: Float, _ best: Float) -> Float { v > best || v.isNaN ? v : best }
+    // Where each maximum was (within its plane): the first in row-major order, a NaN if any (the last), so the
+    // backward pass is one scatter instead of a second search. Kept only when a gradient will be asked for.
+    let recording = GradMode.isEnabled && x.requiresGrad
+    let winners = recording ? UnsafeMutablePointer<Int32>.allocate(capacity: result.count) : nil
     parallelFor(planes, work: x.count) { p in
         let s = src + p * h * w, d = dst + p * oh * ow
-        let maxima = UnsafeMutablePointer<Float>.allocate(capacity: w)
-        defer { maxima.deallocate() }
+        let found = winners.map { $0 + p * oh * ow }
+        if kernel == 2 && stride == 2 && padding == 0 {
+            // The voice encoder's pool: whole 2x2 windows, eight outputs at a time from two rows of sixteen inputs split
+            // into even and odd columns, each candidate taken where it wins by the rule above, in the same order.
+            let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+            for oy in 0..<oh {
+                let top = s + 2 * oy * w, bottom = top + w
+                var ox = 0
+                while ox + 8 <= ow {
+                    let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                    let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                    var best = upper.evenHalf
+                    var at = lanes &+ Int32(2 * oy * w + 2 * ox)
+                    for (candidate, offset) in [(upper.oddHalf, Int32(1)), (lower.evenHalf, Int32(w)), (lower.oddHalf, Int32(w + 1))] {
+                        let wins = (candidate .> best) .| (candidate .!= candidate)
+                        best.replace(with: candidate, where: wins)
+                        at.replace(with: lanes &+ Int32(2 * oy * w + 2 * ox) &+ offset, where: wins)
+                    }
+                    UnsafeMutableRawPointer(d + oy * ow + ox).storeBytes(of: best, as: SIMD8<Float>.self)
+                    if let found { UnsafeMutableRawPointer(found + oy * ow + ox).storeBytes(of: at, as: SIMD8<Int32>.self) }
+                    ox += 8
+                }
+                for ox in ox..<ow {
+                    let first = 2 * oy * w + 2 * ox
+                    var (at, best) = (first, s[first])
+                    for candidate in [first + 1, first + w, first + w + 1] {
+                        let v = s[candidate]
+                        if v > best || v.isNaN { (best, at) = (v, candidate) }
+                    }
+                    d[oy * ow + ox] = best
+                    found?[oy * ow + ox] = Int32(at)
+                }
+            }
+            return
+        }
         for oy in 0..<oh {
             let window = rows[oy]
-            maxima.update(from: s + window.lowerBound * w, count: w)
-            for row in window.dropFirst() {
-                let line = s + row * w
-                for column in 0..<w { maxima[column] = larger(line[column], maxima[column]) }
-            }
             for ox in 0..<ow {
                 let span = columns[ox]
-                var best = maxima[span.lowerBound]
-                for column in span.dropFirst() { best = larger(maxima[column], best) }
+                var at = window.lowerBound * w + span.lowerBound
+                var best = s[at]
+                for row in window {
+                    let line = row * w
+                    for column in span {
+                        // Selects rather than branches: which value wins is data, and a branch on it mispredicts.
+                        let v = s[line + column], wins = v > best || v.isNaN
+                        best = wins ? v : best
+                        at = wins ? line + column : at
+                    }
+                }
                 d[oy * ow + ox] = best
+                found?[oy * ow + ox] = Int32(at)
             }
         }
     }
-    let inputShape = x.shape, inputCount = x.count
+    guard let winners else { return result }
+    let inputShape = x.shape
+    let owner = PoolingWinners(winners)
     return result.recording([x]) { g in
         let dx = Tensor(zeros: inputShape)
-        let gp = g.pointer, o = dx.pointer, input = x.pointer
-        parallelFor(planes, work: inputCount) { p in
-            let s = input + p * h * w, gg = gp + p * oh * ow, oo = o + p * h * w
-            for oy in 0..<oh {
-                let rowRange = rows[oy]
-                for ox in 0..<ow {
-                    let columnRange = columns[ox]
-                    var at = rowRange.lowerBound * w + columnRange.lowerBound
-                    var best = s[at]
-                    for ky in rowRange {
-                        for kx in columnRange {
-                            let v = s[ky * w + kx]
-                            if v > best || v.isNaN { best = v; at = ky * w + kx }
-                        }
-                    }
-                    oo[at] += gg[oy * ow + ox]
-                }
-            }
+        let gp = g.pointer, o = dx.pointer, at = owner.pointer
+        parallelFor(planes, work: oh * ow) { p in
+            let gg = gp + p * oh * ow, oo = o + p * h * w, found = at + p * oh * ow
+            for i in 0..<(oh * ow) { oo[Int(found[i])] += gg[i] }
         }
         return [dx]
     }
+}
+
+/// The argmax positions of a max pool, freed with the graph node that holds them.
+private final class PoolingWinners {
+    let pointer: UnsafeMutablePointer<Int32>
+    init(_ pointer: UnsafeMutablePointer<Int32>) { self.pointer = pointer }
+    deinit { pointer.deallocate() }
 }
 
 /// Mean over each NCHW plane: `adaptive_avg_pool2d(x, 1)` flattened to (N, C).

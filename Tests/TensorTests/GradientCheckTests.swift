@@ -80,6 +80,39 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// The 2x2 pool's vector path (eight outputs at a time, then the rest one by one) against a plain reading of the
+    /// rule, on rows wide enough for both, with ties (the first in row-major order wins), a NaN (it wins) and an odd
+    /// height (the last row is dropped): the same maxima, and the gradient on the same inputs.
+    func testTwoByTwoPoolKeepsTheRuleInItsVectorPath() throws {
+        let (n, c, h, w) = (2, 3, 5, 38)
+        var values = (0..<(n * c * h * w)).map { Float(($0 * 7919) % 23) / 4 - 2 }
+        values[2 * w + 17] = .nan
+        let x = Tensor(values, shape: [n, c, h, w], requiresGrad: true)
+        let y = maxPool2d(x, kernel: 2, stride: 2)
+        let (oh, ow) = (h / 2, w / 2)
+        XCTAssertEqual(y.shape, [n, c, oh, ow])
+        var expected = [Float](repeating: 0, count: y.count), gradient = [Float](repeating: 0, count: x.count)
+        let upstream = (0..<y.count).map { Float($0 % 5 + 1) }
+        for p in 0..<(n * c) {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var at = p * h * w + 2 * oy * w + 2 * ox
+                    for (dy, dx) in [(0, 1), (1, 0), (1, 1)] {
+                        let candidate = p * h * w + (2 * oy + dy) * w + 2 * ox + dx
+                        if values[candidate] > values[at] || values[candidate].isNaN { at = candidate }
+                    }
+                    let o = (p * oh + oy) * ow + ox
+                    expected[o] = values[at]
+                    gradient[at] += upstream[o]
+                }
+            }
+        }
+        XCTAssertEqual(y.scalars.map(\.bitPattern), expected.map(\.bitPattern))
+        XCTAssertTrue(y.scalars.contains { $0.isNaN }, "the NaN reached the output")
+        (y * Tensor(upstream, shape: y.shape)).sum().backward()
+        XCTAssertEqual(try XCTUnwrap(x.grad).scalars, gradient)
+    }
+
     func testPoolingAndShapes() {
         // Distinct values, so that no two elements of a window tie for the maximum.
         let distinct = Tensor((0..<2 * 2 * 7 * 6).map { Float(($0 * 37) % 168) / 8 - 10 }, shape: [2, 2, 7, 6])
