@@ -63,8 +63,8 @@ public struct ExportSettings: StageSettings {
     public var weights = ModelWeights.best
     /// Dev clips the int8 model's activation ranges are measured on (0: int8 weights only).
     public var calibrationClips = 200
-    /// minmax by measurement: on the demo's two exported models it kept more test predictions and moved the probabilities
-    /// less than the 99.99th percentile did (docs/BENCHMARKS.md).
+    /// minmax by measurement: on the demo's cross_attention models of both recipes it kept more test predictions and
+    /// moved the probabilities less than the 99.99th percentile did (docs/INFERENCE.md).
     public var calibration = CalibrationMethod.minmax
 
     public init() {}
