@@ -90,7 +90,7 @@ let package = Package(
         // Modules with PyTorch's parameter names, layers, state dictionaries, Adam and its schedule.
         .target(name: "NN", dependencies: ["Tensor", "Safetensors"]),
         // MODEL.md's EmotionModel: ResNet-18 faces, CNN + BiGRU voice, five fusions, classifier.
-        .target(name: "EmotionModel", dependencies: ["NN", "Tensor", "OneDNN", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "EmotionModel", dependencies: ["NN", "Tensor", "OneDNN", "BufferPool", .product(name: "Crypto", package: "swift-crypto")]),
         // Atomic loads, stores and adds on 64-bit words at any address (a segment several processes map), for GradientExchange only.
         .target(name: "CAtomics"),
         // Gradients summed across worker processes through POSIX shared memory: reduce-scatter and all-gather in rank order, bounded waits.

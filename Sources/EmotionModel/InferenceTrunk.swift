@@ -11,16 +11,17 @@ final class InferenceTrunk: TrunkPlan {
     private struct Block {
         let conv1: FusedConvolution, conv2: FusedConvolution
         let downsample: FusedConvolution?
-        /// conv2 without the residual and the ReLU, for calibration, which looks at the sum's operands.
-        let plainConv2: () -> FusedConvolution
     }
 
     let inputDims: [Int]
     private let stem: FusedConvolution
     private let pool: MaxPoolNHWC
     private let blocks: [Block]
+    /// For a plan made to be observed: each block's conv2 without the residual and the ReLU, since calibration looks at
+    /// the sum's operands.
+    private let unfused: [FusedConvolution]
 
-    init(_ folded: FoldedTrunk, inputDims: [Int]) {
+    init(_ folded: FoldedTrunk, inputDims: [Int], observed: Bool = false) {
         self.inputDims = inputDims
         let batch = inputDims[0]
         func fused(_ layer: FoldedTrunk.Layer, height: Int, width: Int, accumulate: Bool, relu: Bool) -> FusedConvolution {
@@ -35,20 +36,22 @@ final class InferenceTrunk: TrunkPlan {
             let downsample = block.downsample.map { fused($0, height: height, width: width, accumulate: false, relu: false) }
             (height, width) = (conv1.geometry.outHeight, conv1.geometry.outWidth)
             let conv2 = fused(block.conv2, height: height, width: width, accumulate: true, relu: true)
-            let (h, w) = (height, width)
-            made.append(Block(conv1: conv1, conv2: conv2, downsample: downsample,
-                              plainConv2: { fused(block.conv2, height: h, width: w, accumulate: false, relu: false) }))
+            made.append(Block(conv1: conv1, conv2: conv2, downsample: downsample))
         }
         blocks = made
+        unfused = observed ? zip(folded.blocks, made).map { layer, block in
+            FusedConvolution(block.conv2.geometry, weight: layer.conv2.weight, bias: layer.conv2.bias, accumulate: false, relu: false)
+        } : []
     }
 
     /// (N, 3, H, W) to the pooled (N, 512), as the trunk's forward in evaluation mode.
     func callAsFunction(_ x: Tensor) -> Tensor { run(x, observer: nil) }
 
     /// The forward pass, showing `observer` every tensor an int8 trunk quantizes (`TrunkPoint`); the residual sums
-    /// then run unfused, since their operands are among them.
+    /// then run unfused, since their operands are among them (a plan made `observed`).
     func run(_ x: Tensor, observer: ActivationObserver?) -> Tensor {
         precondition(x.shape == inputDims, "inference trunk planned for \(inputDims), given \(x.shape)")
+        precondition(observer == nil || unfused.count == blocks.count, "inference trunk: observed by a plan not made to be")
         func buffer(_ dims: [Int]) -> Tensor { Tensor(uninitialized: dims) }
         func show(_ point: TrunkPoint, _ t: Tensor) { observer?.observe(point, t.pointer, count: t.count) }
         let input = buffer(inputDims)
@@ -73,7 +76,7 @@ final class InferenceTrunk: TrunkPlan {
             }
             if observer != nil {
                 let branch = buffer(block.conv2.geometry.outputDims)
-                block.plainConv2()(middle.pointer, into: branch.pointer)
+                unfused[index](middle.pointer, into: branch.pointer)
                 show(.conv2(index), branch)
                 for i in 0..<out.count { out.pointer[i] = max(0, out.pointer[i] + branch.pointer[i]) }
             } else {

@@ -52,9 +52,6 @@ public final class ResNet18Trunk: Module {
     /// The float plan calibration last ran.
     private var observed: InferenceTrunk?
 
-    /// Which of the eight basic blocks have a downsample on their shortcut.
-    static let downsampledBlocks = [false, false, true, false, true, false, true, false]
-
     override public init() {
         let widths = [64, 128, 256, 512]
         var stages: [[BasicBlock]] = []
@@ -106,7 +103,7 @@ public final class ResNet18Trunk: Module {
     /// Runs the float trunk on `x` (N, 3, H, W) in evaluation mode for calibration, showing `observer` every tensor the
     /// int8 trunk quantizes.
     public func observe(_ x: Tensor, _ observer: ActivationObserver) {
-        let plan = observed.flatMap { $0.inputDims == x.shape ? $0 : nil } ?? InferenceTrunk(FoldedTrunk(self), inputDims: x.shape)
+        let plan = observed.flatMap { $0.inputDims == x.shape ? $0 : nil } ?? InferenceTrunk(FoldedTrunk(self), inputDims: x.shape, observed: true)
         observed = plan
         _ = plan.run(x, observer: observer)
         observer.countImages(x.shape[0])

@@ -46,11 +46,12 @@ public enum ExportStage {
         }
         let files = context.inputLocations
         let test = try files["test/index.json"].map { try ShardedSplit(index: $0) { files[$0] ?? $0 } }
-        let calibration = try files["dev/index.json"].map {
-            ModelExport.Calibration(split: try ShardedSplit(index: $0) { files[$0] ?? $0 }, clips: settings.calibrationClips, method: settings.calibration)
+        let calibration = try files["dev/index.json"].flatMap { index in
+            settings.calibrationClips == 0 ? nil
+                : ModelExport.Calibration(split: try ShardedSplit(index: index) { files[$0] ?? $0 }, clips: settings.calibrationClips, method: settings.calibration)
         }
         do {
-            try ModelExport.export(chosen, test: test, calibration: settings.calibrationClips > 0 ? calibration : nil, to: context.outputDirectory)
+            try ModelExport.export(chosen, test: test, calibration: calibration, to: context.outputDirectory)
         } catch let error as ExportError {
             throw PipelineError(.stageFailed, "stage '\(context.stage)': \(error)")
         }

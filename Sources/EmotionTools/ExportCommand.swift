@@ -5,13 +5,18 @@ import EmotionStages
 import Export
 import Foundation
 import ModelContract
+import Pipeline
 
 /// `emotion export`: the export stage's code on a train stage's folder, outside a pipeline.
-struct ExportCommand: ParsableCommand {
+struct ExportCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Export a trained model: model.safetensors, model.onnx, model_int8.onnx, emotion_model.py and model_info.json.",
         discussion: "With --shards, the dev split calibrates the int8 model's face trunk (its activation ranges) and the float and int8 models are scored on the test split; the figures go into model_info.json.")
+
+    static let kind = ExportStage.kind
+    typealias Settings = ExportSettings
+    private static let defaults = ExportSettings()
 
     @Option(help: "A train stage's folder (best.safetensors, last.safetensors, train.json).")
     var model: String
@@ -19,33 +24,35 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The folder to write the export to.")
     var out: String
 
-    @Option(help: "The best dev epoch's weights, or the last.")
-    var weights = ModelWeights.best
+    @Option(help: help("weights")) var weights = defaults.weights
+    @Option(help: help("calibration_clips")) var calibrationClips = defaults.calibrationClips
+    @Option(help: help("calibration")) var calibration = defaults.calibration
 
-    @Option(help: "The shards stage's folder, to score the float and int8 models on the test split.")
+    @Option(help: "The shards stage's folder: its dev split calibrates the int8 model, its test split scores the float and int8 models.")
     var shards: String?
 
     @Option(help: "The shard_index stage's folder; default: shard_index beside --shards.")
     var index: String?
 
-    @Option(help: "Dev clips the int8 model's activation ranges are measured on (0: int8 weights only, float activations).")
-    var calibrationClips = ExportSettings().calibrationClips
+    var paramValues: [String: ParamValue] {
+        ["weights": .string(weights.rawValue), "calibration_clips": .int(calibrationClips), "calibration": .string(calibration.rawValue)]
+    }
 
-    @Option(help: "The activation ranges: each tensor's extremes (minmax), or the 99.99th percentile of each sign's magnitudes (percentile).")
-    var calibration = ExportSettings().calibration
+    func validate() throws { _ = try settings() }
 
     func run() throws {
+        let settings = try settings()
         let trained: TrainedModelFolder
-        do { trained = try TrainedModelFolder(model, weights: weights) }
+        do { trained = try TrainedModelFolder(model, weights: settings.weights) }
         catch { throw ValidationError("--model \(error)") }
         var test: ShardedSplit?, calibrationSplit: ModelExport.Calibration?
         if let shards {
             let indexFolder = index ?? ((shards as NSString).deletingLastPathComponent as NSString).appendingPathComponent("shard_index")
             let files = try TrainCommand.shardFiles(shards)
             test = try ShardedSplit(index: indexFolder + "/test/index.json") { files[$0] ?? $0 }
-            if calibrationClips > 0 {
+            if settings.calibrationClips > 0 {
                 calibrationSplit = ModelExport.Calibration(split: try ShardedSplit(index: indexFolder + "/dev/index.json") { files[$0] ?? $0 },
-                                                           clips: calibrationClips, method: calibration)
+                                                           clips: settings.calibrationClips, method: settings.calibration)
             }
         }
         do {

@@ -232,7 +232,7 @@ private final class Writer {
         graph.constant(name + ".weight.zero", int8: [Int8](repeating: 0, count: layer.outChannels), shape: [layer.outChannels])
         let weight = graph.node("DequantizeLinear", [name + ".weight.int8", name + ".weight.scale", name + ".weight.zero"], attributes: ["axis": .int(0)])
         graph.constant(name + ".bias.int32", int32: q.bias, shape: [layer.outChannels])
-        graph.constant(name + ".bias.scale", q.weights.scales.map { q.inputScale * $0 }, shape: [layer.outChannels])
+        graph.constant(name + ".bias.scale", q.scales(), shape: [layer.outChannels])
         graph.constant(name + ".bias.zero", int32: [Int32](repeating: 0, count: layer.outChannels), shape: [layer.outChannels])
         let bias = graph.node("DequantizeLinear", [name + ".bias.int32", name + ".bias.scale", name + ".bias.zero"], attributes: ["axis": .int(0)])
         return graph.node("Conv", [dequantize(codes, point), weight, bias],

@@ -54,12 +54,12 @@ public final class TrainedModel {
             model.prepareForInference()
         case .int8:
             var calibration: TrunkCalibration?
-            if fusion.usesVisual {
+            if let visual = model.visual {
                 let file = (folder as NSString).appendingPathComponent(TrunkCalibration.fileName)
                 guard FileManager.default.fileExists(atPath: file) else {
                     throw InferenceError("\(folder) has no \(TrunkCalibration.fileName), the int8 face trunk's activation scales: run int8 from an export made with a calibration split (the export stage, or `emotion export --shards`)")
                 }
-                do { calibration = try TrunkCalibration(file: file) } catch { throw InferenceError("\(error)") }
+                do { calibration = try TrunkCalibration(file: file, for: visual.backbone) } catch { throw InferenceError("\(error)") }
             }
             model.quantize(trunk: calibration)
         }

@@ -100,8 +100,10 @@ public final class MaxPoolNHWC {
     private let primitive: Primitive
     private let input: dnnl_memory_desc_t, output: dnnl_memory_desc_t
     public let outputDims: [Int]
+    private let codes: Bool
 
     public init(inputDims: [Int], kernel: Int, stride: Int, padding: Int, codes: Bool = false) {
+        self.codes = codes
         let (h, w) = (inputDims[2], inputDims[3])
         outputDims = [inputDims[0], inputDims[1], (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1]
         input = nhwcDescriptor(inputDims, codes ? dnnl_u8 : dnnl_f32)
@@ -116,6 +118,7 @@ public final class MaxPoolNHWC {
 
     /// `source` and `destination` hold floats or, for a pool of codes, bytes.
     public func callAsFunction<Element>(_ source: UnsafeMutablePointer<Element>, into destination: UnsafeMutablePointer<Element>) {
+        precondition(MemoryLayout<Element>.size == (codes ? 1 : 4), "max pooling planned for \(codes ? "codes" : "floats")")
         let src = Memory(input, pointer: UnsafeMutableRawPointer(source)), dst = Memory(output, pointer: UnsafeMutableRawPointer(destination))
         primitive.execute([(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle)])
         withExtendedLifetime((src, dst)) {}

@@ -31,13 +31,16 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -
                 while ox + 8 <= ow {
                     let upper = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
                     let lower = UnsafeRawPointer(bottom + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
-                    var best = upper.evenHalf
-                    var at = lanes &+ Int32(2 * oy * w + 2 * ox)
-                    for (candidate, offset) in [(upper.oddHalf, Int32(1)), (lower.evenHalf, Int32(w)), (lower.oddHalf, Int32(w + 1))] {
+                    let first = lanes &+ Int32(2 * oy * w + 2 * ox)
+                    var (best, at) = (upper.evenHalf, first)
+                    @inline(__always) func consider(_ candidate: SIMD8<Float>, _ offset: Int32) {
                         let wins = (candidate .> best) .| (candidate .!= candidate)
                         best.replace(with: candidate, where: wins)
-                        at.replace(with: lanes &+ Int32(2 * oy * w + 2 * ox) &+ offset, where: wins)
+                        at.replace(with: first &+ offset, where: wins)
                     }
+                    consider(upper.oddHalf, 1)
+                    consider(lower.evenHalf, Int32(w))
+                    consider(lower.oddHalf, Int32(w + 1))
                     UnsafeMutableRawPointer(d + oy * ow + ox).storeBytes(of: best, as: SIMD8<Float>.self)
                     if let found { UnsafeMutableRawPointer(found + oy * ow + ox).storeBytes(of: at, as: SIMD8<Int32>.self) }
                     ox += 8
@@ -45,10 +48,13 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -
                 for ox in ox..<ow {
                     let first = 2 * oy * w + 2 * ox
                     var (at, best) = (first, s[first])
-                    for candidate in [first + 1, first + w, first + w + 1] {
+                    @inline(__always) func consider(_ candidate: Int) {
                         let v = s[candidate]
                         if v > best || v.isNaN { (best, at) = (v, candidate) }
                     }
+                    consider(first + 1)
+                    consider(first + w)
+                    consider(first + w + 1)
                     d[oy * ow + ox] = best
                     found?[oy * ow + ox] = Int32(at)
                 }

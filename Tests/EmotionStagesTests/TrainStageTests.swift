@@ -179,7 +179,7 @@ final class ResultsAndExportStageTests: XCTestCase {
         XCTAssertEqual(int8Form["form"] as? String, seesFaces ? "static" : "weights")
         XCTAssertNotNil(int8Form["weighted_f1_interval"] as? [Double])
         if seesFaces {
-            let calibration = try TrunkCalibration(file: export + "/model_int8.json")
+            let calibration = try TrunkCalibration(file: export + "/model_int8.json", for: ResNet18Trunk())
             XCTAssertEqual(calibration.method, .minmax)
             XCTAssertTrue(calibration.source.contains("split 'dev'"), calibration.source)
         }

@@ -34,6 +34,7 @@ final class StageOptionsTests: XCTestCase {
         try check(CleanCommand.self, required: ["root", "--out", "x"])
         try check(ProbeOptions.self, required: [])
         try check(TrainCommand.self, required: ["--shards", "s", "--out", "o"])
+        try check(ExportCommand.self, required: ["--model", "m", "--out", "o"])
     }
 
     /// A value the stage refuses is refused by the command in the stage's words, before anything runs.

@@ -1,3 +1,4 @@
+import BufferPool
 import NN
 import OneDNN
 import Tensor
@@ -19,7 +20,7 @@ public struct QuantizedLayer: Sendable {
     }
 
     /// What one unit of channel c's accumulator is worth, divided by `outputScale`.
-    func scales(outputScale: Float = 1) -> [Float] { weights.scales.map { inputScale * $0 / outputScale } }
+    public func scales(outputScale: Float = 1) -> [Float] { weights.scales.map { inputScale * $0 / outputScale } }
 }
 
 /// The face trunk in int8 on oneDNN, with the activation scales of a calibration: what `model_int8.onnx` computes,
@@ -103,15 +104,15 @@ final class QuantizedTrunk: TrunkPlan {
     }
 }
 
-/// A buffer of uint8 codes, freed with it.
+/// A buffer of uint8 codes from the buffer pool, given back with it: a forward pass asks for the same sizes every time.
 private final class Bytes {
     let pointer: UnsafeMutablePointer<UInt8>
     let count: Int
 
     init(_ count: Int) {
         self.count = count
-        pointer = .allocate(capacity: max(count, 1))
+        pointer = BufferPool.allocate(bytes: max(count, 1)).bindMemory(to: UInt8.self, capacity: max(count, 1))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { BufferPool.release(UnsafeMutableRawPointer(pointer), bytes: max(count, 1)) }
 }

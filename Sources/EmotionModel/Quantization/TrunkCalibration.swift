@@ -68,14 +68,14 @@ public struct TrunkCalibration: Codable, Equatable, Sendable {
         (self.method, self.percentile, self.source, self.clips, self.images, self.points) = (method, percentile, source, clips, images, points)
     }
 
-    /// Reads and checks `file`: every point of ResNet-18's trunk present with a finite positive scale.
-    public init(file: String) throws {
+    /// Reads and checks `file`: every point of `trunk` present with a finite positive scale.
+    public init(file: String, for trunk: ResNet18Trunk) throws {
         do {
             self = try JSONDecoder().decode(TrunkCalibration.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
         } catch {
             throw CalibrationError("\(file): not a calibration (\(error))")
         }
-        for point in TrunkCalibration.points(downsampled: ResNet18Trunk.downsampledBlocks) {
+        for point in TrunkCalibration.points(downsampled: trunk.stages.joined().map { $0.downsample != nil }) {
             guard let found = points[point.description] else { throw CalibrationError("\(file): no scale for \(point)") }
             guard found.scale.isFinite && found.scale > 0 else { throw CalibrationError("\(file): \(point).scale is \(found.scale); expected a finite number above 0") }
         }
@@ -87,7 +87,7 @@ public struct TrunkCalibration: Codable, Equatable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// The points a calibration must hold for a trunk of `blocks` blocks, `downsampled` saying which have a downsample.
+    /// The points a calibration must hold for a trunk whose blocks have a downsample where `downsampled` says.
     static func points(downsampled: [Bool]) -> [TrunkPoint] {
         [.input, .stem] + downsampled.enumerated().flatMap { b, has in [.conv1(b), .conv2(b)] + (has ? [.downsample(b)] : []) + [.output(b)] }
     }
