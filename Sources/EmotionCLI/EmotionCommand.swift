@@ -154,16 +154,35 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-func loadGraph(_ file: String) throws -> PipelineGraph {
-    try PipelineGraph(try PipelineSpec.load(file: file), registry: try EmotionCommand.registry())
+/// The pipeline file a command reads, and the variables set for this run (`--var dataset=CREMA-D`).
+struct PipelineFileOptions: ParsableArguments {
+    @Argument(help: "The pipeline file, e.g. pipelines/demo.yaml.")
+    var pipeline: String
+
+    @Option(name: .customLong("var"), help: "NAME=VALUE: set one of the pipeline's vars for this run (repeatable), e.g. --var dataset=CREMA-D.")
+    var variables: [String] = []
+
+    func validate() throws {
+        for setting in variables where !setting.contains("=") || setting.hasPrefix("=") {
+            throw ValidationError("--var takes NAME=VALUE, not '\(setting)'")
+        }
+    }
+
+    func graph() throws -> PipelineGraph {
+        var overrides: [String: String] = [:]
+        for setting in variables {
+            let parts = setting.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            overrides[String(parts[0])] = String(parts[1])
+        }
+        return try PipelineGraph(try PipelineSpec.load(file: pipeline, vars: overrides), registry: try EmotionCommand.registry())
+    }
 }
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run a pipeline, recomputing only the stages and items whose inputs, params or code changed.")
 
-    @Argument(help: "The pipeline file, e.g. pipelines/demo.yaml.")
-    var pipeline: String
+    @OptionGroup var file: PipelineFileOptions
 
     @Option(help: "Run only this stage (or a foreach declaration's stages) and the stages it depends on; repeatable.")
     var until: [String] = []
@@ -208,7 +227,7 @@ struct RunCommand: ParsableCommand {
 
     private func run(isolation: UnitIsolation, remote: RemoteUnits?) throws {
         try reportingErrors {
-            let graph = try loadGraph(pipeline)
+            let graph = try file.graph()
             var runOptions = RunOptions(jobs: jobs, until: until, force: Set(force), wait: wait, isolation: isolation, remote: remote)
             runOptions.about = RunContext.about()
             let runner = try Runner(workspace: try options.open(), graph: graph, options: runOptions)
@@ -252,14 +271,13 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show which stages are stale and why: which input, param or version changed.")
 
-    @Argument(help: "The pipeline file.")
-    var pipeline: String
+    @OptionGroup var file: PipelineFileOptions
 
     @OptionGroup var options: WorkspaceOptions
 
     func run() throws {
         try reportingErrors {
-            let runner = try Runner(workspace: try options.openExisting(), graph: try loadGraph(pipeline), progress: Progress(quiet: true))
+            let runner = try Runner(workspace: try options.openExisting(), graph: try file.graph(), progress: Progress(quiet: true))
             printStatus(try runner.status())
         }
     }
@@ -271,14 +289,13 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report", abstract: "Write the last run's overview page, out/PIPELINE/index.html, again (every run writes it).")
 
-    @Argument(help: "The pipeline file.")
-    var pipeline: String
+    @OptionGroup var file: PipelineFileOptions
 
     @OptionGroup var options: WorkspaceOptions
 
     func run() throws {
         try reportingErrors {
-            let graph = try loadGraph(pipeline)
+            let graph = try file.graph()
             let workspace = try options.openExisting()
             guard let overview = RunOverview(workspace: workspace, graph: graph) else {
                 throw PipelineError(.missingPath, "no run of \(graph.name) is logged in \(workspace.root): run it first")
@@ -291,14 +308,13 @@ struct ReportCommand: ParsableCommand {
 struct DagCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dag", abstract: "Print the pipeline's stage graph.")
 
-    @Argument(help: "The pipeline file.")
-    var pipeline: String
+    @OptionGroup var file: PipelineFileOptions
 
     @Option(help: "text, dot (Graphviz) or mermaid.")
     var format: GraphFormat = .text
 
     func run() throws {
-        try reportingErrors { print(try loadGraph(pipeline).render(format)) }
+        try reportingErrors { print(try file.graph().render(format)) }
     }
 }
 

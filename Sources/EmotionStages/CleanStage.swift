@@ -10,17 +10,23 @@ public enum CleanStage {
     public static let kind = StageKind.whole(
         "clean", version: 3, summary: "MELD's CSVs and clips to per-split manifests and a cleaning report", params: CleaningParams.params
     ) { context in
-        var raw: [InputFile] = [], probes: [String: ClipProbe] = [:]
-        for input in context.inputs {
+        let (raw, probes) = try collect(context.inputs)
+        try write(try clean(files: raw, probes: probes, params: try CleaningParams(context.params, stage: context.stage)), to: context.outputDirectory)
+    }
+
+    /// The dataset's files, and the probe's verdicts by clip path (the probe's files are `CLIP/probe.json`).
+    static func collect(_ inputs: [StageInput]) throws -> (files: [InputFile], probes: [String: ClipProbe]) {
+        var files: [InputFile] = [], probes: [String: ClipProbe] = [:]
+        for input in inputs {
             for file in input.files {
                 if file.path.hasSuffix("/probe.json") {
                     probes[String(file.path.dropLast("/probe.json".count))] = try JSONDecoder().decode(ClipProbe.self, from: Data(contentsOf: URL(fileURLWithPath: file.location)))
                 } else {
-                    raw.append(file)
+                    files.append(file)
                 }
             }
         }
-        try write(try clean(files: raw, probes: probes, params: try CleaningParams(context.params, stage: context.stage)), to: context.outputDirectory)
+        return (files, probes)
     }
 
     /// Finds the CSVs and clips among `files` (wherever they are nested) and cleans them; `probes` holds the
@@ -77,7 +83,7 @@ public enum CleanStage {
 /// The cleaning report for people.
 enum CleaningReportText {
     static func markdown(_ report: CleaningReport) -> String {
-        var text = "# MELD cleaning report\n\n| split | rows | kept | dropped | flagged |\n|---|---|---|---|---|\n"
+        var text = "# \(report.dataset.map { "Dataset (\($0))" } ?? "MELD cleaning") report\n\n| split | rows | kept | dropped | flagged |\n|---|---|---|---|---|\n"
         func list(_ counts: [String: Int]) -> String {
             counts.isEmpty ? "-" : counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         }
@@ -89,6 +95,12 @@ enum CleaningReportText {
         for split in Split.allCases {
             guard let counts = report.splits[split.rawValue] else { continue }
             text += "| \(split.rawValue) | " + report.classes.map { String(counts.labels[$0] ?? 0) }.joined(separator: " | ") + " |\n"
+        }
+        if let assignment = report.speakerSplits {
+            text += "\n## Speakers\n\n\(assignment.rule)\n\n| split | speakers |\n|---|---|\n"
+            for split in Split.allCases {
+                text += "| \(split.rawValue) | " + (assignment.speakers[split.rawValue] ?? []).joined(separator: ", ") + " |\n"
+            }
         }
         text += "\n## Clip files\n\n"
         if report.clips.isEmpty { text += "Every clip file is annotated and usable.\n" }

@@ -9,20 +9,34 @@ import Pipeline
 /// `face_params.json`, the settings that made the chips (carried through the shards into an export's model_info.json).
 public enum FacesStage {
     public static let kind = StageKind.map(
-        "faces", version: 4, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
+        "faces", version: 5, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
     ) { context in
         let settings = try FaceSettings(context.params, stage: context.stage)
         prefetchPredictor(settings.predictor)
-        guard let sampled = try context.decodeClip(orRecordIn: "faces.json", { try $0.frames(count: settings.frames) }) else { return }
-        let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(settings.predictor), settings: settings)
         let chipBytes = settings.size * settings.size * 3
         var pixels = [UInt8](repeating: 0, count: settings.frames * chipBytes)
+        func write(_ record: some Encodable) throws {
+            try context.write(NumpyArray.uint8(pixels, shape: [settings.frames, settings.size, settings.size, 3]), to: "frames.npy")
+            try context.writeJSON(record, to: "faces.json")
+            try context.write(Data(context.params.canonicalJSON.utf8), to: "face_params.json")
+        }
+        let sampled: [(time: Double, image: RGBImage)]
+        do {
+            sampled = try MediaReader(path: try context.onlyFile().location).frames(count: settings.frames)
+        } catch MediaError.noVideoStream(let path) {
+            // A recording of sound alone (a speech corpus's WAV): its face is missing, as for a clip where none is found,
+            // so the voice's models train on it and the face's masked path sees it.
+            try write(["status": "no_video_stream", "detail": "\((path as NSString).lastPathComponent) has no picture: its face is missing"])
+            return
+        } catch let error as MediaError {
+            try context.writeJSON(UnreadableClip(error), to: "faces.json")
+            return
+        }
+        let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(settings.predictor), settings: settings)
         for (index, chip) in result.chips.enumerated() {
             pixels.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip.pixels)
         }
-        try context.write(NumpyArray.uint8(pixels, shape: [settings.frames, settings.size, settings.size, 3]), to: "frames.npy")
-        try context.writeJSON(result.record, to: "faces.json")
-        try context.write(Data(context.params.canonicalJSON.utf8), to: "face_params.json")
+        try write(result.record)
     }
 
     /// Detectors for this worker thread, kept for its life: one per core, so that a clip's frames are searched

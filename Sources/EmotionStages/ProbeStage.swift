@@ -7,7 +7,7 @@ import Pipeline
 /// loudness, or the reason it cannot. A broken clip is a result, never a failure of the run.
 public enum ProbeStage {
     public static let kind = StageKind.map(
-        "probe", version: 2, summary: "decode each clip: streams, duration, loudness, or why it is unusable", params: ProbeSettings.params
+        "probe", version: 3, summary: "decode each clip: streams, duration, loudness, or why it is unusable", params: ProbeSettings.params
     ) { context in
         let settings = try ProbeSettings(context.params, stage: context.stage)
         try context.writeJSON(probeClip(at: try context.onlyFile().location, settings: settings), to: "probe.json")
@@ -16,14 +16,16 @@ public enum ProbeStage {
     public static func probeClip(at path: String, settings: ProbeSettings) -> ClipProbe {
         do {
             let reader = try MediaReader(path: path)
-            guard reader.hasVideo else { return ClipProbe(status: .noVideoStream, duration: reader.duration) }
+            guard reader.hasVideo || reader.hasAudio else { return ClipProbe(status: .noVideoStream, duration: reader.duration) }
             guard reader.hasAudio else { return ClipProbe(status: .noAudioStream, duration: reader.duration) }
             guard reader.duration > 0 else { return ClipProbe(status: .zeroDuration) }
-            var probe = ClipProbe(status: .ok, duration: reader.duration, width: reader.videoSize?.width, height: reader.videoSize?.height)
+            // A speech corpus's recording has no picture: `no_video_stream`, its audio checked all the same, since
+            // corpora of sound alone keep it for the voice.
+            var probe = ClipProbe(status: reader.hasVideo ? .ok : .noVideoStream, duration: reader.duration, width: reader.videoSize?.width, height: reader.videoSize?.height)
             let samples = try reader.audio()
             let rms = (samples.reduce(0) { $0 + Double($1) * Double($1) } / Double(max(1, samples.count))).squareRoot()
             probe.audioRMS = rms
-            _ = try reader.frames(count: 1)
+            if reader.hasVideo { _ = try reader.frames(count: 1) }
             let decibels = 20 * log10(max(rms, 1e-12))
             if decibels < settings.silenceDB {
                 probe.status = .silent

@@ -6,6 +6,7 @@ public enum ProjectStages {
         SynthesizeStage.kind,
         ProbeStage.kind,
         CleanStage.kind,
+    ] + CorpusStages.kinds + [
         FacesStage.kind,
         MelStage.kind,
         FaceFeaturesStage.kind,

@@ -1,4 +1,5 @@
 import AudioFeatures
+import Datasets
 import Faces
 import Meld
 import Pipeline
@@ -30,6 +31,9 @@ extension SynthesisParams: StageSettings {
         .double("audio_signal", \.audioSignal, help: "probability that the voice carries the label").bounded(0, 1),
         .bool("mask_absent", \.maskAbsent, help: "a channel that does not carry the label shows neutral, not a random emotion"),
         .bool("faults", \.plantFaults, help: "plant MELD's faults (missing, truncated, silent, unannotated clips; legacy text)"),
+        .choice("layout", \.layout, help: "the folder layout: meld, crema-d, ravdess, iemocap (utterance WAVs) or csv (a folder and labels.csv)"),
+        .int("actors", \.actors, help: "a corpus layout's actors (each performs every emotion 'takes' times)").bounded(1),
+        .int("takes", \.takes, help: "a corpus layout's performances of each emotion by each actor").bounded(1),
     ]
 }
 
@@ -48,6 +52,43 @@ extension CleaningParams: StageSettings {
         .bool("prefer_final_videos", \.preferFinalVideos, help: "in test, the final_videos_test* copy wins"),
         .strings("labels", \.labels, help: "the classes kept, in class order (the model's outputs): MELD's emotions or some of them"),
     ]
+}
+
+/// The split rule's params, the same in every corpus kind.
+private func splitFields<Settings>(_ rule: WritableKeyPath<Settings, SplitRule>) -> [SettingsField<Settings>] {
+    [
+        .int("seed", rule.appending(path: \.seed), help: "shuffles the speakers before they are dealt to splits"),
+        .doubles("ratios", rule.appending(path: \.ratios), help: "shares of speakers in train, dev, test (when 'folds' is 0)").bounded(0),
+        .int("folds", rule.appending(path: \.folds), help: "0: split by 'ratios'; K: speakers (IEMOCAP: sessions) dealt into K folds").bounded(0),
+        .int("fold", rule.appending(path: \.fold), help: "the fold tested (the next one is dev), 1 to 'folds'").bounded(1),
+    ]
+}
+
+extension CremaDSettings: StageSettings {
+    public static let fields: [SettingsField<CremaDSettings>] = [
+        .strings("labels", \.labels, help: "the labels kept, in class order (empty: anger, disgust, fear, happy, neutral, sad)"),
+    ] + splitFields(\.split)
+}
+
+extension RavdessSettings: StageSettings {
+    public static let fields: [SettingsField<RavdessSettings>] = [
+        .strings("labels", \.labels, help: "the labels kept, in class order (empty: all eight)"),
+        .choice("modality", \.modality, help: "which copy of a performance: auto (audio-visual, else audio only), av, video, audio"),
+        .choice("channel", \.channel, help: "speech, song or both"),
+    ] + splitFields(\.split)
+}
+
+extension IemocapSettings: StageSettings {
+    public static let fields: [SettingsField<IemocapSettings>] = [
+        .int("classes", \.classes, help: "4 (neutral, happy+excited, angry, sad) or 6 (neutral, happy, angry, sad, excited, frustrated)"),
+    ] + splitFields(\.split)
+}
+
+extension LabelsFileSettings: StageSettings {
+    public static let fields: [SettingsField<LabelsFileSettings>] = [
+        .string("file", \.file, help: "the labels CSV (file,label[,split,speaker]); paths in it are relative to its folder"),
+        .strings("labels", \.labels, help: "the labels kept, in class order (empty: every label the CSV uses, sorted)"),
+    ] + splitFields(\.split)
 }
 
 extension FaceSettings: StageSettings {

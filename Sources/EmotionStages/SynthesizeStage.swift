@@ -3,10 +3,10 @@ import Meld
 import Pipeline
 import Synthesis
 
-/// `synthesize`: writes a MELD.Raw-layout dataset from nothing but its params (see `DatasetSynthesizer`).
+/// `synthesize`: writes a dataset in MELD.Raw's layout (or a corpus's) from nothing but its params (see `DatasetSynthesizer`).
 public enum SynthesizeStage {
     public static let kind = StageKind.whole(
-        "synthesize", version: 2, summary: "generate a MELD-layout dataset: drawn faces, espeak-ng voices, MELD's CSVs and faults",
+        "synthesize", version: 2, summary: "generate a dataset: drawn faces, espeak-ng voices, in MELD's layout (its CSVs and faults) or a corpus's",
         params: SynthesisParams.params
     ) { context in
         let params = try SynthesisParams(context.params, stage: context.stage)

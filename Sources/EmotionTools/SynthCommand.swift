@@ -8,7 +8,7 @@ import Synthesis
 
 struct SynthCommand: ParsableCommand, StageOptions {
     static let configuration = CommandConfiguration(
-        commandName: "synth", abstract: "Generate a MELD.Raw-layout dataset (drawn faces, synthesized speech) on its own, as the synthesize stage does.")
+        commandName: "synth", abstract: "Generate a dataset (drawn faces, synthesized speech) in MELD.Raw's layout or a corpus's, as the synthesize stage does.")
     static let kind = SynthesizeStage.kind
     typealias Settings = SynthesisParams
     private static let defaults = SynthesisParams()
@@ -28,6 +28,9 @@ struct SynthCommand: ParsableCommand, StageOptions {
     @Option(help: help("audio_signal")) var audioSignal = defaults.audioSignal
     @Flag(inversion: .prefixedNo, help: help("faults")) var faults = defaults.plantFaults
     @Flag(inversion: .prefixedNo, help: help("mask_absent")) var maskAbsent = defaults.maskAbsent
+    @Option(help: help("layout")) var layout = defaults.layout.rawValue
+    @Option(help: help("actors")) var actors = defaults.actors
+    @Option(help: help("takes")) var takes = defaults.takes
 
     @Option(help: "Clips drawn and encoded at once.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -36,7 +39,7 @@ struct SynthCommand: ParsableCommand, StageOptions {
         ["seed": .int(seed), "dialogues": .list(dialogues.values.map(ParamValue.int)), "utterances": .int(utterances),
          "width": .int(width), "height": .int(height), "fps": .int(fps), "labels": .list(labels.values.map(ParamValue.string)), "label_weights": .list(labelWeights.values.map(ParamValue.double)),
          "visual_signal": .double(visualSignal), "audio_signal": .double(audioSignal), "faults": .bool(faults),
-         "mask_absent": .bool(maskAbsent)]
+         "mask_absent": .bool(maskAbsent), "layout": .string(layout), "actors": .int(actors), "takes": .int(takes)]
     }
 
     func validate() throws {
@@ -52,7 +55,7 @@ struct SynthCommand: ParsableCommand, StageOptions {
         try? FileManager.default.removeItem(atPath: building)
         try DatasetSynthesizer.write(params, to: building, threads: threads)
         try FileManager.default.moveItem(atPath: building, toPath: out)
-        print("wrote \(out): \(DatasetSynthesizer.plan(params).count) utterances")
+        print("wrote \(out): \(DatasetSynthesizer.count(params)) utterances")
     }
 }
 

@@ -137,6 +137,8 @@ public struct ManifestRecord: Codable, Sendable, Equatable {
         case longDuration = "long_duration"
         case badTimestamp = "bad_timestamp"
         case textRepaired = "text_repaired"
+        /// A file with sound and no picture (a speech corpus's WAV): kept for the voice, its face missing.
+        case audioOnly = "audio_only"
     }
 
     public var split: Split
@@ -154,11 +156,33 @@ public struct ManifestRecord: Codable, Sendable, Equatable {
     public var clipSHA256: String?
     public var status: Status
     public var flags: [Flag]
-    /// `FILE:LINE` of the CSV row.
+    /// `FILE:LINE` of the CSV row, or the file whose name held the annotation.
     public var source: String
+    /// What a corpus says about the recording beyond its label (intensity, sex, sentence, session, ...); nil for MELD.
+    public var attributes: [String: String]?
+
+    public init(split: Split, dialogue: Int? = nil, utterance: Int? = nil, speaker: String, text: String, label: Int?, sentiment: String = "",
+                start: Double? = nil, end: Double? = nil, clip: String?, clipSHA256: String?, status: Status, flags: [Flag] = [], source: String,
+                attributes: [String: String]? = nil) {
+        self.split = split
+        self.dialogue = dialogue
+        self.utterance = utterance
+        self.speaker = speaker
+        self.text = text
+        self.label = label
+        self.sentiment = sentiment
+        self.start = start
+        self.end = end
+        self.clip = clip
+        self.clipSHA256 = clipSHA256
+        self.status = status
+        self.flags = flags
+        self.source = source
+        self.attributes = attributes
+    }
 
     enum CodingKeys: String, CodingKey {
-        case split, dialogue, utterance, speaker, text, sentiment, start, end, clip, status, flags, source
+        case split, dialogue, utterance, speaker, text, sentiment, start, end, clip, status, flags, source, attributes
         case label = "emotion", clipSHA256 = "clip_sha256"
     }
 }
@@ -171,6 +195,8 @@ public struct CleaningReport: Codable, Sendable {
         public var dropped: [String: Int] = [:]
         public var flagged: [String: Int] = [:]
         public var labels: [String: Int] = [:]
+
+        public init() {}
     }
 
     public struct DialoguePair: Codable, Sendable {
@@ -181,6 +207,8 @@ public struct CleaningReport: Codable, Sendable {
         public var conflicting: [String]
     }
 
+    /// The corpus and layout read (`crema-d`, `ravdess`, ...); nil for MELD, whose report came first.
+    public var dataset: String?
     /// The label set of the manifests' class indices.
     public var classes = LabelSet.meld
     public var splits: [String: SplitCounts] = [:]
@@ -192,9 +220,24 @@ public struct CleaningReport: Codable, Sendable {
     public var splitOverlaps: [DialoguePair] = []
     /// `FILE:LINE: problem`, for rows that could not be read as MELD rows.
     public var problems: [String] = []
+    /// How speakers were put in splits, for a corpus that has no splits of its own: the rule in words and each split's speakers.
+    public var speakerSplits: SpeakerSplits?
+
+    public struct SpeakerSplits: Codable, Sendable, Equatable {
+        public var rule: String
+        public var speakers: [String: [String]]
+
+        public init(rule: String, speakers: [String: [String]]) {
+            self.rule = rule
+            self.speakers = speakers
+        }
+    }
+
+    public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case classes, splits, clips, problems
+        case dataset, classes, splits, clips, problems
+        case speakerSplits = "speaker_splits"
         case duplicateDialogues = "duplicate_dialogues"
         case splitOverlaps = "split_overlaps"
     }
@@ -206,6 +249,11 @@ public enum Cleaner {
     public struct Result: Sendable {
         public var manifests: [Split: [ManifestRecord]]
         public var report: CleaningReport
+
+        public init(manifests: [Split: [ManifestRecord]], report: CleaningReport) {
+            self.manifests = manifests
+            self.report = report
+        }
     }
 
     /// - Parameters:
@@ -340,7 +388,7 @@ struct ClipIndex {
 }
 
 extension CleaningReport.SplitCounts {
-    mutating func count(_ record: ManifestRecord, labels names: LabelSet) {
+    public mutating func count(_ record: ManifestRecord, labels names: LabelSet) {
         rows += 1
         if record.status == .kept, let label = record.label {
             kept += 1

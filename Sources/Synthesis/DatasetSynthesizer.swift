@@ -30,6 +30,11 @@ public struct SynthesisParams: Sendable {
     /// emotion, as with people who control their face but not their voice: the channels then disagree without lying.
     public var maskAbsent = false
     public var plantFaults = true
+    /// The folder layout written: MELD.Raw's, or a corpus's (`crema-d`, `ravdess`, `iemocap`, `csv`).
+    public var layout = SynthesisLayout.meld
+    /// A corpus layout's actors, each performing every drawn emotion `takes` times (MELD's layout uses `dialogues`).
+    public var actors = 8
+    public var takes = 2
 
     public init() {}
 
@@ -53,6 +58,16 @@ public struct SynthesisParams: Sendable {
         if !(0...1).contains(visualSignal) || !(0...1).contains(audioSignal) {
             return "'visual_signal' and 'audio_signal' are probabilities in [0, 1]"
         }
+        guard layout != .meld else { return nil }
+        if drawn.allSatisfy({ layout.word(for: $0) == nil }) { return "'labels': none of \(labels.joined(separator: ", ")) is an emotion of the \(layout.rawValue) layout" }
+        let (maxActors, maxTakes): (Int, Int) = switch layout {
+        case .cremaD: (91, 48)
+        case .ravdess: (24, drawn.contains(.neutral) ? 4 : 8)
+        case .iemocap: (10, 99)
+        default: (99, 99)
+        }
+        if !(1...maxActors).contains(actors) { return "'actors' must be 1 to \(maxActors) for the \(layout.rawValue) layout" }
+        if !(1...maxTakes).contains(takes) { return "'takes' must be 1 to \(maxTakes) for the \(layout.rawValue) layout (its names have no more)" }
         return nil
     }
 
@@ -100,7 +115,7 @@ public struct PlantedFault: Sendable, Codable, Hashable {
     public var file: String
 }
 
-/// Writes a MELD.Raw-layout folder from `SynthesisParams`: the three CSVs with MELD's columns, one
+/// Writes a MELD.Raw-layout folder (or, with `layout`, a corpus's: `CorpusSynthesizer`) from `SynthesisParams`: the three CSVs with MELD's columns, one
 /// H.264/AAC clip per utterance, and, in `synthesis/`, the ground truth and the planted faults, which
 /// no model ever reads. The same params give byte-identical CSVs and clips, and each clip is a function of the seed
 /// and its own plan alone: its speech is made in a process of its own (`SpeechSynthesizer`), its drawing from its
@@ -151,8 +166,14 @@ public enum DatasetSynthesizer {
         return faults
     }
 
+    /// How many recordings `params` make.
+    public static func count(_ params: SynthesisParams) -> Int {
+        params.layout == .meld ? plan(params).count : CorpusSynthesizer.plan(params).count
+    }
+
     /// Writes the dataset under `root`, generating clips on `threads` threads.
     public static func write(_ params: SynthesisParams, to root: String, threads: Int) throws {
+        guard params.layout == .meld else { return try CorpusSynthesizer.write(params, to: root, threads: threads) }
         let plan = plan(params)
         let faults = faults(params, plan: plan)
         func fault(_ kind: PlantedFault.Kind, _ clip: PlannedUtterance) -> Bool {

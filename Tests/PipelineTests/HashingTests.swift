@@ -40,6 +40,12 @@ final class HashingTests: XCTestCase {
         XCTAssertTrue(Glob("train*/dia?_utt[0-3].mp4").matches("train_splits/dia7_utt2.mp4"))
         XCTAssertFalse(Glob("train*/dia?_utt[0-3].mp4").matches("train_splits/dia7_utt5.mp4"))
         XCTAssertFalse(Glob("*.mp4").matches("a/b.mp4"), "a single star stays within one folder")
+        XCTAssertTrue(Glob("**/*.{flv,wav}").matches("VideoFlash/1001_DFA_ANG_XX.flv"))
+        XCTAssertTrue(Glob("**/*.{flv,wav}").matches("AudioWAV/1001_DFA_ANG_XX.wav"))
+        XCTAssertFalse(Glob("**/*.{flv,wav}").matches("AudioMP3/1001_DFA_ANG_XX.mp3"))
+        XCTAssertTrue(Glob("{a,b/{c,d}}/*.txt").matches("b/d/x.txt"))
+        XCTAssertTrue(Glob("{a}/x").matches("{a}/x"), "a brace without a comma is literal")
+        XCTAssertEqual(Glob.expandBraces("x{1,2}y{3,4}"), ["x1y3", "x1y4", "x2y3", "x2y4"])
         XCTAssertTrue(Glob("a/**/x").matches("a/x"))
         XCTAssertTrue(Glob("a/**/x").matches("a/b/c/x"))
     }

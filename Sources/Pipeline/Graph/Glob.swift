@@ -1,8 +1,47 @@
 import Foundation
 
 /// Shell-style path patterns for `map: {glob: ...}`: `*`, `?` and `[...]` within one path component
-/// (as `fnmatch`), and `**` for any number of components, as in DVC, git and most build tools.
+/// (as `fnmatch`), `**` for any number of components, as in DVC, git and most build tools, and `{a,b}` for either
+/// (as bash and git: `**/*.{flv,wav}`, a corpus of video and of sound).
 struct Glob: Sendable {
+    private let alternatives: [OneGlob]
+
+    init(_ pattern: String) {
+        alternatives = Glob.expandBraces(pattern).map(OneGlob.init)
+    }
+
+    func matches(_ path: String) -> Bool { alternatives.contains { $0.matches(path) } }
+
+    /// `a{b,c}d{e,f}` as `abde`, `abdf`, `acde`, `acdf`; nested braces expand from the inside out. A brace without its
+    /// partner, or without a comma, stays literal.
+    static func expandBraces(_ pattern: String) -> [String] {
+        let characters = Array(pattern)
+        var depth = 0, open: Int?
+        for (index, character) in characters.enumerated() {
+            if character == "{" {
+                if depth == 0 { open = index }
+                depth += 1
+            } else if character == "}" && depth > 0 {
+                depth -= 1
+                guard depth == 0, let start = open else { continue }
+                var parts: [String] = [], current = "", level = 0
+                for inner in characters[(start + 1)..<index] {
+                    if inner == "," && level == 0 { parts.append(current); current = ""; continue }
+                    if inner == "{" { level += 1 } else if inner == "}" { level -= 1 }
+                    current.append(inner)
+                }
+                parts.append(current)
+                guard parts.count > 1 else { open = nil; continue }
+                let prefix = String(characters[..<start]), suffix = String(characters[(index + 1)...])
+                return parts.flatMap { part in expandBraces(prefix + part + suffix) }
+            }
+        }
+        return [pattern]
+    }
+}
+
+/// One pattern without braces.
+private struct OneGlob: Sendable {
     private let components: [String]
     /// For `**/*SUFFIX` and `*SUFFIX` (the usual forms, tried against every file of a dataset): the suffix, and
     /// whether the name may sit in any folder.
@@ -29,7 +68,7 @@ struct Glob: Sendable {
             let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
             return fnmatch(components[1], name, 0) == 0
         }
-        return Glob.match(components[...], path.split(separator: "/").map(String.init)[...])
+        return OneGlob.match(components[...], path.split(separator: "/").map(String.init)[...])
     }
 
     private static func match(_ pattern: ArraySlice<String>, _ parts: ArraySlice<String>) -> Bool {

@@ -43,17 +43,18 @@ public struct PipelineSpec: Sendable {
     /// dependency on all of them.
     public var groups: [String: [String]] = [:]
 
-    public static func load(file: String) throws -> PipelineSpec {
+    /// - Parameter vars: values that replace the file's own `vars` for this run (each must be declared there).
+    public static func load(file: String, vars overrides: [String: String] = [:]) throws -> PipelineSpec {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw PipelineError(.missingPath, "cannot read pipeline file \(file)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw PipelineError(.syntax, "\(file): not UTF-8 text")
         }
-        return try parse(text, file: file)
+        return try parse(text, file: file, vars: overrides)
     }
 
-    public static func parse(_ text: String, file: String) throws -> PipelineSpec {
+    public static func parse(_ text: String, file: String, vars overrides: [String: String] = [:]) throws -> PipelineSpec {
         let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let document = try Document(text, file: file)
         var vars = document.vars, entries = document.stages
@@ -73,6 +74,12 @@ public struct PipelineSpec: Sendable {
                 if let index = merged.firstIndex(where: { $0.name == entry.name }) { merged[index] = entry } else { merged.append(entry) }
             }
             entries = merged
+        }
+        for (name, value) in overrides.sorted(by: { $0.key < $1.key }) {
+            guard vars[name] != nil else {
+                throw PipelineError(.badField, "\(file) has no variable '\(name)' to set (it has \(vars.keys.sorted().joined(separator: ", ")))")
+            }
+            vars[name] = value
         }
         let bindings = vars.keys.sorted().map { ($0, vars[$0]!) }
         var stages: [Stage] = []

@@ -1,0 +1,39 @@
+import Datasets
+import Foundation
+import Meld
+import Pipeline
+
+/// The dataset stages beyond MELD: one kind per corpus layout, each reading the corpus's tree (and the probe's verdict on
+/// every recording) and writing what `clean` writes for MELD (per split `SPLIT.jsonl`, `rows/CLIP/row.json`,
+/// `report.json`, `report.md`), with the label set and the speakers of each split named, so the stages after it are the
+/// same for every corpus.
+public enum CorpusStages {
+    public static let cremaD = kind("crema_d", summary: "CREMA-D's VideoFlash/AudioWAV names to per-split manifests (6 labels, speaker-independent splits)") {
+        (files, settings: CremaDSettings) in try CremaD.read(files, labels: settings.labels, rule: settings.split)
+    }
+    public static let ravdess = kind("ravdess", summary: "RAVDESS's Actor_NN/MM-VV-EE-II-SS-RR-AA names to per-split manifests (8 labels, speaker-independent splits)") {
+        (files, settings: RavdessSettings) in try Ravdess.read(files, labels: settings.labels, rule: settings.split, modality: settings.modality, channel: settings.channel)
+    }
+    public static let iemocap = kind("iemocap", summary: "IEMOCAP's EmoEvaluation lines and utterance WAVs to per-split manifests (4- or 6-class, sessions as folds)") {
+        (files, settings: IemocapSettings) in try Iemocap.read(files, classes: settings.protocolClasses!, rule: settings.split)
+    }
+    public static let folder = kind("folder", summary: "a folder of recordings and a file,label[,split,speaker] CSV to per-split manifests") {
+        (files, settings: LabelsFileSettings) in try LabelsFile.read(files, csv: settings.file, labels: settings.labels, rule: settings.split)
+    }
+
+    public static let kinds = [cremaD, ravdess, iemocap, folder]
+
+    private static func kind<Settings: StageSettings>(_ name: String, summary: String,
+                                                      read: @escaping @Sendable ([CorpusFile], Settings) throws -> Cleaner.Result) -> StageKind {
+        StageKind.whole(name, version: 1, summary: summary, params: Settings.params) { context in
+            let settings = try Settings(context.params, stage: context.stage)
+            let (files, probes) = try CleanStage.collect(context.inputs)
+            let corpus = files.map { CorpusFile(path: $0.path, location: $0.location, digest: $0.digest.hex, probe: probes[$0.path]) }
+            do {
+                try CleanStage.write(try read(corpus, settings), to: context.outputDirectory)
+            } catch let error as DatasetError {
+                throw PipelineError(.stageFailed, "stage '\(context.stage)': \(error.description)")
+            }
+        }
+    }
+}

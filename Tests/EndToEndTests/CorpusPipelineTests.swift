@@ -1,0 +1,130 @@
+import Foundation
+import Labels
+import ModelContract
+import TestSupport
+import XCTest
+
+/// Every corpus layout end to end: the generator writes it (`emotion synth --layout`), the project's own pipeline file
+/// for it (`pipelines/LAYOUT.yaml`, sized down with `--var`) takes it through clean, faces, mel, shards, training,
+/// evaluation, the results table and the export; the manifests agree with the generator's truth and keep every speaker
+/// in one split. And the real CREMA-D FLV clips of `../shared` through the same pipeline's preprocessing.
+final class CorpusPipelineTests: XCTestCase {
+    private static let pipelines: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("pipelines").path
+    }()
+
+    /// Small enough to train every model in seconds.
+    private static let small = ["frames=2", "size=32", "epochs=1", "fuse_epochs=1", "workers=1", "batch=4", "mel_frames=64", "warmup=1", "shards=2"]
+
+    /// Workspaces kept until the test ends.
+    private var workspaces: [TemporaryFolder] = []
+
+    /// Generates `layout` into the workspace folder `folder` and runs `pipeline` on it; returns the pipeline's outputs
+    /// folder and the generated data's.
+    private func run(layout: String, folder: String, pipeline: String, synth: [String] = [], vars: [String] = [],
+                     before: (String) throws -> Void = { _ in }) throws -> (out: String, data: String) {
+        let workspace = try TemporaryFolder()
+        workspaces.append(workspace)
+        let emotion = productsDirectory() + "/emotion"
+        let made = try shell(emotion, ["synth", "--layout", layout, "--out", workspace.file(folder), "--seed", "3", "--actors", "4", "--takes", "1",
+                                       "--width", "128", "--height", "96", "--fps", "8"] + synth)
+        XCTAssertEqual(made.status, 0, made.err)
+        try before(workspace.file(folder))
+        let ran = try shell(emotion, ["run", CorpusPipelineTests.pipelines + "/\(pipeline).yaml", "--workspace", workspace.path, "--until", "results", "--until", "export"]
+                            + (CorpusPipelineTests.small + vars).flatMap { ["--var", $0] })
+        XCTAssertEqual(ran.status, 0, ran.err)
+        return (workspace.file("out/\(pipeline)"), workspace.file(folder))
+    }
+
+    private func json(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    /// The kept rows of every split, with the generator's truth checked against them; returns the label set.
+    @discardableResult
+    private func checkManifests(_ out: String, data: String, classes expected: [String], kept: Int) throws -> LabelSet {
+        let report = try json(out + "/clean/report.json")
+        let classes = try LabelSet(report["classes"] as! [String])
+        XCTAssertEqual(classes.names, expected)
+        var truth: [String: String] = [:]
+        for line in try String(contentsOfFile: data + "/synthesis/truth.csv", encoding: .utf8).split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: ",").map(String.init)
+            truth[fields[0]] = fields[2]
+        }
+        var splitOf: [String: String] = [:], count = 0
+        for split in ["train", "dev", "test"] {
+            for line in try String(contentsOfFile: out + "/clean/\(split).jsonl", encoding: .utf8).split(separator: "\n") {
+                let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                guard record["status"] as? String == "kept", let clip = record["clip"] as? String else { continue }
+                count += 1
+                XCTAssertEqual(classes[record["emotion"] as! Int], truth[clip], clip)
+                let speaker = record["speaker"] as! String
+                XCTAssertEqual(splitOf[speaker, default: split], split, "\(speaker) is in two splits")
+                splitOf[speaker] = split
+            }
+        }
+        XCTAssertEqual(count, kept)
+        XCTAssertEqual(Set(splitOf.values), ["train", "dev", "test"])
+        let info = try ModelInfo.read(out + "/export/model_info.json")
+        XCTAssertEqual(info.classes, classes)
+        return classes
+    }
+
+    private func models(_ out: String) throws -> [String] {
+        (try json(out + "/results/results.json")["models"] as! [[String: Any]]).map { $0["model"] as! String }
+    }
+
+    func testCremaD() throws {
+        let (out, data) = try run(layout: "crema-d", folder: "CREMA-D", pipeline: "crema-d")
+        try checkManifests(out, data: data, classes: ["anger", "disgust", "fear", "happy", "neutral", "sad"], kept: 24)
+        XCTAssertEqual(try models(out), ["visual", "audio", "concat", "transformer", "cross_attention"])
+    }
+
+    func testRavdessWithAFileWhoseNameIsOutOfRange() throws {
+        let (out, data) = try run(layout: "ravdess", folder: "RAVDESS", pipeline: "ravdess") { root in
+            try FileManager.default.copyItem(atPath: root + "/Actor_01/01-01-01-01-01-01-01.mp4", toPath: root + "/Actor_01/01-01-09-01-01-01-01.mp4")
+        }
+        try checkManifests(out, data: data, classes: ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"], kept: 28)
+        let report = try json(out + "/clean/report.json")
+        XCTAssertEqual((report["clips"] as! [String: [String]])["bad_name"], ["Actor_01/01-01-09-01-01-01-01.mp4"])
+        XCTAssertEqual(report["problems"] as? [String], ["Actor_01/01-01-09-01-01-01-01.mp4: emotion '09' is out of range (01 to 08)"])
+    }
+
+    func testIemocapFourClassFold() throws {
+        // Three sessions (six actors) in three folds: fold 3 tests Session3, tunes on Session1 and trains on Session2.
+        let (out, data) = try run(layout: "iemocap", folder: "IEMOCAP", pipeline: "iemocap", synth: ["--actors", "6"], vars: ["folds=3", "fold=3"])
+        try checkManifests(out, data: data, classes: ["neutral", "happy", "angry", "sad"], kept: 24)
+        let speakers = (try json(out + "/clean/report.json")["speaker_splits"] as! [String: Any])["speakers"] as! [String: [String]]
+        XCTAssertEqual(speakers, ["train": ["Ses02F", "Ses02M"], "dev": ["Ses01F", "Ses01M"], "test": ["Ses03F", "Ses03M"]])
+        // Sound only: the voice model alone is trained, evaluated and exported.
+        XCTAssertEqual(try models(out), ["audio"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/train@visual"))
+    }
+
+    func testAFolderWithALabelsFile() throws {
+        let (out, data) = try run(layout: "csv", folder: "my-dataset", pipeline: "folder")
+        try checkManifests(out, data: data, classes: ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"], kept: 28)
+    }
+
+    /// The six real CREMA-D clips (VP6 video, MP3 audio in FLV) decode through faces and mel: a face in each, a log-mel of each.
+    func testRealCremaDClipsThroughFacesAndMel() throws {
+        let clips = try Shared.path("data/clips")
+        let workspace = try TemporaryFolder()
+        try FileManager.default.createSymbolicLink(atPath: workspace.file("CREMA-D"), withDestinationPath: clips)
+        let ran = try shell(productsDirectory() + "/emotion", ["run", CorpusPipelineTests.pipelines + "/crema-d.yaml", "--workspace", workspace.path,
+                                                              "--until", "shard_index", "--var", "frames=2", "--var", "size=32", "--var", "shards=2"])
+        XCTAssertEqual(ran.status, 0, ran.err)
+        let out = workspace.file("out/crema-d")
+        for emotion in ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"] {
+            let clip = "1001_DFA_\(emotion)_XX.flv"
+            XCTAssertEqual(try json(out + "/faces/\(clip)/faces.json")["status"] as? String, "ok", clip)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/mel/\(clip)/mel.npy"), clip)
+        }
+        let index = try json(out + "/shard_index/train/index.json")
+        XCTAssertEqual(index["classes"] as? [String], ["anger", "disgust", "fear", "happy", "neutral", "sad"])
+        let report = try json(out + "/clean/report.json")
+        XCTAssertEqual((report["clips"] as! [String: [String]])["superseded_copy"]?.count, 6, "the derived MP4s are copies of the FLVs")
+    }
+}
