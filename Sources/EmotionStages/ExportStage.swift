@@ -16,28 +16,30 @@ public enum ExportStage {
         params: ExportSettings.params
     ) { context in
         let settings = try ExportSettings(context.params, stage: context.stage), weights = settings.weights
-        var trained: [Fusion: TrainedModelFolder] = [:]
-        var devF1: [(fusion: Fusion, value: Double)] = []
+        // A training and its evaluation are matched by fusion and run (the seed a matrix put in both stages' names).
+        var trained: [String: TrainedModelFolder] = [:]
+        var devF1: [(model: String, value: Double)] = []
         do {
             for input in context.inputs {
-                let files = input.locations
+                let files = input.locations, run = ResultsTable.run(ofStage: input.name)
                 if let summary = files[TrainingSummary.fileName], let model = files[weights.fileName] {
                     let folder = try TrainedModelFolder(summary: summary, weights: model)
-                    guard trained[folder.fusion] == nil else {
-                        throw PipelineError(.stageFailed, "stage '\(context.stage)': two train stages of fusion \(folder.fusion.rawValue) among its deps: list the one to export")
+                    let key = folder.fusion.rawValue + "#" + run
+                    guard trained[key] == nil else {
+                        throw PipelineError(.stageFailed, "stage '\(context.stage)': two train stages of fusion \(folder.fusion.rawValue)\(run.isEmpty ? "" : " and run \(run)") among its deps: list the one to export")
                     }
-                    trained[folder.fusion] = folder
+                    trained[key] = folder
                 }
                 if let metrics = files["metrics.json"] {
                     let evaluation = try JSONDecoder().decode(EvaluationMetrics.self, from: Data(contentsOf: URL(fileURLWithPath: metrics)))
-                    if let dev = evaluation.splits["dev"] { devF1.append((evaluation.fusion, dev.weightedF1)) }
+                    if let dev = evaluation.splits["dev"] { devF1.append((evaluation.fusion.rawValue + "#" + run, dev.weightedF1)) }
                 }
             }
         } catch let error as ContractError {
             throw PipelineError(.corrupt, "stage '\(context.stage)': \(error)")
         }
         let chosen: TrainedModelFolder
-        if let best = devF1.compactMap({ entry in trained[entry.fusion].map { (folder: $0, value: entry.value) } }).max(by: { $0.value < $1.value }) {
+        if let best = devF1.compactMap({ entry in trained[entry.model].map { (folder: $0, value: entry.value) } }).max(by: { $0.value < $1.value }) {
             chosen = best.folder
         } else if trained.count == 1 {
             chosen = trained.values.first!

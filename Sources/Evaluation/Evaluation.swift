@@ -16,6 +16,10 @@ public struct Prediction: Codable, Sendable {
     public var probabilities: [Double]
     public var faceFound: Bool
 
+    public init(split: String, clip: String, truth: String, predicted: String, probabilities: [Double], faceFound: Bool) {
+        (self.split, self.clip, self.truth, self.predicted, self.probabilities, self.faceFound) = (split, clip, truth, predicted, probabilities, faceFound)
+    }
+
     enum CodingKeys: String, CodingKey {
         case split, clip, truth, predicted, probabilities, faceFound = "face_found"
     }

@@ -53,6 +53,51 @@ public struct ResultsTable: Encodable, Sendable {
         }
     }
 
+    /// One model over its runs (seeds, or folds): each figure's mean and sample standard deviation across the runs, and
+    /// the figures of every run's predictions pooled.
+    public struct Aggregate: Encodable, Sendable {
+        public var model: String
+        public var runs: [String]
+        public var weightedF1: Spread
+        public var accuracy: Spread
+        public var macroF1: Spread
+        public var pooledWeightedF1: Double
+        public var pooledAccuracy: Double
+        public var pooledClips: Int
+
+        enum CodingKeys: String, CodingKey {
+            case model, runs, accuracy
+            case weightedF1 = "weighted_f1", macroF1 = "macro_f1", pooledWeightedF1 = "pooled_weighted_f1", pooledAccuracy = "pooled_accuracy", pooledClips = "pooled_clips"
+        }
+    }
+
+    /// A mean and sample standard deviation (0 for one value).
+    public struct Spread: Encodable, Sendable, Equatable {
+        public var mean: Double
+        public var deviation: Double
+
+        public init(_ values: [Double]) {
+            let mean = values.reduce(0, +) / Double(max(1, values.count))
+            self.mean = mean
+            deviation = values.count > 1 ? (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot() : 0
+        }
+    }
+
+    /// A fusion against a single modality over runs paired by their run (the same seed or fold): the per-run differences
+    /// in weighted F1, their spread, and in how many runs the fusion scored higher.
+    public struct RunComparison: Encodable, Sendable {
+        public var model: String
+        public var against: String
+        public var runs: Int
+        public var weightedF1Difference: Spread
+        public var higherIn: Int
+
+        enum CodingKeys: String, CodingKey {
+            case model, against, runs
+            case weightedF1Difference = "weighted_f1_difference", higherIn = "higher_in"
+        }
+    }
+
     /// The model an export stage chose, scored on the same split in floats and in int8 (`model_info.json`).
     public struct Deployment: Encodable, Sendable {
         public var model: String
@@ -102,6 +147,21 @@ public struct ResultsTable: Encodable, Sendable {
     public var ceiling: [PerceptionCeiling]
     public var comparisons: [Comparison]
     public var deployments: [Deployment]
+    /// Models evaluated in several runs (seeds, folds): their spread and pooled figures; nil when every model ran once.
+    public var aggregates: [Aggregate]?
+    public var runComparisons: [RunComparison]?
+
+    enum CodingKeys: String, CodingKey {
+        case split, classes, models, baseline, ceiling, comparisons, deployments, aggregates
+        case runComparisons = "run_comparisons"
+    }
+
+    /// The run an evaluate stage stands for: what a `matrix` put after its model's name (`evaluate@visual-1` is run `1`);
+    /// empty for a stage of its own.
+    public static func run(ofStage stage: String) -> String {
+        guard let at = stage.lastIndex(of: "@"), let dash = stage[at...].lastIndex(of: "-") else { return "" }
+        return String(stage[stage.index(after: dash)...])
+    }
 
     /// Single-modality models, the ones each fusion is compared against.
     public static let singleModalities = ["visual", "audio"]
@@ -119,9 +179,27 @@ public struct ResultsTable: Encodable, Sendable {
                        perClassF1: figures.perClass.mapValues(\.f1))
         }
         baseline = evaluated.first?.figures.baseline
+        var byModel: [(model: String, runs: [Evaluated])] = []
+        for entry in evaluated {
+            if let index = byModel.firstIndex(where: { $0.model == entry.model }) { byModel[index].runs.append(entry) } else { byModel.append((entry.model, [entry])) }
+        }
+        let repeated = byModel.contains { $0.runs.count > 1 }
+        let several = Set(byModel.filter { $0.runs.count > 1 }.map(\.model))
+        models = models.map { row in
+            var row = row
+            if several.contains(row.model) { row.model += " (run \(Self.run(ofStage: row.stage)))" }
+            return row
+        }
+        /// Runs of two models are paired by run when both ran several times; a model that ran once pairs with every run.
+        func paired(_ first: Evaluated, _ second: Evaluated) -> Bool {
+            let (a, b) = (byModel.first { $0.model == first.model }!.runs.count, byModel.first { $0.model == second.model }!.runs.count)
+            return a == 1 || b == 1 || Self.run(ofStage: first.stage) == Self.run(ofStage: second.stage)
+        }
+        let rows = models
+        func label(_ entry: Evaluated) -> String { rows.first { $0.stage == entry.stage }!.model }
         var comparisons: [Comparison] = []
         for entry in evaluated where !Self.singleModalities.contains(entry.model) {
-            for single in evaluated where Self.singleModalities.contains(single.model) {
+            for single in evaluated where Self.singleModalities.contains(single.model) && paired(entry, single) {
                 let theirs = Dictionary(single.predictions.map { ($0.clip, $0) }, uniquingKeysWith: { first, _ in first })
                 let paired = entry.predictions.compactMap { mine in theirs[mine.clip].map { (mine, $0) } }
                 let truth = try classes.indices(of: paired.map(\.0.truth)), first = try classes.indices(of: paired.map(\.0.predicted))
@@ -134,11 +212,28 @@ public struct ResultsTable: Encodable, Sendable {
                     return (value, SplitFigures.Interval(low: interval.low, high: interval.high))
                 }
                 let (f1, f1Interval) = difference(\.weightedF1), (accuracy, accuracyInterval) = difference(\.accuracy)
-                comparisons.append(Comparison(model: entry.model, against: single.model, clips: paired.count, weightedF1Difference: f1,
+                comparisons.append(Comparison(model: label(entry), against: label(single), clips: paired.count, weightedF1Difference: f1,
                                               weightedF1Interval: f1Interval, accuracyDifference: accuracy, accuracyInterval: accuracyInterval))
             }
         }
         self.comparisons = comparisons
+        guard repeated else { return }
+        aggregates = try byModel.map { model, runs in
+            let all = runs.flatMap(\.predictions)
+            let pooled = ClassificationMetrics(truth: try classes.indices(of: all.map(\.truth)), predicted: try classes.indices(of: all.map(\.predicted)), classes: classes.count)
+            return Aggregate(model: model, runs: runs.map { Self.run(ofStage: $0.stage) }, weightedF1: Spread(runs.map(\.figures.weightedF1)),
+                             accuracy: Spread(runs.map(\.figures.accuracy)), macroF1: Spread(runs.map(\.figures.macroF1)),
+                             pooledWeightedF1: pooled.weightedF1, pooledAccuracy: pooled.accuracy, pooledClips: all.count)
+        }
+        runComparisons = byModel.filter { !Self.singleModalities.contains($0.model) }.flatMap { fusion in
+            byModel.filter { Self.singleModalities.contains($0.model) }.map { single in
+                let differences = fusion.runs.compactMap { run in
+                    single.runs.first { paired(run, $0) }.map { run.figures.weightedF1 - $0.figures.weightedF1 }
+                }
+                return RunComparison(model: fusion.model, against: single.model, runs: differences.count, weightedF1Difference: Spread(differences),
+                                     higherIn: differences.filter { $0 > 0 }.count)
+            }
+        }
     }
 
     // MARK: Rendering
@@ -189,6 +284,37 @@ public struct ResultsTable: Encodable, Sendable {
         }
     }
 
+    private static let aggregateHeader = ["model", "runs", "weighted F1 mean ± sd", "accuracy mean ± sd", "macro F1 mean ± sd", "pooled weighted F1",
+                                          "pooled accuracy", "pooled clips"]
+    private static let aggregateTitle = "Each model over its runs (seeds or folds)"
+    private static let runComparisonHeader = ["model", "against", "paired runs", "weighted F1 difference mean ± sd", "higher in"]
+    private static let runComparisonTitle = "Fusion against each single modality over the runs (paired by run)"
+
+    private func spread(_ value: Spread) -> String { "\(percent(value.mean)) ± \(percent(value.deviation))" }
+
+    private var aggregateCells: [[String]] {
+        (aggregates ?? []).map { a in
+            [a.model, a.runs.joined(separator: ", "), spread(a.weightedF1), spread(a.accuracy), spread(a.macroF1), percent(a.pooledWeightedF1),
+             percent(a.pooledAccuracy), "\(a.pooledClips)"]
+        }
+    }
+
+    private var runComparisonCells: [[String]] {
+        (runComparisons ?? []).map { c in
+            [c.model, c.against, "\(c.runs)", "\(signed(c.weightedF1Difference.mean)) ± \(percent(c.weightedF1Difference.deviation))", "\(c.higherIn) of \(c.runs)"]
+        }
+    }
+
+    /// The tables after the main one, each with its title, header and rows.
+    private var sections: [(title: String, header: [String], rows: [[String]])] {
+        var sections: [(String, [String], [[String]])] = []
+        if !comparisons.isEmpty { sections.append(("Fusion against each single modality (same clips, paired bootstrap)", Self.comparisonHeader, comparisonCells)) }
+        if aggregates != nil { sections.append((Self.aggregateTitle, Self.aggregateHeader, aggregateCells)) }
+        if let runComparisons, !runComparisons.isEmpty { sections.append((Self.runComparisonTitle, Self.runComparisonHeader, runComparisonCells)) }
+        if !deployments.isEmpty { sections.append((Self.deploymentTitle, Self.deploymentHeader, deploymentCells)) }
+        return sections
+    }
+
     public func markdown() -> String {
         var text = "# Results on the \(split) split\n\nFigures in percent; intervals are 95 % bootstrap intervals over the split's clips.\n\n"
         text += "| " + header.joined(separator: " | ") + " |\n|" + header.map { _ in " --- |" }.joined() + "\n"
@@ -196,15 +322,9 @@ public struct ResultsTable: Encodable, Sendable {
         if !ceiling.isEmpty {
             text += "\nCeilings: what a model that perceived the generated channels perfectly could reach (the generator's truth.csv, each thing perceived mapped to its likeliest label).\n"
         }
-        if !comparisons.isEmpty {
-            text += "\n## Fusion against each single modality (same clips, paired bootstrap)\n\n| " + Self.comparisonHeader.joined(separator: " | ")
-                + " |\n|" + Self.comparisonHeader.map { _ in " --- |" }.joined() + "\n"
-            for row in comparisonCells { text += "| " + row.joined(separator: " | ") + " |\n" }
-        }
-        if !deployments.isEmpty {
-            text += "\n## \(Self.deploymentTitle)\n\n| " + Self.deploymentHeader.joined(separator: " | ")
-                + " |\n|" + Self.deploymentHeader.map { _ in " --- |" }.joined() + "\n"
-            for row in deploymentCells { text += "| " + row.joined(separator: " | ") + " |\n" }
+        for section in sections {
+            text += "\n## \(section.title)\n\n| " + section.header.joined(separator: " | ") + " |\n|" + section.header.map { _ in " --- |" }.joined() + "\n"
+            for row in section.rows { text += "| " + row.joined(separator: " | ") + " |\n" }
         }
         return text
     }
@@ -215,14 +335,9 @@ public struct ResultsTable: Encodable, Sendable {
             + header.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
         for row in cells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
         page += "</table>\n"
-        if !comparisons.isEmpty {
-            page += "<h2>Fusion against each single modality</h2>\n<table><tr>" + Self.comparisonHeader.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
-            for row in comparisonCells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
-            page += "</table>\n"
-        }
-        if !deployments.isEmpty {
-            page += "<h2>\(HTMLPage.escape(Self.deploymentTitle))</h2>\n<table><tr>" + Self.deploymentHeader.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
-            for row in deploymentCells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
+        for section in sections {
+            page += "<h2>\(HTMLPage.escape(section.title))</h2>\n<table><tr>" + section.header.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
+            for row in section.rows { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
             page += "</table>\n"
         }
         page += "<h2>Weighted F1 with its interval</h2>\n" + chart().markup + "\n"

@@ -103,9 +103,18 @@ final class CorpusPipelineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/train@visual"))
     }
 
-    func testAFolderWithALabelsFile() throws {
-        let (out, data) = try run(layout: "csv", folder: "my-dataset", pipeline: "folder")
+    /// With two training seeds: every model twice, and the results give each model's mean and deviation over them.
+    func testAFolderWithALabelsFileAndTwoSeeds() throws {
+        let (out, data) = try run(layout: "csv", folder: "my-dataset", pipeline: "folder", vars: ["seeds=1,2"])
         try checkManifests(out, data: data, classes: ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"], kept: 28)
+        let results = try json(out + "/results/results.json")
+        let aggregates = results["aggregates"] as! [[String: Any]]
+        XCTAssertEqual(aggregates.map { $0["model"] as! String }, ["visual", "audio", "concat", "transformer", "cross_attention"])
+        XCTAssertEqual(Set(aggregates.map { $0["runs"] as! [String] }), [["1", "2"]])
+        XCTAssertEqual((results["run_comparisons"] as! [[String: Any]]).count, 6)
+        let markdown = try String(contentsOfFile: out + "/results/results.md", encoding: .utf8)
+        XCTAssertTrue(markdown.contains("| cross_attention | 1, 2 | "), markdown)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/train@visual-2/best.safetensors"))
     }
 
     /// The six real CREMA-D clips (VP6 video, MP3 audio in FLV) decode through faces and mel: a face in each, a log-mel of each.

@@ -159,4 +159,39 @@ final class StageExpansionTests: XCTestCase {
         XCTAssertEqual(graph.stage("digest@second")?.map, .stage("other", glob: nil))
         XCTAssertEqual(graph.stage("digest@first")?.params["salt"], .string("first"))
     }
+
+    /// A list variable fills a matrix axis (and `--var` replaces it for a run); a dependency with `*` names every stage it
+    /// matches; a list used inside a longer string is refused.
+    func testListVariablesAndPatternDependencies() throws {
+        let text = """
+            vars:
+              seeds: [1, 2]
+            stages:
+              grid:
+                matrix: {seed: "${seeds}", note: [x, y]}
+                uses: test.generate
+                params: {seed: "${item.seed}", note: "${item.note}", count: 1}
+              xs:
+                uses: test.concat
+                deps: ["grid@*-x"]
+            """
+        let file = NSTemporaryDirectory() + "list-vars-\(UUID().uuidString).yaml"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let spec = try PipelineSpec.load(file: file)
+        XCTAssertEqual(spec.stages.map(\.name), ["grid@1-x", "grid@1-y", "grid@2-x", "grid@2-y", "xs"])
+        let graph = try Sandbox().graph(text)
+        XCTAssertEqual(graph.stage("xs")?.upstream, ["grid@1-x", "grid@2-x"])
+        XCTAssertEqual(graph.stage("grid@2-x")?.params["seed"], .int(2))
+        XCTAssertEqual(try PipelineSpec.load(file: file, vars: ["seeds": "7,8,9"]).stages.map(\.name).filter { $0.hasSuffix("-x") }, ["grid@7-x", "grid@8-x", "grid@9-x"])
+        XCTAssertThrowsError(try PipelineSpec.load(file: file, vars: ["seed": "3"])) { error in
+            XCTAssertTrue("\(error)".contains("has no variable 'seed' to set (it has seeds)"), "\(error)")
+        }
+        XCTAssertThrowsError(try Sandbox().graph(text.replacingOccurrences(of: "\"${seeds}\"", with: "\"s${seeds}\""))) { error in
+            XCTAssertTrue("\(error)".contains("variable 'seeds' is a list"), "\(error)")
+        }
+        XCTAssertThrowsError(try Sandbox().graph(text.replacingOccurrences(of: "grid@*-x", with: "grid@*-z"))) { error in
+            XCTAssertTrue("\(error)".contains("'grid@*-z', which matches no stage"), "\(error)")
+        }
+    }
 }

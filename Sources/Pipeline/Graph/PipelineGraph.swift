@@ -126,6 +126,13 @@ public struct PipelineGraph: Sendable {
                 case .stage(let name) where declared.contains(name) || spec.groups[name] != nil,
                      .either(let name) where declared.contains(name) || spec.groups[name] != nil:
                     dependencies = (spec.groups[name] ?? [name]).map(Dependency.stage)
+                case .stage(let pattern) where pattern.contains("*"), .either(let pattern) where pattern.contains("*"):
+                    // `evaluate@audio-*`: every stage a matrix made for one value of an axis, whatever the others are.
+                    let matching = spec.stages.map(\.name).filter { fnmatch(pattern, $0, 0) == 0 && $0 != stage.name }
+                    guard !matching.isEmpty else {
+                        throw PipelineError(.unknownStage, "stage '\(stage.name)': depends on '\(pattern)', which matches no stage of this pipeline", at: location)
+                    }
+                    dependencies = matching.map(Dependency.stage)
                 case .stage(let name):
                     throw PipelineError(.unknownStage, "stage '\(stage.name)': depends on stage '\(name)', which this pipeline does not declare", at: location)
                 case .path(let path), .either(let path):

@@ -57,7 +57,7 @@ public struct PipelineSpec: Sendable {
     public static func parse(_ text: String, file: String, vars overrides: [String: String] = [:]) throws -> PipelineSpec {
         let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let document = try Document(text, file: file)
-        var vars = document.vars, entries = document.stages
+        var vars = document.vars, lists = document.lists, entries = document.stages
         if let (include, location) = document.include {
             let path = include.hasPrefix("/") ? include : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(include)
             guard let data = FileManager.default.contents(atPath: path), let included = String(data: data, encoding: .utf8) else {
@@ -68,7 +68,8 @@ public struct PipelineSpec: Sendable {
                 throw PipelineError(.badField, "an included file includes no other (one level keeps a pipeline readable)", at: nested)
             }
             // This file's variables win; its stages replace included ones of the same name where they stand, others follow.
-            vars = base.vars.merging(vars) { $1 }
+            vars = base.vars.filter { lists[$0.key] == nil }.merging(vars) { $1 }
+            lists = base.lists.filter { vars[$0.key] == nil }.merging(lists) { $1 }
             var merged = base.stages
             for entry in entries {
                 if let index = merged.firstIndex(where: { $0.name == entry.name }) { merged[index] = entry } else { merged.append(entry) }
@@ -76,8 +77,12 @@ public struct PipelineSpec: Sendable {
             entries = merged
         }
         for (name, value) in overrides.sorted(by: { $0.key < $1.key }) {
+            if lists[name] != nil {
+                lists[name] = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                continue
+            }
             guard vars[name] != nil else {
-                throw PipelineError(.badField, "\(file) has no variable '\(name)' to set (it has \(vars.keys.sorted().joined(separator: ", ")))")
+                throw PipelineError(.badField, "\(file) has no variable '\(name)' to set (it has \((Array(vars.keys) + Array(lists.keys)).sorted().joined(separator: ", ")))")
             }
             vars[name] = value
         }
@@ -87,7 +92,7 @@ public struct PipelineSpec: Sendable {
         var seen: Set<String> = []
         for entry in entries {
             let reader = Reader(file: entry.file)
-            let body = try StageExpansion.substitute(entry.node, bindings, stage: entry.name, location: { reader.location($0) }) { !$0.hasPrefix("item") && $0 != "key" }
+            let body = try StageExpansion.substitute(entry.node, bindings, lists: lists, stage: entry.name, location: { reader.location($0) }) { !$0.hasPrefix("item") && $0 != "key" }
             let expanded = try StageExpansion.expand(entry.name, body, file: entry.file)
             var names = expanded.map(\.name)
             if names != [entry.name] {
@@ -117,6 +122,8 @@ public struct PipelineSpec: Sendable {
 
         var stages: [Entry] = []
         var vars: [String: String] = [:]
+        /// Variables whose value is a list: `seeds: [1, 2]`, used alone as a value (`seed: "${seeds}"` in a matrix).
+        var lists: [String: [String]] = [:]
         var include: (String, SourceLocation)?
 
         init(_ text: String, file: String) throws {
@@ -143,7 +150,12 @@ public struct PipelineSpec: Sendable {
                         throw PipelineError(.badField, "'vars' must be a mapping from a name to a value", at: reader.location(value))
                     }
                     for (name, setting) in pairs {
-                        vars[try reader.string(name, what: "a variable's name")] = try reader.string(setting, what: "variable '\(name.string ?? "")' (a number or a string)")
+                        let key = try reader.string(name, what: "a variable's name")
+                        if case .sequence(let items) = setting {
+                            lists[key] = try items.map { try reader.string($0, what: "an item of variable '\(key)' (a number or a string)") }
+                        } else {
+                            vars[key] = try reader.string(setting, what: "variable '\(key)' (a number, a string or a list of them)")
+                        }
                     }
                 default:
                     throw PipelineError(.badField, "unknown top-level key '\(field)' (expected 'stages', 'vars', 'include', 'description')", at: reader.location(key))

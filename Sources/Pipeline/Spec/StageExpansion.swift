@@ -93,12 +93,19 @@ enum StageExpansion {
 
     /// The node with every `${NAME}` of `bindings` replaced in its scalars. A reference left over is an error when
     /// `owned` claims it (this expansion's `${item...}`, or a pipeline variable), and otherwise left for a later pass.
-    static func substitute(_ node: Node, _ bindings: [(String, String)], stage: String, location: (Node) -> SourceLocation,
+    /// A list variable (`lists`) stands alone as a value and becomes a sequence (`seed: "${seeds}"` in a matrix).
+    static func substitute(_ node: Node, _ bindings: [(String, String)], lists: [String: [String]] = [:], stage: String, location: (Node) -> SourceLocation,
                            owned: (String) -> Bool = { $0.hasPrefix("item") || $0 == "key" }) throws -> Node {
         switch node {
         case .scalar(var scalar):
             guard scalar.string.contains("${") else { return node }
             var text = scalar.string
+            if text.hasPrefix("${"), text.hasSuffix("}"), let items = lists[String(text.dropFirst(2).dropLast())] {
+                return .sequence(Node.Sequence(items.map { Node.scalar(Node.Scalar($0)) }, Tag(.implicit), .flow, scalar.mark))
+            }
+            if let name = lists.keys.sorted().first(where: { text.contains("${\($0)}") }) {
+                throw PipelineError(.badField, "stage '\(stage)': variable '\(name)' is a list, so it stands alone as a value ('${\(name)}'), not inside '\(text)'", at: location(node))
+            }
             // A value that is one reference alone is typed by what it becomes (`seed: "${item.seed}"` gives an integer; an
             // empty value stays the empty string, not YAML's null).
             let whole = bindings.contains { "${\($0.0)}" == text }
@@ -118,12 +125,12 @@ enum StageExpansion {
             return .scalar(scalar)
         case .mapping(let mapping):
             let pairs = try mapping.map {
-                (try substitute($0.key, bindings, stage: stage, location: location, owned: owned),
-                 try substitute($0.value, bindings, stage: stage, location: location, owned: owned))
+                (try substitute($0.key, bindings, lists: lists, stage: stage, location: location, owned: owned),
+                 try substitute($0.value, bindings, lists: lists, stage: stage, location: location, owned: owned))
             }
             return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):
-            return .sequence(Node.Sequence(try sequence.map { try substitute($0, bindings, stage: stage, location: location, owned: owned) },
+            return .sequence(Node.Sequence(try sequence.map { try substitute($0, bindings, lists: lists, stage: stage, location: location, owned: owned) },
                                            sequence.tag, sequence.style, sequence.mark))
         case .alias:
             return node
