@@ -114,14 +114,14 @@ let package = Package(
         .target(name: "Meld", dependencies: ["Labels"]),
         // Emotion corpora beyond MELD (CREMA-D, RAVDESS, IEMOCAP, a folder with a labels CSV) read into MELD's manifests,
         // with speaker-independent splits and folds.
-        .target(name: "Datasets", dependencies: ["Labels", "Meld", "SeededRandom"]),
+        .target(name: "Corpora", dependencies: ["Labels", "Meld", "SeededRandom"]),
         // The trained model's contract: typed settings, train.json and model_info.json (one reader and writer each), the
         // folder a trained model lives in. Training writes it; evaluation, export and inference read it.
         .target(name: "ModelContract", dependencies: ["Labels", "EmotionModel", "Dataset", "Metrics", .product(name: "Crypto", package: "swift-crypto")]),
         // SplitMix64: a seeded generator whose whole stream follows from one seed, for the generated dataset and data orders.
         .target(name: "SeededRandom"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
-        .target(name: "Synthesis", dependencies: ["Labels", "Meld", "Datasets", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
+        .target(name: "Synthesis", dependencies: ["Labels", "Meld", "Corpora", "Media", "Drawing", "Speech", "ParallelWork", "SeededRandom"]),
         // ONNX's protobuf schema (onnx.pb.swift, generated once from onnx.proto and committed: `make onnx-proto`
         // regenerates it) and a graph builder; knows ONNX, not the network.
         .target(name: "ONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -129,7 +129,7 @@ let package = Package(
         .target(name: "Export", dependencies: ["ONNX", "EmotionModel", "NN", "Dataset", "Evaluation", "Labels", "Metrics", "ModelContract", "Safetensors"],
                 resources: [.copy("Resources/emotion_model.py")]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
-        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Datasets", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training", "Evaluation",
+        .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Corpora", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training", "Evaluation",
                                                      "EmotionModel", "NN", "Export", "Labels", "ModelContract"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -188,7 +188,7 @@ let package = Package(
         // The README and docs/: links that resolve, a README that stays short.
         .testTarget(name: "DocumentationTests", exclude: []),
         .testTarget(name: "ModelContractTests", dependencies: ["ModelContract", "Labels", "Metrics", "Dataset", "EmotionModel", "TestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "EmotionStages", "Labels", "Meld", "TestSupport"]),
+        .testTarget(name: "CorporaTests", dependencies: ["Corpora", "EmotionStages", "Labels", "Meld", "TestSupport"]),
         .testTarget(name: "MeldTests", dependencies: ["Labels", "Meld", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labels", "Safetensors", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),

@@ -1,4 +1,4 @@
-import Datasets
+import Corpora
 import Foundation
 import Meld
 import Pipeline

@@ -7,10 +7,11 @@ import Pipeline
 /// `results`: every evaluated model of the pipeline in one table. Deps: the evaluate stages (a `foreach` name stands
 /// for all of them), on generated data the synthesize stage, whose `synthesis/truth.csv` gives the perception
 /// ceilings, and optionally export stages, whose model in floats and in int8 gets a table of its own (on the test
-/// split). Outputs: `results.json`, `results.md`, `results.html`.
+/// split). A model evaluated in several runs (a matrix's seeds) also gets its mean and deviation over them, and each
+/// fusion its comparison with each modality run by run. Outputs: `results.json`, `results.md`, `results.html`.
 public enum ResultsStage {
     public static let kind = StageKind.whole(
-        "results", version: 4, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
+        "results", version: 5, summary: "the evaluated models in one table with the majority baseline, ceilings on generated data, fusion against each modality",
         params: ResultsSettings.params
     ) { context in
         let settings = try ResultsSettings(context.params, stage: context.stage)

@@ -1,5 +1,5 @@
 import AudioFeatures
-import Datasets
+import Corpora
 import Faces
 import Meld
 import Pipeline

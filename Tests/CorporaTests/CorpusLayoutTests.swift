@@ -1,4 +1,4 @@
-import Datasets
+import Corpora
 import EmotionStages
 import Foundation
 import Labels
