@@ -73,8 +73,9 @@ public enum ResultsStage {
                 throw PipelineError(.corrupt, "stage '\(context.stage)': \(error)")
             }
         }
-        let table = try ResultsTable(split: settings.split, classes: classes, evaluated: evaluated, ceiling: ceiling, deployments: deployments,
+        var table = try ResultsTable(split: settings.split, classes: classes, evaluated: evaluated, ceiling: ceiling, deployments: deployments,
                                      bootstrapSamples: settings.bootstrapSamples, seed: UInt64(settings.seed))
+        if !settings.notRun.isEmpty { table.notRun = settings.notRun }
         try context.writeJSON(table, to: "results.json")
         try context.write(Data(table.markdown().utf8), to: "results.md")
         try context.write(Data(table.html().utf8), to: "results.html")

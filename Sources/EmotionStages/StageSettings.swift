@@ -191,5 +191,6 @@ extension ResultsSettings: StageSettings {
         .string("split", \.split, help: "the split the table reports"),
         .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the intervals and the paired differences").bounded(1),
         .int("seed", \.seed, help: "the bootstrap's seed"),
+        .strings("not_run", \.notRun, help: "models this pipeline does not run on its data, each 'MODEL: why', listed under the table"),
     ]
 }

@@ -226,6 +226,9 @@ public struct ResultsSettings: Sendable, Equatable {
     public var split = "test"
     public var bootstrapSamples = 1000
     public var seed = 0
+    /// Models the pipeline does not run on this data, each with why (`visual: the recordings have no faces`): the table
+    /// says so rather than leave a reader to wonder.
+    public var notRun: [String] = []
 
     public init() {}
 

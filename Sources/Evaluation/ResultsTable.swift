@@ -150,10 +150,12 @@ public struct ResultsTable: Encodable, Sendable {
     /// Models evaluated in several runs (seeds, folds): their spread and pooled figures; nil when every model ran once.
     public var aggregates: [Aggregate]?
     public var runComparisons: [RunComparison]?
+    /// Models the pipeline did not run on this data, each with why (the results stage's `not_run`).
+    public var notRun: [String]?
 
     enum CodingKeys: String, CodingKey {
         case split, classes, models, baseline, ceiling, comparisons, deployments, aggregates
-        case runComparisons = "run_comparisons"
+        case runComparisons = "run_comparisons", notRun = "not_run"
     }
 
     /// The run an evaluate stage stands for: what a `matrix` put after its model's name (`evaluate@visual-1` is run `1`);
@@ -319,6 +321,7 @@ public struct ResultsTable: Encodable, Sendable {
         var text = "# Results on the \(split) split\n\nFigures in percent; intervals are 95 % bootstrap intervals over the split's clips.\n\n"
         text += "| " + header.joined(separator: " | ") + " |\n|" + header.map { _ in " --- |" }.joined() + "\n"
         for row in cells { text += "| " + row.joined(separator: " | ") + " |\n" }
+        for line in notRun ?? [] { text += "\nNot run: \(line)\n" }
         if !ceiling.isEmpty {
             text += "\nCeilings: what a model that perceived the generated channels perfectly could reach (the generator's truth.csv, each thing perceived mapped to its likeliest label).\n"
         }
@@ -335,6 +338,7 @@ public struct ResultsTable: Encodable, Sendable {
             + header.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
         for row in cells { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }
         page += "</table>\n"
+        for line in notRun ?? [] { page += "<p>Not run: \(HTMLPage.escape(line))</p>\n" }
         for section in sections {
             page += "<h2>\(HTMLPage.escape(section.title))</h2>\n<table><tr>" + section.header.map { "<th>\(HTMLPage.escape($0))</th>" }.joined() + "</tr>\n"
             for row in section.rows { page += "<tr>" + row.map { "<td>\(HTMLPage.escape($0))</td>" }.joined() + "</tr>\n" }

@@ -100,6 +100,8 @@ final class CorpusPipelineTests: XCTestCase {
         XCTAssertEqual(speakers, ["train": ["Ses02F", "Ses02M"], "dev": ["Ses01F", "Ses01M"], "test": ["Ses03F", "Ses03M"]])
         // Sound only: the voice model alone is trained, evaluated and exported.
         XCTAssertEqual(try models(out), ["audio"])
+        let markdown = try String(contentsOfFile: out + "/results/results.md", encoding: .utf8)
+        XCTAssertTrue(markdown.contains("Not run: visual, concat, transformer, cross_attention: the utterance WAVs have no faces"), markdown)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/train@visual"))
     }
 

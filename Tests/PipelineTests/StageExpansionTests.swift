@@ -190,6 +190,10 @@ final class StageExpansionTests: XCTestCase {
         XCTAssertThrowsError(try Sandbox().graph(text.replacingOccurrences(of: "\"${seeds}\"", with: "\"s${seeds}\""))) { error in
             XCTAssertTrue("\(error)".contains("variable 'seeds' is a list"), "\(error)")
         }
+        let braces = String(repeating: "{a,b}", count: 9)
+        XCTAssertThrowsError(try Sandbox().graph("stages:\n  d: {uses: test.digest, map: {path: clips, glob: \"\(braces)\"}}\n")) { error in
+            XCTAssertTrue("\(error)".contains("stands for more than 256 patterns"), "\(error)")
+        }
         XCTAssertThrowsError(try Sandbox().graph(text.replacingOccurrences(of: "grid@*-x", with: "grid@*-z"))) { error in
             XCTAssertTrue("\(error)".contains("'grid@*-z', which matches no stage"), "\(error)")
         }

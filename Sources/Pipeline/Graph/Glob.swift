@@ -6,15 +6,27 @@ import Foundation
 struct Glob: Sendable {
     private let alternatives: [OneGlob]
 
+    /// A pattern whose braces stand for more than `PipelineLimits.globAlternatives` patterns is refused where the
+    /// pipeline is read; here it is taken literally.
     init(_ pattern: String) {
-        alternatives = Glob.expandBraces(pattern).map(OneGlob.init)
+        alternatives = (Glob.alternatives(of: pattern) ?? [pattern]).map(OneGlob.init)
     }
 
     func matches(_ path: String) -> Bool { alternatives.contains { $0.matches(path) } }
 
-    /// `a{b,c}d{e,f}` as `abde`, `abdf`, `acde`, `acdf`; nested braces expand from the inside out. A brace without its
-    /// partner, or without a comma, stays literal.
-    static func expandBraces(_ pattern: String) -> [String] {
+    /// The patterns `pattern` stands for, or nil when they are more than `PipelineLimits.globAlternatives`.
+    static func alternatives(of pattern: String) -> [String]? {
+        var expanded: [String] = []
+        for alternative in expandBraces(pattern) {
+            expanded.append(alternative)
+            if expanded.count > PipelineLimits.globAlternatives { return nil }
+        }
+        return expanded
+    }
+
+    /// `a{b,c}d{e,f}` as `abde`, `abdf`, `acde`, `acdf`, lazily (so a hostile pattern is counted, never built whole);
+    /// nested braces expand too. A brace without its partner, or without a comma, stays literal.
+    static func expandBraces(_ pattern: String) -> AnySequence<String> {
         let characters = Array(pattern)
         var depth = 0, open: Int?
         for (index, character) in characters.enumerated() {
@@ -33,10 +45,10 @@ struct Glob: Sendable {
                 parts.append(current)
                 guard parts.count > 1 else { open = nil; continue }
                 let prefix = String(characters[..<start]), suffix = String(characters[(index + 1)...])
-                return parts.flatMap { part in expandBraces(prefix + part + suffix) }
+                return AnySequence(parts.lazy.flatMap { part in expandBraces(prefix + part + suffix) })
             }
         }
-        return [pattern]
+        return AnySequence([pattern])
     }
 }
 

@@ -8,6 +8,8 @@ public enum PipelineLimits {
     public static let nodes = 200_000
     /// Stages after every `foreach` and `matrix` is expanded.
     public static let stages = 5_000
+    /// Patterns one `glob` stands for once its `{a,b}` alternatives are expanded (ten pairs of braces would be a thousand).
+    public static let globAlternatives = 256
     /// Bytes in a stage's name, expansions included: one path component, with room for the runner's suffixes.
     public static let nameLength = 120
     /// What a stage's name (and a value that names expanded stages) is made of: it names a folder, so no '/', no

@@ -366,7 +366,11 @@ private struct Reader {
             for (key, value) in mapping {
                 switch try string(key, what: "stage '\(stage)': a 'map' field") {
                 case "path": path = try string(value, what: "stage '\(stage)': map 'path'")
-                case "glob": glob = try string(value, what: "stage '\(stage)': map 'glob'")
+                case "glob":
+                    glob = try string(value, what: "stage '\(stage)': map 'glob'")
+                    guard Glob.alternatives(of: glob!) != nil else {
+                        throw PipelineError(.badField, "stage '\(stage)': the glob '\(glob!)' stands for more than \(PipelineLimits.globAlternatives) patterns once its braces are expanded", at: location(value))
+                    }
                 case "stage": upstream = try string(value, what: "stage '\(stage)': map 'stage'")
                 default:
                     throw PipelineError(.badField, "stage '\(stage)': 'map' takes a stage name, {stage: NAME, glob: PATTERN}, or {path: DIR, glob: PATTERN}", at: location(key))
