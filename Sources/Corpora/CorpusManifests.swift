@@ -178,6 +178,7 @@ public enum CorpusManifests {
             if let file = entry.file { referenced.insert(file.path) }
             if record.label == nil {
                 record.status = .excludedLabel
+                record.attributes = (record.attributes ?? [:]).merging(["label": entry.label]) { $1 }
             } else if let file = entry.file {
                 switch file.probe?.status {
                 case nil: record.status = .unprobed; report.clips["unprobed", default: []].append(file.path)
@@ -189,7 +190,6 @@ public enum CorpusManifests {
                 record.status = .clipMissing
                 report.clips["missing", default: []].append(entry.expectedPath)
             }
-            if record.label == nil { record.attributes = (record.attributes ?? [:]).merging(["label": entry.label]) { $1 } }
             manifests[split, default: []].append(record)
         }
         let accounted = referenced.union(findings.values.joined())

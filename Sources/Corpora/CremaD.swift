@@ -37,10 +37,12 @@ public enum CremaD {
     public static func read(_ files: [CorpusFile], labels chosen: [String], rule: SplitRule) throws -> Cleaner.Result {
         let media = files.filter { extensions.contains($0.fileExtension) }.sorted { $0.path < $1.path }
         var findings: [String: [String]] = [:], problems: [String] = []
-        var byRecording: [String: [CorpusFile]] = [:]
+        var byRecording: [String: [CorpusFile]] = [:], names: [String: (actor: String, sentence: String, emotion: String, level: String)] = [:]
         for file in media {
             switch parse(file.stem) {
-            case .success: byRecording[file.stem, default: []].append(file)
+            case .success(let name):
+                byRecording[file.stem, default: []].append(file)
+                names[file.stem] = name
             case .failure(let error):
                 findings["bad_name", default: []].append(file.path)
                 problems.append("\(file.path): \(error.description)")
@@ -48,7 +50,7 @@ public enum CremaD {
         }
         let entries = byRecording.keys.sorted().map { stem -> CorpusEntry in
             let file = CorpusManifests.preferred(byRecording[stem]!, preference: extensions, findings: &findings)
-            let name = try! parse(stem).get()
+            let name = names[stem]!
             return CorpusEntry(file: file, label: name.emotion, speaker: name.actor, text: sentences[name.sentence]!,
                                attributes: ["sentence": name.sentence, "intensity": levels[name.level]!], source: file.path)
         }

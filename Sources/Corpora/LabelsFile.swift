@@ -19,7 +19,7 @@ public enum LabelsFile {
         do { records = try CSV.parse(try csv.text()) } catch let error as CSV.ParseError { throw DatasetError("\(csv.path):\(error.line): \(error.message)") }
         guard let header = records.first else { throw DatasetError("\(csv.path): empty; it starts with a header naming file and label") }
         let columns = Dictionary(header.fields.enumerated().map { ($1.trimmingCharacters(in: .whitespaces).lowercased(), $0) }, uniquingKeysWith: { first, _ in first })
-        guard let fileColumn = columns["file"], let labelColumn = columns["label"] else {
+        guard columns["file"] != nil, columns["label"] != nil else {
             throw DatasetError("\(csv.path):\(header.line): the header needs 'file' and 'label' columns (it has \(header.fields.joined(separator: ", ")))")
         }
         for column in ["start", "end"] where columns[column] != nil {
@@ -36,7 +36,7 @@ public enum LabelsFile {
                 problems.append("\(source): has \(record.fields.count) fields, the header \(header.fields.count)")
                 continue
             }
-            let relative = record.fields[fileColumn].trimmingCharacters(in: .whitespaces), label = record.fields[labelColumn].trimmingCharacters(in: .whitespaces)
+            let relative = field("file")!, label = field("label")!
             guard !relative.isEmpty, !label.isEmpty, !relative.hasPrefix("/"), !relative.split(separator: "/").contains("..") else {
                 problems.append("\(source): needs a file (relative, inside the folder) and a label, found '\(relative)', '\(label)'")
                 continue

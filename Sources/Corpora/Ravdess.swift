@@ -46,7 +46,8 @@ public enum Ravdess {
     /// What a RAVDESS name says, or which field is out of range.
     public static func parse(_ stem: String) -> Result<Name, DatasetError> {
         let fields = stem.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 7, fields.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCII) }), let numbers = Optional(fields.compactMap { Int($0) }), numbers.count == 7 else {
+        let numbers = fields.compactMap { $0.count == 2 && $0.allSatisfy(\.isASCII) ? Int($0) : nil }
+        guard fields.count == 7, numbers.count == 7 else {
             return .failure(DatasetError("'\(stem)' is not MM-VV-EE-II-SS-RR-AA (seven two-digit fields joined by -)"))
         }
         func range(_ index: Int, _ field: String, _ bounds: ClosedRange<Int>) -> DatasetError? {

@@ -185,7 +185,6 @@ public struct ResultsTable: Encodable, Sendable {
         for entry in evaluated {
             if let index = byModel.firstIndex(where: { $0.model == entry.model }) { byModel[index].runs.append(entry) } else { byModel.append((entry.model, [entry])) }
         }
-        let repeated = byModel.contains { $0.runs.count > 1 }
         let several = Set(byModel.filter { $0.runs.count > 1 }.map(\.model))
         models = models.map { row in
             var row = row
@@ -194,8 +193,7 @@ public struct ResultsTable: Encodable, Sendable {
         }
         /// Runs of two models are paired by run when both ran several times; a model that ran once pairs with every run.
         func paired(_ first: Evaluated, _ second: Evaluated) -> Bool {
-            let (a, b) = (byModel.first { $0.model == first.model }!.runs.count, byModel.first { $0.model == second.model }!.runs.count)
-            return a == 1 || b == 1 || Self.run(ofStage: first.stage) == Self.run(ofStage: second.stage)
+            !several.contains(first.model) || !several.contains(second.model) || Self.run(ofStage: first.stage) == Self.run(ofStage: second.stage)
         }
         let rows = models
         func label(_ entry: Evaluated) -> String { rows.first { $0.stage == entry.stage }!.model }
@@ -219,7 +217,7 @@ public struct ResultsTable: Encodable, Sendable {
             }
         }
         self.comparisons = comparisons
-        guard repeated else { return }
+        guard !several.isEmpty else { return }
         aggregates = try byModel.map { model, runs in
             let all = runs.flatMap(\.predictions)
             let pooled = ClassificationMetrics(truth: try classes.indices(of: all.map(\.truth)), predicted: try classes.indices(of: all.map(\.predicted)), classes: classes.count)

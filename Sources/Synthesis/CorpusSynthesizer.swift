@@ -61,22 +61,21 @@ enum CorpusSynthesizer {
                     }
                     let face = shown(params.visualSignal), voice = shown(params.audioSignal)
                     let (code, label) = layout.word(for: emotion)!
-                    var text = Sentences.line(&random)
                     var recording = CorpusRecording(utterance: PlannedUtterance(split: .train, dialogue: actor, utterance: recordings.count, speaker: actor,
-                                                                                 text: text, label: emotion, face: face, voice: voice), path: "", label: label)
+                                                                                 text: Sentences.line(&random), label: emotion, face: face, voice: voice), path: "", label: label)
                     switch layout {
                     case .meld: preconditionFailure("MELD's layout is DatasetSynthesizer's")
                     case .cremaD:
                         // The take picks the sentence, then the intensity, as CREMA-D crosses them.
                         let sentence = CremaD.sentences.keys.sorted()[take % CremaD.sentences.count]
                         let level = ["XX", "LO", "MD", "HI"][take / CremaD.sentences.count % 4]
-                        text = CremaD.sentences[sentence]!
+                        recording.utterance.text = CremaD.sentences[sentence]!
                         recording.path = "VideoMP4/\(1001 + actor)_\(sentence)_\(code)_\(level).mp4"
                     case .ravdess:
                         // Intensity (neutral has only normal), statement, repetition: the take's digits.
                         let intensities = emotion == .neutral ? 1 : 2
                         let intensity = take % intensities + 1, statement = take / intensities % 2 + 1, repetition = take / intensities / 2 % 2 + 1
-                        text = Ravdess.statements[statement - 1]
+                        recording.utterance.text = Ravdess.statements[statement - 1]
                         recording.path = String(format: "Actor_%02d/01-01-%@-%02d-%02d-%02d-%02d.mp4", actor + 1, code, intensity, statement, repetition, actor + 1)
                     case .iemocap:
                         let session = actor / 2 + 1, gender = actor % 2 == 0 ? "F" : "M"
@@ -86,7 +85,6 @@ enum CorpusSynthesizer {
                     case .csv:
                         recording.path = String(format: "clips/speaker%02d_%@_%d.mp4", actor + 1, code, take + 1)
                     }
-                    recording.utterance.text = text
                     recordings.append(recording)
                 }
             }
