@@ -132,9 +132,24 @@ public final class FlatParameters {
     /// L2 norm of all gradients together; `within` limits it to the part of the buffer that can be non-zero (the
     /// rest belongs to frozen parameters).
     public func gradientNorm(within range: Range<Int>? = nil) -> Double {
-        var s = 0.0
+        let range = range ?? 0..<gradients.count
         let g = gradients.pointer
-        for i in range ?? 0..<gradients.count { s += Double(g[i]) * Double(g[i]) }
+        // Squares summed in double in sixteen lanes, then across the lanes in a fixed order: one serial sum waited on each
+        // addition in turn, and was a twentieth of a large model's step. The order is the same in every run and rank.
+        var lanes = (SIMD8<Double>(), SIMD8<Double>())
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            let values = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+            let (low, high) = (SIMD8<Double>(values.lowHalf), SIMD8<Double>(values.highHalf))
+            lanes.0 += low * low
+            lanes.1 += high * high
+            i += 16
+        }
+        var s = (lanes.0 + lanes.1).sum()
+        while i < range.upperBound {
+            s += Double(g[i]) * Double(g[i])
+            i += 1
+        }
         return s.squareRoot()
     }
 

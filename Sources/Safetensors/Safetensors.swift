@@ -204,10 +204,14 @@ public struct SafetensorsWriter {
 
     package mutating func add(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) {
         precondition(shape.reduce(1, *) == floats.count, "\(name): shape \(shape) does not hold \(floats.count) values")
+        #if _endian(little)
+        let data = Data(buffer: floats)
+        #else
         var data = Data(count: floats.count * 4)
         data.withUnsafeMutableBytes { raw in
             for (i, value) in floats.enumerated() { raw.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
         }
+        #endif
         items.append((name, .f32, shape, data))
     }
 
@@ -232,6 +236,13 @@ public struct SafetensorsWriter {
 
     /// The whole file: header padded with spaces to a multiple of 8 bytes, as the reference implementation does.
     public func encoded() throws -> Data {
+        var file = try header()
+        for item in items { file.append(item.data) }
+        return file
+    }
+
+    /// The file's first bytes: the header's length and the header.
+    private func header() throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for item in items {
@@ -241,10 +252,9 @@ public struct SafetensorsWriter {
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
-        var file = Data(capacity: 8 + json.count + offset)
+        var file = Data(capacity: 8 + json.count)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
         file.append(json)
-        for item in items { file.append(item.data) }
         return file
     }
 
@@ -252,7 +262,21 @@ public struct SafetensorsWriter {
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        try encoded().write(to: temporary)
+        // The tensors are written from where they are, not first copied into one file-sized buffer (a checkpoint is
+        // hundreds of megabytes, written every few dozen steps).
+        guard FileManager.default.createFile(atPath: temporary.path, contents: try header()),
+              let handle = FileHandle(forWritingAtPath: temporary.path) else {
+            throw SafetensorsError.unreadable(path: path, reason: "cannot create \(temporary.path): \(String(cString: strerror(errno)))")
+        }
+        do {
+            handle.seekToEndOfFile()
+            for item in items { try handle.write(contentsOf: item.data) }
+            try handle.close()
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(at: temporary)
+            throw SafetensorsError.unreadable(path: path, reason: "cannot write \(temporary.path): \(error)")
+        }
         if rename(temporary.path, url.path) != 0 {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
