@@ -218,6 +218,35 @@ public final class GradientExchange: @unchecked Sendable {
         if rank != root { values.baseAddress!.update(from: slot(parity, root), count: values.count) }
     }
 
+    /// This rank's share of `range` when the ranks split a pass over a buffer between them (the optimiser's step, each
+    /// rank updating one share of the parameters): contiguous, in rank order, whole 64-byte lines but for the last.
+    public func share(of range: Range<Int>) -> Range<Int> {
+        guard let rank else { preconditionFailure("the creator of an exchange does not take part in it") }
+        return share(rank, of: range)
+    }
+
+    private func share(_ owner: Int, of range: Range<Int>) -> Range<Int> {
+        let per = ((range.count + ranks - 1) / ranks + 15) / 16 * 16
+        return min(range.lowerBound + owner * per, range.upperBound)..<min(range.lowerBound + (owner + 1) * per, range.upperBound)
+    }
+
+    /// Completes `values` over `range` in every rank from the others' shares (`share(of:)`): after each rank has
+    /// computed its own share, every rank holds the same bits over the whole range. One barrier, as a broadcast.
+    public func gatherShares(_ values: UnsafeMutableBufferPointer<Float>, within range: Range<Int>, timeout: Double = 10) throws {
+        guard let rank else { preconditionFailure("the creator of an exchange does not take part in it") }
+        precondition(range.lowerBound >= 0 && range.upperBound <= min(values.count, count), "range \(range) outside the exchange's \(count) floats")
+        guard ranks > 1 else { return }
+        let parity = operations % 2
+        operations += 1
+        let mine = share(rank, of: range)
+        (slot(parity, rank) + mine.lowerBound).update(from: values.baseAddress! + mine.lowerBound, count: mine.count)
+        try barrier(timeout: timeout)
+        for owner in 0..<ranks where owner != rank {
+            let theirs = share(owner, of: range)
+            (values.baseAddress! + theirs.lowerBound).update(from: slot(parity, owner) + theirs.lowerBound, count: theirs.count)
+        }
+    }
+
     /// `target[i] = (sources[0][i] + sources[1][i] + ...) * scale` over `range`, summed in source order, a block at a
     /// time: the running sums stay in a small buffer the loops vectorise over, so each source is streamed once.
     private func sumChunk(_ range: Range<Int>, into target: UnsafeMutablePointer<Float>, from sources: [UnsafeMutablePointer<Float>], scale: Float) {

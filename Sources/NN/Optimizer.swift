@@ -56,8 +56,9 @@ public final class Adam {
 
     /// One update with each group's base learning rate times `factor` (the schedule's value for this step),
     /// in PyTorch's single-tensor arithmetic; each gradient multiplied by `gradientScale` first when given (a clip's
-    /// scale: the same bytes as scaling the buffer, one pass fewer).
-    public func step(learningRateFactor factor: Double = 1, gradientScale: Float? = nil) {
+    /// scale: the same bytes as scaling the buffer, one pass fewer). `within` updates only that part of the flat buffers
+    /// (data-parallel workers each take a share and exchange the results): each element's bits are those of a whole step.
+    public func step(learningRateFactor factor: Double = 1, gradientScale: Float? = nil, within part: Range<Int>? = nil) {
         steps += 1
         let t = Double(steps)
         let correction1 = 1 - Foundation.pow(beta1, t)
@@ -67,7 +68,11 @@ public final class Adam {
         let buffers = (p: parameters.values.pointer, g: parameters.gradients.pointer, m: exponentialAverage.pointer, v: exponentialAverageSquares.pointer)
         for (index, tensor) in parameters.tensors.enumerated() where !isFrozen[index] {
             let stepSize = Float(groups[groupOfParameter[index]].learningRate * factor / correction1)
-            let start = parameters.offsets[index], end = start + tensor.count
+            var start = parameters.offsets[index], end = start + tensor.count
+            if let part {
+                (start, end) = (max(start, part.lowerBound), min(end, part.upperBound))
+                guard start < end else { continue }
+            }
             // Sixteen at a time: a scalar loop spent most of a small model's step on its divisions and square roots.
             var i = start
             while i + 16 <= end {

@@ -86,6 +86,13 @@ public final class HierarchicalExchange: WorkerExchange {
         try local.broadcast(values, from: 0, timeout: timeout)
     }
 
+    /// Shares are a machine's: each machine's ranks split the pass, every machine doing it whole on the same sums.
+    public func share(of range: Range<Int>) -> Range<Int> { local.share(of: range) }
+
+    public func gatherShares(_ values: UnsafeMutableBufferPointer<Float>, within range: Range<Int>, timeout: Double) throws {
+        try local.gatherShares(values, within: range, timeout: timeout)
+    }
+
     public func abort(onBehalfOf failed: Int?) { local.abort(onBehalfOf: failed) }
 }
 

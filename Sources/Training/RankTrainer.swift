@@ -80,8 +80,10 @@ struct RankFailure: Codable {
 }
 
 /// One worker's training loop: rank 0's initial state reaches every rank through the segment; each step every rank
-/// computes its slice's gradient, the exchange sums them in place, each rank averages, clips and steps its own Adam, and
-/// rank 0's running statistics are broadcast, so all ranks hold the same bits after every step. Rank 0 alone writes.
+/// computes its slice's gradient, the exchange sums them in place, each rank averages, clips and steps Adam over its share
+/// of the parameters and takes the others' shares, and rank 0's running statistics are broadcast, so all ranks hold the
+/// same parameters after every step (Adam's moments, each rank keeping its share, are gathered for a checkpoint). Rank 0
+/// alone writes.
 public final class RankTrainer {
     let assignment: RankAssignment
     let rank: Int
@@ -325,8 +327,11 @@ public final class RankTrainer {
         let norm = replica.flat.gradientNorm(within: replica.gradientRange)
         progress.step += 1
         let factor = plan.schedule.factor(step: progress.step)
-        // Clipped as Adam reads each gradient, in the same pass.
-        replica.adam.step(learningRateFactor: factor, gradientScale: settings.clipNorm > 0 ? FlatParameters.clipScale(norm: norm, maxNorm: settings.clipNorm) : nil)
+        // Clipped as Adam reads each gradient, in the same pass; each rank updates its share of the parameters (and
+        // keeps that share of the moments), then takes the others' shares.
+        replica.adam.step(learningRateFactor: factor, gradientScale: settings.clipNorm > 0 ? FlatParameters.clipScale(norm: norm, maxNorm: settings.clipNorm) : nil,
+                          within: exchange.share(of: replica.gradientRange))
+        try exchange.gatherShares(UnsafeMutableBufferPointer(start: replica.flat.values.pointer, count: replica.flat.count), within: replica.gradientRange, timeout: exchangeTimeout)
         progress.stepInEpoch = stepInEpoch + 1
         let stepSeconds = Date().timeIntervalSince(started)
         if settings.digests { recordDigest() }
@@ -373,7 +378,11 @@ public final class RankTrainer {
         return settings.patience > 0 && progress.epochsWithoutImprovement >= settings.patience
     }
 
+    /// Every rank takes part: the moments are gathered from the ranks' shares before rank 0 writes them.
     private func checkpoint() throws {
+        for moments in [replica.adam.exponentialAverage, replica.adam.exponentialAverageSquares] {
+            try exchange.gatherShares(UnsafeMutableBufferPointer(start: moments.pointer, count: moments.count), within: replica.gradientRange, timeout: exchangeTimeout)
+        }
         guard rank == 0 else { return }
         try metricsFile?.synchronize()
         progress.metricsBytes = Int(try metricsFile?.offset() ?? 0)

@@ -8,7 +8,8 @@ import Tensor
 
 /// One worker's copy of everything training changes: the model, its flat parameter and gradient buffers, Adam's
 /// moments, and the state that is not trained (BatchNorm's running statistics and counters). Every worker holds the
-/// same bits at every step boundary, so any one of them can be checkpointed and resumed into all.
+/// same parameters and state at every step boundary, and its share of the moments (gathered for a checkpoint), so any
+/// one of them can be checkpointed and resumed into all.
 final class Replica {
     let model: EmotionModel
     let flat: FlatParameters

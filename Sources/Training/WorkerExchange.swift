@@ -12,6 +12,10 @@ public protocol WorkerExchange: AnyObject {
     func allReduce(_ values: UnsafeMutableBufferPointer<Float>, timeout: Double) throws
     /// `values` replaced by rank `root`'s.
     func broadcast(_ values: UnsafeMutableBufferPointer<Float>, from root: Int, timeout: Double) throws
+    /// This rank's share of `range` in a pass the ranks of one machine split between them (Adam's step).
+    func share(of range: Range<Int>) -> Range<Int>
+    /// `values` over `range` completed from the shares the other ranks computed: the same bits in every rank.
+    func gatherShares(_ values: UnsafeMutableBufferPointer<Float>, within range: Range<Int>, timeout: Double) throws
     /// Tells the other ranks to stop waiting: this one is giving up.
     func abort(onBehalfOf failed: Int?)
 }

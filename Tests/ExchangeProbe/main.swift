@@ -3,7 +3,9 @@ import GradientExchange
 
 // A worker of a gradient exchange, for tests: `exchange-probe NAME RANK STEPS OUT [DIE_AT_STEP] [TIMEOUT]`; each step it
 // all-reduces a staged buffer of deterministic values, sums the same values in its home buffer (scaled by 1/2), and
-// receives a broadcast from rank STEP mod N, appending the three results' bytes to OUT; at DIE_AT_STEP it kills itself.
+// receives a broadcast from rank STEP mod N, then computes its share of a range (all but a few values at each end) of
+// a function of the step and the index and gathers the others' shares, appending the four results' bytes to OUT (the
+// last over the range only); at DIE_AT_STEP it kills itself.
 let arguments = CommandLine.arguments
 let (name, rank, steps, out) = (arguments[1], Int(arguments[2])!, Int(arguments[3])!, arguments[4])
 let dieAt = arguments.count > 5 ? Int(arguments[5])! : -1
@@ -24,6 +26,11 @@ do {
         values = mine
         try values.withUnsafeMutableBufferPointer { try exchange.broadcast($0, from: step % exchange.ranks, timeout: timeout) }
         file.write(values.withUnsafeBytes { Data($0) })
+        values = mine
+        let range = 5..<exchange.count - 3
+        for i in exchange.share(of: range) { values[i] = Float(i) * 0.25 + Float(step) }
+        try values.withUnsafeMutableBufferPointer { try exchange.gatherShares($0, within: range, timeout: timeout) }
+        file.write(values[range].withUnsafeBytes { Data($0) })
     }
     try file.close()
 } catch {

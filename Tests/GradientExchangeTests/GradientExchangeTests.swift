@@ -4,7 +4,7 @@ import TestSupport
 import XCTest
 
 /// The exchange across real processes: every rank ends each step with the rank-ordered sum (staged, and in place in
-/// its home buffer), and with the broadcast rank's values, bit for bit the same; a rank that dies is noticed by the others within their bound, naming it; the segment's name is gone
+/// its home buffer), with the broadcast rank's values, and with every rank's share of a pass, bit for bit the same; a rank that dies is noticed by the others within their bound, naming it; the segment's name is gone
 /// once all have mapped it.
 final class GradientExchangeTests: XCTestCase {
     private func probe() throws -> String {
@@ -33,12 +33,17 @@ final class GradientExchangeTests: XCTestCase {
         for worker in workers { worker.waitUntilExit() }
         XCTAssertEqual(workers.map(\.terminationStatus), [0, 0, 0])
         let results = try (0..<ranks).map { try Data(contentsOf: URL(fileURLWithPath: folder.file("out\($0)"))) }
-        XCTAssertEqual(results[0].count, steps * 3 * count * 4)
+        let gathered = count - 8
+        XCTAssertEqual(results[0].count, steps * (3 * count + gathered) * 4)
         XCTAssertEqual(results[1], results[0])
         XCTAssertEqual(results[2], results[0])
         let floats = results[0].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         for step in 0..<steps {
-            let (staged, home, broadcast) = (3 * step * count, (3 * step + 1) * count, (3 * step + 2) * count)
+            let first = step * (3 * count + gathered)
+            let (staged, home, broadcast, shares) = (first, first + count, first + 2 * count, first + 3 * count)
+            for index in 0..<gathered {
+                XCTAssertEqual(floats[shares + index], Float(index + 5) * 0.25 + Float(step), "gathered shares, step \(step), value \(index + 5)")
+            }
             for index in stride(from: 0, to: count, by: 37) {
                 var sum = Float(0)
                 let values = (0..<ranks).map { Float(sin(Double($0 * 7919 + step * 104_729 + index))) * 1000 }

@@ -35,4 +35,33 @@ final class AdamTests: XCTestCase {
             }
         }
     }
+
+    /// Data-parallel workers each step a share of the buffers (`within`); the shares together are the whole step, bit for
+    /// bit, wherever a share's edge falls inside a tensor.
+    func testStepsOverSharesAreTheWholeStep() {
+        let whole = FlatParameters(Linear(37, 5)), shared = FlatParameters(Linear(37, 5))
+        for i in 0..<whole.count {
+            let value = Float(sin(Double(i) * 0.7))
+            whole.values.pointer[i] = value; shared.values.pointer[i] = value
+        }
+        let groups = [Adam.Group(name: "weights", prefixes: ["weight"], learningRate: 2e-3), Adam.Group(name: "rest", prefixes: [], learningRate: 1e-2)]
+        let shares = [0..<7, 7..<96, 96..<183, 183..<whole.count]  // edges inside the weight (185) and at neither tensor's start
+        // One optimiser per share, as each worker has its own, over the same parameters.
+        let (a, owners) = (Adam(whole, groups: groups, weightDecay: 1e-3), shares.map { _ in Adam(shared, groups: groups, weightDecay: 1e-3) })
+        for step in 1...4 {
+            for i in 0..<whole.count {
+                let gradient = Float(cos(Double(i * step) * 0.3))
+                whole.gradients.pointer[i] = gradient; shared.gradients.pointer[i] = gradient
+            }
+            a.step(learningRateFactor: 0.8, gradientScale: 0.5)
+            for (owner, share) in zip(owners, shares) { owner.step(learningRateFactor: 0.8, gradientScale: 0.5, within: share) }
+            for (owner, share) in zip(owners, shares) {
+                for i in share {
+                    XCTAssertEqual(shared.values.pointer[i].bitPattern, whole.values.pointer[i].bitPattern, "step \(step), parameter \(i)")
+                    XCTAssertEqual(owner.exponentialAverage.pointer[i].bitPattern, a.exponentialAverage.pointer[i].bitPattern)
+                    XCTAssertEqual(owner.exponentialAverageSquares.pointer[i].bitPattern, a.exponentialAverageSquares.pointer[i].bitPattern)
+                }
+            }
+        }
+    }
 }
