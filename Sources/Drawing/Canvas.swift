@@ -166,6 +166,13 @@ public final class Canvas {
         cairo_clip(context)
     }
 
+    /// Limits later drawing to a rectangle (a picture's frame), until `unclip`.
+    public func clipRectangle(x: Double, y: Double, width: Double, height: Double) {
+        cairo_save(context)
+        cairo_rectangle(context, x, y, width, height)
+        cairo_clip(context)
+    }
+
     public func unclip() { cairo_restore(context) }
 
     /// The picture as `height` rows of `width` RGB triples.

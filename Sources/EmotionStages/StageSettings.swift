@@ -34,6 +34,7 @@ extension SynthesisParams: StageSettings {
         .choice("layout", \.layout, help: "the folder layout: meld, crema-d, ravdess, iemocap (utterance WAVs) or csv (a folder and labels.csv)"),
         .int("actors", \.actors, help: "a corpus layout's actors (each performs every emotion 'takes' times)").bounded(1),
         .int("takes", \.takes, help: "a corpus layout's performances of each emotion by each actor").bounded(1),
+        .int("people", \.people, help: "people in view: 1, or 2 (a listener beside the speaker, at random the larger and more central; cuts to the listener alone; a portrait on the wall)").bounded(1, 2),
     ]
 }
 

@@ -31,6 +31,7 @@ struct SynthCommand: ParsableCommand, StageOptions {
     @Option(help: help("layout")) var layout = defaults.layout.rawValue
     @Option(help: help("actors")) var actors = defaults.actors
     @Option(help: help("takes")) var takes = defaults.takes
+    @Option(help: help("people")) var people = defaults.people
 
     @Option(help: "Clips drawn and encoded at once.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -39,7 +40,7 @@ struct SynthCommand: ParsableCommand, StageOptions {
         ["seed": .int(seed), "dialogues": .list(dialogues.values.map(ParamValue.int)), "utterances": .int(utterances),
          "width": .int(width), "height": .int(height), "fps": .int(fps), "labels": .list(labels.values.map(ParamValue.string)), "label_weights": .list(labelWeights.values.map(ParamValue.double)),
          "visual_signal": .double(visualSignal), "audio_signal": .double(audioSignal), "faults": .bool(faults),
-         "mask_absent": .bool(maskAbsent), "layout": .string(layout), "actors": .int(actors), "takes": .int(takes)]
+         "mask_absent": .bool(maskAbsent), "layout": .string(layout), "actors": .int(actors), "takes": .int(takes), "people": .int(people)]
     }
 
     func validate() throws {

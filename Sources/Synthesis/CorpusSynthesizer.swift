@@ -61,7 +61,7 @@ enum CorpusSynthesizer {
                     }
                     let face = shown(params.visualSignal), voice = shown(params.audioSignal)
                     let (code, label) = layout.word(for: emotion)!
-                    var recording = CorpusRecording(utterance: PlannedUtterance(split: .train, dialogue: actor, utterance: recordings.count, speaker: actor,
+                    var recording = CorpusRecording(utterance: PlannedUtterance(split: .train, dialogue: actor, utterance: recordings.count, speaker: actor, listener: actor,
                                                                                  text: Sentences.line(&random), label: emotion, face: face, voice: voice), path: "", label: label)
                     switch layout {
                     case .meld: preconditionFailure("MELD's layout is DatasetSynthesizer's")
@@ -103,7 +103,7 @@ enum CorpusSynthesizer {
                 try WAVFile.data(speech, sampleRate: DatasetSynthesizer.sampleRate).write(to: URL(fileURLWithPath: path))
                 return Double(speech.count) / Double(DatasetSynthesizer.sampleRate)
             }
-            return try DatasetSynthesizer.writeClip(recording.utterance, speech: speech, params: params, to: path, silent: false)
+            return try DatasetSynthesizer.writeClip(recording.utterance, speech: speech, params: params, to: path, silent: false).seconds
         }
         switch params.layout {
         case .iemocap: try writeEvaluations(recordings, durations: durations, to: root)

@@ -35,6 +35,8 @@ public struct SynthesisParams: Sendable {
     /// A corpus layout's actors, each performing every drawn emotion `takes` times (MELD's layout uses `dialogues`).
     public var actors = 8
     public var takes = 2
+    /// People in view in a MELD-layout clip: 1, the speaker alone; 2, a listener too (a `TwoPersonScene`).
+    public var people = 1
 
     public init() {}
 
@@ -58,6 +60,8 @@ public struct SynthesisParams: Sendable {
         if !(0...1).contains(visualSignal) || !(0...1).contains(audioSignal) {
             return "'visual_signal' and 'audio_signal' are probabilities in [0, 1]"
         }
+        if !(1...2).contains(people) { return "'people' must be 1 or 2" }
+        if people == 2 && layout != .meld { return "'people: 2' draws MELD-layout scenes; the \(layout.rawValue) layout has one actor in view" }
         guard layout != .meld else { return nil }
         if drawn.allSatisfy({ layout.word(for: $0) == nil }) { return "'labels': none of \(labels.joined(separator: ", ")) is an emotion of the \(layout.rawValue) layout" }
         let (maxActors, maxTakes): (Int, Int) = switch layout {
@@ -86,6 +90,8 @@ public struct PlannedUtterance: Sendable {
     public var dialogue: Int
     public var utterance: Int
     public var speaker: Int
+    /// The dialogue's other speaker: in view beside the speaker in a two-person scene.
+    public var listener: Int
     public var text: String
     public var label: Emotion
     public var face: Emotion
@@ -140,7 +146,7 @@ public enum DatasetSynthesizer {
                     let face = shown(params.visualSignal)
                     let voice = shown(params.audioSignal)
                     let text = Sentences.line(&random)
-                    planned.append(PlannedUtterance(split: split, dialogue: dialogue, utterance: utterance, speaker: cast[utterance % 2],
+                    planned.append(PlannedUtterance(split: split, dialogue: dialogue, utterance: utterance, speaker: cast[utterance % 2], listener: cast[(utterance + 1) % 2],
                                                     text: text, label: label, face: face, voice: voice))
                 }
             }
@@ -191,20 +197,28 @@ public enum DatasetSynthesizer {
             precondition(template.clipName == extra.file)
             clips.append(template)
         }
-        let durations = try ParallelWork.map(Array(clips.indices), threads: threads) { index -> Double in
+        let written = try ParallelWork.map(Array(clips.indices), threads: threads) { index -> WrittenClip in
             let clip = clips[index]
             let path = root + "/" + clip.split.clipFolder + "/" + clip.clipName
-            let seconds = try writeClip(clip, speech: try speak(clip, params: params), params: params, to: path, silent: fault(.silent, clip))
+            let written = try writeClip(clip, speech: try speak(clip, params: params), params: params, to: path, silent: fault(.silent, clip))
             if fault(.truncated, clip) {
                 let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                 try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path))
             }
-            return seconds
+            return written
         }
         var seconds: [String: Double] = [:]
-        for (clip, duration) in zip(clips, durations) { seconds[clip.split.rawValue + "/" + clip.clipName] = duration }
+        for (clip, done) in zip(clips, written) { seconds[clip.split.rawValue + "/" + clip.clipName] = done.seconds }
         try writeCSVs(plan, params: params, faults: faults, durations: seconds, to: root)
         try writeTruth(plan, faults: faults, to: root)
+        if params.people == 2 { try writeFaces(zip(clips, written).map { ($0, $1) }, to: root) }
+    }
+
+    /// What writing a clip leaves to record: its duration, and in a two-person scene, its scene and every face drawn.
+    struct WrittenClip: Sendable {
+        var seconds: Double
+        var scene: TwoPersonScene?
+        var faces: [DrawnFace] = []
     }
 
     /// A speaker's face and voice, fixed by the seed.
@@ -223,7 +237,7 @@ public enum DatasetSynthesizer {
     }
 
     /// Draws and encodes one clip around its speech; returns its duration in seconds.
-    static func writeClip(_ clip: PlannedUtterance, speech: [Float], params: SynthesisParams, to path: String, silent: Bool) throws -> Double {
+    static func writeClip(_ clip: PlannedUtterance, speech: [Float], params: SynthesisParams, to path: String, silent: Bool) throws -> WrittenClip {
         let face = identity(of: clip.speaker, params: params).0
         let samples = silent ? [Float](repeating: 0, count: speech.count) : speech
 
@@ -239,9 +253,22 @@ public enum DatasetSynthesizer {
         let writer = try MP4Writer(path: path, settings: .init(width: params.width, height: params.height, frameRate: params.frameRate, sampleRate: sampleRate))
         let canvas = Canvas(width: params.width, height: params.height)
         var noise = SeededRandom(seed: params.seed, 3, clip.split.hashValueStable, clip.dialogue, clip.utterance)
+        var written = WrittenClip(seconds: Double(samples.count) / Double(sampleRate))
+        if params.people == 2 {
+            var random = SeededRandom(seed: params.seed, 4, clip.split.hashValueStable, clip.dialogue, clip.utterance)
+            // The portrait is of someone outside the cast.
+            let portrait = identity(of: Sentences.speakers.count + Int(random.next() % 8), params: params).0
+            written.scene = TwoPersonScene(&random, width: params.width, height: params.height, frames: frameCount, frameRate: params.frameRate, portrait: portrait)
+        }
+        let listener = identity(of: clip.listener, params: params).0
         for frame in 0..<frameCount {
             let time = Double(frame) / Double(params.frameRate)
-            FacePainter.paint(canvas, identity: face, expression: Expression.of(clip.face), speech: loudness[frame], time: time)
+            if let scene = written.scene {
+                written.faces += scene.paint(canvas, frame: frame, time: time, speaker: face, listener: listener, expression: Expression.of(clip.face),
+                                             loudness: loudness[frame])
+            } else {
+                FacePainter.paint(canvas, identity: face, expression: Expression.of(clip.face), speech: loudness[frame], time: time)
+            }
             var pixels = canvas.rgbPixels()
             // Sensor-like noise of -3...3 levels: eight pixels' worth from each random word.
             pixels.withUnsafeMutableBufferPointer { bytes in
@@ -259,7 +286,7 @@ public enum DatasetSynthesizer {
         }
         try writer.append(samples: samples)
         try writer.finish()
-        return Double(samples.count) / Double(sampleRate)
+        return written
     }
 
     static func writeCSVs(_ plan: [PlannedUtterance], params: SynthesisParams, faults: [PlantedFault], durations: [String: Double], to root: String) throws {
@@ -295,6 +322,27 @@ public enum DatasetSynthesizer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(faults).write(to: URL(fileURLWithPath: root + "/synthesis/faults.json"))
+    }
+}
+
+extension DatasetSynthesizer {
+    /// Two-person scenes' truth: `synthesis/scenes.csv`, a line per clip (whether the listener is the larger and more
+    /// central, the frame of a cut to the listener alone, whether a portrait hangs on the wall), and `synthesis/faces.csv`,
+    /// a line per face drawn per frame (its role, whether it speaks there, its head's bounds).
+    static func writeFaces(_ clips: [(PlannedUtterance, WrittenClip)], to root: String) throws {
+        var scenes = [CSV.line(["split", "dialogue", "utterance", "frames", "listener_dominant", "cut_frame", "picture"])]
+        var faces = [CSV.line(["split", "dialogue", "utterance", "frame", "role", "speaking", "left", "top", "right", "bottom"])]
+        for (clip, written) in clips {
+            guard let scene = written.scene else { continue }
+            let id = [clip.split.rawValue, String(clip.dialogue), String(clip.utterance)]
+            scenes.append(CSV.line(id + [String(scene.listenerMouth.count), String(scene.listenerDominant), scene.cut.map(String.init) ?? "", String(scene.picture != nil)]))
+            for face in written.faces {
+                faces.append(CSV.line(id + [String(face.frame), face.role.rawValue, String(face.speaking), String(face.left), String(face.top),
+                                            String(face.right), String(face.bottom)]))
+            }
+        }
+        try Data((scenes.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: root + "/synthesis/scenes.csv"))
+        try Data((faces.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: root + "/synthesis/faces.csv"))
     }
 }
 

@@ -70,13 +70,22 @@ public enum FacePainter {
     /// One frame. `speech` in [0, 1] opens the mouth with the voice's loudness; `time` moves the head slightly.
     public static func paint(_ canvas: Canvas, identity: FaceIdentity, expression: Expression, speech: Double, time: Double) {
         let w = Double(canvas.width), h = Double(canvas.height)
-        let radius = identity.size * h
-        let center = Point(w / 2 + identity.offset.x * w + 0.02 * w * sin(2 * Double.pi * 0.4 * time),
-                           h * 0.46 + identity.offset.y * h + 0.01 * h * sin(2 * Double.pi * 0.3 * time + 1))
+        canvas.fillVerticalGradient(top: identity.backgroundTop, bottom: identity.backgroundBottom)
+        paintPerson(canvas, identity: identity, center: Point(w / 2 + identity.offset.x * w, h * 0.46 + identity.offset.y * h), radius: identity.size * h,
+                    expression: expression, mouth: speech, time: time)
+    }
+
+    /// One person, head centred near `center` (swaying with `time`) with head radius `radius` in pixels, shoulders
+    /// below. `mouth` in [0, 1] opens the mouth beyond the expression's (the voice's loudness, or a listener's own
+    /// movements). Returns where the head was drawn.
+    @discardableResult
+    public static func paintPerson(_ canvas: Canvas, identity: FaceIdentity, center rest: Point, radius: Double, expression: Expression,
+                                   mouth speech: Double, time: Double) -> HeadBox {
+        let w = Double(canvas.width), h = Double(canvas.height)
+        let center = Point(rest.x + 0.02 * w * sin(2 * Double.pi * 0.4 * time), rest.y + 0.01 * h * sin(2 * Double.pi * 0.3 * time + 1))
         let r = radius, cx = center.x, cy = center.y, hw = identity.width
         func p(_ x: Double, _ y: Double) -> Point { Point(cx + x * r, cy + y * r) }
 
-        canvas.fillVerticalGradient(top: identity.backgroundTop, bottom: identity.backgroundBottom)
         canvas.fillShadedEllipse(p(0, 2.05), radiusX: 1.95 * r, radiusY: 0.95 * r, focus: p(-0.5, 1.6),
                                  inner: identity.shirt.shaded(1.15), outer: identity.shirt.shaded(0.7))
         canvas.fillEllipse(p(0, 1.05), radiusX: 0.4 * r, radiusY: 0.55 * r, color: identity.skin.shaded(0.8))
@@ -135,5 +144,11 @@ public enum FacePainter {
                            width: 0.045 * r, color: Color(0.65, 0.3, 0.3))
         canvas.strokeCurve(start: leftCorner, curves: [(p(-halfWidth * 0.5, lowerMiddle + 0.03), p(halfWidth * 0.5, lowerMiddle + 0.03), rightCorner)],
                            width: 0.05 * r, color: Color(0.7, 0.35, 0.35))
+        return HeadBox(left: cx - 0.9 * hw * r, top: cy - 1.12 * r, right: cx + 0.9 * hw * r, bottom: cy + 1.12 * r)
     }
+}
+
+/// The bounds of a drawn head's skin, in pixels.
+public struct HeadBox: Sendable {
+    public var left, top, right, bottom: Double
 }

@@ -144,5 +144,19 @@ final class SynthesisTests: XCTestCase {
 
         params.labelWeights = [1, 1, 0, 0, 0, 0, 0]
         XCTAssertEqual(Set(DatasetSynthesizer.plan(params).map(\.label)), [.neutral, .joy])
+        // The listener of a two-person scene is the dialogue's other speaker.
+        for clip in plan { XCTAssertNotEqual(clip.listener, clip.speaker) }
+        XCTAssert(zip(plan, plan.dropFirst()).allSatisfy { $0.dialogue != $1.dialogue || ($0.speaker == $1.listener && $0.listener == $1.speaker) })
+    }
+
+    func testTwoPeopleAreMELDScenesOnly() {
+        var params = SynthesisParams()
+        params.people = 2
+        XCTAssertNil(params.problem)
+        params.people = 3
+        XCTAssertEqual(params.problem, "'people' must be 1 or 2")
+        params.people = 2
+        params.layout = .cremaD
+        XCTAssertEqual(params.problem, "'people: 2' draws MELD-layout scenes; the crema-d layout has one actor in view")
     }
 }
