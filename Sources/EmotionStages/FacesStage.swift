@@ -5,11 +5,12 @@ import Pipeline
 
 /// `faces`: per clip, `frames` frames sampled uniformly, the speaker's face found and aligned as MODEL.md says:
 /// `frames.npy` (uint8, frames x 224 x 224 x 3; all zero when no frame has a face) and `faces.json` (boxes,
-/// landmarks, faces per frame, the chosen track, and `status`: ok, no_face, or why the clip cannot be read), and
+/// landmarks, faces per frame, the chosen track and, with `speaker: active`, how the speaker's face was chosen, and
+/// `status`: ok, no_face, or why the clip cannot be read), and
 /// `face_params.json`, the settings that made the chips (carried through the shards into an export's model_info.json).
 public enum FacesStage {
     public static let kind = StageKind.map(
-        "faces", version: 5, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips)", params: FaceSettings.params
+        "faces", version: 6, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips; the speaking face of several)", params: FaceSettings.params
     ) { context in
         let settings = try FaceSettings(context.params, stage: context.stage)
         prefetchPredictor(settings.predictor)
@@ -32,7 +33,9 @@ public enum FacesStage {
             try context.writeJSON(UnreadableClip(error), to: "faces.json")
             return
         }
-        let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(settings.predictor), settings: settings)
+        let location = try context.onlyFile().location
+        let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(settings.predictor), settings: settings,
+                                           analysis: { try ClipFaces.analysisInput(location, settings: settings) })
         for (index, chip) in result.chips.enumerated() {
             pixels.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip.pixels)
         }

@@ -99,6 +99,8 @@ extension FaceSettings: StageSettings {
         .int("size", \.size, help: "chip side in pixels").bounded(16),
         .double("padding", \.padding, help: "dlib's chip padding around the landmarks").bounded(0),
         .string("predictor", \.predictor, help: "dlib's 68-point landmark model"),
+        .choice("speaker", \.speaker, help: "which of several faces: active (the one whose lips move with the voice; else the largest, saying why) or largest (the largest and most central)"),
+        .int("analysis_fps", \.analysisRate, help: "frames per second decoded to follow lips where a clip shows several faces").bounded(2),
     ]
 }
 

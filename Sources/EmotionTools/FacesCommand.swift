@@ -25,9 +25,12 @@ struct FacesCommand: ParsableCommand, StageOptions {
     @Option(help: help("size")) var size = defaults.size
     @Option(help: help("padding")) var padding = defaults.padding
     @Option(help: help("predictor")) var predictor = defaults.predictor
+    @Option(help: help("speaker")) var speaker = defaults.speaker.rawValue
+    @Option(help: help("analysis_fps")) var analysisFPS = defaults.analysisRate
 
     var paramValues: [String: ParamValue] {
-        ["frames": .int(frames), "max_side": .int(maxSide), "size": .int(size), "padding": .double(padding), "predictor": .string(predictor)]
+        ["frames": .int(frames), "max_side": .int(maxSide), "size": .int(size), "padding": .double(padding), "predictor": .string(predictor),
+         "speaker": .string(speaker), "analysis_fps": .int(analysisFPS)]
     }
 
     func validate() throws { _ = try settings() }
@@ -41,8 +44,10 @@ struct FacesCommand: ParsableCommand, StageOptions {
         } else {
             sampled = try MediaReader(path: input).frames(count: settings.frames)
         }
+        let isVideo = !imageTypes.contains((input as NSString).pathExtension.lowercased())
         let result = try ClipFaces.extract(frames: sampled, detectors: try FacesStage.detectors(),
-                                           predictor: try FacesStage.predictor(settings.predictor), settings: settings)
+                                           predictor: try FacesStage.predictor(settings.predictor), settings: settings,
+                                           analysis: isVideo ? { try ClipFaces.analysisInput(input, settings: settings) } : nil)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         for (index, chip) in result.chips.enumerated() { try PNGFile.write(chip, to: out + "/face_\(index).png") }
         for (index, frame) in result.record.frames.enumerated() where !frame.faces.isEmpty {
@@ -56,7 +61,8 @@ struct FacesCommand: ParsableCommand, StageOptions {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(result.record).write(to: URL(fileURLWithPath: out + "/faces.json"))
         let found = result.record.frames.filter { !$0.faces.isEmpty }.count
-        print("\(input): \(result.record.status.rawValue); faces in \(found) of \(sampled.count) frame(s); wrote \(out)")
+        print("\(input): \(result.record.status.rawValue); faces in \(found) of \(sampled.count) frame(s)"
+              + (result.record.speaker.map { "; \($0.rule.rawValue) face: \($0.reason)" } ?? "") + "; wrote \(out)")
     }
 }
 

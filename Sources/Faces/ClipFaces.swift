@@ -24,9 +24,12 @@ public struct ClipFaceRecord: Codable, Sendable {
     public var width: Int
     public var height: Int
     public var frames: [Frame]
-    /// Which track was chosen, and how many there were.
+    /// Which track was chosen, and how many there were (tracks of the sampled frames; nil when the active-speaker rule
+    /// chose a track of its analysis frames, `speaker.chosen`).
     public var chosenTrack: Int?
     public var tracks: Int
+    /// With `speaker: active`: how the face was chosen, every track of the analysis with its score, and why.
+    public var speaker: SpeakerChoice?
 }
 
 /// How the face stage samples and aligns a clip: the numbers of MODEL.md, each a stage param.
@@ -41,6 +44,11 @@ public struct FaceSettings: Sendable, Hashable {
     public var padding = 0.25
     /// dlib's 68-point landmark model.
     public var predictor = LandmarkPredictor.debianModelPath
+    /// Which face of several: the largest and most central, or the one speaking (`ActiveSpeaker`).
+    public var speaker = SpeakerRule.active
+    /// Frames per second decoded to follow lips when a clip shows several faces (at most `maximumAnalysisFrames`).
+    public var analysisRate = 12
+    public static let maximumAnalysisFrames = 360
 
     public init() {}
 
@@ -50,14 +58,20 @@ public struct FaceSettings: Sendable, Hashable {
         if size < 16 { return "the chip size must be at least 16, not \(size)" }
         if maxSide < 0 { return "the detection size must be 0 (full size) or positive, not \(maxSide)" }
         if !(padding >= 0) { return "the padding must be 0 or more, not \(padding)" }
+        if analysisRate < 2 { return "the analysis rate must be at least 2 frames per second, not \(analysisRate)" }
         return nil
     }
 }
 
 /// Chooses one face per clip and aligns it in every sampled frame, as MODEL.md says: detect on a copy no larger
 /// than `maxSide`, then landmarks and dlib's 224x224 chip on the full-resolution frame. MELD does not say who
-/// speaks; the face whose track is largest and most central over the clip is taken.
+/// speaks: where the sampled frames show one face track, it is taken; where they show several, the `active` rule
+/// follows every face through the clip's `analysis` frames and takes the one whose lips move with the voice, and
+/// otherwise (or with `speaker: largest`) the track largest and most central over the clip is taken.
 public enum ClipFaces {
+    /// What the active-speaker rule reads: the clip's frames at the analysis rate and its voice.
+    public typealias AnalysisInput = (frames: [(time: Double, image: RGBImage)], audio: [Float], sampleRate: Int)
+
     public struct Result {
         public var record: ClipFaceRecord
         /// One chip per sampled frame; empty when no face was found.
@@ -68,9 +82,19 @@ public enum ClipFaces {
     /// second) while the frames are searched, and a clip without faces never needs it.
     /// With several `detectors` (one per thread: each keeps scratch state), the frames are searched on that
     /// many threads at once, as a decoder runs its frame threads.
+    /// The clip at `path` at the analysis rate and its voice at 16 kHz (none when it has no sound: the rule then falls back).
+    public static func analysisInput(_ path: String, settings: FaceSettings) throws -> AnalysisInput {
+        let reader = try MediaReader(path: path)
+        let count = min(FaceSettings.maximumAnalysisFrames, max(2, Int((reader.duration * Double(settings.analysisRate)).rounded(.up))))
+        let frames = try reader.frames(count: count)
+        let audio = reader.hasAudio ? ((try? MediaReader(path: path).audio(sampleRate: 16_000)) ?? []) : []
+        return (frames, audio, 16_000)
+    }
+
+    /// `analysis` is asked for only when the sampled frames show several face tracks and `speaker` is `active`.
     public static func extract(frames: [(time: Double, image: RGBImage)], detectors: [FaceDetector],
                                predictor loadPredictor: @autoclosure () throws -> LandmarkPredictor,
-                               settings: FaceSettings = FaceSettings()) throws -> Result {
+                               settings: FaceSettings = FaceSettings(), analysis: (() throws -> AnalysisInput)? = nil) throws -> Result {
         precondition(!detectors.isEmpty, "at least one detector")
         let width = frames.first?.image.width ?? 0, height = frames.first?.image.height ?? 0
         let (prepared, detections) = try search(frames.map(\.image), detectors: detectors, maxSide: settings.maxSide)
@@ -87,14 +111,34 @@ public enum ClipFaces {
         record.status = .ok
         record.chosenTrack = best
         let predictor = try loadPredictor()
+        var boxes = frames.indices.map { index in (box: tracks[best][index] ?? nearestBox(in: tracks[best], to: index), detected: tracks[best][index] != nil) }
+        if settings.speaker == .active {
+            if tracks.count > 1, let analysis {
+                let input = try analysis()
+                let found = try ActiveSpeaker.analyse(frames: input.frames, audio: input.audio, sampleRate: input.sampleRate, detectors: detectors,
+                                                      predictor: predictor, maxSide: settings.maxSide)
+                record.speaker = found.choice
+                if let chosen = found.choice.chosen {
+                    // Each sampled frame takes the speaking track's box at the nearest analysis frame it is seen in.
+                    let track = found.tracks[chosen], step = 1 / Double(settings.analysisRate)
+                    record.chosenTrack = nil
+                    boxes = frames.map { frame in
+                        let nearest = track.keys.min { (abs(found.times[$0] - frame.time), $0) < (abs(found.times[$1] - frame.time), $1) }!
+                        return (track[nearest]!, abs(found.times[nearest] - frame.time) <= step)
+                    }
+                }
+            } else {
+                record.speaker = SpeakerChoice(rule: .largest, reason: tracks.count == 1 ? "one face track: nothing to choose" : "no analysis frames were given",
+                                               analysisFrames: 0, cuts: [], tracks: [], chosen: nil)
+            }
+        }
         var chips: [RGBImage] = []
         for index in frames.indices {
-            let detected = tracks[best][index]
-            let box = detected ?? nearestBox(in: tracks[best], to: index)
+            let box = boxes[index].box
             let landmarks = try predictor.landmarks(in: prepared[index], box: box)
             let chip = try FaceChip.extract(from: prepared[index], box: box, landmarks: landmarks, size: settings.size, padding: settings.padding)
             record.frames[index].chosen = box
-            record.frames[index].chosenDetected = detected != nil
+            record.frames[index].chosenDetected = boxes[index].detected
             record.frames[index].landmarks = landmarks
             chips.append(chip.image)
         }
@@ -103,8 +147,8 @@ public enum ClipFaces {
 
     public static func extract(frames: [(time: Double, image: RGBImage)], detector: FaceDetector,
                                predictor: @autoclosure () throws -> LandmarkPredictor,
-                               settings: FaceSettings = FaceSettings()) throws -> Result {
-        try extract(frames: frames, detectors: [detector], predictor: try predictor(), settings: settings)
+                               settings: FaceSettings = FaceSettings(), analysis: (() throws -> AnalysisInput)? = nil) throws -> Result {
+        try extract(frames: frames, detectors: [detector], predictor: try predictor(), settings: settings, analysis: analysis)
     }
 
     /// Each frame in dlib's form and its detections; frame i goes to detector i mod count, each detector on

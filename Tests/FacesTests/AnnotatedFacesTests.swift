@@ -68,4 +68,22 @@ final class AnnotatedFacesTests: XCTestCase {
             XCTAssertEqual(result.chips.count, 8, clip)
         }
     }
+
+    /// A real talking face's lips follow its voice: on CREMA-D's clips (one actor, so the stage has nothing to choose
+    /// and does not analyse them) the analysis finds one track whose score is clear.
+    func testATalkingFacesLipsFollowItsVoice() throws {
+        let clips = try Shared.files(in: "data/clips", withExtensions: ["flv"])
+        let detector = try FaceDetector(), predictor = try LandmarkPredictor()
+        var scores: [String] = []
+        for clip in clips {
+            let input = try ClipFaces.analysisInput(clip, settings: FaceSettings())
+            let choice = try ActiveSpeaker.analyse(frames: input.frames, audio: input.audio, sampleRate: input.sampleRate, detectors: [detector],
+                                                   predictor: predictor, maxSide: 640).choice
+            scores.append(choice.tracks.map { String(format: "%.2f", $0.score ?? .nan) }.joined(separator: "/"))
+            XCTAssertEqual(choice.tracks.filter { $0.frames >= ActiveSpeaker.minimumFrames }.count, 1, "\(clip): one face (\(choice.reason))")
+            XCTAssertEqual(choice.rule, .active, "\(clip): \(choice.reason)")
+            XCTAssertEqual(choice.cuts, [], clip)
+        }
+        print("CREMA-D talking faces, lips against voice: \(scores.joined(separator: ", "))")
+    }
 }
