@@ -62,7 +62,8 @@ public enum ActiveSpeaker {
             let shot = Array(detections[start..<end])
             tracks += ClipFaces.link(shot).map { track in Dictionary(uniqueKeysWithValues: track.map { ($0.key + start, $0.value) }) }
         }
-        let loudness = loudness(audio, sampleRate: sampleRate, times: times, rate: frames.count > 1 ? Double(frames.count - 1) / max(1e-6, times.last! - times.first!) : 1)
+        let rate = frames.count > 1 ? Double(frames.count - 1) / max(1e-6, times.last! - times.first!) : 1
+        let loudness = loudness(audio, sampleRate: sampleRate, times: times, rate: rate), voice = smoothedSeries(loudness)
         var records: [SpeakerChoice.Track] = []
         for track in tracks {
             let indices = track.keys.sorted()
@@ -72,7 +73,7 @@ public enum ActiveSpeaker {
             for index in indices.first!...indices.last! {
                 opening[index] = mouthOpening(try predictor.landmarks(in: prepared[index], box: track[index] ?? ClipFaces.nearestBox(in: track, to: index)))
             }
-            let (score, lag) = correlation(smoothed(opening), smoothedSeries(loudness))
+            let (score, lag) = correlation(smoothed(opening), voice)
             records.append(SpeakerChoice.Track(first: indices.first!, last: indices.last!, frames: indices.count,
                                                height: indices.reduce(0) { $0 + Double(track[$1]!.height) } / Double(indices.count), score: score, lag: lag))
         }

@@ -78,19 +78,19 @@ public enum ClipFaces {
         public var chips: [RGBImage]
     }
 
-    /// `predictor` is asked for only once a face track exists, so a caller may still be loading it (about a
-    /// second) while the frames are searched, and a clip without faces never needs it.
-    /// With several `detectors` (one per thread: each keeps scratch state), the frames are searched on that
-    /// many threads at once, as a decoder runs its frame threads.
     /// The clip at `path` at the analysis rate and its voice at 16 kHz (none when it has no sound: the rule then falls back).
     public static func analysisInput(_ path: String, settings: FaceSettings) throws -> AnalysisInput {
         let reader = try MediaReader(path: path)
         let count = min(FaceSettings.maximumAnalysisFrames, max(2, Int((reader.duration * Double(settings.analysisRate)).rounded(.up))))
         let frames = try reader.frames(count: count)
-        let audio = reader.hasAudio ? ((try? MediaReader(path: path).audio(sampleRate: 16_000)) ?? []) : []
+        let audio = reader.hasAudio ? ((try? reader.audio(sampleRate: 16_000)) ?? []) : []
         return (frames, audio, 16_000)
     }
 
+    /// `predictor` is asked for only once a face track exists, so a caller may still be loading it (about a
+    /// second) while the frames are searched, and a clip without faces never needs it.
+    /// With several `detectors` (one per thread: each keeps scratch state), the frames are searched on that
+    /// many threads at once, as a decoder runs its frame threads.
     /// `analysis` is asked for only when the sampled frames show several face tracks and `speaker` is `active`.
     public static func extract(frames: [(time: Double, image: RGBImage)], detectors: [FaceDetector],
                                predictor loadPredictor: @autoclosure () throws -> LandmarkPredictor,
@@ -114,7 +114,13 @@ public enum ClipFaces {
         var boxes = frames.indices.map { index in (box: tracks[best][index] ?? nearestBox(in: tracks[best], to: index), detected: tracks[best][index] != nil) }
         if settings.speaker == .active {
             if tracks.count > 1, let analysis {
-                let input = try analysis()
+                let input: AnalysisInput
+                do { input = try analysis() } catch {
+                    // A clip whose sampled frames decode but whose every frame does not (cut short) keeps the largest face.
+                    record.speaker = SpeakerChoice(rule: .largest, reason: "the clip does not decode at the analysis rate: \(error)", analysisFrames: 0,
+                                                   cuts: [], tracks: [], chosen: nil)
+                    return try chips(frames, prepared, boxes, &record, predictor: predictor, settings: settings)
+                }
                 let found = try ActiveSpeaker.analyse(frames: input.frames, audio: input.audio, sampleRate: input.sampleRate, detectors: detectors,
                                                       predictor: predictor, maxSide: settings.maxSide)
                 record.speaker = found.choice
@@ -132,6 +138,12 @@ public enum ClipFaces {
                                                analysisFrames: 0, cuts: [], tracks: [], chosen: nil)
             }
         }
+        return try chips(frames, prepared, boxes, &record, predictor: predictor, settings: settings)
+    }
+
+    /// The chip of each sampled frame in its chosen box, the boxes and landmarks recorded.
+    private static func chips(_ frames: [(time: Double, image: RGBImage)], _ prepared: [FaceImage], _ boxes: [(box: FaceBox, detected: Bool)],
+                              _ record: inout ClipFaceRecord, predictor: LandmarkPredictor, settings: FaceSettings) throws -> Result {
         var chips: [RGBImage] = []
         for index in frames.indices {
             let box = boxes[index].box
