@@ -97,6 +97,22 @@ final class TwoPersonSceneTests: XCTestCase {
         try checkTruth(scenes)
         try checkLargestRule(scenes)
         try checkActiveRule(scenes)
+        try checkTheChoiceIsTheSameOnOneThreadAndTwo(scenes)
+    }
+
+    /// The analysis searches frames on as many threads as it has detectors; its record is the same, byte for byte.
+    private func checkTheChoiceIsTheSameOnOneThreadAndTwo(_ scenes: Scenes) throws {
+        let predictor = try LandmarkPredictor()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for clip in DatasetSynthesizer.plan(scenes.params).prefix(4) {
+            let path = scenes.folder.file(clip.split.clipFolder + "/" + clip.clipName)
+            let records = try [1, 2].map { threads in
+                try encoder.encode(ClipFaces.extract(frames: try MediaReader(path: path).frames(count: 8), detectors: try (0..<threads).map { _ in try FaceDetector() },
+                                                     predictor: predictor, analysis: { try ClipFaces.analysisInput(path, settings: FaceSettings()) }).record)
+            }
+            XCTAssertEqual(records[0], records[1], clip.clipName)
+        }
     }
 
     private func checkTruth(_ scenes: Scenes) throws {
