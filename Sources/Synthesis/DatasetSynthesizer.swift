@@ -211,7 +211,7 @@ public enum DatasetSynthesizer {
         for (clip, done) in zip(clips, written) { seconds[clip.split.rawValue + "/" + clip.clipName] = done.seconds }
         try writeCSVs(plan, params: params, faults: faults, durations: seconds, to: root)
         try writeTruth(plan, faults: faults, to: root)
-        if params.people == 2 { try writeFaces(zip(clips, written).map { ($0, $1) }, to: root) }
+        if params.people == 2 { try writeFaces(Array(zip(clips, written)), to: root) }
     }
 
     /// What writing a clip leaves to record: its duration, and in a two-person scene, its scene and every face drawn.
@@ -236,7 +236,7 @@ public enum DatasetSynthesizer {
         return pad + (try AudioResampler.resample(spoken.samples, from: spoken.sampleRate, to: sampleRate)) + pad
     }
 
-    /// Draws and encodes one clip around its speech; returns its duration in seconds.
+    /// Draws and encodes one clip around its speech; returns its duration and, in a two-person scene, what it drew.
     static func writeClip(_ clip: PlannedUtterance, speech: [Float], params: SynthesisParams, to path: String, silent: Bool) throws -> WrittenClip {
         let face = identity(of: clip.speaker, params: params).0
         let samples = silent ? [Float](repeating: 0, count: speech.count) : speech
