@@ -35,7 +35,7 @@ public struct SpeakerChoice: Codable, Sendable, Equatable {
 /// Finds the speaking face: every face tracked through the clip at an analysis rate (tracks broken at shot cuts), each
 /// track's mouth opening from its landmarks frame by frame, correlated with the loudness of the clip's voice over the
 /// same frames, allowing a lag of up to two frames either way. A track whose score is at least `clearScore` and ahead of
-/// the next by `margin` is the speaker.
+/// every track in view beside it by `margin` is the speaker.
 public enum ActiveSpeaker {
     public static let minimumFrames = 6
     public static let clearScore = 0.4
@@ -135,7 +135,7 @@ public enum ActiveSpeaker {
     /// lag's, and the lag (the smaller in size of equal ones). Nil with fewer than `minimumFrames` pairs, or no variation.
     static func correlation(_ opening: [Int: Double], _ loudness: [Double]) -> (Double?, Int?) {
         var best: (Double, Int)?
-        for lag in [0, -1, 1, -2, 2] where abs(lag) <= maximumLag {
+        for lag in (-maximumLag...maximumLag).sorted(by: { (abs($0), $0) < (abs($1), $1) }) {
             let pairs = opening.keys.sorted().compactMap { index -> (Double, Double)? in
                 let other = index + lag
                 return loudness.indices.contains(other) ? (opening[index]!, loudness[other]) : nil
