@@ -158,10 +158,10 @@ public struct ResultsTable: Encodable, Sendable {
         case runComparisons = "run_comparisons", notRun = "not_run"
     }
 
-    /// The run an evaluate stage stands for: what a `matrix` put after its model's name (`evaluate@visual-1` is run `1`);
-    /// empty for a stage of its own.
+    /// The run an evaluate stage stands for: what a `matrix` put after its model's name (`evaluate@visual-1` is run `1`,
+    /// `evaluate@visual-3-1` fold 3's run `3-1`); empty for a stage of its own.
     public static func run(ofStage stage: String) -> String {
-        guard let at = stage.lastIndex(of: "@"), let dash = stage[at...].lastIndex(of: "-") else { return "" }
+        guard let at = stage.lastIndex(of: "@"), let dash = stage[at...].firstIndex(of: "-") else { return "" }
         return String(stage[stage.index(after: dash)...])
     }
 

@@ -44,8 +44,9 @@ final class CorpusPipelineTests: XCTestCase {
 
     /// The kept rows of every split, with the generator's truth checked against them; returns the label set.
     @discardableResult
-    private func checkManifests(_ out: String, data: String, classes expected: [String], kept: Int) throws -> LabelSet {
-        let report = try json(out + "/clean/report.json")
+    private func checkManifests(_ out: String, data: String, classes expected: [String], kept: Int, clean: String = "clean",
+                                export: String = "export") throws -> LabelSet {
+        let report = try json(out + "/\(clean)/report.json")
         let classes = try LabelSet(report["classes"] as! [String])
         XCTAssertEqual(classes.names, expected)
         var truth: [String: String] = [:]
@@ -55,7 +56,7 @@ final class CorpusPipelineTests: XCTestCase {
         }
         var splitOf: [String: String] = [:], count = 0
         for split in ["train", "dev", "test"] {
-            for line in try String(contentsOfFile: out + "/clean/\(split).jsonl", encoding: .utf8).split(separator: "\n") {
+            for line in try String(contentsOfFile: out + "/\(clean)/\(split).jsonl", encoding: .utf8).split(separator: "\n") {
                 let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
                 guard record["status"] as? String == "kept", let clip = record["clip"] as? String else { continue }
                 count += 1
@@ -67,7 +68,7 @@ final class CorpusPipelineTests: XCTestCase {
         }
         XCTAssertEqual(count, kept)
         XCTAssertEqual(Set(splitOf.values), ["train", "dev", "test"])
-        let info = try ModelInfo.read(out + "/export/model_info.json")
+        let info = try ModelInfo.read(out + "/\(export)/model_info.json")
         XCTAssertEqual(info.classes, classes)
         return classes
     }
@@ -92,17 +93,56 @@ final class CorpusPipelineTests: XCTestCase {
         XCTAssertEqual(report["problems"] as? [String], ["Actor_01/01-01-09-01-01-01-01.mp4: emotion '09' is out of range (01 to 08)"])
     }
 
-    func testIemocapFourClassFold() throws {
-        // Three sessions (six actors) in three folds: fold 3 tests Session3, tunes on Session1 and trains on Session2.
-        let (out, data) = try run(layout: "iemocap", folder: "IEMOCAP", pipeline: "iemocap", synth: ["--actors", "6"], vars: ["folds=3", "fold=3"])
-        try checkManifests(out, data: data, classes: ["neutral", "happy", "angry", "sad"], kept: 24)
-        let speakers = (try json(out + "/clean/report.json")["speaker_splits"] as! [String: Any])["speakers"] as! [String: [String]]
-        XCTAssertEqual(speakers, ["train": ["Ses02F", "Ses02M"], "dev": ["Ses01F", "Ses01M"], "test": ["Ses03F", "Ses03M"]])
-        // Sound only: the voice model alone is trained, evaluated and exported.
-        XCTAssertEqual(try models(out), ["audio"])
+    /// Leave one session out in one graph: three sessions (six actors) in three folds, each fold's stages on their own,
+    /// and the results pooled over them.
+    func testIemocapFourClassFolds() throws {
+        let (out, data) = try run(layout: "iemocap", folder: "IEMOCAP", pipeline: "iemocap", synth: ["--actors", "6"], vars: ["folds=3", "fold=1,2,3"])
+        var tested: [String] = []
+        for fold in 1...3 {
+            // Fold K tests SessionK, tunes on the next session and trains on the other.
+            try checkManifests(out, data: data, classes: ["neutral", "happy", "angry", "sad"], kept: 24, clean: "clean@\(fold)", export: "export@\(fold)")
+            let speakers = (try json(out + "/clean@\(fold)/report.json")["speaker_splits"] as! [String: Any])["speakers"] as! [String: [String]]
+            let next = fold % 3 + 1, other = 6 - fold - next
+            XCTAssertEqual(speakers, ["train": ["Ses0\(other)F", "Ses0\(other)M"], "dev": ["Ses0\(next)F", "Ses0\(next)M"], "test": ["Ses0\(fold)F", "Ses0\(fold)M"]])
+            tested += try String(contentsOfFile: out + "/clean@\(fold)/test.jsonl", encoding: .utf8).split(separator: "\n").compactMap { line in
+                let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return record["status"] as? String == "kept" ? record["clip"] as? String : nil
+            }
+        }
+        XCTAssertEqual(tested.count, 24, "every kept utterance is tested in exactly one fold")
+        XCTAssertEqual(Set(tested).count, 24)
+        // Sound only: the voice model alone is trained, evaluated and exported, once per fold, and pooled.
+        XCTAssertEqual(try models(out), ["audio (run 1-0)", "audio (run 2-0)", "audio (run 3-0)"])
+        let aggregates = try json(out + "/results/results.json")["aggregates"] as! [[String: Any]]
+        XCTAssertEqual(aggregates.count, 1)
+        XCTAssertEqual(aggregates[0]["runs"] as? [String], ["1-0", "2-0", "3-0"])
+        XCTAssertEqual(aggregates[0]["pooled_clips"] as? Int, 24, "the pooled figures are over every fold's test clips")
         let markdown = try String(contentsOfFile: out + "/results/results.md", encoding: .utf8)
         XCTAssertTrue(markdown.contains("Not run: visual, concat, transformer, cross_attention: the utterance WAVs have no faces"), markdown)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/train@visual"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/train@visual-1-0"))
+    }
+
+    /// Cross-validation with faces: two of three speaker folds in one graph, every model per fold, each fold's exported
+    /// model its own, and the results pooled and paired fold by fold.
+    func testCremaDInFolds() throws {
+        let (out, data) = try run(layout: "crema-d", folder: "CREMA-D", pipeline: "crema-d-folds", vars: ["folds=3", "fold=1,2"])
+        var testSpeakers: [[String]] = []
+        for fold in 1...2 {
+            try checkManifests(out, data: data, classes: ["anger", "disgust", "fear", "happy", "neutral", "sad"], kept: 24, clean: "clean@\(fold)",
+                               export: "export@\(fold)")
+            let speakers = (try json(out + "/clean@\(fold)/report.json")["speaker_splits"] as! [String: Any])["speakers"] as! [String: [String]]
+            testSpeakers.append(speakers["test"]!)
+        }
+        XCTAssertTrue(Set(testSpeakers[0]).isDisjoint(with: testSpeakers[1]), "each fold tests other actors: \(testSpeakers)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/clean@3"), "fold 3 is not run")
+        let results = try json(out + "/results/results.json")
+        let aggregates = results["aggregates"] as! [[String: Any]]
+        XCTAssertEqual(aggregates.map { $0["model"] as! String }, ["visual", "audio", "concat", "transformer", "cross_attention"])
+        XCTAssertEqual(Set(aggregates.map { $0["runs"] as! [String] }), [["1-0", "2-0"]])
+        let tested = testSpeakers.flatMap { $0 }.count
+        XCTAssertEqual(Set(aggregates.map { $0["pooled_clips"] as! Int }), [tested * 6], "both folds' test clips pooled (six per actor)")
+        XCTAssertEqual((results["run_comparisons"] as! [[String: Any]]).count, 6)
+        XCTAssertEqual((results["deployments"] as! [[String: Any]]).count, 2, "one exported model per fold")
     }
 
     /// With two training seeds: every model twice, and the results give each model's mean and deviation over them.

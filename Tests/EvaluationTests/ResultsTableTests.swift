@@ -79,6 +79,7 @@ final class ResultsTableTests: XCTestCase {
         XCTAssertTrue(table.markdown().contains("## Each model over its runs (seeds or folds)"))
         XCTAssertEqual(ResultsTable.run(ofStage: "evaluate_frozen_fused@cross_attention-3"), "3")
         XCTAssertEqual(ResultsTable.run(ofStage: "evaluate"), "")
+        XCTAssertEqual(ResultsTable.run(ofStage: "evaluate_fused@cross_attention-4-1"), "4-1", "a fold and a seed")
 
         // Each model once: no aggregate at all, so a one-seed pipeline's results.json is what it was.
         let once = try ResultsTable(split: "test", classes: classes, evaluated: [try evaluated("visual", "evaluate@visual-1", truth)], ceiling: [],

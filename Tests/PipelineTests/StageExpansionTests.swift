@@ -136,6 +136,43 @@ final class StageExpansionTests: XCTestCase {
         }
     }
 
+    /// `include` of several files layers them in order (as include/folds.yaml over include/emotion.yaml): a later file's
+    /// vars win, its stages replace earlier ones where they stand, and a stage set to null leaves the earlier one out.
+    func testSeveralIncludesAndALeftOutStage() throws {
+        let sandbox = try Sandbox()
+        try sandbox.pipelineFile("""
+            vars: {count: 3, salt: base}
+            stages:
+              source: {uses: test.generate, params: {count: "${count}"}}
+              digest: {uses: test.digest, map: source, params: {salt: "${salt}"}}
+              all: {uses: test.concat, deps: [digest]}
+            """, name: "first")
+        try sandbox.pipelineFile("""
+            vars: {salt: second, parts: [a, b]}
+            stages:
+              digest:
+                foreach: "${parts}"
+                do: {uses: test.digest, map: source, params: {salt: "${salt}-${item}"}}
+              all: ~
+              joined: {uses: test.concat, deps: [digest]}
+            """, name: "second")
+        let graph = try sandbox.graph("include: [first.yaml, second.yaml]\nvars: {count: 2}\n")
+        XCTAssertEqual(graph.stages.map(\.name), ["source", "digest@a", "digest@b", "joined"])
+        XCTAssertEqual(graph.stage("source")?.params["count"], .int(2))
+        XCTAssertEqual(graph.stage("digest@b")?.params["salt"], .string("second-b"))
+        XCTAssertEqual(try sandbox.run("include: [first.yaml, second.yaml]\nvars: {parts: [a]}\n").executed, 1 + 3 + 1)
+
+        for (text, expected) in [("include: [first.yaml]\nstages:\n  nothing: ~\n", "stage 'nothing' is set to null, which leaves out an included stage, but no included file declares it"),
+                                 ("include: [first.yaml, second.yaml]\nstages:\n  more: {uses: test.digest, map: all}\n", "'all'")] {
+            do {
+                _ = try sandbox.graph(text)
+                XCTFail("refused: \(text)")
+            } catch let error as PipelineError {
+                XCTAssertTrue(error.message.contains(expected), error.message)
+            }
+        }
+    }
+
     /// DVC's mapping form of `foreach` (the key names the stage, the value is `${item}`) and YAML's merge key in params.
     func testForeachOverAMappingAndMergedParams() throws {
         let graph = try Sandbox().graph("""

@@ -57,25 +57,26 @@ public struct PipelineSpec: Sendable {
     public static func parse(_ text: String, file: String, vars overrides: [String: String] = [:]) throws -> PipelineSpec {
         let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let document = try Document(text, file: file)
-        var vars = document.vars, lists = document.lists, entries = document.stages
-        if let (include, location) = document.include {
+        var vars: [String: String], lists: [String: [String]], entries = document.stages
+        // Included files in order, then this one: later variables win; a later stage replaces an earlier one of the same
+        // name where it stands (others follow), and a stage set to null leaves an earlier one out.
+        var merged: [Document.Entry] = []
+        vars = [:]; lists = [:]
+        for (include, location) in document.includes {
             let path = include.hasPrefix("/") ? include : ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(include)
             guard let data = FileManager.default.contents(atPath: path), let included = String(data: data, encoding: .utf8) else {
                 throw PipelineError(.missingPath, "cannot read the included pipeline file \(path)", at: location)
             }
             let base = try Document(included, file: path)
-            if let (_, nested) = base.include {
+            if let (_, nested) = base.includes.first {
                 throw PipelineError(.badField, "an included file includes no other (one level keeps a pipeline readable)", at: nested)
             }
-            // This file's variables win; its stages replace included ones of the same name where they stand, others follow.
-            vars = base.vars.filter { lists[$0.key] == nil }.merging(vars) { $1 }
-            lists = base.lists.filter { vars[$0.key] == nil }.merging(lists) { $1 }
-            var merged = base.stages
-            for entry in entries {
-                if let index = merged.firstIndex(where: { $0.name == entry.name }) { merged[index] = entry } else { merged.append(entry) }
-            }
-            entries = merged
+            Self.layer(base, over: &vars, &lists)
+            try Self.layer(base.stages, over: &merged)
         }
+        Self.layer(document, over: &vars, &lists)
+        try Self.layer(entries, over: &merged)
+        entries = merged
         for (name, value) in overrides.sorted(by: { $0.key < $1.key }) {
             if lists[name] != nil {
                 lists[name] = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -110,6 +111,28 @@ public struct PipelineSpec: Sendable {
         return PipelineSpec(name: name, file: file, stages: stages, groups: groups)
     }
 
+    private static func layer(_ document: Document, over vars: inout [String: String], _ lists: inout [String: [String]]) {
+        vars = vars.filter { document.lists[$0.key] == nil }.merging(document.vars) { $1 }
+        lists = lists.filter { document.vars[$0.key] == nil }.merging(document.lists) { $1 }
+    }
+
+    private static func layer(_ entries: [Document.Entry], over merged: inout [Document.Entry]) throws {
+        for entry in entries {
+            let index = merged.firstIndex { $0.name == entry.name }
+            if entry.leftOut {
+                guard let index else {
+                    throw PipelineError(.badField, "stage '\(entry.name)' is set to null, which leaves out an included stage, but no included file declares it",
+                                        at: entry.location)
+                }
+                merged.remove(at: index)
+            } else if let index {
+                merged[index] = entry
+            } else {
+                merged.append(entry)
+            }
+        }
+    }
+
     /// One pipeline file's top level as written: `stages` in order, `vars` (`${NAME}` in any stage's text) and
     /// `include` (a file whose stages and variables come first).
     private struct Document {
@@ -118,13 +141,16 @@ public struct PipelineSpec: Sendable {
             var node: Node
             var file: String
             var location: SourceLocation
+            /// Set to null: the included stage of this name is left out.
+            var leftOut: Bool { node.null != nil }
         }
 
         var stages: [Entry] = []
         var vars: [String: String] = [:]
         /// Variables whose value is a list: `seeds: [1, 2]`, used alone as a value (`seed: "${seeds}"` in a matrix).
         var lists: [String: [String]] = [:]
-        var include: (String, SourceLocation)?
+        /// Files whose stages and variables come first, in order: `include: FILE` or `include: [FILE, ...]`.
+        var includes: [(String, SourceLocation)] = []
 
         init(_ text: String, file: String) throws {
             let root: Node?
@@ -144,7 +170,13 @@ public struct PipelineSpec: Sendable {
                 switch field {
                 case "stages": stagesNode = value
                 case "description": _ = try reader.string(value, what: "'description'")
-                case "include": include = (try reader.string(value, what: "'include' (a pipeline file whose stages come first)"), reader.location(value))
+                case "include":
+                    let what = "'include' (a pipeline file whose stages come first, or a list of them)"
+                    if case .sequence(let files) = value {
+                        includes = try files.map { (try reader.string($0, what: what), reader.location($0)) }
+                    } else {
+                        includes = [(try reader.string(value, what: what), reader.location(value))]
+                    }
                 case "vars":
                     guard case .mapping(let pairs) = value else {
                         throw PipelineError(.badField, "'vars' must be a mapping from a name to a value", at: reader.location(value))
@@ -161,7 +193,7 @@ public struct PipelineSpec: Sendable {
                     throw PipelineError(.badField, "unknown top-level key '\(field)' (expected 'stages', 'vars', 'include', 'description')", at: reader.location(key))
                 }
             }
-            if stagesNode == nil && include != nil { return }
+            if stagesNode == nil && !includes.isEmpty { return }
             guard let stagesNode, case .mapping(let stageMap) = stagesNode else {
                 throw PipelineError(.badField, "'stages' must be a mapping from stage name to stage", at: reader.location(stagesNode ?? root))
             }
