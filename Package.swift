@@ -114,7 +114,7 @@ let package = Package(
         .target(name: "Meld", dependencies: ["Labels"]),
         // Emotion corpora beyond MELD (CREMA-D, RAVDESS, IEMOCAP, a folder with a labels CSV) read into MELD's manifests,
         // with speaker-independent splits and folds.
-        .target(name: "Corpora", dependencies: ["Labels", "Meld", "SeededRandom"]),
+        .target(name: "Corpora", dependencies: ["Labels", "Meld", "Media", "SeededRandom"]),
         // The trained model's contract: typed settings, train.json and model_info.json (one reader and writer each), the
         // folder a trained model lives in. Training writes it; evaluation, export and inference read it.
         .target(name: "ModelContract", dependencies: ["Labels", "EmotionModel", "Dataset", "Metrics", .product(name: "Crypto", package: "swift-crypto")]),
@@ -188,7 +188,7 @@ let package = Package(
         // The README and docs/: links that resolve, a README that stays short.
         .testTarget(name: "DocumentationTests", exclude: []),
         .testTarget(name: "ModelContractTests", dependencies: ["ModelContract", "Labels", "Metrics", "Dataset", "EmotionModel", "TestSupport"]),
-        .testTarget(name: "CorporaTests", dependencies: ["Corpora", "EmotionStages", "Labels", "Meld", "TestSupport"]),
+        .testTarget(name: "CorporaTests", dependencies: ["Corpora", "EmotionStages", "Labels", "Media", "Meld", "TestSupport"]),
         .testTarget(name: "MeldTests", dependencies: ["Labels", "Meld", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labels", "Safetensors", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
@@ -204,7 +204,7 @@ let package = Package(
                                                                "EmotionModel", "NN", "Tensor",
                                                                "emotion", "emotion-worker", .product(name: "Crypto", package: "swift-crypto")]),
         // The programs as users run them: infer, watch, a label set from generation to serving (binaries beside the tests).
-        .testTarget(name: "EndToEndTests", dependencies: ["ModelContract", "Labels", "ONNX", "Safetensors", "TestSupport", "emotion", "emotion-worker"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ModelContract", "Labels", "Media", "ONNX", "Safetensors", "TestSupport", "emotion", "emotion-worker"]),
         // `emotion run --mpi` under a real mpirun: units spread over ranks, the same bytes as one machine.
         .testTarget(name: "PipelineMPITests", dependencies: ["ChildProcesses", "TestSupport", "emotion", "emotion-worker"]),
         .testTarget(name: "EmotionToolsTests", dependencies: ["EmotionTools", "EmotionCLI", "EmotionStages", "Pipeline",

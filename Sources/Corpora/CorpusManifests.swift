@@ -1,5 +1,6 @@
 import Foundation
 import Labels
+import Media
 import Meld
 import SeededRandom
 
@@ -12,12 +13,15 @@ public struct CorpusFile: Sendable {
     public var location: String
     public var digest: String
     public var probe: ClipProbe?
+    /// How a `.clip` reference names it: its path relative to the workspace (where the per-clip stages find it).
+    public var workspacePath: String
 
-    public init(path: String, location: String, digest: String, probe: ClipProbe?) {
+    public init(path: String, location: String, digest: String, probe: ClipProbe?, workspacePath: String? = nil) {
         self.path = path
         self.location = location
         self.digest = digest
         self.probe = probe
+        self.workspacePath = workspacePath ?? location
     }
 
     public var name: String { (path as NSString).lastPathComponent }
@@ -48,6 +52,32 @@ public struct CorpusEntry: Sendable {
     public var attributes: [String: String] = [:]
     /// The file (or `FILE:LINE`) that annotated it.
     public var source: String
+    /// The seconds of `file` that are this recording (a labelled span of a longer one); nil: all of it.
+    public var interval: ClosedRange<Double>?
+    /// Where the picture comes from when not from `file` (IEMOCAP: the dialogue's video over the utterance's interval).
+    public var picture: Picture?
+    /// Whether the row's clip is a `.clip` reference to its parts (written beside the manifests, id `clips/...`) rather
+    /// than `file` itself: a span of a recording, a picture from another, or every row of a layout that can have either.
+    public var referenced = false
+
+    /// A picture taken from another recording than the sound's.
+    public struct Picture: Sendable {
+        /// nil when the recording named is not there (`expectedPath` says which).
+        public var file: CorpusFile?
+        public var expectedPath: String
+        public var interval: ClosedRange<Double>
+
+        public init(file: CorpusFile?, expectedPath: String, interval: ClosedRange<Double>) {
+            self.file = file
+            self.expectedPath = expectedPath
+            self.interval = interval
+        }
+    }
+
+    /// The id of the row's `.clip` reference: the recording's path, the span when there is one.
+    public var referenceID: String {
+        "clips/" + expectedPath + (interval.map { String(format: "@%.3f-%.3f", $0.lowerBound, $0.upperBound) } ?? "") + "." + ClipReference.fileExtension
+    }
 
     public init(file: CorpusFile?, expectedPath: String? = nil, label: String, speaker: String, split: Split? = nil, group: String? = nil,
                 text: String = "", attributes: [String: String] = [:], source: String) {
@@ -169,13 +199,14 @@ public enum CorpusManifests {
             report.speakerSplits = .init(rule: "Splits as the labels file gives them; no speaker is in two splits (checked).", speakers: speakersBySplit(splitOf))
         }
 
-        var manifests: [Split: [ManifestRecord]] = [:], referenced: Set<String> = []
+        var manifests: [Split: [ManifestRecord]] = [:], referenced: Set<String> = [], attachments: [String: Data] = [:]
         for entry in entries.sorted(by: { $0.expectedPath < $1.expectedPath }) {
             let split = splitOf[entry.speaker]!
             var record = ManifestRecord(split: split, speaker: entry.speaker, text: entry.text, label: labels.index(of: entry.label),
                                         clip: entry.file?.path, clipSHA256: entry.file?.digest, status: .kept, source: entry.source,
                                         attributes: entry.attributes.isEmpty ? nil : entry.attributes)
             if let file = entry.file { referenced.insert(file.path) }
+            if let picture = entry.picture?.file { referenced.insert(picture.path) }
             if record.label == nil {
                 record.status = .excludedLabel
                 record.attributes = (record.attributes ?? [:]).merging(["label": entry.label]) { $1 }
@@ -186,6 +217,7 @@ public enum CorpusManifests {
                 case .noVideoStream?: record.flags = [.audioOnly]
                 case let verdict?: record.status = .clip(verdict); report.clips[verdict.rawValue, default: []].append(file.path)
                 }
+                if entry.referenced && record.status == .kept { refer(entry, file, &record, &report, &attachments) }
             } else {
                 record.status = .clipMissing
                 report.clips["missing", default: []].append(entry.expectedPath)
@@ -200,7 +232,48 @@ public enum CorpusManifests {
             for record in manifests[split] ?? [] { counts.count(record, labels: labels) }
             report.splits[split.rawValue] = counts
         }
-        return Cleaner.Result(manifests: manifests, report: report)
+        var result = Cleaner.Result(manifests: manifests, report: report)
+        result.attachments = attachments
+        return result
+    }
+
+    /// Makes a kept row's clip its `.clip` reference: the sound from `file` (over the row's span), the picture from
+    /// `file` too or from the row's own picture recording. A span past the recording's end drops the row as truncated;
+    /// a picture that is missing, does not decode or ends before the span leaves the clip without one (flagged audio
+    /// only, its face missing), each said in the report.
+    private static func refer(_ entry: CorpusEntry, _ file: CorpusFile, _ record: inout ManifestRecord, _ report: inout CleaningReport,
+                              _ attachments: inout [String: Data]) {
+        func within(_ interval: ClosedRange<Double>?, _ recording: CorpusFile) -> Bool {
+            guard let interval, let duration = recording.probe?.duration else { return true }
+            return interval.upperBound <= duration + 0.5
+        }
+        func seconds(_ interval: ClosedRange<Double>) -> String { String(format: "%.3f-%.3f s", interval.lowerBound, interval.upperBound) }
+        guard within(entry.interval, file) else {
+            record.status = .clip(.truncated)
+            report.clips["interval_outside", default: []].append(file.path)
+            report.problems.append("\(entry.source): the span \(seconds(entry.interval!)) ends past \(file.path)'s \(String(format: "%.3f", file.probe?.duration ?? 0)) s")
+            return
+        }
+        let sound = ClipReference.Part(file: file.workspacePath, sha256: file.digest, start: entry.interval?.lowerBound, end: entry.interval?.upperBound)
+        var picture: ClipReference.Part?
+        if let wanted = entry.picture {
+            let usable: Set<ClipProbe.Status> = [.ok, .silent, .noAudioStream]
+            if let video = wanted.file, let status = video.probe?.status, usable.contains(status), within(wanted.interval, video) {
+                picture = ClipReference.Part(file: video.workspacePath, sha256: video.digest, start: wanted.interval.lowerBound, end: wanted.interval.upperBound)
+            } else {
+                let why = wanted.file == nil ? "is missing" : !within(wanted.interval, wanted.file!) ? "ends before \(seconds(wanted.interval))"
+                    : "does not decode (\(wanted.file!.probe?.status.rawValue ?? "not probed"))"
+                report.clips["picture_missing", default: []].append(entry.expectedPath)
+                report.problems.append("\(entry.source): the picture, \(wanted.expectedPath), \(why): the clip has sound only")
+            }
+        } else if !record.flags.contains(.audioOnly) {
+            picture = sound
+        }
+        record.flags = picture == nil ? [.audioOnly] : record.flags.filter { $0 != .audioOnly }
+        let reference = ClipReference(video: picture, audio: sound)
+        guard let data = try? reference.encoded() else { return }
+        record.clip = entry.referenceID
+        attachments[entry.referenceID] = data
     }
 
     private static func speakersBySplit(_ splits: [String: Split]) -> [String: [String]] {

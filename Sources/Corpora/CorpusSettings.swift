@@ -21,6 +21,8 @@ public struct RavdessSettings: Sendable {
 
 public struct IemocapSettings: Sendable {
     public var classes = 4
+    /// The picture from the dialogue's video over each utterance's interval (else the WAVs alone, faces missing).
+    public var video = false
     /// Leave-one-session-out: five folds of sessions in order, Session5 tested by default (dev Session1).
     public var split: SplitRule = {
         var rule = SplitRule()

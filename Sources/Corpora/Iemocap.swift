@@ -6,7 +6,9 @@ import Meld
 /// `SessionN/dialog/EmoEvaluation/DIALOG.txt` by lines `[START - END]<tab>UTTERANCE<tab>CODE<tab>[V, A, D]`, each
 /// utterance's audio in `SessionN/sentences/wav/DIALOG/UTTERANCE.wav`. Speakers are `Ses01F`, `Ses01M`, ...; the
 /// split rule deals sessions, so both actors of a session stay on one side (leave-one-session-out with folds 5).
-/// The recordings read are the utterance WAVs: the dialogue videos are not cut to utterances, so the faces are missing.
+/// The sound is the utterance's WAV (the speaker's own microphone); with `video`, the picture is the dialogue's video,
+/// `SessionN/dialog/avi/DivX/DIALOG.avi`, over the utterance's interval, and each row's clip is a `.clip` reference to
+/// both (nothing is cut out); without it the faces are missing.
 public enum Iemocap {
     public static let name = "iemocap"
     /// The evaluation codes and what they stand for.
@@ -57,10 +59,10 @@ public enum Iemocap {
         return .success(Turn(start: times[0], end: times[1], utterance: fields[1], code: fields[2], vad: vad))
     }
 
-    public static func read(_ files: [CorpusFile], classes: Classes, rule: SplitRule) throws -> Cleaner.Result {
+    public static func read(_ files: [CorpusFile], classes: Classes, rule: SplitRule, video: Bool = false) throws -> Cleaner.Result {
         let byPath = Dictionary(files.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
         let evaluations = files.filter { $0.fileExtension == "txt" && $0.path.contains("/dialog/EmoEvaluation/") }.sorted { $0.path < $1.path }
-        let media = files.filter { $0.fileExtension == "wav" }
+        let media = files.filter { $0.fileExtension == "wav" || (video && $0.fileExtension == "avi" && $0.path.contains("/dialog/avi/")) }
         var entries: [CorpusEntry] = [], problems: [String] = []
         for evaluation in evaluations {
             // SessionN/dialog/EmoEvaluation/DIALOG.txt: the session folder is the root of that session's files.
@@ -74,12 +76,18 @@ public enum Iemocap {
                     let dialog = String(turn.utterance[..<turn.utterance.lastIndex(of: "_")!])
                     let path = "\(sessionFolder)/sentences/wav/\(dialog)/\(turn.utterance).wav"
                     let gender = turn.utterance.split(separator: "_").last!.first!
-                    entries.append(CorpusEntry(file: byPath[path], expectedPath: path, label: classes.label(turn.code),
-                                               speaker: String(turn.utterance.prefix(5)) + String(gender), group: session,
-                                               attributes: ["session": session, "dialog": dialog, "code": turn.code,
-                                                            "valence": String(turn.vad[0]), "arousal": String(turn.vad[1]), "dominance": String(turn.vad[2]),
-                                                            "interval": String(format: "%.4f-%.4f", turn.start, turn.end)],
-                                               source: source))
+                    var entry = CorpusEntry(file: byPath[path], expectedPath: path, label: classes.label(turn.code),
+                                            speaker: String(turn.utterance.prefix(5)) + String(gender), group: session,
+                                            attributes: ["session": session, "dialog": dialog, "code": turn.code,
+                                                         "valence": String(turn.vad[0]), "arousal": String(turn.vad[1]), "dominance": String(turn.vad[2]),
+                                                         "interval": String(format: "%.4f-%.4f", turn.start, turn.end)],
+                                            source: source)
+                    if video {
+                        let avi = "\(sessionFolder)/dialog/avi/DivX/\(dialog).avi"
+                        entry.picture = CorpusEntry.Picture(file: byPath[avi], expectedPath: avi, interval: turn.start...turn.end)
+                        entry.referenced = true
+                    }
+                    entries.append(entry)
                 }
             }
         }

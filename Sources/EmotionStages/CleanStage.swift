@@ -74,6 +74,10 @@ public enum CleanStage {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try AtomicFile.write(try encoder.encode(records), to: path)
         }
+        for (path, data) in result.attachments {
+            try FileManager.default.createDirectory(atPath: (folder + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try AtomicFile.write(data, to: folder + "/" + path)
+        }
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         try AtomicFile.write(try encoder.encode(result.report), to: folder + "/report.json")
         try AtomicFile.write(Data(CleaningReportText.markdown(result.report).utf8), to: folder + "/report.md")

@@ -15,7 +15,7 @@ public enum CorpusStages {
         (files, settings: RavdessSettings) in try Ravdess.read(files, labels: settings.labels, rule: settings.split, modality: settings.modality, channel: settings.channel)
     }
     public static let iemocap = kind("iemocap", summary: "IEMOCAP's EmoEvaluation lines and utterance WAVs to per-split manifests (4- or 6-class, sessions as folds)") {
-        (files, settings: IemocapSettings) in try Iemocap.read(files, classes: settings.protocolClasses!, rule: settings.split)
+        (files, settings: IemocapSettings) in try Iemocap.read(files, classes: settings.protocolClasses!, rule: settings.split, video: settings.video)
     }
     public static let folder = kind("folder", summary: "a folder of recordings and a file,label[,split,speaker] CSV to per-split manifests") {
         (files, settings: LabelsFileSettings) in try LabelsFile.read(files, csv: settings.file, labels: settings.labels, rule: settings.split)
@@ -25,10 +25,14 @@ public enum CorpusStages {
 
     private static func kind<Settings: StageSettings>(_ name: String, summary: String,
                                                       read: @escaping @Sendable ([CorpusFile], Settings) throws -> Cleaner.Result) -> StageKind {
-        StageKind.whole(name, version: 1, summary: summary, params: Settings.params) { context in
+        StageKind.whole(name, version: 2, summary: summary, params: Settings.params) { context in
             let settings = try Settings(context.params, stage: context.stage)
             let (files, probes) = try CleanStage.collect(context.inputs)
-            let corpus = files.map { CorpusFile(path: $0.path, location: $0.location, digest: $0.digest.hex, probe: probes[$0.path]) }
+            let root = context.workspace.hasSuffix("/") ? context.workspace : context.workspace + "/"
+            let corpus = files.map { file in
+                CorpusFile(path: file.path, location: file.location, digest: file.digest.hex, probe: probes[file.path],
+                           workspacePath: file.location.hasPrefix(root) ? String(file.location.dropFirst(root.count)) : file.location)
+            }
             do {
                 try CleanStage.write(try read(corpus, settings), to: context.outputDirectory)
             } catch let error as DatasetError {

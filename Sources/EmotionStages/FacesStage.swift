@@ -3,7 +3,7 @@ import Foundation
 import Media
 import Pipeline
 
-/// `faces`: per clip, `frames` frames sampled uniformly, the speaker's face found and aligned as MODEL.md says:
+/// `faces`: per clip (a clip file, or a `.clip` reference to part of a recording), `frames` frames sampled uniformly, the speaker's face found and aligned as MODEL.md says:
 /// `frames.npy` (uint8, frames x 224 x 224 x 3; all zero when no frame has a face) and `faces.json` (boxes,
 /// landmarks, faces per frame, the chosen track and, with `speaker: active`, how the speaker's face was chosen, and
 /// `status`: ok, no_face, or why the clip cannot be read), and
@@ -22,8 +22,9 @@ public enum FacesStage {
             try context.write(Data(context.params.canonicalJSON.utf8), to: "face_params.json")
         }
         let sampled: [(time: Double, image: RGBImage)]
+        let source = try context.clipSource()
         do {
-            sampled = try MediaReader(path: try context.onlyFile().location).frames(count: settings.frames)
+            sampled = try source.videoReader().frames(count: settings.frames)
         } catch MediaError.noVideoStream(let path) {
             // A recording of sound alone (a speech corpus's WAV): its face is missing, as for a clip where none is found,
             // so the voice's models train on it and the face's masked path sees it.
@@ -33,9 +34,8 @@ public enum FacesStage {
             try context.writeJSON(UnreadableClip(error), to: "faces.json")
             return
         }
-        let location = try context.onlyFile().location
         let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(settings.predictor), settings: settings,
-                                           analysis: { try ClipFaces.analysisInput(location, settings: settings) })
+                                           analysis: { try ClipFaces.analysisInput(source, settings: settings) })
         for (index, chip) in result.chips.enumerated() {
             pixels.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip.pixels)
         }

@@ -11,7 +11,7 @@ public enum MelStage {
         "mel", version: 5, summary: "64-band log-mel spectrogram per clip (librosa's conventions, FFTW)", params: LogMelConfig.params
     ) { context in
         let config = try LogMelConfig(context.params, stage: context.stage)
-        guard let samples = try context.decodeClip(orRecordIn: "mel.json", { try $0.audio(sampleRate: config.sampleRate) }) else { return }
+        guard let samples = try context.decodeAudio(orRecordIn: "mel.json", { try $0.audio(sampleRate: config.sampleRate) }) else { return }
         let mel = spectrogram(for: config)
         try context.write(npy(mel.logMel(samples), bands: config.melBands, frames: mel.frameCount(samples: samples.count)), to: "mel.npy")
         try context.write(Data(context.params.canonicalJSON.utf8), to: "params.json")

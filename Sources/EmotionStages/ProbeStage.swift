@@ -65,11 +65,16 @@ extension ClipProbe.Status {
 }
 
 extension ItemContext {
-    /// What `read` decodes from the item's clip; nil, with the probe's verdict written to `record`, when the clip
+    /// The item's clip: its file, or the parts of recordings its `.clip` reference names (found in the workspace).
+    func clipSource() throws -> ClipSource {
+        try ClipSource(path: try onlyFile().location, workspace: workspace)
+    }
+
+    /// What `read` decodes from the item clip's sound; nil, with the probe's verdict written to `record`, when it
     /// cannot be decoded (a broken clip is a result, never a failure of the run).
-    func decodeClip<Value>(orRecordIn record: String, _ read: (MediaReader) throws -> Value) throws -> Value? {
+    func decodeAudio<Value>(orRecordIn record: String, _ read: (MediaReader) throws -> Value) throws -> Value? {
         do {
-            return try read(try MediaReader(path: try onlyFile().location))
+            return try read(try clipSource().audioReader())
         } catch let error as MediaError {
             try writeJSON(UnreadableClip(error), to: record)
             return nil

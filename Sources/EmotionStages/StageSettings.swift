@@ -82,12 +82,13 @@ extension RavdessSettings: StageSettings {
 extension IemocapSettings: StageSettings {
     public static let fields: [SettingsField<IemocapSettings>] = [
         .int("classes", \.classes, help: "4 (neutral, happy+excited, angry, sad) or 6 (neutral, happy, angry, sad, excited, frustrated)"),
+        .bool("video", \.video, help: "each utterance's picture from its dialogue's video (dialog/avi/DivX/DIALOG.avi) over its interval, as a .clip reference with its WAV"),
     ] + splitFields(\.split)
 }
 
 extension LabelsFileSettings: StageSettings {
     public static let fields: [SettingsField<LabelsFileSettings>] = [
-        .string("file", \.file, help: "the labels CSV (file,label[,split,speaker]); paths in it are relative to its folder"),
+        .string("file", \.file, help: "the labels CSV (file,label[,split,speaker,start,end]); paths in it are relative to its folder"),
         .strings("labels", \.labels, help: "the labels kept, in class order (empty: every label the CSV uses, sorted)"),
     ] + splitFields(\.split)
 }

@@ -39,15 +39,17 @@ struct FacesCommand: ParsableCommand, StageOptions {
         let settings = try settings()
         let imageTypes: Set<String> = ["jpg", "jpeg", "png", "bmp", "gif"]
         let sampled: [(time: Double, image: RGBImage)]
-        if imageTypes.contains((input as NSString).pathExtension.lowercased()) {
-            sampled = [(0, try DlibImageFile.load(input))]
-        } else {
-            sampled = try MediaReader(path: input).frames(count: settings.frames)
-        }
         let isVideo = !imageTypes.contains((input as NSString).pathExtension.lowercased())
+        // A `.clip` reference names recordings relative to the workspace it was written in: run from there.
+        let source = try ClipSource(path: input, workspace: FileManager.default.currentDirectoryPath)
+        if isVideo {
+            sampled = try source.videoReader().frames(count: settings.frames)
+        } else {
+            sampled = [(0, try DlibImageFile.load(input))]
+        }
         let result = try ClipFaces.extract(frames: sampled, detectors: try FacesStage.detectors(),
                                            predictor: try FacesStage.predictor(settings.predictor), settings: settings,
-                                           analysis: isVideo ? { try ClipFaces.analysisInput(input, settings: settings) } : nil)
+                                           analysis: isVideo ? { try ClipFaces.analysisInput(source, settings: settings) } : nil)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         for (index, chip) in result.chips.enumerated() { try PNGFile.write(chip, to: out + "/face_\(index).png") }
         for (index, frame) in result.record.frames.enumerated() where !frame.faces.isEmpty {

@@ -78,14 +78,15 @@ public enum ClipFaces {
         public var chips: [RGBImage]
     }
 
-    /// The clip at `path` at the analysis rate and its voice at 16 kHz (none when it has no sound track: the rule then
-    /// falls back, as it does when either does not decode).
-    public static func analysisInput(_ path: String, settings: FaceSettings) throws -> AnalysisInput {
-        let reader = try MediaReader(path: path)
+    /// The clip at the analysis rate and its voice at 16 kHz (none when it has no sound track: the rule then falls back,
+    /// as it does when either does not decode).
+    public static func analysisInput(_ source: ClipSource, settings: FaceSettings) throws -> AnalysisInput {
+        let reader = try source.videoReader()
         let count = min(FaceSettings.maximumAnalysisFrames, max(2, Int((reader.duration * Double(settings.analysisRate)).rounded(.up))))
         let frames = try reader.frames(count: count)
         // The voice through a reader of its own: one that has sought through the video does not give the audio again.
-        let audio = reader.hasAudio ? try MediaReader(path: path).audio(sampleRate: 16_000) : []
+        let audio: [Float]
+        do { audio = try source.audioReader().audio(sampleRate: 16_000) } catch MediaError.noAudioStream { audio = [] }
         return (frames, audio, 16_000)
     }
 

@@ -4,6 +4,8 @@ import Foundation
 /// Writes an MP4 with H.264 video (libx264) and AAC audio, as MELD's clips are: the project's generated
 /// dataset and the tests' fixtures come from here. Either stream may be left out. Encoders run on one
 /// thread with fixed settings, so the same frames and samples always decode to the same frames and samples.
+/// A path ending in `.avi` gets an AVI (as IEMOCAP's dialogue videos are), its H.264 without B-frames (AVI keeps no
+/// presentation times) and its audio left out.
 public final class MP4Writer {
     public struct Settings: Sendable {
         public var width: Int
@@ -48,16 +50,18 @@ public final class MP4Writer {
         self.path = path
         self.settings = settings
         guard settings.video || settings.audio else { throw MediaError.encoding(path, "neither video nor audio requested") }
+        let avi = path.lowercased().hasSuffix(".avi")
+        guard !(avi && settings.audio) else { throw MediaError.encoding(path, "this writer puts no audio in an AVI") }
         var context: UnsafeMutablePointer<AVFormatContext>?
-        try check(avformat_alloc_output_context2(&context, nil, "mp4", path), "no MP4 muxer")
+        try check(avformat_alloc_output_context2(&context, nil, avi ? "avi" : "mp4", path), "no \(avi ? "AVI" : "MP4") muxer")
         format = context
         context!.pointee.flags |= AVFMT_FLAG_BITEXACT
         do {
-            if settings.video { try openVideo() }
+            if settings.video { try openVideo(bFrames: !avi) }
             if settings.audio { try openAudio() }
             try check(avio_open(&context!.pointee.pb, path, AVIO_FLAG_WRITE), "cannot create file")
             var options: OpaquePointer?
-            av_dict_set(&options, "movflags", "+faststart", 0)
+            if !avi { av_dict_set(&options, "movflags", "+faststart", 0) }
             defer { av_dict_free(&options) }
             try check(avformat_write_header(context, &options), "cannot write header")
         } catch {
@@ -88,7 +92,7 @@ public final class MP4Writer {
 
     private func needsGlobalHeader() -> Bool { (format!.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER) != 0 }
 
-    private func openVideo() throws {
+    private func openVideo(bFrames: Bool) throws {
         guard settings.width > 0, settings.height > 0, settings.width % 2 == 0, settings.height % 2 == 0 else {
             throw MediaError.encoding(path, "H.264 in 4:2:0 needs an even, positive frame size, not \(settings.width)x\(settings.height)")
         }
@@ -108,6 +112,7 @@ public final class MP4Writer {
         if needsGlobalHeader() { encoder.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER }
         av_opt_set(encoder.pointee.priv_data, "preset", settings.preset, 0)
         av_opt_set(encoder.pointee.priv_data, "crf", String(settings.crf), 0)
+        if !bFrames { encoder.pointee.max_b_frames = 0 }
         try check(avcodec_open2(encoder, codec, nil), "cannot open the H.264 encoder")
         guard let stream = avformat_new_stream(format, nil) else { throw MediaError.encoding(path, "out of memory") }
         videoStream = stream

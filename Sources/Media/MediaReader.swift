@@ -2,11 +2,16 @@ import CFFmpeg
 import Foundation
 
 /// Reads what libavformat can open (MP4 with H.264/AAC, FLV with VP6/MP3, WAV, MP3, ...): the whole audio
-/// track as mono float samples at a chosen rate, and video frames sampled uniformly over the clip, as RGB.
+/// track as mono float samples at a chosen rate, and video frames sampled uniformly over the clip, as RGB; or only
+/// an interval of it (an utterance of a dialogue's recording), read as if it were the whole.
 public final class MediaReader {
     public let path: String
-    /// Seconds, from the container (or the longest stream when the container does not say).
+    /// Seconds, from the container (or the longest stream when the container does not say); the interval's length
+    /// when reading one.
     public let duration: Double
+    /// Where the interval read begins, in seconds from the recording's start (0 for the whole).
+    public let offset: Double
+    private let interval: Bool
     public let hasVideo: Bool
     public let hasAudio: Bool
     /// The video's frame size, when there is video.
@@ -17,7 +22,9 @@ public final class MediaReader {
     /// Whether packets were read since opening: a second pass must seek back to the start first.
     private var hasRead = false
 
-    public init(path: String) throws {
+    /// `interval`: seconds from the recording's start to read as the clip (its end past the recording's is an error
+    /// naming both: the labels are not this recording's).
+    public init(path: String, interval: ClosedRange<Double>? = nil) throws {
         FFmpegEnvironment.prepare()
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw MediaError.notFound(path) }
@@ -40,14 +47,33 @@ public final class MediaReader {
                 if stream.duration != cff_no_pts() { seconds = max(seconds, Double(stream.duration) * av_q2d(stream.time_base)) }
             }
         }
-        duration = seconds
+        if let interval {
+            guard interval.lowerBound >= 0, interval.upperBound > interval.lowerBound else {
+                avformat_close_input(&format)
+                throw MediaError.undecodable(path, String(format: "the interval %.3f-%.3f s is empty or starts before the recording", interval.lowerBound, interval.upperBound))
+            }
+            // Labels' times are rounded (IEMOCAP's to 0.1 ms, a user's to what they typed): a little past the end is the end.
+            guard interval.upperBound <= seconds + 0.5 else {
+                avformat_close_input(&format)
+                throw MediaError.truncated(path, String(format: "the interval %.3f-%.3f s ends past the recording's %.3f s", interval.lowerBound, interval.upperBound, seconds))
+            }
+            offset = interval.lowerBound
+            duration = min(interval.upperBound, seconds) - interval.lowerBound
+            self.interval = true
+        } else {
+            offset = 0
+            duration = seconds
+            self.interval = false
+        }
     }
 
     deinit { avformat_close_input(&format) }
 
-    /// The whole audio track, downmixed to mono and resampled to `sampleRate`, as float samples in [-1, 1].
+    /// The whole audio track (or the interval's part of it), downmixed to mono and resampled to `sampleRate`, as float
+    /// samples in [-1, 1].
     public func audio(sampleRate: Int = 16_000) throws -> [Float] {
         guard hasAudio, let format else { throw MediaError.noAudioStream(path) }
+        if interval { return try audio(sampleRate: sampleRate, format: format) }
         if hasRead { av_seek_frame(format, -1, 0, AVSEEK_FLAG_BACKWARD) }
         hasRead = true
         let stream = cff_stream(format, audioIndex)
@@ -77,7 +103,45 @@ public final class MediaReader {
         return samples
     }
 
-    /// `count` frames at the middles of `count` equal spans of the clip, as RGB at the video's own size.
+    /// The interval's samples: decoded from half a second before its start (found by seeking; a transform codec's
+    /// first frame after a seek lacks the overlap of the one before, so those are decoded and dropped) to its end, each
+    /// frame's samples placed by its timestamp, so a dialogue's utterance costs its own length, not the dialogue's.
+    private func audio(sampleRate: Int, format: UnsafeMutablePointer<AVFormatContext>) throws -> [Float] {
+        let stream = cff_stream(format, audioIndex)
+        let timeBase = av_q2d(stream.pointee.time_base)
+        let streamStart = stream.pointee.start_time != cff_no_pts() ? Double(stream.pointee.start_time) * timeBase : 0
+        av_seek_frame(format, audioIndex, Int64((streamStart + max(0, offset - 0.5)) / timeBase), AVSEEK_FLAG_BACKWARD)
+        hasRead = true
+        let decoder = try Decoder(stream: stream, path: path)
+        let converter = try AudioConverter(decoder.context, sampleRate: sampleRate, path: path)
+        let end = offset + duration
+        var samples: [Float] = []
+        samples.reserveCapacity(Int(duration * Double(sampleRate)) + 4096)
+        var first: Double?  // the time of samples[0], from the first decoded frame's timestamp
+        let outcome = try decoder.decodeUntil(format: format, streamIndex: audioIndex) { frame in
+            if first == nil {
+                let pts = frame.pointee.best_effort_timestamp != cff_no_pts() ? frame.pointee.best_effort_timestamp : frame.pointee.pts
+                first = pts != cff_no_pts() ? Double(pts) * timeBase - streamStart : offset
+            }
+            samples.append(contentsOf: try converter.convert(frame))
+            return first! + Double(samples.count) / Double(sampleRate) >= end
+        }
+        samples.append(contentsOf: try converter.convert(nil))
+        let from = max(0, Int(((offset - (first ?? offset)) * Double(sampleRate)).rounded()))
+        let to = min(samples.count, from + Int((duration * Double(sampleRate)).rounded()))
+        guard from < to else {
+            throw outcome.readError.map { MediaError.truncated(path, $0) } ?? MediaError.undecodable(path, String(format: "no audio decodes at %.3f-%.3f s", offset, end))
+        }
+        if Double(to - from) < 0.8 * duration * Double(sampleRate) {
+            throw MediaError.truncated(path, String(format: "audio stops at %.2f s of the interval %.3f-%.3f s", (first ?? offset) + Double(samples.count) / Double(sampleRate), offset, end))
+        }
+        let part = Array(samples[from..<to])
+        if part.contains(where: { !$0.isFinite }) { throw MediaError.undecodable(path, "the audio holds samples that are not finite numbers (NaN or infinity)") }
+        return part
+    }
+
+    /// `count` frames at the middles of `count` equal spans of the clip (or the interval), as RGB at the video's own size,
+    /// each with its time from the clip's (the interval's) start.
     /// Seeks to each (decoding forward inside a group of pictures rather than seeking back), so a few frames
     /// of a long clip cost a few decodes, not the whole file.
     public func frames(count: Int) throws -> [(time: Double, image: RGBImage)] {
@@ -100,7 +164,7 @@ public final class MediaReader {
         defer { av_frame_free(&lastFrame) }
         var lastTime: Double?
         for index in 0..<count {
-            let target = start + (Double(index) + 0.5) * duration / Double(count)
+            let target = start + offset + (Double(index) + 0.5) * duration / Double(count)
             let stamp = Int64(target / timeBase)
             let keyframe = avformat_index_get_entry_from_timestamp(stream, stamp, AVSEEK_FLAG_BACKWARD)
             let keyframeTime = keyframe.map { Double($0.pointee.timestamp) * timeBase } ?? -Double.infinity
@@ -120,7 +184,7 @@ public final class MediaReader {
                 return found != nil
             }
             if found == nil, let lastTime, let lastFrame { found = (lastTime, try converter.convert(lastFrame, path: path)) }
-            if let found { result.append(found) } else {
+            if let found { result.append((found.0 - offset, found.1)) } else {
                 throw outcome.readError.map { MediaError.truncated(path, $0) } ?? MediaError.undecodable(path, "no video frame decodes")
             }
         }

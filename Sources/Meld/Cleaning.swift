@@ -249,6 +249,9 @@ public enum Cleaner {
     public struct Result: Sendable {
         public var manifests: [Split: [ManifestRecord]]
         public var report: CleaningReport
+        /// Other files written beside the manifests, by path: a corpus's `.clip` reference for each row whose clip is
+        /// part of a recording (an utterance of a dialogue's video), which the per-clip stages read as a clip.
+        public var attachments: [String: Data] = [:]
 
         public init(manifests: [Split: [ManifestRecord]], report: CleaningReport) {
             self.manifests = manifests

@@ -1,4 +1,5 @@
 import Corpora
+import Drawing
 import Foundation
 import Media
 import Meld
@@ -94,19 +95,30 @@ enum CorpusSynthesizer {
 
     static func write(_ params: SynthesisParams, to root: String, threads: Int) throws {
         let recordings = plan(params)
-        let durations = try ParallelWork.map(Array(recordings.indices), threads: threads) { index -> Double in
+        // Each recording's length, and (IEMOCAP, whose dialogues are also filmed whole) how its mouth moves.
+        let written = try ParallelWork.map(Array(recordings.indices), threads: threads) { index -> (seconds: Double, mouth: [Double]) in
             let recording = recordings[index]
             let path = root + "/" + recording.path
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let speech = try DatasetSynthesizer.speak(recording.utterance, params: params)
             if recording.sound {
                 try WAVFile.data(speech, sampleRate: DatasetSynthesizer.sampleRate).write(to: URL(fileURLWithPath: path))
-                return Double(speech.count) / Double(DatasetSynthesizer.sampleRate)
+                let seconds = Double(speech.count) / Double(DatasetSynthesizer.sampleRate)
+                let frames = Int((seconds * Double(params.frameRate)).rounded(.up))
+                return (seconds, params.layout == .iemocap ? DatasetSynthesizer.mouthOpening(speech, frames: frames, frameRate: params.frameRate) : [])
             }
-            return try DatasetSynthesizer.writeClip(recording.utterance, speech: speech, params: params, to: path, silent: false).seconds
+            return (try DatasetSynthesizer.writeClip(recording.utterance, speech: speech, params: params, to: path, silent: false).seconds, [])
         }
+        let durations = written.map(\.seconds)
         switch params.layout {
-        case .iemocap: try writeEvaluations(recordings, durations: durations, to: root)
+        case .iemocap:
+            let dialogues = timeline(recordings, durations: durations)
+            try writeEvaluations(dialogues, recordings: recordings, to: root)
+            let order = dialogues.keys.sorted(), mouths = written.map(\.mouth)
+            try ParallelWork.forEach(order.count, threads: threads) { number in
+                try writeDialogueVideo(dialogues[order[number]]!, number: number, recordings: recordings, mouths: mouths, params: params,
+                                       to: root + "/" + order[number].session + "/dialog/avi/DivX/" + order[number].name + ".avi")
+            }
         case .csv:
             var lines = [CSV.line(["file", "label", "speaker"])]
             for recording in recordings {
@@ -125,25 +137,74 @@ enum CorpusSynthesizer {
         try Data((truth.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: root + "/synthesis/truth.csv"))
     }
 
-    /// IEMOCAP's `EmoEvaluation/DIALOG.txt`: each utterance's interval in its dialogue, code and a valence-arousal-dominance triple.
-    static func writeEvaluations(_ recordings: [CorpusRecording], durations: [Double], to root: String) throws {
-        var byDialog: [String: [(CorpusRecording, Double)]] = [:]
-        for (recording, duration) in zip(recordings, durations) {
-            let session = (recording.path.components(separatedBy: "/sentences/")[0])
-            byDialog[session + "/dialog/EmoEvaluation/" + recording.dialog + ".txt", default: []].append((recording, duration))
+    /// A dialogue of the IEMOCAP layout: its session folder and name.
+    struct Dialogue: Hashable, Comparable {
+        var session: String
+        var name: String
+        static func < (a: Dialogue, b: Dialogue) -> Bool { (a.session, a.name) < (b.session, b.name) }
+    }
+
+    /// One utterance's place in its dialogue: the recording's index, its start and length in seconds.
+    typealias Turn = (recording: Int, start: Double, seconds: Double)
+
+    /// Each dialogue's utterances in order, a second of silence before the first and half a second between them.
+    static func timeline(_ recordings: [CorpusRecording], durations: [Double]) -> [Dialogue: [Turn]] {
+        var byDialogue: [Dialogue: [Int]] = [:]
+        for (index, recording) in recordings.enumerated() {
+            byDialogue[Dialogue(session: recording.path.components(separatedBy: "/sentences/")[0], name: recording.dialog), default: []].append(index)
         }
-        for (path, turns) in byDialog {
-            var text = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+        return byDialogue.mapValues { indices in
             var clock = 1.0
-            for (recording, duration) in turns.sorted(by: { $0.0.name < $1.0.name }) {
-                let code = SynthesisLayout.iemocap.word(for: recording.utterance.label)!.code
-                text += String(format: "[%.4f - %.4f]\t%@\t%@\t[2.5000, 2.5000, 2.5000]\n", clock, clock + duration, recording.name, code)
-                text += "C-E1:\t\(recording.label);\t()\n\n"
-                clock += duration + 0.5
+            return indices.sorted { recordings[$0].name < recordings[$1].name }.map { index in
+                defer { clock += durations[index] + 0.5 }
+                return (index, clock, durations[index])
             }
-            let file = root + "/" + path
+        }
+    }
+
+    /// IEMOCAP's `EmoEvaluation/DIALOG.txt`: each utterance's interval in its dialogue, code and a valence-arousal-dominance triple.
+    static func writeEvaluations(_ dialogues: [Dialogue: [Turn]], recordings: [CorpusRecording], to root: String) throws {
+        for (dialogue, turns) in dialogues {
+            var text = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+            for turn in turns {
+                let recording = recordings[turn.recording]
+                let code = SynthesisLayout.iemocap.word(for: recording.utterance.label)!.code
+                text += String(format: "[%.4f - %.4f]\t%@\t%@\t[2.5000, 2.5000, 2.5000]\n", turn.start, turn.start + turn.seconds, recording.name, code)
+                text += "C-E1:\t\(recording.label);\t()\n\n"
+            }
+            let file = root + "/" + dialogue.session + "/dialog/EmoEvaluation/" + dialogue.name + ".txt"
             try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try Data(text.utf8).write(to: URL(fileURLWithPath: file))
         }
+    }
+
+    /// The dialogue filmed whole, as IEMOCAP's `dialog/avi/DivX/DIALOG.avi` (picture only: the sound is each speaker's
+    /// WAV): during an utterance its speaker's face with the utterance's expression, the mouth moving with the voice;
+    /// between them the next speaker's face, neutral and silent.
+    static func writeDialogueVideo(_ turns: [Turn], number: Int, recordings: [CorpusRecording], mouths: [[Double]], params: SynthesisParams,
+                                   to path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let rate = Double(params.frameRate)
+        let end = (turns.last.map { $0.start + $0.seconds } ?? 0) + 0.5
+        let writer = try MP4Writer(path: path, settings: .init(width: params.width, height: params.height, frameRate: params.frameRate,
+                                                               sampleRate: DatasetSynthesizer.sampleRate, audio: false))
+        let canvas = Canvas(width: params.width, height: params.height)
+        var noise = SeededRandom(seed: params.seed, 12, number)
+        var next = 0
+        for frame in 0..<Int((end * rate).rounded(.up)) {
+            let time = Double(frame) / rate
+            while next < turns.count - 1 && time >= turns[next].start + turns[next].seconds { next += 1 }
+            let turn = turns[next], utterance = recordings[turn.recording].utterance
+            let face = DatasetSynthesizer.identity(of: utterance.speaker, params: params).0
+            if time >= turn.start && time < turn.start + turn.seconds {
+                let mouth = mouths[turn.recording]
+                let local = min(mouth.count - 1, Int((time - turn.start) * rate))
+                FacePainter.paint(canvas, identity: face, expression: Expression.of(utterance.face), speech: local >= 0 ? mouth[local] : 0, time: time - turn.start)
+            } else {
+                FacePainter.paint(canvas, identity: face, expression: Expression.of(.neutral), speech: 0, time: time)
+            }
+            try writer.append(frame: DatasetSynthesizer.noisy(canvas, &noise))
+        }
+        try writer.finish()
     }
 }

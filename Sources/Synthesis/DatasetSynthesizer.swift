@@ -242,13 +242,7 @@ public enum DatasetSynthesizer {
         let samples = silent ? [Float](repeating: 0, count: speech.count) : speech
 
         let frameCount = Int((Double(samples.count) / Double(sampleRate) * Double(params.frameRate)).rounded(.up))
-        let window = sampleRate / params.frameRate
-        var loudness = (0..<frameCount).map { frame -> Double in
-            let slice = samples[min(samples.count, frame * window)..<min(samples.count, (frame + 1) * window)]
-            return slice.isEmpty ? 0 : (slice.reduce(0) { $0 + Double($1 * $1) } / Double(slice.count)).squareRoot()
-        }
-        let loudest = loudness.max() ?? 0
-        if loudest > 0 { loudness = loudness.map { min(1, $0 / loudest * 1.3) } }
+        let loudness = mouthOpening(samples, frames: frameCount, frameRate: params.frameRate)
 
         let writer = try MP4Writer(path: path, settings: .init(width: params.width, height: params.height, frameRate: params.frameRate, sampleRate: sampleRate))
         let canvas = Canvas(width: params.width, height: params.height)
@@ -269,24 +263,41 @@ public enum DatasetSynthesizer {
             } else {
                 FacePainter.paint(canvas, identity: face, expression: Expression.of(clip.face), speech: loudness[frame], time: time)
             }
-            var pixels = canvas.rgbPixels()
-            // Sensor-like noise of -3...3 levels: eight pixels' worth from each random word.
-            pixels.withUnsafeMutableBufferPointer { bytes in
-                var index = 0
-                while index < bytes.count {
-                    var word = noise.next()
-                    for _ in 0..<min(8, bytes.count - index) {
-                        bytes[index] = UInt8(clamping: Int(bytes[index]) + Int(word & 0xFF) % 7 - 3)
-                        word >>= 8
-                        index += 1
-                    }
-                }
-            }
-            try writer.append(frame: RGBImage(width: params.width, height: params.height, pixels: pixels))
+            try writer.append(frame: noisy(canvas, &noise))
         }
         try writer.append(samples: samples)
         try writer.finish()
         return written
+    }
+
+    /// How far the drawn mouth opens in each video frame: the loudness of the frame's span of `samples`, the loudest
+    /// frame opening it to 1/1.3 of the way.
+    static func mouthOpening(_ samples: [Float], frames: Int, frameRate: Int) -> [Double] {
+        let window = sampleRate / frameRate
+        var loudness = (0..<frames).map { frame -> Double in
+            let slice = samples[min(samples.count, frame * window)..<min(samples.count, (frame + 1) * window)]
+            return slice.isEmpty ? 0 : (slice.reduce(0) { $0 + Double($1 * $1) } / Double(slice.count)).squareRoot()
+        }
+        let loudest = loudness.max() ?? 0
+        if loudest > 0 { loudness = loudness.map { min(1, $0 / loudest * 1.3) } }
+        return loudness
+    }
+
+    /// The canvas's picture with sensor-like noise of -3...3 levels (eight pixels' worth from each random word).
+    static func noisy(_ canvas: Canvas, _ noise: inout SeededRandom) -> RGBImage {
+        var pixels = canvas.rgbPixels()
+        pixels.withUnsafeMutableBufferPointer { bytes in
+            var index = 0
+            while index < bytes.count {
+                var word = noise.next()
+                for _ in 0..<min(8, bytes.count - index) {
+                    bytes[index] = UInt8(clamping: Int(bytes[index]) + Int(word & 0xFF) % 7 - 3)
+                    word >>= 8
+                    index += 1
+                }
+            }
+        }
+        return RGBImage(width: canvas.width, height: canvas.height, pixels: pixels)
     }
 
     static func writeCSVs(_ plan: [PlannedUtterance], params: SynthesisParams, faults: [PlantedFault], durations: [String: Double], to root: String) throws {

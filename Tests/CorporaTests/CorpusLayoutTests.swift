@@ -2,6 +2,7 @@ import Corpora
 import EmotionStages
 import Foundation
 import Labels
+import Media
 import Meld
 import TestSupport
 import XCTest
@@ -203,6 +204,28 @@ final class CorpusLayoutTests: XCTestCase {
         XCTAssertEqual(result.report.clips["unannotated"], ["IEMOCAP/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F001.wav"])
         let six = try Iemocap.read(files, classes: .six, rule: rule)
         XCTAssertEqual(Split.allCases.flatMap { six.manifests[$0] ?? [] }.map { $0.label.map { six.report.classes[$0] } }, ["neutral", "frustrated", "excited"])
+        XCTAssertTrue(result.attachments.isEmpty, "without video the clips are the WAVs themselves")
+
+        // With the dialogue's video: each kept utterance a .clip reference, the picture over its interval, the sound its WAV.
+        let avi = CorpusFile(path: "IEMOCAP/Session1/dialog/avi/DivX/Ses01F_impro01.avi", location: "/w/Session1/dialog/avi/DivX/Ses01F_impro01.avi", digest: "v",
+                             probe: ClipProbe(status: .ok, duration: 10.5, width: 64, height: 48, audioRMS: 0.1), workspacePath: "IEMOCAP/Session1/dialog/avi/DivX/Ses01F_impro01.avi")
+        let video = try Iemocap.read(files + [avi], classes: .four, rule: rule, video: true)
+        let kept = Split.allCases.flatMap { video.manifests[$0] ?? [] }.filter { $0.status == .kept }
+        XCTAssertEqual(kept.map(\.clip), ["clips/IEMOCAP/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav.clip",
+                                         "clips/IEMOCAP/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_M000.wav.clip"])
+        let first = try JSONDecoder().decode(ClipReference.self, from: video.attachments[kept[0].clip!]!)
+        XCTAssertEqual(kept[0].flags, [], "the first has a picture")
+        XCTAssertEqual(first.video, ClipReference.Part(file: avi.workspacePath, sha256: "v", start: 6.2901, end: 8.2357))
+        XCTAssertEqual(first.audio?.file, "", "the WAV's own path (its location here)")
+        XCTAssertEqual(first.audio?.start, nil, "the WAV is the utterance whole")
+        // The second utterance ends past the video's 10.5 s: its picture is missing, its sound kept, and the report says so.
+        let second = try JSONDecoder().decode(ClipReference.self, from: video.attachments[kept[1].clip!]!)
+        XCTAssertNil(second.video)
+        XCTAssertEqual(kept[1].flags, [.audioOnly])
+        XCTAssertEqual(video.report.clips["picture_missing"], ["IEMOCAP/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_M000.wav"])
+        XCTAssertTrue(video.report.problems.contains { $0.hasPrefix("IEMOCAP/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt:6: the picture, IEMOCAP/Session1/dialog/avi/DivX/Ses01F_impro01.avi, ends before 10.010-11.39") },
+                      "\(video.report.problems)")
+        XCTAssertNil(video.report.clips["unannotated"]?.first { $0.hasSuffix(".avi") }, "the dialogue's video is annotated")
     }
 
     func testLabelsFileFaults() throws {
@@ -228,6 +251,24 @@ final class CorpusLayoutTests: XCTestCase {
         XCTAssertThrowsError(try read("path,emotion\na.mp4,calm\n")) { error in
             XCTAssertTrue("\(error)".hasPrefix("labels.csv:1: the header needs 'file' and 'label' columns"), "\(error)")
         }
+        // Spans of a file: each row a .clip reference to its seconds of it; a span past the end, or not two times, a recorded drop.
+        let spans = try read("file,label,start,end\na.mp4,calm,0.5,1.5\na.mp4,tense,0:01.25,00:00:02.000\na.mp4,calm,1:00,1:02\nb.mp4,calm,,\nb.mp4,tense,2,1\na.mp4,calm,0.5,1.5\n")
+        let rows = Split.allCases.flatMap { spans.manifests[$0] ?? [] }.sorted { $0.source < $1.source }
+        XCTAssertEqual(rows.map(\.source), ["labels.csv:2", "labels.csv:3", "labels.csv:4", "labels.csv:5"])
+        XCTAssertEqual(rows.map(\.clip), ["clips/a.mp4@0.500-1.500.clip", "clips/a.mp4@1.250-2.000.clip", "a.mp4", "clips/b.mp4.clip"])
+        XCTAssertEqual(rows.map(\.status), [.kept, .kept, .clip(.truncated), .kept])
+        let span = try JSONDecoder().decode(ClipReference.self, from: spans.attachments["clips/a.mp4@1.250-2.000.clip"]!)
+        XCTAssertEqual(span.video, ClipReference.Part(file: "", sha256: "a", start: 1.25, end: 2))
+        XCTAssertEqual(span.audio, span.video)
+        let whole = try JSONDecoder().decode(ClipReference.self, from: spans.attachments["clips/b.mp4.clip"]!)
+        XCTAssertEqual(whole.video, ClipReference.Part(file: "", sha256: "b"))
+        XCTAssertEqual(spans.report.problems, ["labels.csv:6: the span '2' to '1' is not two times in seconds (12.5, 0:12.5 or 00:00:12.500), the start before the end",
+                                               "labels.csv:7: a.mp4 over the same span is listed again (first at line 2); the first is kept",
+                                               "labels.csv:4: the span 60.000-62.000 s ends past a.mp4's 2.000 s"])
+        XCTAssertThrowsError(try read("file,label,start\na.mp4,calm,1\n")) { error in
+            XCTAssertEqual("\(error)", "labels.csv:1: a span needs both a 'start' and an 'end' column (the header has one of them)")
+        }
+
         // Not a corpus of the layout at all.
         XCTAssertThrowsError(try CremaD.read([CorpusFile(path: "train_splits/dia1_utt0.mp4", location: "", digest: "", probe: nil)], labels: [], rule: SplitRule())) { error in
             XCTAssertTrue("\(error)".hasPrefix("no CREMA-D recording among the inputs: expected files named ACTOR_SENTENCE_EMOTION_LEVEL"), "\(error)")

@@ -1,5 +1,6 @@
 import Foundation
 import Labels
+import Media
 import ModelContract
 import TestSupport
 import XCTest
@@ -60,7 +61,9 @@ final class CorpusPipelineTests: XCTestCase {
                 let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
                 guard record["status"] as? String == "kept", let clip = record["clip"] as? String else { continue }
                 count += 1
-                XCTAssertEqual(classes[record["emotion"] as! Int], truth[clip], clip)
+                // A `.clip` reference's id names the recording it refers to.
+                let file = clip.hasPrefix("clips/") ? String(clip.dropFirst("clips/".count).dropLast(".clip".count)) : clip
+                XCTAssertEqual(classes[record["emotion"] as! Int], truth[file], clip)
                 let speaker = record["speaker"] as! String
                 XCTAssertEqual(splitOf[speaker, default: split], split, "\(speaker) is in two splits")
                 splitOf[speaker] = split
@@ -143,6 +146,77 @@ final class CorpusPipelineTests: XCTestCase {
         XCTAssertEqual(Set(aggregates.map { $0["pooled_clips"] as! Int }), [tested * 6], "both folds' test clips pooled (six per actor)")
         XCTAssertEqual((results["run_comparisons"] as! [[String: Any]]).count, 6)
         XCTAssertEqual((results["deployments"] as! [[String: Any]]).count, 2, "one exported model per fold")
+    }
+
+    /// IEMOCAP with faces: every utterance's picture from its dialogue's video over its interval, its sound from its WAV,
+    /// through all five models in three session folds; the faces are found in the dialogue videos.
+    func testIemocapWithTheDialogueVideosInFolds() throws {
+        let (out, data) = try run(layout: "iemocap", folder: "IEMOCAP", pipeline: "iemocap-av", synth: ["--actors", "6", "--width", "256", "--height", "192"],
+                                  vars: ["folds=3", "fold=1,2,3"])
+        for fold in 1...3 {
+            try checkManifests(out, data: data, classes: ["neutral", "happy", "angry", "sad"], kept: 24, clean: "clean@\(fold)", export: "export@\(fold)")
+        }
+        let references = try FileManager.default.subpathsOfDirectory(atPath: out + "/clip_references/clips").filter { $0.hasSuffix(".clip") }
+        XCTAssertEqual(references.count, 24)
+        var found = 0
+        for reference in references {
+            let clip = try JSONDecoder().decode(ClipReference.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/clip_references/clips/" + reference)))
+            XCTAssertTrue(clip.video?.file.hasSuffix(".avi") == true && clip.audio?.file.hasSuffix(".wav") == true, reference)
+            // The utterance's own seconds of its dialogue's video, as its evaluation line gives them.
+            let utterance = ((reference as NSString).lastPathComponent as NSString).deletingPathExtension.replacingOccurrences(of: ".wav", with: "")
+            let dialogue = String(utterance[..<utterance.lastIndex(of: "_")!]), session = "Session" + String(utterance.dropFirst(4).prefix(1))
+            let evaluation = try String(contentsOfFile: data + "/IEMOCAP_full_release/\(session)/dialog/EmoEvaluation/\(dialogue).txt", encoding: .utf8)
+            let line = evaluation.split(separator: "\n").first { $0.contains("\t\(utterance)\t") }!
+            XCTAssertEqual(line.hasPrefix(String(format: "[%.4f - %.4f]", clip.video!.start!, clip.video!.end!)), true, "\(line)")
+            if try json(out + "/faces/clips/\(reference)/faces.json")["status"] as? String == "ok" { found += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(found, 18, "a face in most utterances' frames of the dialogue videos")
+        XCTAssertEqual(try models(out).count, 15, "five models in each of three folds")
+    }
+
+    /// Long recordings and a labels file of spans: every row a reference to its seconds of a recording (nothing cut),
+    /// through the folder pipeline; a span past a recording's end is a recorded drop.
+    func testAFolderOfLongRecordingsWithSpans() throws {
+        let (out, data) = try run(layout: "csv", folder: "my-dataset", pipeline: "folder", synth: ["--width", "256", "--height", "192"], vars: ["labels_file=spans.csv"]) { root in
+            // Each speaker's clips joined into one recording (streams copied, as `ffmpeg -f concat -c copy` joins them).
+            let rows = try String(contentsOfFile: root + "/clips/labels.csv", encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+            var spans = "file,label,speaker,start,end\n", bySpeaker: [String: [[String]]] = [:]
+            for row in rows { bySpeaker[row[2], default: []].append(row) }
+            for (speaker, clips) in bySpeaker.sorted(by: { $0.key < $1.key }) {
+                var list = "", clock = 0.0
+                for clip in clips {
+                    let path = root + "/clips/" + clip[0]
+                    list += "file '\(path)'\n"
+                    let seconds = try MediaReader(path: path).duration
+                    spans += String(format: "long/%@.mp4,%@,%@,%.3f,%.3f\n", speaker, clip[1], speaker, clock + 0.05, clock + seconds - 0.05)
+                    clock += seconds
+                }
+                spans += String(format: "long/%@.mp4,joy,%@,%.3f,%.3f\n", speaker, speaker, clock + 5, clock + 7)
+                try Data(list.utf8).write(to: URL(fileURLWithPath: root + "/\(speaker).txt"))
+                try FileManager.default.createDirectory(atPath: root + "/clips/long", withIntermediateDirectories: true)
+                let joined = try shell("/usr/bin/ffmpeg", ["-v", "error", "-f", "concat", "-safe", "0", "-i", root + "/\(speaker).txt", "-c", "copy", root + "/clips/long/\(speaker).mp4"])
+                XCTAssertEqual(joined.status, 0, joined.err)
+            }
+            for clip in rows { try FileManager.default.removeItem(atPath: root + "/clips/" + clip[0]) }
+            try Data(spans.utf8).write(to: URL(fileURLWithPath: root + "/clips/spans.csv"))
+        }
+        let report = try json(out + "/clean/report.json")
+        XCTAssertEqual((report["clips"] as! [String: [String]])["interval_outside"]?.count, 4, "one span past its recording's end per speaker")
+        var kept = 0, found = 0
+        for split in ["train", "dev", "test"] {
+            for line in try String(contentsOfFile: out + "/clean/\(split).jsonl", encoding: .utf8).split(separator: "\n") {
+                let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                guard record["status"] as? String == "kept" else { continue }
+                kept += 1
+                let clip = record["clip"] as! String
+                XCTAssertTrue(clip.hasPrefix("clips/clips/long/speaker") && clip.contains(".mp4@"), clip)
+                if try json(out + "/faces/\(clip)/faces.json")["status"] as? String == "ok" { found += 1 }
+                XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/mel/\(clip)/mel.npy"), clip)
+            }
+        }
+        XCTAssertEqual(kept, 28, "every clip of \(data) kept as its span of its speaker's recording")
+        XCTAssertGreaterThanOrEqual(found, 21, "a face in most spans")
+        XCTAssertEqual(try models(out), ["visual", "audio", "concat", "transformer", "cross_attention"])
     }
 
     /// With two training seeds: every model twice, and the results give each model's mean and deviation over them.

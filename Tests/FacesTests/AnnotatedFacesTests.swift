@@ -76,7 +76,7 @@ final class AnnotatedFacesTests: XCTestCase {
         let detector = try FaceDetector(), predictor = try LandmarkPredictor()
         var scores: [String] = []
         for clip in clips {
-            let input = try ClipFaces.analysisInput(clip, settings: FaceSettings())
+            let input = try ClipFaces.analysisInput(ClipSource(file: clip), settings: FaceSettings())
             let choice = try ActiveSpeaker.analyse(frames: input.frames, audio: input.audio, sampleRate: input.sampleRate, detectors: [detector],
                                                    predictor: predictor, maxSide: 640).choice
             scores.append(choice.tracks.map { String(format: "%.2f", $0.score ?? .nan) }.joined(separator: "/"))

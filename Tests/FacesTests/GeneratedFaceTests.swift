@@ -79,7 +79,7 @@ final class TwoPersonSceneTests: XCTestCase {
             return try DatasetSynthesizer.plan(params).map { clip in
                 let name = "dia\(clip.dialogue)_utt\(clip.utterance)", path = folder.file(clip.split.clipFolder + "/" + clip.clipName)
                 let record = try ClipFaces.extract(frames: try MediaReader(path: path).frames(count: 8), detector: detector, predictor: predictor, settings: settings,
-                                                   analysis: { try ClipFaces.analysisInput(path, settings: settings) }).record
+                                                   analysis: { try ClipFaces.analysisInput(ClipSource(file: path), settings: settings) }).record
                 let frames = record.frames.compactMap { frame -> (role: String?, speech: Bool)? in
                     let index = Int((frame.time * Double(params.frameRate)).rounded())
                     guard cuts[name].map({ index < $0 }) ?? true, let chosen = frame.chosen, let faces = drawn["\(name):\(index)"] else { return nil }
@@ -109,7 +109,7 @@ final class TwoPersonSceneTests: XCTestCase {
             let path = scenes.folder.file(clip.split.clipFolder + "/" + clip.clipName)
             let records = try [1, 2].map { threads in
                 try encoder.encode(ClipFaces.extract(frames: try MediaReader(path: path).frames(count: 8), detectors: try (0..<threads).map { _ in try FaceDetector() },
-                                                     predictor: predictor, analysis: { try ClipFaces.analysisInput(path, settings: FaceSettings()) }).record)
+                                                     predictor: predictor, analysis: { try ClipFaces.analysisInput(ClipSource(file: path), settings: FaceSettings()) }).record)
             }
             XCTAssertEqual(records[0], records[1], clip.clipName)
         }
