@@ -43,12 +43,12 @@ oracles: .venv/.installed
 		|| echo "oracles: could not install scripts/oracles.txt into .venv; tests that need them will skip"
 
 ## The whole pipeline on MELD.Raw (fetch it first with `make data`), end to end as the reference system trains; with
-## DATASET=crema-d, crema-d-folds, ravdess, iemocap or folder, on that corpus (licensed, not downloaded: pipelines/DATASET.yaml says
+## DATASET=crema-d, crema-d-folds, ravdess, iemocap, iemocap-av or folder, on that corpus (licensed, not downloaded: pipelines/DATASET.yaml says
 ## where it looks, and VARS="dataset=PATH" says otherwise).
 DATASET ?= meld
 VARS ?=
 reproduce: build
-	@test -f pipelines/$(DATASET).yaml || { echo "no pipelines/$(DATASET).yaml: DATASET is meld, crema-d, crema-d-folds, ravdess, iemocap or folder"; exit 1; }
+	@test -f pipelines/$(DATASET).yaml || { echo "no pipelines/$(DATASET).yaml: DATASET is meld, crema-d, crema-d-folds, ravdess, iemocap, iemocap-av or folder"; exit 1; }
 	@test "$(DATASET)" != meld || test -d data/MELD.Raw || { echo "data/MELD.Raw is missing: run 'make data' (needs network), or link your copy there"; exit 1; }
 	$(EMOTION) run pipelines/$(DATASET).yaml --until results --until export $(addprefix --var ,$(VARS))
 

@@ -1,8 +1,10 @@
 """make bench-media: the faces and mel stages on 1280x720 H.264/AAC clips (generated: drawn faces, speech, about
-3-4 s each), with 1 and 2 workers, beside `ffmpeg -i X -f null -` (decode only, the floor), and the log-mel
-computation alone beside librosa's (when importable). Stage times come from `emotion run` and include its
-start-up and the landmark model's load. Every figure is the best of ROUNDS, anchors alternating with ours.
-Last line: JSON."""
+3-4 s each), with 1 and 2 workers, beside `ffmpeg -i X -f null -` (decode only, the floor); the faces stage on
+two-person scenes (`synth --people 2`: a listener beside the speaker, cuts, portraits) with each speaker rule
+(`largest`, and `active`, which decodes a clip showing several faces a second time at the analysis rate to follow
+lips), beside those clips' decode-only time; and the log-mel computation alone beside librosa's (when importable).
+Stage times come from `emotion run` and include its start-up and the landmark model's load. Every figure is the best
+of ROUNDS, anchors alternating with ours. Last line: JSON."""
 import glob
 import os
 import re
@@ -24,19 +26,36 @@ if len(clips) != CLIPS:
     for clip in glob.glob(os.path.join(bench, "synth", "train_splits", "*.mp4")):
         shutil.copy(clip, os.path.join(bench, "clips"))
     clips = sorted(glob.glob(os.path.join(bench, "clips", "*.mp4")))
+two = sorted(glob.glob(os.path.join(bench, "two", "*.mp4")))
+if len(two) != CLIPS:
+    shutil.rmtree(os.path.join(bench, "two"), ignore_errors=True)
+    shutil.rmtree(os.path.join(bench, "synth2"), ignore_errors=True)
+    os.makedirs(os.path.join(bench, "two"))
+    run([emotion, "synth", "--out", os.path.join(bench, "synth2"), "--width", "1280", "--height", "720", "--people", "2",
+         "--dialogues", "4,0,0", "--utterances", "3", "--no-faults"])
+    for clip in glob.glob(os.path.join(bench, "synth2", "train_splits", "*.mp4")):
+        shutil.copy(clip, os.path.join(bench, "two"))
+    two = sorted(glob.glob(os.path.join(bench, "two", "*.mp4")))
 with open(os.path.join(bench, "media.yaml"), "w") as f:
     f.write('stages:\n'
             '  faces: {uses: faces, map: {path: clips, glob: "*.mp4"}}\n'
             '  mel: {uses: mel, map: {path: clips, glob: "*.mp4"}}\n'
-            '  faces_one: {uses: faces, map: {path: clips, glob: "dia0_utt0.mp4"}}\n')
+            '  faces_one: {uses: faces, map: {path: clips, glob: "dia0_utt0.mp4"}}\n'
+            '  faces_largest: {uses: faces, map: {path: two, glob: "*.mp4"}, params: {speaker: largest}}\n'
+            '  faces_active: {uses: faces, map: {path: two, glob: "*.mp4"}, params: {speaker: active}}\n')
 
 durations = [float(run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", clip])) for clip in clips]
 mean_clip = sum(durations) / len(durations)
 
 
-def decode_all():
-    for clip in clips:
-        subprocess.run(["ffmpeg", "-v", "quiet", "-i", clip, "-f", "null", "-"], check=True)
+def decoder(files):
+    def decode():
+        for clip in files:
+            subprocess.run(["ffmpeg", "-v", "quiet", "-i", clip, "-f", "null", "-"], check=True)
+    return decode
+
+
+decode_all = decoder(clips)
 
 
 def stage(name, workers):
@@ -49,7 +68,8 @@ def fresh(_):
 
 
 runs = {"decode": decode_all, "faces_1w": stage("faces", 1), "faces_2w": stage("faces", 2), "mel_1w": stage("mel", 1),
-        "mel_2w": stage("mel", 2), "faces_one": stage("faces_one", 1)}
+        "mel_2w": stage("mel", 2), "faces_one": stage("faces_one", 1), "decode_two": decoder(two),
+        "faces_largest": stage("faces_largest", 1), "faces_active": stage("faces_active", 1)}
 seconds, _ = best(runs, before=fresh)
 per_clip = {name: value / CLIPS for name, value in seconds.items()}
 decode = per_clip["decode"]
@@ -61,6 +81,10 @@ say(f"faces: {per_clip['faces_1w']:.4f} s/clip with 1 worker ({marginal:.4f} s/c
 say(f"       vs decode-only: {per_clip['faces_1w'] / decode:.2f}x all-in, {marginal / decode:.2f}x per further clip (target <= 2x);")
 say(f"       {per_clip['faces_2w'] / decode:.2f}x with 2 workers (ffmpeg's decode also uses both cores: 2 frame threads)")
 say(f"mel:   {per_clip['mel_1w']:.4f} s/clip with 1 worker, {per_clip['mel_2w']:.4f} s/clip with 2 (includes decoding the audio)")
+decode_two = per_clip["decode_two"]
+say(f"two-person scenes ({CLIPS} at 1280x720, 1 worker): ffmpeg decode only {decode_two:.4f} s/clip; faces with speaker: largest "
+    f"{per_clip['faces_largest']:.4f} s/clip ({per_clip['faces_largest'] / decode_two:.2f}x decode), speaker: active "
+    f"{per_clip['faces_active']:.4f} s/clip ({per_clip['faces_active'] / decode_two:.2f}x decode; target <= 3x)")
 
 LIBROSA = r'''
 import glob, sys, time, librosa
@@ -105,4 +129,6 @@ else:
 report({"clips": CLIPS, "rounds": ROUNDS, "mean_clip_s": mean_clip, "decode_only_s_per_clip": decode, "face_s_per_clip": per_clip["faces_1w"],
         "face_marginal_s_per_clip": marginal, "face_vs_decode": per_clip["faces_1w"] / decode, "face_vs_decode_2w": per_clip["faces_2w"] / decode,
         "face_clips_per_s_2w": 1 / per_clip["faces_2w"], "mel_s_per_clip": per_clip["mel_1w"], "mel_s_per_clip_2w": per_clip["mel_2w"],
+        "two_person_decode_only_s_per_clip": decode_two, "two_person_face_largest_s_per_clip": per_clip["faces_largest"],
+        "two_person_face_active_s_per_clip": per_clip["faces_active"], "two_person_face_active_vs_decode": per_clip["faces_active"] / decode_two,
         "log_mel_s_per_clip": ours, "log_mel_measure_planning_s_per_clip": measured, "mel_vs_librosa_speedup": speedup})

@@ -217,7 +217,7 @@ public enum CorpusManifests {
                 case .noVideoStream?: record.flags = [.audioOnly]
                 case let verdict?: record.status = .clip(verdict); report.clips[verdict.rawValue, default: []].append(file.path)
                 }
-                if entry.referenced && record.status == .kept { refer(entry, file, &record, &report, &attachments) }
+                if entry.referenced && record.status == .kept { try refer(entry, file, &record, &report, &attachments) }
             } else {
                 record.status = .clipMissing
                 report.clips["missing", default: []].append(entry.expectedPath)
@@ -242,7 +242,7 @@ public enum CorpusManifests {
     /// a picture that is missing, does not decode or ends before the span leaves the clip without one (flagged audio
     /// only, its face missing), each said in the report.
     private static func refer(_ entry: CorpusEntry, _ file: CorpusFile, _ record: inout ManifestRecord, _ report: inout CleaningReport,
-                              _ attachments: inout [String: Data]) {
+                              _ attachments: inout [String: Data]) throws {
         func within(_ interval: ClosedRange<Double>?, _ recording: CorpusFile) -> Bool {
             guard let interval, let duration = recording.probe?.duration else { return true }
             return interval.upperBound <= duration + 0.5
@@ -270,10 +270,8 @@ public enum CorpusManifests {
             picture = sound
         }
         record.flags = picture == nil ? [.audioOnly] : record.flags.filter { $0 != .audioOnly }
-        let reference = ClipReference(video: picture, audio: sound)
-        guard let data = try? reference.encoded() else { return }
+        attachments[entry.referenceID] = try ClipReference(video: picture, audio: sound).encoded()
         record.clip = entry.referenceID
-        attachments[entry.referenceID] = data
     }
 
     private static func speakersBySplit(_ splits: [String: Split]) -> [String: [String]] {
