@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Synchronization
 
 /// The `emotion` command: runs and inspects pipelines. This front end links the runner alone (no media or
 /// numeric library), so `status`, `dag`, `gc` and planning start in milliseconds; the stage kinds' code, and
@@ -32,14 +33,24 @@ public struct EmotionCommand: ParsableCommand {
         case program(String)
     }
 
-    nonisolated(unsafe) public static var kinds = KindSource.program(defaultWorkerProgram)
-
     /// How `run --mpi` joins an MPI job: given -j, where units run and the stage kinds, it runs `body` (the pipeline) on
     /// rank 0 with the other ranks' slots, and serves units on the others until rank 0 is done. Set by the worker
     /// program, which links MPI; the front end hands `run --mpi` over to it.
-    public typealias MPIRunner = (_ jobs: Int, _ isolation: UnitIsolation, _ registry: StageRegistry,
-                                  _ body: (RemoteUnits?) throws -> Void) throws -> Void
-    nonisolated(unsafe) public static var mpiRunner: MPIRunner?
+    public typealias MPIRunner = @Sendable (_ jobs: Int, _ isolation: UnitIsolation, _ registry: StageRegistry,
+                                            _ body: (RemoteUnits?) throws -> Void) throws -> Void
+
+    /// What the program's `main` sets before `start()`: the front end's defaults, the worker program's registry and MPI.
+    private static let setting = Mutex<(kinds: KindSource, mpiRunner: MPIRunner?)>((.program(defaultWorkerProgram), nil))
+
+    public static var kinds: KindSource {
+        get { setting.withLock { $0.kinds } }
+        set { setting.withLock { $0.kinds = newValue } }
+    }
+
+    public static var mpiRunner: MPIRunner? {
+        get { setting.withLock { $0.mpiRunner } }
+        set { setting.withLock { $0.mpiRunner = newValue } }
+    }
 
     public init() {}
 

@@ -4,7 +4,7 @@ import EmotionTools
 import PipelineMPI
 
 EmotionCommand.kinds = .registry(ProjectStages.registry)
-EmotionCommand.mpiRunner = MPIRun.run
+EmotionCommand.mpiRunner = { jobs, isolation, registry, body in try MPIRun.run(jobs: jobs, isolation: isolation, registry: registry, body) }
 EmotionCommand.refuseArgumentsNotUTF8()
 EmotionCommand.failOnLostOutput()
 EmotionWorkerCommand.mainNamingFileErrors()
