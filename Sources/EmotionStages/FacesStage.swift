@@ -3,7 +3,8 @@ import Foundation
 import Media
 import Pipeline
 
-/// `faces`: per clip (a clip file, or a `.clip` reference to part of a recording), `frames` frames sampled uniformly, the speaker's face found and aligned as MODEL.md says:
+/// `faces`: per clip (a clip file, or a `.clip` reference to part of a recording), `frames` frames sampled uniformly,
+/// the speaker's face found and aligned as MODEL.md says:
 /// `frames.npy` (uint8, frames x 224 x 224 x 3; all zero when no frame has a face) and `faces.json` (boxes,
 /// landmarks, faces per frame, the chosen track and, with `speaker: active`, how the speaker's face was chosen, and
 /// `status`: ok, no_face, or why the clip cannot be read), and

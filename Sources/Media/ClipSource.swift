@@ -76,8 +76,11 @@ public struct ClipSource: Sendable {
         }
         func resolve(_ part: ClipReference.Part?) throws -> (path: String, interval: ClosedRange<Double>?)? {
             guard let part else { return nil }
+            guard (part.start == nil) == (part.end == nil) else {
+                throw MediaError.undecodable(path, "\(part.file)'s part gives a start or an end alone (both, or neither for the whole recording)")
+            }
             if let start = part.start, let end = part.end, !(end > start && start >= 0) {
-                throw MediaError.undecodable(path, String(format: "the interval %.3f-%.3f s of %@ is empty or starts before the recording", start, end, part.file))
+                throw MediaError.undecodable(path, "the interval \(String(format: "%.3f-%.3f", start, end)) s of \(part.file) is empty or starts before the recording")
             }
             return (part.file.hasPrefix("/") ? part.file : workspace + "/" + part.file, part.interval)
         }

@@ -201,6 +201,10 @@ final class IntervalReadingTests: XCTestCase {
         XCTAssertThrowsError(try ClipSource(path: folder.file("sound.clip"), workspace: folder.path).videoReader()) {
             XCTAssertEqual($0 as? MediaError, .noVideoStream(folder.file("sound.clip")))
         }
+        try ClipReference(video: .init(file: "dialogue.avi", sha256: "", start: 3), audio: nil).encoded().write(to: URL(fileURLWithPath: folder.file("half.clip")))
+        XCTAssertThrowsError(try ClipSource(path: folder.file("half.clip"), workspace: folder.path)) { error in
+            XCTAssertTrue("\(error)".contains("dialogue.avi's part gives a start or an end alone"), "\(error)")
+        }
         _ = FileManager.default.createFile(atPath: folder.file("broken.clip"), contents: Data("{\"video\": 3}".utf8))
         XCTAssertThrowsError(try ClipSource(path: folder.file("broken.clip"), workspace: folder.path)) { XCTAssertEqual(($0 as? MediaError)?.reason, "undecodable") }
     }
