@@ -14,10 +14,10 @@ public enum CorpusStages {
     public static let ravdess = kind("ravdess", summary: "RAVDESS's Actor_NN/MM-VV-EE-II-SS-RR-AA names to per-split manifests (8 labels, speaker-independent splits)") {
         (files, settings: RavdessSettings) in try Ravdess.read(files, labels: settings.labels, rule: settings.split, modality: settings.modality, channel: settings.channel)
     }
-    public static let iemocap = kind("iemocap", summary: "IEMOCAP's EmoEvaluation lines and utterance WAVs to per-split manifests (4- or 6-class, sessions as folds)") {
+    public static let iemocap = kind("iemocap", summary: "IEMOCAP's EmoEvaluation lines and utterance WAVs (with video, the dialogue videos over each utterance too) to per-split manifests (4- or 6-class, sessions as folds)") {
         (files, settings: IemocapSettings) in try Iemocap.read(files, classes: settings.protocolClasses!, rule: settings.split, video: settings.video)
     }
-    public static let folder = kind("folder", summary: "a folder of recordings and a file,label[,split,speaker] CSV to per-split manifests") {
+    public static let folder = kind("folder", summary: "a folder of recordings and a file,label[,split,speaker,start,end] CSV to per-split manifests and a .clip reference per row (a file or a span of it)") {
         (files, settings: LabelsFileSettings) in try LabelsFile.read(files, csv: settings.file, labels: settings.labels, rule: settings.split)
     }
 
