@@ -117,7 +117,7 @@ let package = Package(
         .target(name: "Corpora", dependencies: ["Labels", "Meld", "Media", "SeededRandom"]),
         // The trained model's contract: typed settings, train.json and model_info.json (one reader and writer each), the
         // folder a trained model lives in. Training writes it; evaluation, export and inference read it.
-        .target(name: "ModelContract", dependencies: ["Labels", "EmotionModel", "Dataset", "Metrics", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ModelContract", dependencies: ["Labels", "EmotionModel", "Dataset", "Metrics", "Tensor", .product(name: "Crypto", package: "swift-crypto")]),
         // SplitMix64: a seeded generator whose whole stream follows from one seed, for the generated dataset and data orders.
         .target(name: "SeededRandom"),
         // The generated MELD-layout dataset: drawn faces, synthesized voices, MELD's CSVs and faults.
@@ -130,7 +130,7 @@ let package = Package(
                 resources: [.copy("Resources/emotion_model.py")]),
         // The project's stage kinds: each composes the libraries above into a step of a pipeline.
         .target(name: "EmotionStages", dependencies: ["Pipeline", "Meld", "Corpora", "Media", "Synthesis", "AudioFeatures", "Faces", "Dataset", "Safetensors", "Training", "Evaluation",
-                                                     "EmotionModel", "NN", "Export", "Labels", "ModelContract"]),
+                                                     "EmotionModel", "NN", "Export", "Labels", "ModelContract", "Tensor"]),
         // The `emotion` front end's commands (run, status, dag, gc, kinds): the runner alone, no media or numeric library.
         .target(name: "EmotionCLI", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emotion", dependencies: ["EmotionCLI"]),

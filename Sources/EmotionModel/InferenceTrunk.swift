@@ -21,11 +21,13 @@ final class InferenceTrunk: TrunkPlan {
     /// the sum's operands.
     private let unfused: [FusedConvolution]
 
-    init(_ folded: FoldedTrunk, inputDims: [Int], observed: Bool = false) {
+    /// `precision`: of the convolutions' operands (`Autocast`); activations between them stay fp32.
+    init(_ folded: FoldedTrunk, inputDims: [Int], observed: Bool = false, precision: Precision = .fp32) {
         self.inputDims = inputDims
         let batch = inputDims[0]
         func fused(_ layer: FoldedTrunk.Layer, height: Int, width: Int, accumulate: Bool, relu: Bool) -> FusedConvolution {
-            FusedConvolution(layer.geometry(batch: batch, height: height, width: width), weight: layer.weight, bias: layer.bias, accumulate: accumulate, relu: relu)
+            FusedConvolution(layer.geometry(batch: batch, height: height, width: width), weight: layer.weight, bias: layer.bias, accumulate: accumulate,
+                             relu: relu, precision: precision)
         }
         stem = fused(folded.stem, height: inputDims[2], width: inputDims[3], accumulate: false, relu: true)
         pool = MaxPoolNHWC(inputDims: stem.geometry.outputDims, kernel: 3, stride: 2, padding: 1)

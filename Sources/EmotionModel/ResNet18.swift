@@ -48,7 +48,12 @@ public final class ResNet18Trunk: Module {
     /// weights as they were then (`InferenceTrunk`, or `QuantizedTrunk` given a calibration); a switch of mode ends it.
     private var prepared = false
     private var int8: TrunkCalibration?
-    private var plans: [[Int]: TrunkPlan] = [:]
+    /// By input shape and precision.
+    private var plans: [PlanKey: TrunkPlan] = [:]
+    private struct PlanKey: Hashable {
+        let shape: [Int]
+        let precision: Precision
+    }
     /// The float plan calibration last ran.
     private var observed: InferenceTrunk?
 
@@ -129,9 +134,10 @@ public final class ResNet18Trunk: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         // Fused when no gradient can flow: no autograd at all, or a frozen trunk (training the rest) on plain inputs.
         if prepared && !training && (!GradMode.isEnabled || !x.requiresGrad && !parameters.contains { $0.requiresGrad }) {
-            let plan = plans[x.shape] ?? int8.map { QuantizedTrunk(FoldedTrunk(self), calibration: $0, inputDims: x.shape) }
-                ?? InferenceTrunk(FoldedTrunk(self), inputDims: x.shape)
-            plans[x.shape] = plan
+            let key = PlanKey(shape: x.shape, precision: Autocast.precision)
+            let plan = plans[key] ?? int8.map { QuantizedTrunk(FoldedTrunk(self), calibration: $0, inputDims: x.shape) }
+                ?? InferenceTrunk(FoldedTrunk(self), inputDims: x.shape, precision: key.precision)
+            plans[key] = plan
             return plan(x)
         }
         var h = maxPool2d(bn1(conv1(x), relu: true), kernel: 3, stride: 2, padding: 1)

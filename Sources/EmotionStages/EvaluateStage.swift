@@ -6,6 +6,7 @@ import ModelContract
 import NN
 import Pipeline
 import Safetensors
+import Tensor
 
 /// `evaluate`: a trained model in evaluation mode on the test split (and dev). Deps: a `train` stage, `shard_index`
 /// and `shards`. Outputs: `metrics.json` (the fusion and which weights; per split: accuracy, weighted and macro F1 with 95 % bootstrap intervals,
@@ -13,10 +14,11 @@ import Safetensors
 /// `predictions.jsonl` (per clip: split, id, truth, prediction, a probability per class, face found) and `report.html`.
 public enum EvaluateStage {
     public static let kind = StageKind.whole(
-        "evaluate", version: 5, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
+        "evaluate", version: 6, summary: "a trained model on the test and dev splits: metrics.json, predictions.jsonl, report.html",
         params: EvaluationSettings.params
     ) { context in
         let settings = try EvaluationSettings(context.params, stage: context.stage)
+        let precision = try resolvedPrecision(settings.precision, stage: context.stage)
         let files = context.inputLocations
         func required(_ path: String, _ what: String) throws -> String {
             guard let location = files[path] else { throw PipelineError(.stageFailed, "stage '\(context.stage)': no \(path) among its deps (\(what))") }
@@ -39,7 +41,8 @@ public enum EvaluateStage {
         for split in settings.splits {
             let data = try ShardedSplit(index: try required("\(split)/index.json", "list a shard_index stage")) { files[$0] ?? $0 }
             let predictions: [Prediction]
-            do { predictions = try ModelEvaluation.predict(model, split: data, name: split, melFrames: melFrames, batch: settings.batch, threads: settings.threads) }
+            do { predictions = try ModelEvaluation.predict(model, split: data, name: split, melFrames: melFrames, batch: settings.batch, threads: settings.threads,
+                                                                            precision: precision) }
             catch let error as ContractError { throw PipelineError(.stageFailed, "stage '\(context.stage)': \(error)") }
             for prediction in predictions {
                 lines.append(try encoder.encode(prediction))
@@ -50,7 +53,7 @@ public enum EvaluateStage {
         }
         try context.write(lines, to: "predictions.jsonl")
         try context.writeJSON(EvaluationMetrics(fusion: fusion, weights: settings.model, classes: classes,
-                                                splits: Dictionary(uniqueKeysWithValues: figures.map { ($0.split, $0) })),
+                                                splits: Dictionary(uniqueKeysWithValues: figures.map { ($0.split, $0) }), precision: precision),
                               to: "metrics.json")
         var report = HTMLReport(title: "Evaluation: \(fusion.rawValue) fusion", classes: classes, splits: figures)
         if case .training(let summary) = trained.description {

@@ -1,6 +1,7 @@
 import Dataset
 import Foundation
 import Pipeline
+import Tensor
 import Training
 
 /// The `face_features` stage's settings: which weights make the trunk, and whether flipped frames are cached too.
@@ -14,6 +15,7 @@ public struct FaceFeatureSettings: Sendable, Equatable {
     public var flip = true
     /// Engine threads, fixed so that the features are the same bytes on any machine.
     public var threads = 1
+    public var precision = PrecisionSetting.fp32
 
     public init() {}
 
@@ -45,16 +47,19 @@ public enum FaceFeaturesStage {
         guard frames.descriptor == "|u1", frames.shape.count == 4, frames.shape[3] == 3, frames.shape[1] == frames.shape[2], frames.shape[1] >= 32 else {
             throw PipelineError(.corrupt, "\(framesFile.path) of \(context.id): expected uint8 (Tv, H, W, 3) chips of at least 32 pixels, found \(frames.descriptor) \(frames.shape)")
         }
+        let precision = try resolvedPrecision(settings.precision, stage: context.stage)
         let extractor = try FaceFeaturesStage.extractor(settings, context)
         let (count, size) = (frames.shape[0], frames.shape[1])
         let (features, flipped) = frames.data.withUnsafeBytes { raw in
-            extractor.features(chips: raw.bindMemory(to: UInt8.self), frames: count, size: size, flip: settings.flip, threads: settings.threads)
+            extractor.features(chips: raw.bindMemory(to: UInt8.self), frames: count, size: size, flip: settings.flip, threads: settings.threads,
+                               precision: precision)
         }
         let width = ShardFormat.faceFeatureWidth
         try context.write(NumpyArray.float32(features, shape: [count, width]), to: "features.npy")
         if let flipped { try context.write(NumpyArray.float32(flipped, shape: [count, width]), to: "features_flipped.npy") }
         try context.writeJSON(["status": status], to: "features.json")
-        try context.writeJSON(["trunk_sha256": extractor.digest, "init": settings.initFile, "init_prefix": settings.initPrefix, "flip": String(settings.flip)],
+        try context.writeJSON(["trunk_sha256": extractor.digest, "init": settings.initFile, "init_prefix": settings.initPrefix, "flip": String(settings.flip),
+                               "precision": precision.rawValue],
                               to: "feature_params.json")
         if let faceParams = file("face_params.json") {
             try context.write(try Data(contentsOf: URL(fileURLWithPath: faceParams.location)), to: "face_params.json")

@@ -7,6 +7,7 @@ import Synthesis
 import Training
 import Evaluation
 import ModelContract
+import Tensor
 
 // Each stage's settings struct, declared once as params: name, where the value lives, help. Defaults are the
 // structs' own, so `emotion kinds`, pipelines and the commands all read them from one place.
@@ -111,6 +112,7 @@ extension FaceFeatureSettings: StageSettings {
         .string("init_prefix", \.initPrefix, help: "prefix put before the file's names to give the model's (visual.backbone. for torchvision's resnet18)"),
         .bool("flip", \.flip, help: "also cache the features of the frames flipped left to right (training's flip augmentation)"),
         .int("threads", \.threads, help: "engine threads, fixed so that the features are the same bytes on any machine").bounded(1),
+        .choice("precision", \.precision, help: precisionHelp),
     ]
 }
 
@@ -167,6 +169,8 @@ extension TrainingSettings: StageSettings {
         .int("freq_mask", \.frequencyMask, help: "up to this many mel bands masked (0: off)").bounded(0),
         .int("max_steps", \.maxSteps, help: "stop after this many steps in all (0: every epoch)").bounded(0),
         .bool("digests", \.digests, help: "write each worker's parameter digest after every step (digests/rank-R.txt)"),
+        SettingsField("precision", .choice(PrecisionSetting.allCases.map(\.rawValue)), help: precisionHelp + "; fp32 master weights, Adam state and exchange either way",
+                      read: { .string(($0.precision ?? .fp32).rawValue) }, write: { $0.precision = PrecisionSetting(rawValue: $1.stringValue) }),
     ]
 }
 
@@ -187,6 +191,7 @@ extension EvaluationSettings: StageSettings {
         .int("bootstrap", \.bootstrapSamples, help: "bootstrap resamples for the 95 % intervals").bounded(1),
         .int("seed", \.seed, help: "the bootstrap's seed"),
         .int("threads", \.threads, help: "engine threads, fixed so that the probabilities are the same bytes on any machine").bounded(1),
+        .choice("precision", \.precision, help: precisionHelp),
     ]
 }
 
@@ -197,4 +202,12 @@ extension ResultsSettings: StageSettings {
         .int("seed", \.seed, help: "the bootstrap's seed"),
         .strings("not_run", \.notRun, help: "models this pipeline does not run on its data, each 'MODEL: why', listed under the table"),
     ]
+}
+
+private let precisionHelp = "the convolutions' and matrix products' operands: fp32, bf16 (fp32 sums; refused where the CPU lacks AVX512_BF16 and AMX) or auto (bf16 where the CPU has it)"
+
+/// The precision a stage computes in on this machine; bf16 where the CPU cannot is an error naming the stage.
+func resolvedPrecision(_ setting: PrecisionSetting, stage: String) throws -> Precision {
+    do { return try setting.resolved() }
+    catch { throw PipelineError(.badParam, "stage '\(stage)': \(error)") }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Inference
 
-extension Precision: ExpressibleByArgument {}
+extension ServingPrecision: ExpressibleByArgument {}
 
 /// `emotion infer`: a trained model on any files FFmpeg reads, one JSON line each.
 struct InferCommand: ParsableCommand {
@@ -33,8 +33,8 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Engine threads (default: the machine's cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "fp32, or int8: the export's int8 model (its face trunk on integer instructions; needs model_int8.json beside it).")
-    var precision = Precision.fp32
+    @Option(help: "fp32; bf16 (bf16 operands, fp32 sums: where the CPU has AVX512_BF16 or AMX); or int8: the export's int8 model (its face trunk on integer instructions; needs model_int8.json beside it).")
+    var precision = ServingPrecision.fp32
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("name at least one file") }

@@ -55,6 +55,7 @@ struct TrainCommand: ParsableCommand, StageOptions {
     @Option(help: help("freq_mask")) var freqMask = defaults.frequencyMask
     @Option(help: help("max_steps")) var maxSteps = defaults.maxSteps
     @Flag(inversion: .prefixedNo, help: help("digests")) var digests = defaults.digests
+    @Option(help: help("precision")) var precision = defaults.precision ?? .fp32
     @Option(help: help("launcher")) var launcher = launchDefaults.launcher
     @Option(help: help("nodes")) var nodes = launchDefaults.nodes
     @Option(help: help("mpi_command")) var mpiCommand = launchDefaults.command
@@ -66,7 +67,8 @@ struct TrainCommand: ParsableCommand, StageOptions {
          "clip_norm": .double(clipNorm), "seed": .int(seed), "checkpoint_every": .int(checkpointEvery), "patience": .int(patience),
          "init": .string(`init`), "init_prefix": .string(initPrefix), "init_only": .string(initOnly), "freeze": .string(freeze), "mel_frames": .int(melFrames), "flip": .double(flip),
          "brightness": .double(brightness), "contrast": .double(contrast), "time_mask": .int(timeMask), "freq_mask": .int(freqMask),
-         "max_steps": .int(maxSteps), "digests": .bool(digests), "launcher": .string(launcher.rawValue), "nodes": .int(nodes), "mpi_command": .string(mpiCommand)]
+         "max_steps": .int(maxSteps), "digests": .bool(digests), "precision": .string(precision.rawValue),
+         "launcher": .string(launcher.rawValue), "nodes": .int(nodes), "mpi_command": .string(mpiCommand)]
     }
 
     /// The class_weights param as a pipeline file writes it.

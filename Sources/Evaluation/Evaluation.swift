@@ -91,9 +91,9 @@ public struct SplitFigures: Codable, Sendable {
 public enum ModelEvaluation {
     /// Every clip's prediction, named by the split's classes (which must be the model's), in index order, computed with `threads` engine threads whatever the machine has: some
     /// of oneDNN's matrix products split their sums by thread count, so a fixed count keeps the probabilities the
-    /// same bytes on one core or many.
+    /// same bytes on one core or many. `precision`: of the convolutions' and matrix products' operands.
     public static func predict(_ model: EmotionModel, split: ShardedSplit, name: String, melFrames: Int, batch: Int,
-                               threads: Int = EvaluationSettings().threads) throws -> [Prediction] {
+                               threads: Int = EvaluationSettings().threads, precision: Precision = .fp32) throws -> [Prediction] {
         let before = DNNL.threads
         DNNL.threads = threads
         defer { DNNL.threads = before }
@@ -114,8 +114,10 @@ public enum ModelEvaluation {
             let clips = try assembler.batch(positions, epoch: 0)
             let b = clips.count
             let probabilities = try withoutGrad {
-                softmax(try model.logits(count: b, frames: clips.frames, faceFeatures: clips.faceFeatures, tv: features.frames, size: features.size, mel: clips.mel,
-                                         bands: features.melBands, melFrames: melFrames))
+                softmax(try withPrecision(precision) {
+                    try model.logits(count: b, frames: clips.frames, faceFeatures: clips.faceFeatures, tv: features.frames, size: features.size, mel: clips.mel,
+                                     bands: features.melBands, melFrames: melFrames)
+                })
             }
             for i in 0..<b {
                 let row = (0..<classes.count).map { Double(probabilities.pointer[i * classes.count + $0]) }
@@ -163,6 +165,7 @@ public struct EvaluationSettings: Sendable, Equatable {
     public var seed = 0
     /// Engine threads for the forward passes, the same on every machine so that the outputs are (see `predict`).
     public var threads = 2
+    public var precision = PrecisionSetting.fp32
 
     public init() {}
 
@@ -183,15 +186,18 @@ public struct EvaluationMetrics: Codable, Sendable {
     /// The classes the figures name, in class order.
     public var classes: LabelSet
     public var splits: [String: SplitFigures]
+    /// What the forward passes computed in (`auto` resolved); absent in files written before there was a choice (fp32).
+    public var precision: String?
 
-    public init(fusion: Fusion, weights: ModelWeights, classes: LabelSet, splits: [String: SplitFigures]) {
+    public init(fusion: Fusion, weights: ModelWeights, classes: LabelSet, splits: [String: SplitFigures], precision: Precision = .fp32) {
         self.fusion = fusion
         self.weights = weights
         self.classes = classes
         self.splits = splits
+        self.precision = precision.rawValue
     }
 
-    private static let fields = ["fusion", "weights", "classes"]
+    private static let fields = ["fusion", "weights", "classes", "precision"]
 
     private struct Key: CodingKey {
         var stringValue: String
@@ -205,6 +211,7 @@ public struct EvaluationMetrics: Codable, Sendable {
         fusion = try container.decode(Fusion.self, forKey: Key(stringValue: "fusion"))
         weights = try container.decode(ModelWeights.self, forKey: Key(stringValue: "weights"))
         classes = try container.decode(LabelSet.self, forKey: Key(stringValue: "classes"))
+        precision = try container.decodeIfPresent(String.self, forKey: Key(stringValue: "precision"))
         splits = [:]
         for key in container.allKeys where !Self.fields.contains(key.stringValue) {
             splits[key.stringValue] = try container.decode(SplitFigures.self, forKey: key)
@@ -216,6 +223,7 @@ public struct EvaluationMetrics: Codable, Sendable {
         try container.encode(fusion, forKey: Key(stringValue: "fusion"))
         try container.encode(weights, forKey: Key(stringValue: "weights"))
         try container.encode(classes, forKey: Key(stringValue: "classes"))
+        try container.encodeIfPresent(precision, forKey: Key(stringValue: "precision"))
         for (split, figures) in splits { try container.encode(figures, forKey: Key(stringValue: split)) }
     }
 }

@@ -10,10 +10,14 @@ import OneDNN
 import Safetensors
 import Tensor
 
-/// The arithmetic a served model runs in: floats, or the int8 model of an export (`model_int8.onnx`'s, the face trunk
-/// on the CPU's integer instructions with the activation scales of `model_int8.json`).
-public enum Precision: String, CaseIterable, Sendable, Codable {
-    case fp32, int8
+/// The arithmetic a served model runs in: floats, bf16 operands with fp32 sums (where the CPU has AVX512_BF16 or AMX),
+/// or the int8 model of an export (`model_int8.onnx`'s, the face trunk on the CPU's integer instructions with the
+/// activation scales of `model_int8.json`).
+public enum ServingPrecision: String, CaseIterable, Sendable, Codable {
+    case fp32, bf16, int8
+
+    /// The autocast precision of the float model's convolutions and matrix products.
+    var operands: Precision { self == .bf16 ? .bf16 : .fp32 }
 }
 
 /// A trained model with the settings its inputs were made with, so that what is served is what was trained: an export
@@ -30,9 +34,9 @@ public final class TrainedModel {
     /// Mel frames the model reads (Ta).
     public let melFrames: Int
     public let weights: String
-    public let precision: Precision
+    public let precision: ServingPrecision
 
-    public init(folder: String, precision: Precision = .fp32) throws {
+    public init(folder: String, precision: ServingPrecision = .fp32) throws {
         let described: TrainedModelFolder
         do { described = try TrainedModelFolder(folder) } catch { throw InferenceError("\(error)") }
         guard let features = described.features else {
@@ -51,6 +55,9 @@ public final class TrainedModel {
         self.precision = precision
         switch precision {
         case .fp32:
+            model.prepareForInference()
+        case .bf16:
+            if let why = Precision.bf16.unsupported { throw InferenceError("--precision bf16: \(why); use fp32") }
             model.prepareForInference()
         case .int8:
             var calibration: TrunkCalibration?
@@ -84,8 +91,10 @@ public final class TrainedModel {
         DNNL.threads = threads
         defer { DNNL.threads = before }
         let probabilities = try withoutGrad {
-            softmax(try model.logits(count: count, frames: frames, tv: faces.frames, size: faces.size, mel: mel.flatMap { $0 },
-                                     bands: self.mel.melBands, melFrames: melFrames))
+            softmax(try withPrecision(precision.operands) {
+                try model.logits(count: count, frames: frames, tv: faces.frames, size: faces.size, mel: mel.flatMap { $0 },
+                                 bands: self.mel.melBands, melFrames: melFrames)
+            })
         }
         let classes = self.classes.count
         return (0..<count).map { slot in (0..<classes).map { Double(probabilities.pointer[slot * classes + $0]) } }

@@ -19,7 +19,7 @@ public final class WatchSession {
         public var annotated: String?
         /// Seconds a network input may go without data (while connecting too) before the session ends.
         public var timeout = 10.0
-        public var precision = Precision.fp32
+        public var precision = ServingPrecision.fp32
 
         public init() {}
     }

@@ -31,7 +31,7 @@ public struct SessionRecord: Codable, Sendable {
         public var ending: String?
         public var error: String?
         /// The arithmetic the model ran in (`fp32` or `int8`).
-        public var precision: Precision?
+        public var precision: ServingPrecision?
         enum CodingKeys: String, CodingKey {
             case startTime = "start_time", durationSeconds = "duration_seconds", totalDetections = "total_detections", source
             case droppedWindows = "dropped_windows", ending, error, precision
@@ -56,7 +56,7 @@ public struct SessionRecord: Codable, Sendable {
         case sessionInfo = "session_info", emotionStatistics = "emotion_statistics", detailedResults = "detailed_results"
     }
 
-    public init(source: String, classes: LabelSet, started: Date, duration: Double, detections: [Detection], dropped: Int, precision: Precision = .fp32) {
+    public init(source: String, classes: LabelSet, started: Date, duration: Double, detections: [Detection], dropped: Int, precision: ServingPrecision = .fp32) {
         let formatter = ISO8601DateFormatter()
         sessionInfo = Info(startTime: formatter.string(from: started), durationSeconds: duration, totalDetections: detections.count, source: source,
                            droppedWindows: dropped, precision: precision)

@@ -1,6 +1,7 @@
 import EmotionModel
 import Foundation
 import Labels
+import Tensor
 
 /// Everything a training run follows, as the `train` stage's params declare it (docs/MODEL.md's training recipe for
 /// the defaults). The same struct reaches every worker process, so all of them train by one definition.
@@ -55,6 +56,9 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var maxSteps = 0
     /// Each worker writes the digest of its parameters after every step (`digests/rank-R.txt`): proof that replicas agree.
     public var digests = false
+    /// The convolutions' and matrix products' operands (`Autocast`); nil in files written before there was a choice,
+    /// which trained in fp32. A job resolves `auto` on its machine before its workers start, so `train.json` says which.
+    public var precision: PrecisionSetting?
 
     public init() {}
 
@@ -64,8 +68,11 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
         case learningRateVisual = "lr_visual", learningRateAudio = "lr_audio", learningRateOther = "lr_other", weightDecay = "weight_decay"
         case labelSmoothing = "label_smoothing", classWeights = "class_weights", clipNorm = "clip_norm", checkpointEvery = "checkpoint_every"
         case initPath = "init", initPrefix = "init_prefix", initOnly = "init_only", melFrames = "mel_frames", timeMask = "time_mask", frequencyMask = "freq_mask"
-        case maxSteps = "max_steps", freeze
+        case maxSteps = "max_steps", freeze, precision
     }
+
+    /// The precision this run computes in on this machine; an error saying why where the CPU cannot.
+    public func computePrecision() throws -> Precision { try (precision ?? .fp32).resolved() }
 
     /// The engine threads each worker gets on a machine with `cores` cores.
     public func threadsPerWorker(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {

@@ -30,11 +30,13 @@ public struct ConvolutionGeometry: Hashable, Sendable {
     }
 }
 
-/// oneDNN's convolution primitives for one geometry: forward, gradient of the input, gradient of the weights
-/// (and bias). Plans are made once per geometry and reused; data stays in the caller's plain NCHW buffers, and
-/// is reordered to and from the layout oneDNN prefers where that differs.
+/// oneDNN's convolution primitives for one geometry and precision: forward, gradient of the input, gradient of the
+/// weights (and bias). Plans are made once per geometry and reused; data stays in the caller's plain NCHW fp32
+/// buffers, and is reordered to and from the layout (and, in bf16, the operand type) oneDNN prefers where that differs.
+/// Results are fp32 in either precision.
 public final class Convolution {
     public let geometry: ConvolutionGeometry
+    public let precision: Precision
     private let forwardPrimitive: Primitive
     /// The forward pass when no gradient will follow: oneDNN may choose other kernels for it.
     private lazy var inferencePrimitive: Primitive = makeForward(dnnl_forward_inference)
@@ -42,26 +44,34 @@ public final class Convolution {
     private lazy var backwardWeightsPrimitive: Primitive = makeBackwardWeights()
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var plans: [ConvolutionGeometry: Convolution] = [:]
+    nonisolated(unsafe) private static var plans: [Key: Convolution] = [:]
 
-    /// The plan for a geometry, made on first use.
-    public static func plan(_ geometry: ConvolutionGeometry) -> Convolution {
+    private struct Key: Hashable {
+        let geometry: ConvolutionGeometry
+        let precision: Precision
+    }
+
+    /// The plan for a geometry in a precision, made on first use.
+    public static func plan(_ geometry: ConvolutionGeometry, precision: Precision = .fp32) -> Convolution {
         lock.lock(); defer { lock.unlock() }
-        if let plan = plans[geometry] { return plan }
-        let plan = Convolution(geometry)
-        plans[geometry] = plan
+        let key = Key(geometry: geometry, precision: precision)
+        if let plan = plans[key] { return plan }
+        let plan = Convolution(geometry, precision)
+        plans[key] = plan
         return plan
     }
 
-    private init(_ geometry: ConvolutionGeometry) {
+    private init(_ geometry: ConvolutionGeometry, _ precision: Precision) {
         self.geometry = geometry
-        forwardPrimitive = Convolution.makeForward(geometry, dnnl_forward_training)
+        self.precision = precision
+        forwardPrimitive = Convolution.makeForward(geometry, precision, dnnl_forward_training)
     }
 
-    private func makeForward(_ kind: dnnl_prop_kind_t) -> Primitive { Convolution.makeForward(geometry, kind) }
+    private func makeForward(_ kind: dnnl_prop_kind_t) -> Primitive { Convolution.makeForward(geometry, precision, kind) }
 
-    private static func makeForward(_ geometry: ConvolutionGeometry, _ kind: dnnl_prop_kind_t) -> Primitive {
-        var src = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
+    private static func makeForward(_ geometry: ConvolutionGeometry, _ precision: Precision, _ kind: dnnl_prop_kind_t) -> Primitive {
+        let operand = precision.operandType
+        var src = anyDescriptor(geometry.inputDims, operand), weights = anyDescriptor(geometry.weightDims, operand)
         let bias = plainDescriptor([geometry.outChannels])
         var dst = anyDescriptor(geometry.outputDims)
         var desc = dnnl_convolution_desc_t()
@@ -75,8 +85,9 @@ public final class Convolution {
     }
 
     private func makeBackwardData() -> Primitive {
-        var diffSrc = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims)
-        var diffDst = anyDescriptor(geometry.outputDims)
+        let operand = precision.operandType
+        var diffSrc = anyDescriptor(geometry.inputDims), weights = anyDescriptor(geometry.weightDims, operand)
+        var diffDst = anyDescriptor(geometry.outputDims, operand)
         var desc = dnnl_convolution_desc_t()
         DNNL.check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst,
                                                             geometry.strides, geometry.paddings, geometry.paddings),
@@ -85,9 +96,10 @@ public final class Convolution {
     }
 
     private func makeBackwardWeights() -> Primitive {
-        var src = anyDescriptor(geometry.inputDims), diffWeights = anyDescriptor(geometry.weightDims)
+        let operand = precision.operandType
+        var src = anyDescriptor(geometry.inputDims, operand), diffWeights = anyDescriptor(geometry.weightDims)
         let diffBias = plainDescriptor([geometry.outChannels])
-        var diffDst = anyDescriptor(geometry.outputDims)
+        var diffDst = anyDescriptor(geometry.outputDims, operand)
         var desc = dnnl_convolution_desc_t()
         withUnsafePointer(to: diffBias) { diffBias in
             DNNL.check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &diffWeights,

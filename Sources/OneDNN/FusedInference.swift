@@ -1,3 +1,4 @@
+import BufferPool
 import COneDNN
 import Foundation
 
@@ -24,14 +25,18 @@ extension Primitive {
 /// model makes new ones.
 public final class FusedConvolution {
     public let geometry: ConvolutionGeometry
+    public let precision: Precision
     private let planned: PlannedConvolution
 
     /// `weight` in OIHW as PyTorch keeps it, `bias` per output channel; `accumulate` adds the convolution to what the
-    /// output buffer holds (a residual), `relu` then clamps at zero.
-    public init(_ geometry: ConvolutionGeometry, weight: [Float], bias: [Float], accumulate: Bool, relu: Bool) {
+    /// output buffer holds (a residual), `relu` then clamps at zero. In bf16 the source and the weights are rounded to
+    /// bf16 and the output stays fp32.
+    public init(_ geometry: ConvolutionGeometry, weight: [Float], bias: [Float], accumulate: Bool, relu: Bool, precision: Precision = .fp32) {
         precondition(weight.count == geometry.weightDims.reduce(1, *) && bias.count == geometry.outChannels, "fused convolution: weights do not fit \(geometry)")
         self.geometry = geometry
-        planned = PlannedConvolution(geometry, types: (dnnl_f32, dnnl_f32, dnnl_f32, dnnl_f32), weights: weight, bias: bias, name: "fused convolution") { _, postOps in
+        self.precision = precision
+        let operand = precision.operandType
+        planned = PlannedConvolution(geometry, types: (operand, operand, dnnl_f32, dnnl_f32), weights: weight, bias: bias, name: "fused convolution") { _, postOps in
             if accumulate { DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "a sum post-op") }
             if relu { DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "a ReLU post-op") }
         }
@@ -39,7 +44,12 @@ public final class FusedConvolution {
 
     /// Runs on NHWC `source` (`inputDims`) into NHWC `destination` (`outputDims`).
     public func callAsFunction(_ source: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>) {
-        planned.run(source, destination)
+        guard precision == .bf16 else { return planned.run(source, destination) }
+        let count = geometry.inputDims.reduce(1, *), bytes = count * 2
+        let raw = BufferPool.allocate(bytes: bytes), rounded = raw.assumingMemoryBound(to: UInt16.self)
+        defer { BufferPool.release(raw, bytes: bytes) }
+        DNNL.convertToBF16(source, rounded, count: count)
+        planned.run(rounded, destination)
     }
 }
 
@@ -76,7 +86,9 @@ final class PlannedConvolution {
         primitive = withUnsafePointer(to: &desc) { Primitive.plan(UnsafeRawPointer($0), attributes: attributes, name: "\(name) \(geometry)") }
         dnnl_post_ops_destroy(postOps)
         dnnl_primitive_attr_destroy(attributes)
-        let chosen = primitive.memoryDescriptor(dnnl_query_weights_md), plain = descriptor(geometry.weightDims, types.1, dnnl_oihw)
+        // Float weights are given in fp32 whatever the operand type: the reorder rounds them.
+        let given = Weight.self == Float.self ? dnnl_f32 : types.1
+        let chosen = primitive.memoryDescriptor(dnnl_query_weights_md), plain = descriptor(geometry.weightDims, given, dnnl_oihw)
         let reordered = Memory(chosen, pointer: nil)
         weightValues.withUnsafeBytes { values in
             Reorder.run(from: Memory(plain, pointer: UnsafeMutableRawPointer(mutating: values.baseAddress!)), plain, to: reordered, chosen)

@@ -61,10 +61,10 @@ func plainDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t {
 }
 
 /// A memory descriptor that lets the primitive pick its fastest layout.
-func anyDescriptor(_ dims: [Int]) -> dnnl_memory_desc_t {
+func anyDescriptor(_ dims: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()
     let dims64 = dims.map(Int64.init)
-    DNNL.check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims64, dnnl_f32, dnnl_format_tag_any), "memory descriptor \(dims)")
+    DNNL.check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), dims64, type, dnnl_format_tag_any), "memory descriptor \(dims)")
     return md
 }
 

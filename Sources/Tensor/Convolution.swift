@@ -1,7 +1,7 @@
 import Foundation
 import OneDNN
 
-/// PyTorch's `conv2d` on NCHW input with OIHW weights, square stride and padding, on oneDNN.
+/// PyTorch's `conv2d` on NCHW input with OIHW weights, square stride and padding, on oneDNN, in the autocast precision.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
     shapeCheck(x.rank == 4 && weight.rank == 4 && x.shape[1] == weight.shape[1],
                "conv2d: input \(x.shape) for weight \(weight.shape)")
@@ -10,7 +10,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, 
                                        kernelHeight: weight.shape[2], kernelWidth: weight.shape[3],
                                        stride: stride, padding: padding, hasBias: bias != nil)
     shapeCheck(geometry.outHeight > 0 && geometry.outWidth > 0, "conv2d: input \(x.shape) too small for kernel \(weight.shape)")
-    let plan = Convolution.plan(geometry)
+    let plan = Convolution.plan(geometry, precision: Autocast.precision)
     let result = Tensor(uninitialized: geometry.outputDims)
     var inputs = [x, weight]
     if let bias { inputs.append(bias) }

@@ -1,10 +1,15 @@
 import Foundation
 import OneDNN
 
-/// `C (m x n) = op(A) op(B) (+ C when accumulate)`, row-major, on oneDNN's sgemm.
+/// `C (m x n) = op(A) op(B) (+ C when accumulate)`, row-major, on oneDNN: sgemm, or with operands rounded to bf16.
 @inline(__always)
 func gemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
-          _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+          _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, accumulate: Bool = false,
+          precision: Precision) {
+    if precision == .bf16 {
+        DNNL.gemmBF16(transA: transA, transB: transB, m: m, n: n, k: k, a: a, b: b, c: c, accumulate: accumulate)
+        return
+    }
     DNNL.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: transA ? m : k, b: b, ldb: transB ? k : n,
                beta: accumulate ? 1 : 0, c: c, ldc: n)
 }
@@ -22,11 +27,12 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor
     let shared = b.rank == 2
     shapeCheck(shared || Array(b.shape.dropLast(2)) == batchShape, "matmul batch dimensions: \(a.shape) by \(b.shape)")
     let result = Tensor(uninitialized: batchShape + [m, n])
+    let precision = Autocast.precision
     if shared {
-        gemm(false, transposeB, batch * m, n, k, a.pointer, b.pointer, result.pointer)
+        gemm(false, transposeB, batch * m, n, k, a.pointer, b.pointer, result.pointer, precision: precision)
     } else {
         for i in 0..<batch {
-            gemm(false, transposeB, m, n, k, a.pointer + i * m * k, b.pointer + i * k * n, result.pointer + i * m * n)
+            gemm(false, transposeB, m, n, k, a.pointer + i * m * k, b.pointer + i * k * n, result.pointer + i * m * n, precision: precision)
         }
     }
     return result.recording([a, b]) { g in
@@ -35,10 +41,10 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor
             // dA = G op(B)^T
             let dx = Tensor(uninitialized: a.shape)
             if shared {
-                gemm(false, !transposeB, batch * m, k, n, g.pointer, b.pointer, dx.pointer)
+                gemm(false, !transposeB, batch * m, k, n, g.pointer, b.pointer, dx.pointer, precision: precision)
             } else {
                 for i in 0..<batch {
-                    gemm(false, !transposeB, m, k, n, g.pointer + i * m * n, b.pointer + i * k * n, dx.pointer + i * m * k)
+                    gemm(false, !transposeB, m, k, n, g.pointer + i * m * n, b.pointer + i * k * n, dx.pointer + i * m * k, precision: precision)
                 }
             }
             da = dx
@@ -47,12 +53,12 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor
             // dB = A^T G, or (A^T G)^T = G^T A when B was read transposed.
             let dx = Tensor(zeros: b.shape)
             if shared {
-                if transposeB { gemm(true, false, n, k, batch * m, g.pointer, a.pointer, dx.pointer) }
-                else { gemm(true, false, k, n, batch * m, a.pointer, g.pointer, dx.pointer) }
+                if transposeB { gemm(true, false, n, k, batch * m, g.pointer, a.pointer, dx.pointer, precision: precision) }
+                else { gemm(true, false, k, n, batch * m, a.pointer, g.pointer, dx.pointer, precision: precision) }
             } else {
                 for i in 0..<batch {
-                    if transposeB { gemm(true, false, n, k, m, g.pointer + i * m * n, a.pointer + i * m * k, dx.pointer + i * k * n) }
-                    else { gemm(true, false, k, n, m, a.pointer + i * m * k, g.pointer + i * m * n, dx.pointer + i * k * n) }
+                    if transposeB { gemm(true, false, n, k, m, g.pointer + i * m * n, a.pointer + i * m * k, dx.pointer + i * k * n, precision: precision) }
+                    else { gemm(true, false, k, n, m, a.pointer + i * m * k, g.pointer + i * m * n, dx.pointer + i * k * n, precision: precision) }
                 }
             }
             db = dx
@@ -68,22 +74,23 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let rows = x.count / max(inFeatures, 1)
     let result = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
     let y = result.pointer
+    let precision = Autocast.precision
     if let bias {
         for r in 0..<rows { (y + r * outFeatures).update(from: bias.pointer, count: outFeatures) }
     }
-    gemm(false, true, rows, outFeatures, inFeatures, x.pointer, weight.pointer, y, accumulate: bias != nil)
+    gemm(false, true, rows, outFeatures, inFeatures, x.pointer, weight.pointer, y, accumulate: bias != nil, precision: precision)
     var inputs = [x, weight]
     if let bias { inputs.append(bias) }
     return result.recording(inputs) { g in
         var dx: Tensor?, dw: Tensor?, db: Tensor?
         if x.requiresGrad {
             let t = Tensor(uninitialized: x.shape)
-            gemm(false, false, rows, inFeatures, outFeatures, g.pointer, weight.pointer, t.pointer)
+            gemm(false, false, rows, inFeatures, outFeatures, g.pointer, weight.pointer, t.pointer, precision: precision)
             dx = t
         }
         if weight.requiresGrad {
             let t = Tensor(uninitialized: weight.shape)
-            gemm(true, false, outFeatures, inFeatures, rows, g.pointer, x.pointer, t.pointer)
+            gemm(true, false, outFeatures, inFeatures, rows, g.pointer, x.pointer, t.pointer, precision: precision)
             dw = t
         }
         if let bias, bias.requiresGrad {

@@ -34,8 +34,10 @@ public final class FaceFeatureExtractor {
     }
 
     /// The features of one clip's chips, uint8 `(frames, size, size, 3)`: `(frames, 512)` floats, and with `flip` those of
-    /// the flipped chips, computed with `threads` engine threads (fixed, so that the bytes do not depend on the machine).
-    public func features(chips: UnsafeBufferPointer<UInt8>, frames: Int, size: Int, flip: Bool, threads: Int) -> (features: [Float], flipped: [Float]?) {
+    /// the flipped chips, computed with `threads` engine threads (fixed, so that the bytes do not depend on the machine) in
+    /// `precision`.
+    public func features(chips: UnsafeBufferPointer<UInt8>, frames: Int, size: Int, flip: Bool, threads: Int,
+                         precision: Precision = .fp32) -> (features: [Float], flipped: [Float]?) {
         let views = flip ? [false, true] : [false]
         let imageValues = 3 * size * size
         var input = [Float](repeating: 0, count: views.count * frames * imageValues)
@@ -47,7 +49,7 @@ public final class FaceFeatureExtractor {
         let before = DNNL.threads
         DNNL.threads = threads
         defer { DNNL.threads = before }
-        let output = withoutGrad { trunk(Tensor(input, shape: [views.count * frames, 3, size, size])) }.scalars
+        let output = withoutGrad { withPrecision(precision) { trunk(Tensor(input, shape: [views.count * frames, 3, size, size])) } }.scalars
         let width = ShardFormat.faceFeatureWidth
         return (Array(output[0..<frames * width]), flip ? Array(output[frames * width..<2 * frames * width]) : nil)
     }

@@ -105,6 +105,7 @@ public final class RankTrainer {
         assignment.devices[rank].activate()
         self.exchange = exchange
         do {
+            _ = try assignment.settings.computePrecision()
             data = try assignment.loadData()
         } catch {
             exchange.abort(onBehalfOf: nil)

@@ -24,9 +24,12 @@ final class Replica {
     /// The part of the flat gradient buffer that trainable parameters occupy: the rest stays zero, so the exchange and
     /// the norm skip it (a frozen trunk, registered first, is most of the buffer).
     let gradientRange: Range<Int>
+    /// What the forward and backward passes compute in: the job resolved it, and the worker checked the CPU has it.
+    let precision: Precision
 
     /// `gradientBuffer`: where the gradients live (a worker's home buffer in the exchange's segment); its own buffer if nil.
     init(settings: TrainingSettings, classes: Int, gradientBuffer: (pointer: UnsafeMutablePointer<Float>, owner: AnyObject)? = nil) {
+        precision = settings.precision == .bf16 ? .bf16 : .fp32
         model = EmotionModel(fusion: settings.fusion, classes: classes, dropout: Float(settings.dropout))
         model.initializeParameters(seed: UInt64(settings.seed))
         flat = FlatParameters(model, gradientBuffer: gradientBuffer)
@@ -74,8 +77,10 @@ final class Replica {
 
     /// The logits for a batch in MODEL.md's layout, in the model's current mode.
     func forward(_ batch: Batch, shape: (frames: Int, size: Int, bands: Int), melFrames: Int) throws -> Tensor {
-        try model.logits(count: batch.count, frames: batch.frames, faceFeatures: batch.faceFeatures, tv: shape.frames, size: shape.size, mel: batch.mel, bands: shape.bands,
-                         melFrames: melFrames)
+        try withPrecision(precision) {
+            try model.logits(count: batch.count, frames: batch.frames, faceFeatures: batch.faceFeatures, tv: shape.frames, size: shape.size, mel: batch.mel,
+                             bands: shape.bands, melFrames: melFrames)
+        }
     }
 
     /// One worker's part of a step: the gradient of its batch's loss in the flat gradient buffer (zeroed first), with the

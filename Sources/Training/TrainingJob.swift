@@ -3,6 +3,7 @@ import EmotionModel
 import Foundation
 import ModelContract
 import GradientExchange
+import Tensor
 
 /// A training run as a whole: one shared-memory segment, N worker processes of a program that runs `RankTrainer`
 /// (`emotion-worker train-rank`), watched until all end. The segment's name is removed as soon as every worker has
@@ -36,6 +37,14 @@ public struct TrainingJob {
     /// Trains to the end; then `best.safetensors`, `last.safetensors`, `metrics.jsonl` and `train.json` are in the
     /// job folder. Throws naming every rank that failed and how.
     public func run() throws {
+        var job = self
+        do { job.settings.precision = PrecisionSetting(rawValue: try settings.computePrecision().rawValue) }
+        catch { throw TrainingError("\(error)") }
+        try job.start()
+    }
+
+    /// `run` with `auto` resolved.
+    private func start() throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: jobDirectory, withIntermediateDirectories: true)
         try? fm.removeItem(atPath: jobDirectory + "/failures")

@@ -59,8 +59,8 @@ func random(_ shape: [Int]) -> Tensor {
     Tensor((0..<shape.reduce(1, *)).map { _ in 2 * generator.uniform() - 1 }, shape: shape)
 }
 
-/// One optimiser step of `model` on a fixed batch: forward, cross-entropy, backward, Adam.
-func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel) {
+/// One optimiser step of `model` on a fixed batch in `precision`: forward, cross-entropy, backward, Adam.
+func trainStep(_ fusion: Fusion, precision: Precision = .fp32) throws -> (seconds: Double, model: EmotionModel) {
     let model = EmotionModel(fusion: fusion, classes: classes.count, dropout: 0.3, seed: 1)
     model.hashInitialize()
     model.train()
@@ -71,7 +71,7 @@ func trainStep(_ fusion: Fusion) throws -> (seconds: Double, model: EmotionModel
     let labels = (0..<batch).map { $0 % classes.count }
     let seconds = try time {
         flat.zeroGrad()
-        let output = try model.forward(frames: x, mel: mel)
+        let output = try withPrecision(precision) { try model.forward(frames: x, mel: mel) }
         let loss = crossEntropy(output.logits, targets: labels, labelSmoothing: 0.1)
         loss.backward()
         adam.step()
@@ -214,6 +214,13 @@ if runs("model") {
     print(String(format: "peak RSS after the training steps and the inference: %.0f MB", rss))
     figures.merge(["train_step_ms": (stepSeconds * 1000).rounded(), "samples_per_s": Double(batch) / stepSeconds,
                    "infer_one_clip_ms": inferSeconds * 1000, "peak_rss_mb": rss.rounded()]) { $1 }
+    if let why = Precision.bf16.unsupported {
+        print("bf16: not measured, \(why)")
+    } else {
+        let bf16Seconds = try trainStep(.crossAttention, precision: .bf16).seconds
+        print(String(format: "train step in bf16 (cross_attention): %.0f ms/step, %.2f of fp32's", bf16Seconds * 1000, bf16Seconds / stepSeconds))
+        figures.merge(["bf16_train_step_ms": (bf16Seconds * 1000).rounded(), "bf16_train_step_ratio": bf16Seconds / stepSeconds]) { $1 }
+    }
 }
 for (name, fusion) in [("visual", Fusion.visual), ("audio", Fusion.audio)] where runs(name) {
     let seconds = try trainStep(fusion).seconds

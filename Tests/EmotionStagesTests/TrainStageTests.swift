@@ -3,6 +3,7 @@ import Foundation
 import Safetensors
 import TestSupport
 import EmotionModel
+import OneDNN
 import XCTest
 
 /// The train stage through `emotion run`: its outputs land under out/, a run whose training job is killed fails naming
@@ -244,5 +245,77 @@ final class ResultsAndExportStageTests: XCTestCase {
         let header = try Data(contentsOf: URL(fileURLWithPath: png)).prefix(24)
         XCTAssertEqual(Array(header.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "a PNG")
         XCTAssertEqual(header[16..<20].reduce(0) { $0 << 8 | Int($1) }, 1280, "1280 pixels wide")
+    }
+}
+
+/// Issue 31: `precision` through `emotion run`. bf16 gives the same bytes from a second fresh process on one core under
+/// load, and `train.json` and `metrics.json` say bf16; on a CPU without AVX512_BF16 (oneDNN capped below it with
+/// `ONEDNN_MAX_CPU_ISA`, as a machine without it would report) bf16 is refused naming the stage and why, and `auto` runs
+/// fp32 and says so.
+final class PrecisionStageTests: XCTestCase {
+    static func pipeline(_ precision: String) -> String {
+        """
+        stages:
+          train:
+            uses: train
+            deps: [{path: tiny}]
+            params: {workers: 2, batch: 2, threads: 1, epochs: 1, mel_frames: 16, warmup: 1, max_steps: 3, precision: \(precision)}
+          evaluate:
+            uses: evaluate
+            deps: [train, {path: tiny}]
+            params: {splits: [dev], bootstrap: 50, precision: \(precision)}
+        """
+    }
+
+    private func prepare(_ folder: String, _ precision: String) throws {
+        try TinyShards.write(to: folder + "/tiny")
+        try Data(Self.pipeline(precision).utf8).write(to: URL(fileURLWithPath: folder + "/p.yaml"))
+    }
+
+    private func run(_ folder: String, prefix: [String] = [], environment: [String: String] = [:]) throws -> (status: Int32, out: Data, err: String) {
+        let command = prefix + [productsDirectory() + "/emotion", "run", folder + "/p.yaml", "--workspace", folder]
+        return try shell(command[0], Array(command.dropFirst()), environment: environment)
+    }
+
+    private func json(_ path: String) throws -> [String: Any] {
+        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+    }
+
+    func testBF16IsTheSameBytesFromAnotherProcessOnOneCoreUnderLoad() throws {
+        if let why = Precision.bf16.unsupported { throw XCTSkip(why) }
+        let folder = try TemporaryFolder()
+        try prepare(folder.file("quiet"), "bf16")
+        let quietRun = try run(folder.file("quiet"))
+        XCTAssertEqual(quietRun.status, 0, quietRun.err)
+        try prepare(folder.file("loaded"), "bf16")
+        let busy = try busyLoops()
+        defer { for process in busy { process.terminate(); process.waitUntilExit() } }
+        let loadedRun = try run(folder.file("loaded"), prefix: FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") ? ["/usr/bin/taskset", "-c", "0"] : [])
+        XCTAssertEqual(loadedRun.status, 0, loadedRun.err)
+        let quiet = try outputFiles(under: folder.file("quiet/out/p")), loaded = try outputFiles(under: folder.file("loaded/out/p"))
+        let timed: Set<String> = ["train.json", "train.log", "metrics.jsonl"]
+        let compared = quiet.keys.filter { !timed.contains(($0 as NSString).lastPathComponent) }.sorted()
+        XCTAssertTrue(compared.contains("train/last.safetensors") && compared.contains("evaluate/predictions.jsonl"), "\(compared)")
+        XCTAssertEqual(compared.filter { quiet[$0] != loaded[$0] }, [], "bf16 outputs that differ between a quiet run and one on one core under load")
+        let settings = try json(folder.file("quiet/out/p/train/train.json"))["settings"] as? [String: Any]
+        XCTAssertEqual(settings?["precision"] as? String, "bf16")
+        XCTAssertEqual(try json(folder.file("quiet/out/p/evaluate/metrics.json"))["precision"] as? String, "bf16")
+    }
+
+    func testBF16IsRefusedWhereTheCPULacksItAndAutoRunsFP32() throws {
+        let capped = ["ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI"]
+        let folder = try TemporaryFolder()
+        try prepare(folder.path, "bf16")
+        let refused = try run(folder.path, environment: capped)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.err.contains("stage 'train'") && refused.err.contains("precision bf16") && refused.err.contains("AVX512_BF16"), refused.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.file("out/p/train/last.safetensors")), "a refused training left weights")
+
+        try prepare(folder.path, "auto")
+        let fallback = try run(folder.path, environment: capped)
+        XCTAssertEqual(fallback.status, 0, fallback.err)
+        let settings = try json(folder.file("out/p/train/train.json"))["settings"] as? [String: Any]
+        XCTAssertEqual(settings?["precision"] as? String, "fp32", "auto on a CPU without bf16")
+        XCTAssertEqual(try json(folder.file("out/p/evaluate/metrics.json"))["precision"] as? String, "fp32")
     }
 }

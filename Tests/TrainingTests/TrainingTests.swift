@@ -5,6 +5,7 @@ import ModelContract
 import NN
 import OneDNN
 import Safetensors
+import Tensor
 import TestSupport
 @testable import Training
 import XCTest
@@ -55,7 +56,20 @@ final class TrainingTests: XCTestCase {
     }
 
     func testReplicasAgreeAtEveryStepAndEqualOneProcessSteppingOnTheMeanGradient() throws {
-        let settings = settings()
+        try checkReplicasAgreeWithOneProcess(settings())
+    }
+
+    /// The same in bf16: the exchange, the norm and Adam are fp32, so the workers are still one process's bits.
+    func testInBF16ReplicasAgreeAndEqualOneProcessSteppingOnTheMeanGradient() throws {
+        if let why = Precision.bf16.unsupported { throw XCTSkip(why) }
+        var settings = settings()
+        settings.precision = .bf16
+        try checkReplicasAgreeWithOneProcess(settings)
+        let summary = try TrainingSummary.read(folder.file("job/" + TrainingSummary.fileName))
+        XCTAssertEqual(summary.settings.precision, .bf16, "train.json does not say bf16")
+    }
+
+    func checkReplicasAgreeWithOneProcess(_ settings: TrainingSettings) throws {
         try job(settings, "job").run()
         let ranks = try (0..<3).map { try digests(folder.file("job"), rank: $0) }
         XCTAssertEqual(ranks[0].count, settings.maxSteps + 1, "a digest before the first step and after each")
