@@ -44,12 +44,15 @@ def ort_ms(name):
 
 
 say(f"one clip, cross_attention, Tv {FRAMES} x {SIZE}x{SIZE}, Ta {MEL}, {THREADS} threads, release build")
-engine, engine_int8, ort, int8 = [], [], [], []
+engine, engine_int8, engine_bf16, ort, int8 = [], [], [], [], []
 for number in range(1, ROUNDS + 1):
     out = json.loads(run([program, *common]).strip().splitlines()[-1])
     engine.append(out["engine_ms"])
     engine_int8.append(out["engine_int8_ms"])
     line = f"round {number}: engine {engine[-1]:.1f} ms, engine int8 {engine_int8[-1]:.1f} ms"
+    if "engine_bf16_ms" in out:
+        engine_bf16.append(out["engine_bf16_ms"])
+        line += f", engine bf16 {engine_bf16[-1]:.1f} ms"
     if have_ort:
         ort.append(ort_ms("model.onnx"))
         int8.append(ort_ms("model_int8.onnx"))
@@ -59,6 +62,11 @@ vnni = "avx512_vnni" in open("/proc/cpuinfo").read() or "avx_vnni" in open("/pro
 figures = {"rounds": ROUNDS, "engine_ms": round(min(engine), 2), "engine_int8_ms": round(min(engine_int8), 2),
            "engine_int8_over_fp32": round(min(engine_int8) / min(engine), 3), "cpu_has_vnni": vnni}
 say(f"engine int8 over fp32: {figures['engine_int8_over_fp32']} (target <= 0.5 {'on this VNNI CPU' if vnni else 'where the CPU has VNNI; this one has not'})")
+if engine_bf16:
+    figures.update({"engine_bf16_ms": round(min(engine_bf16), 2), "engine_bf16_over_fp32": round(min(engine_bf16) / min(engine), 3)})
+    say(f"engine bf16 over fp32: {figures['engine_bf16_over_fp32']}")
+else:
+    say("engine bf16: not measured, this CPU has neither AVX512_BF16 nor AMX")
 if have_ort:
     import onnxruntime
     figures.update({"onnxruntime_ms": round(min(ort), 2), "int8_onnxruntime_ms": round(min(int8), 2), "onnxruntime_version": onnxruntime.__version__,

@@ -37,11 +37,19 @@ figures.update(min(models, key=lambda r: r["train_step_ms"]))
 figures["infer_one_clip_ms"] = min(r["infer_one_clip_ms"] for r in models)
 figures["peak_rss_mb"] = max(r["peak_rss_mb"] for r in models)
 figures["train_step_ms_all_rounds"] = [r["train_step_ms"] for r in models]
+if all("bf16_train_step_ms" in r for r in models):
+    # Best against best, both from these rounds.
+    figures["bf16_train_step_ms"] = min(r["bf16_train_step_ms"] for r in models)
+    figures["bf16_train_step_ratio"] = round(figures["bf16_train_step_ms"] / figures["train_step_ms"], 3)
+    figures["bf16_infer_one_clip_ms"] = min(r["bf16_infer_one_clip_ms"] for r in models)
+    say(f"bf16 / fp32, best of {ROUNDS} rounds each: train step {figures['bf16_train_step_ratio']} (target <= 0.65); "
+        f"one-clip inference {figures['bf16_infer_one_clip_ms']:.1f} ms against {figures['infer_one_clip_ms']:.1f} ms")
 if torches:
     figures["torch_train_step_ms"] = min(r["torch_train_step_ms"] for r in torches)
     figures["torch_infer_one_clip_ms"] = min(r["torch_infer_one_clip_ms"] for r in torches)
     figures["torch_peak_rss_mb"] = max(r["torch_peak_rss_mb"] for r in torches)
     figures["torch_version"] = torches[0]["torch_version"]
+    figures["torch_bf16_train_step_ms"] = min(r["torch_bf16_train_step_ms"] for r in torches)
     figures["torch_train_step_ms_all_rounds"] = [r["torch_train_step_ms"] for r in torches]
     for ours, theirs, name in (("train_step_ms", "torch_train_step_ms", "train_step_ratio"), ("infer_one_clip_ms", "torch_infer_one_clip_ms", "infer_ratio"),
                                ("peak_rss_mb", "torch_peak_rss_mb", "peak_rss_ratio")):
