@@ -1,4 +1,5 @@
 import Foundation
+import OneDNN
 import TestSupport
 import XCTest
 
@@ -72,14 +73,7 @@ final class InferCommandTests: XCTestCase {
         let made = try shell(tiny.emotion, ["export", "--model", tiny.model, "--shards", tiny.data + "/out/p/shards", "--out", exported])
         XCTAssertEqual(made.status, 0, made.err)
         let clips = try tiny.evaluated().map { tiny.file($0["clip"] as! String) }
-        func probabilities(_ precision: String) throws -> [[Double]] {
-            let run = try shell(tiny.emotion, ["infer", "--model", exported, "--precision", precision, "--threads", "2"] + clips)
-            XCTAssertEqual(run.status, 0, run.err)
-            return String(decoding: run.out, as: UTF8.self).split(separator: "\n").map {
-                (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["probabilities"] as! [Double]
-            }
-        }
-        let (float, int8) = (try probabilities("fp32"), try probabilities("int8"))
+        let (float, int8) = (try probabilities(tiny, exported, "fp32", clips), try probabilities(tiny, exported, "int8", clips))
         XCTAssertEqual(float.count, clips.count)
         let gaps = zip(float, int8).flatMap { zip($0, $1).map { abs($0 - $1) } }
         XCTAssertGreaterThan(gaps.max()!, 0, "the int8 model ran")
@@ -99,6 +93,31 @@ final class InferCommandTests: XCTestCase {
         let missing = try shell(tiny.emotion, ["infer", "--model", exported, "--precision", "int8", clips[0]])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.err.contains("has no model_int8.json"), missing.err)
+    }
+
+    /// bf16 serves the float weights with bf16 operands: close to fp32's probabilities, not equal to them; refused where
+    /// the CPU (capped below AVX512_BF16 here, as one without it reports) would only emulate it.
+    func testBF16ServesTheFloatModelWhereTheCPUHasIt() throws {
+        let tiny = try TinyTrainedModel()
+        let clips = try tiny.evaluated().map { tiny.file($0["clip"] as! String) }
+        let refused = try shell(tiny.emotion, ["infer", "--model", tiny.model, "--precision", "bf16", clips[0]], environment: ["ONEDNN_MAX_CPU_ISA": "AVX2"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.err.contains("--precision bf16") && refused.err.contains("AVX512_BF16"), refused.err)
+        if let why = Precision.bf16.unsupported { throw XCTSkip(why) }
+        let (float, bf16) = (try probabilities(tiny, tiny.model, "fp32", clips), try probabilities(tiny, tiny.model, "bf16", clips))
+        XCTAssertEqual(bf16.count, clips.count)
+        let gaps = zip(float, bf16).flatMap { zip($0, $1).map { abs($0 - $1) } }
+        XCTAssertGreaterThan(gaps.max()!, 0, "the bf16 model ran")
+        XCTAssertLessThan(gaps.max()!, 0.05, "bf16 probabilities stray from the float ones")
+    }
+
+    /// Each clip's probabilities from `emotion infer --model MODEL --precision PRECISION` on two threads.
+    private func probabilities(_ tiny: TinyTrainedModel, _ model: String, _ precision: String, _ clips: [String]) throws -> [[Double]] {
+        let run = try shell(tiny.emotion, ["infer", "--model", model, "--precision", precision, "--threads", "2"] + clips)
+        XCTAssertEqual(run.status, 0, run.err)
+        return String(decoding: run.out, as: UTF8.self).split(separator: "\n").map {
+            (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["probabilities"] as! [Double]
+        }
     }
 
     static func floatWAV(_ samples: [Float], rate: UInt32) -> Data {
