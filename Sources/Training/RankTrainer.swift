@@ -256,7 +256,7 @@ public final class RankTrainer {
         let clock = Clock(secondsBefore: progress.seconds, stepBefore: progress.step)
         if rank == 0 && progress.step == 0 {
             log("training \(settings.fusion.rawValue): \(data.trainCount) clips, \(assignment.ranks) worker(s) x batch \(settings.batch) on \(assignment.devices[rank]) each, "
-                + "\(plan.stepsPerEpoch) steps per epoch, \(settings.epochs) epoch(s)")
+                + "\(plan.stepsPerEpoch) steps per epoch, \(settings.epochs) epoch(s)" + (replica.precision == .bf16 ? ", bf16" : ""))
         }
         replica.setTraining(true)
         var stopEarly = false

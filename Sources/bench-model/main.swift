@@ -104,6 +104,8 @@ if part == "infer" {
         try ONNXExport.model(state, fusion: .crossAttention, classes: classes, shapes: shapes, quantization: quantization, version: "bench")
             .write(to: URL(fileURLWithPath: folder + "/" + name))
     }
+    // Calibration put the model in evaluation mode again, which ends the fused trunk: timed fused, as infer serves it.
+    model.prepareForInference()
     let clipFrames = random([1, frames, 3, size, size]), clipMel = random([1, 1, 64, melFrames])
     try Data(clipFrames.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/frames.f32"))
     try Data(clipMel.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/mel.f32"))
