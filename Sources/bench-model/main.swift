@@ -110,15 +110,15 @@ if part == "infer" {
     try Data(clipFrames.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/frames.f32"))
     try Data(clipMel.scalars.withUnsafeBytes { Data($0) }).write(to: URL(fileURLWithPath: folder + "/mel.f32"))
     let seconds = try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } }
-    var figures = ["engine_ms": seconds * 1000]
+    var timings = ["engine_ms": seconds * 1000]
     if Precision.bf16.unsupported == nil {
-        figures["engine_bf16_ms"] = 1000 * (try time { _ = try withoutGrad { try withPrecision(.bf16) { try model.forward(frames: clipFrames, mel: clipMel) } } })
+        timings["engine_bf16_ms"] = 1000 * (try time { _ = try withoutGrad { try withPrecision(.bf16) { try model.forward(frames: clipFrames, mel: clipMel) } } })
     }
     model.quantize(trunk: calibration)
-    figures["engine_int8_ms"] = 1000 * (try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } })
+    timings["engine_int8_ms"] = 1000 * (try time { _ = try withoutGrad { try model.forward(frames: clipFrames, mel: clipMel) } })
     print(String(format: "engine, one clip (cross_attention, Tv %d x %dx%d, Ta %d): %.1f ms, bf16 %@, int8 %.1f ms", frames, size, size, melFrames, seconds * 1000,
-                 figures["engine_bf16_ms"].map { String(format: "%.1f ms", $0) } ?? "not on this CPU", figures["engine_int8_ms"]!))
-    print(String(decoding: try JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys]), as: UTF8.self))
+                 timings["engine_bf16_ms"].map { String(format: "%.1f ms", $0) } ?? "not on this CPU", timings["engine_int8_ms"]!))
+    print(String(decoding: try JSONSerialization.data(withJSONObject: timings, options: [.sortedKeys]), as: UTF8.self))
     exit(0)
 }
 
