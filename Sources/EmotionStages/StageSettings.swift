@@ -98,6 +98,9 @@ extension FaceSettings: StageSettings {
     public static let fields: [SettingsField<FaceSettings>] = [
         .int("frames", \.frames, help: "frames sampled uniformly over each clip").bounded(1),
         .int("max_side", \.maxSide, help: "detect on a copy whose longer side is at most this (0: full size)").bounded(0),
+        .choice("detector", \.detector, help: "hog (dlib's HOG), hog+cnn (MTCNN on frames where HOG finds no face) or cnn (MTCNN alone)"),
+        .string("cnn_weights", \.cnnWeights, help: "SHA-256 of MTCNN's weights file (make setup fetches facenet-pytorch 2.6.0's; EMOTION_MTCNN_WEIGHTS names another)"),
+        .int("cnn_min_face", \.cnnMinimumFace, help: "smallest face MTCNN looks for, in pixels of the max_side copy").bounded(12),
         .int("size", \.size, help: "chip side in pixels").bounded(16),
         .double("padding", \.padding, help: "dlib's chip padding around the landmarks").bounded(0),
         .string("predictor", \.predictor, help: "dlib's 68-point landmark model"),

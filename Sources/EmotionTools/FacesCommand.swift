@@ -22,6 +22,9 @@ struct FacesCommand: ParsableCommand, StageOptions {
 
     @Option(help: help("frames")) var frames = defaults.frames
     @Option(help: help("max_side")) var maxSide = defaults.maxSide
+    @Option(help: help("detector")) var detector = defaults.detector.rawValue
+    @Option(help: help("cnn_weights")) var cnnWeights = defaults.cnnWeights
+    @Option(help: help("cnn_min_face")) var cnnMinFace = defaults.cnnMinimumFace
     @Option(help: help("size")) var size = defaults.size
     @Option(help: help("padding")) var padding = defaults.padding
     @Option(help: help("predictor")) var predictor = defaults.predictor
@@ -29,7 +32,8 @@ struct FacesCommand: ParsableCommand, StageOptions {
     @Option(help: help("analysis_fps")) var analysisFPS = defaults.analysisRate
 
     var paramValues: [String: ParamValue] {
-        ["frames": .int(frames), "max_side": .int(maxSide), "size": .int(size), "padding": .double(padding), "predictor": .string(predictor),
+        ["frames": .int(frames), "max_side": .int(maxSide), "detector": .string(detector), "cnn_weights": .string(cnnWeights),
+         "cnn_min_face": .int(cnnMinFace), "size": .int(size), "padding": .double(padding), "predictor": .string(predictor),
          "speaker": .string(speaker), "analysis_fps": .int(analysisFPS)]
     }
 
@@ -47,7 +51,7 @@ struct FacesCommand: ParsableCommand, StageOptions {
         } else {
             sampled = [(0, try DlibImageFile.load(input))]
         }
-        let result = try ClipFaces.extract(frames: sampled, detectors: try FacesStage.detectors(),
+        let result = try ClipFaces.extract(frames: sampled, detectors: try FacesStage.detectors(settings),
                                            predictor: try FacesStage.predictor(settings.predictor), settings: settings,
                                            analysis: isVideo ? { try ClipFaces.analysisInput(source, settings: settings) } : nil)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

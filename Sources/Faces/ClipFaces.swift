@@ -38,6 +38,13 @@ public struct FaceSettings: Sendable, Hashable {
     public var frames = 8
     /// Detection runs on a copy whose longer side is at most this (0: full size).
     public var maxSide = 640
+    /// dlib's HOG; HOG then MTCNN where HOG finds no face; or MTCNN alone.
+    public var detector = DetectorChoice.hogCNN
+    /// The SHA-256 of MTCNN's weights file (`MTCNN.defaultWeightsPath`): the stage refuses another, since its boxes
+    /// depend on them.
+    public var cnnWeights = MTCNN.weightsSHA256
+    /// The smallest face MTCNN looks for, in pixels of the detection copy (HOG's is 80).
+    public var cnnMinimumFace = 40
     /// The chip's side in pixels.
     public var size = 224
     /// dlib's chip padding around the landmarks.
@@ -59,6 +66,7 @@ public struct FaceSettings: Sendable, Hashable {
         if maxSide < 0 { return "the detection size must be 0 (full size) or positive, not \(maxSide)" }
         if !(padding >= 0) { return "the padding must be 0 or more, not \(padding)" }
         if analysisRate < 2 { return "the analysis rate must be at least 2 frames per second, not \(analysisRate)" }
+        if cnnMinimumFace < 12 { return "MTCNN's smallest face must be at least its 12-pixel window, not \(cnnMinimumFace)" }
         return nil
     }
 }

@@ -1,9 +1,11 @@
 import CDlib
 import Foundation
 import Media
+import Safetensors
 
-/// A face found by the detector: an inclusive box in image coordinates (it may extend past the image),
-/// dlib's score, and which of the detector's five poses fired.
+/// A face found by a detector: an inclusive box in image coordinates (it may extend past the image), and either
+/// dlib's HOG score and which of its five poses fired, or MTCNN's probability with `detectorIndex` -1 (`FaceBox.cnn`),
+/// the box then placed where HOG would put it, so that the landmarks fit alike.
 public struct FaceBox: Sendable, Hashable, Codable {
     public var left: Int
     public var top: Int
@@ -21,6 +23,9 @@ public struct FaceBox: Sendable, Hashable, Codable {
         self.detectorIndex = detectorIndex
     }
 
+    /// The `detectorIndex` of a face MTCNN found.
+    public static let cnn = -1
+
     public var width: Int { right - left + 1 }
     public var height: Int { bottom - top + 1 }
 
@@ -30,22 +35,27 @@ public struct FaceBox: Sendable, Hashable, Codable {
 public enum FaceError: Error, CustomStringConvertible {
     case dlib(String)
     case predictorMissing(String)
+    case mtcnn(String)
 
     public var description: String {
         switch self {
         case .dlib(let message): return "dlib: \(message)"
         case .predictorMissing(let path): return "no landmark model at \(path) (Debian's libdlib-data installs it)"
+        case .mtcnn(let message): return "MTCNN: \(message)"
         }
     }
 }
 
-/// A frame converted once into dlib's image format, for detection, landmarks and chips on the same frame.
+/// A frame converted once into dlib's image format, for detection, landmarks and chips on the same frame (and kept as
+/// it came, for the CNN detector).
 public final class FaceImage {
     let handle: OpaquePointer
+    let rgb: RGBImage
     public let width: Int
     public let height: Int
 
     public init(_ image: RGBImage) throws {
+        rgb = image
         guard let handle = image.pixels.withUnsafeBufferPointer({
             cdlib_image_create($0.baseAddress, Int32(image.width), Int32(image.height), Int32(image.width * 3))
         }) else { throw FaceError.dlib("out of memory converting a \(image.width)x\(image.height) image") }
@@ -57,30 +67,94 @@ public final class FaceImage {
     deinit { cdlib_image_free(handle) }
 }
 
-/// dlib's HOG frontal face detector. It keeps scratch state, so each thread needs its own.
+/// Which detector finds the faces: dlib's HOG; HOG, then MTCNN on a frame where HOG finds none (a face turned, small or
+/// dimly lit); or MTCNN alone.
+public enum DetectorChoice: String, Codable, Sendable, CaseIterable {
+    case hog
+    case hogCNN = "hog+cnn"
+    case cnn
+}
+
+/// The faces stage's detector: dlib's HOG frontal face detector, with MTCNN beside it when the choice says so. It keeps
+/// scratch state, so each thread needs its own.
 public final class FaceDetector {
     private let handle: OpaquePointer
+    public let choice: DetectorChoice
+    private let cnn: MTCNN?
+    /// The smallest face MTCNN looks for, in pixels of the detection copy (`maxSide`).
+    private let cnnMinimumFace: Double
 
-    public init() throws {
+    /// `cnnWeights` (`MTCNN.loadWeights`) are needed unless the choice is `hog`.
+    public init(_ choice: DetectorChoice = .hog, cnnWeights: SafetensorsFile? = nil, cnnMinimumFace: Int = 40) throws {
         guard let handle = cdlib_detector_create() else { throw FaceError.dlib("cannot create the face detector") }
         self.handle = handle
+        self.choice = choice
+        self.cnnMinimumFace = Double(cnnMinimumFace)
+        if choice == .hog {
+            cnn = nil
+        } else {
+            guard let cnnWeights else { throw FaceError.mtcnn("detector \(choice.rawValue) needs MTCNN's weights") }
+            cnn = try MTCNN(weights: cnnWeights)
+        }
+    }
+
+    /// The detector `settings` name, MTCNN's weights read from where `make setup` put them (and checked against the
+    /// digest the settings name).
+    public convenience init(settings: FaceSettings) throws {
+        try self.init(settings.detector, cnnWeights: settings.detector == .hog ? nil : try MTCNN.loadWeights(sha256: settings.cnnWeights),
+                      cnnMinimumFace: settings.cnnMinimumFace)
     }
 
     deinit { cdlib_detector_free(handle) }
 
-    /// Faces in `image`, best first, found on a bilinear copy whose longer side is at most `maxSide` (MODEL.md's
-    /// 640), with boxes in full-resolution coordinates.
+    /// Faces in `image`, best first, found on a copy whose longer side is at most `maxSide` (MODEL.md's 640; HOG
+    /// searches a bilinear copy, MTCNN's pyramid starts at the scale that copy would have), with boxes in full-resolution
+    /// coordinates.
     public func detect(_ image: FaceImage, maxSide: Int, threshold: Double = 0) throws -> [FaceBox] {
-        try run { faces, capacity, error in
+        if choice == .cnn { return try detectCNN(image, maxSide: maxSide) }
+        let found = try run { faces, capacity, error in
             cdlib_detect_downscaled(handle, image.handle, Int32(maxSide), threshold, faces, capacity, error, 512)
         }
+        return found.isEmpty && choice == .hogCNN ? try detectCNN(image, maxSide: maxSide) : found
     }
 
     public func detect(_ image: RGBImage, maxSide: Int, threshold: Double = 0) throws -> [FaceBox] {
         try detect(try FaceImage(image), maxSide: maxSide, threshold: threshold)
     }
 
-    /// Faces in `image`, best first. `upsample` doubles the image that many times first (finds smaller faces);
+    /// MTCNN on an area-averaged copy at most `maxSide` on its longer side (its pyramid then starts from that copy, as
+    /// HOG's search does), boxes scaled back to the frame.
+    private func detectCNN(_ image: FaceImage, maxSide: Int) throws -> [FaceBox] {
+        guard let cnn else { return [] }
+        let side = max(image.width, image.height)
+        guard maxSide > 0, side > maxSide else { return try cnn.detect(image.rgb, minimumFace: cnnMinimumFace).map(Self.hogBox) }
+        let width = max(1, image.width * maxSide / side), height = max(1, image.height * maxSide / side)
+        let (scaleX, scaleY) = (Double(image.width) / Double(width), Double(image.height) / Double(height))
+        return try cnn.detect(MTCNN.shrink(image.rgb, width: width, height: height), minimumFace: cnnMinimumFace).map { face in
+            var full = face
+            full.box = [face.box[0] * scaleX, face.box[1] * scaleY, face.box[2] * scaleX, face.box[3] * scaleY]
+            full.points = face.points.map { [$0[0] * scaleX, $0[1] * scaleY] }
+            return Self.hogBox(full)
+        }
+    }
+
+    /// Where HOG would box the face MTCNN boxed: dlib's landmark model was trained on HOG's boxes, which are square,
+    /// tighter and lower on the face than MTCNN's (from forehead to chin). Measured on the faces both find in
+    /// `../shared/data/faces` (`MTCNNTests`).
+    static func hogBox(_ face: MTCNN.Face) -> FaceBox {
+        let (x1, y1, x2, y2) = (face.box[0], face.box[1], face.box[2], face.box[3])
+        let side = hogScale * (x2 - x1 + y2 - y1) / 2
+        let centreX = (x1 + x2) / 2 + hogShift.x * (x2 - x1), centreY = (y1 + y2) / 2 + hogShift.y * (y2 - y1)
+        let left = Int((centreX - side / 2).rounded()), top = Int((centreY - side / 2).rounded()), length = max(1, Int(side.rounded()))
+        return FaceBox(left: left, top: top, right: left + length - 1, bottom: top + length - 1, score: face.score, detectorIndex: FaceBox.cnn)
+    }
+
+    /// HOG's side over the mean of MTCNN's width and height (0.76-1.0 on the photos, median 0.85), and its centre's
+    /// offset in MTCNN's width and height (x: -0.10 to 0.19, median -0.01; y: 0.00 to 0.11, median 0.05).
+    static let hogScale = 0.86
+    static let hogShift = (x: 0.0, y: 0.05)
+
+    /// Faces HOG finds in `image`, best first. `upsample` doubles the image that many times first (finds smaller faces);
     /// `threshold` below 0 admits weaker detections. dlib's Python `detector.run(image, upsample, threshold)`.
     public func detect(_ image: FaceImage, upsample: Int = 0, threshold: Double = 0) throws -> [FaceBox] {
         try run { faces, capacity, error in

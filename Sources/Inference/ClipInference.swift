@@ -49,7 +49,8 @@ public final class ClipInference {
     public init(_ trained: TrainedModel) throws {
         self.trained = trained
         spectrogram = LogMelSpectrogram(trained.mel)
-        detectors = try (0..<max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))).map { _ in try FaceDetector() }
+        // The detector the model's faces were found with (MTCNN's weights read only for a model that reads faces).
+        detectors = trained.fusion.usesVisual ? try (0..<max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))).map { _ in try FaceDetector(settings: trained.faces) } : []
     }
 
     /// One file's inputs in the model's layout and what was found in it.

@@ -107,6 +107,10 @@ public final class TrainedModel {
         settings.size = features.size
         let recorded = features.faces ?? [:]
         if let value = recorded["max_side"].flatMap(Int.init) { settings.maxSide = value }
+        // A model trained before the faces stage had a CNN detector saw HOG's faces alone.
+        settings.detector = recorded["detector"].flatMap(DetectorChoice.init) ?? .hog
+        if let value = recorded["cnn_weights"] { settings.cnnWeights = value }
+        if let value = recorded["cnn_min_face"].flatMap(Int.init) { settings.cnnMinimumFace = value }
         if let value = recorded["padding"].flatMap(Double.init) { settings.padding = value }
         if let value = recorded["predictor"] { settings.predictor = value }
         return settings

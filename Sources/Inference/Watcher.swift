@@ -117,7 +117,7 @@ public final class Watcher {
         let mel = trained.mel
         window = Double(trained.melFrames * mel.hopLength) / Double(mel.sampleRate)
         spectrogram = LogMelSpectrogram(mel)
-        tracker = FaceTracker(detector: try FaceDetector(), predictor: try LandmarkPredictor(path: trained.faces.predictor), settings: trained.faces)
+        tracker = FaceTracker(detector: try FaceDetector(settings: trained.faces), predictor: try LandmarkPredictor(path: trained.faces.predictor), settings: trained.faces)
         keepEvery = window / Double(2 * trained.faces.frames)
         nextPrediction = 1 / rate
         (readsVideo, readsAudio) = (video, audio)

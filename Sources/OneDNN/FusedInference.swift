@@ -107,24 +107,33 @@ final class PlannedConvolution {
 }
 
 /// Max pooling over NHWC buffers for inference (square window, symmetric padding that never wins), of floats or of
-/// uint8 codes (`codes`), which pool as the values they stand for since quantization keeps order.
+/// uint8 codes (`codes`), which pool as the values they stand for since quantization keeps order. `ceilMode` is
+/// PyTorch's: a last window that overhangs the bottom or right edge is kept, pooling what it covers.
 public final class MaxPoolNHWC {
     private let primitive: Primitive
     private let input: dnnl_memory_desc_t, output: dnnl_memory_desc_t
     public let outputDims: [Int]
     private let codes: Bool
 
-    public init(inputDims: [Int], kernel: Int, stride: Int, padding: Int, codes: Bool = false) {
+    public init(inputDims: [Int], kernel: Int, stride: Int, padding: Int, codes: Bool = false, ceilMode: Bool = false) {
         self.codes = codes
         let (h, w) = (inputDims[2], inputDims[3])
-        outputDims = [inputDims[0], inputDims[1], (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1]
+        func count(_ size: Int) -> Int {
+            guard ceilMode else { return (size + 2 * padding - kernel) / stride + 1 }
+            // As PyTorch: rounded up, less a last window that would start in the padding.
+            let windows = (size + 2 * padding - kernel + stride - 1) / stride + 1
+            return (windows - 1) * stride >= size + padding ? windows - 1 : windows
+        }
+        outputDims = [inputDims[0], inputDims[1], count(h), count(w)]
+        // In ceil mode, the padding after the last row (column) that makes oneDNN's window count the one chosen above.
+        let after = { (size: Int, out: Int) in Int64((out - 1) * stride + kernel - size - padding) }
         input = nhwcDescriptor(inputDims, codes ? dnnl_u8 : dnnl_f32)
         output = nhwcDescriptor(outputDims, codes ? dnnl_u8 : dnnl_f32)
         var src = input, dst = output
         var desc = dnnl_pooling_desc_t()
         let pair = { (v: Int) in [Int64(v), Int64(v)] }
         DNNL.check(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_inference, dnnl_pooling_max, &src, &dst, pair(stride), pair(kernel),
-                                                  pair(padding), pair(padding)), "max pooling \(inputDims)")
+                                                  pair(padding), ceilMode ? [after(h, outputDims[2]), after(w, outputDims[3])] : pair(padding)), "max pooling \(inputDims)")
         primitive = withUnsafePointer(to: &desc) { Primitive.plan(UnsafeRawPointer($0), attributes: nil, name: "max pooling \(inputDims)") }
     }
 
