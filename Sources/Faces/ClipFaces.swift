@@ -8,7 +8,9 @@ public struct ClipFaceRecord: Codable, Sendable {
     public struct Frame: Codable, Sendable {
         public var time: Double
         public var faces: [FaceBox]
-        /// The chosen face's box in this frame (detected, or carried from the nearest frame where it was).
+        /// The chosen face's box in this frame (detected, or carried from the nearest frame where it was); nil when the
+        /// speaking face chosen by the active rule is not in view at this frame (before or after its track: another shot,
+        /// or off screen), whose chip is then zeros, as a clip's without a face.
         public var chosen: FaceBox?
         public var chosenDetected: Bool
         public var landmarks: [[Int]]?
@@ -16,7 +18,7 @@ public struct ClipFaceRecord: Codable, Sendable {
 
     public enum Status: String, Codable, Sendable {
         case ok
-        /// No sampled frame has a face: the frames are all zero.
+        /// No sampled frame has a face (or none shows the speaking face the active rule chose): the frames are all zero.
         case noFace = "no_face"
     }
 
@@ -122,7 +124,9 @@ public enum ClipFaces {
         record.status = .ok
         record.chosenTrack = best
         let predictor = try loadPredictor()
-        var boxes = frames.indices.map { index in (box: tracks[best][index] ?? nearestBox(in: tracks[best], to: index), detected: tracks[best][index] != nil) }
+        var boxes: [(box: FaceBox, detected: Bool)?] = frames.indices.map { index in
+            (box: tracks[best][index] ?? nearestBox(in: tracks[best], to: index), detected: tracks[best][index] != nil)
+        }
         if settings.speaker == .active {
             if tracks.count > 1, let analysis {
                 let input: AnalysisInput
@@ -136,13 +140,19 @@ public enum ClipFaces {
                                                       predictor: predictor, maxSide: settings.maxSide)
                 record.speaker = found.choice
                 if let chosen = found.choice.chosen {
-                    // Each sampled frame takes the speaking track's box at the nearest analysis frame it is seen in.
+                    // Each sampled frame within the speaking track's span takes its box at the nearest analysis frame it
+                    // is seen in; a frame outside it (the speaker not in view: another shot, or off screen) gets no face
+                    // rather than whoever else is there.
                     let track = found.tracks[chosen], step = 1 / Double(settings.analysisRate)
+                    let half = found.times.count > 1 ? 0.5 * (found.times.last! - found.times.first!) / Double(found.times.count - 1) : step
+                    let span = (found.times[track.keys.min()!] - half)...(found.times[track.keys.max()!] + half)
                     record.chosenTrack = nil
                     boxes = frames.map { frame in
+                        guard span.contains(frame.time) else { return nil }
                         let nearest = track.keys.min { (abs(found.times[$0] - frame.time), $0) < (abs(found.times[$1] - frame.time), $1) }!
                         return (track[nearest]!, abs(found.times[nearest] - frame.time) <= step)
                     }
+                    if boxes.allSatisfy({ $0 == nil }) { record.status = .noFace }
                 }
             } else {
                 record.speaker = SpeakerChoice(rule: .largest, reason: tracks.count == 1 ? "one face track: nothing to choose" : "no analysis frames were given",
@@ -152,16 +162,19 @@ public enum ClipFaces {
         return try chips(frames, prepared, boxes, &record, predictor: predictor, settings: settings)
     }
 
-    /// The chip of each sampled frame in its chosen box, the boxes and landmarks recorded.
-    private static func chips(_ frames: [(time: Double, image: RGBImage)], _ prepared: [FaceImage], _ boxes: [(box: FaceBox, detected: Bool)],
+    /// The chip of each sampled frame in its chosen box (zeros where it has none), the boxes and landmarks recorded.
+    private static func chips(_ frames: [(time: Double, image: RGBImage)], _ prepared: [FaceImage], _ boxes: [(box: FaceBox, detected: Bool)?],
                               _ record: inout ClipFaceRecord, predictor: LandmarkPredictor, settings: FaceSettings) throws -> Result {
         var chips: [RGBImage] = []
         for index in frames.indices {
-            let box = boxes[index].box
+            guard let (box, detected) = boxes[index] else {
+                chips.append(RGBImage(width: settings.size, height: settings.size))
+                continue
+            }
             let landmarks = try predictor.landmarks(in: prepared[index], box: box)
             let chip = try FaceChip.extract(from: prepared[index], box: box, landmarks: landmarks, size: settings.size, padding: settings.padding)
             record.frames[index].chosen = box
-            record.frames[index].chosenDetected = boxes[index].detected
+            record.frames[index].chosenDetected = detected
             record.frames[index].landmarks = landmarks
             chips.append(chip.image)
         }

@@ -145,7 +145,7 @@ final class TwoPersonSceneTests: XCTestCase {
     /// The active rule takes the face whose lips follow the voice where it is clear, and says when it is not.
     private func checkActiveRule(_ scenes: Scenes) throws {
         let clips = try scenes.choices(.active)
-        var (decided, right) = (0, 0)
+        var (decided, right, afterCut) = (0, 0, 0)
         for clip in clips {
             let speaker = try XCTUnwrap(clip.record.speaker, clip.name)
             XCTAssertEqual(speaker.analysisFrames > 0, clip.record.tracks > 1, "lips are followed where the sampled frames show several faces: \(clip.name)")
@@ -154,6 +154,13 @@ final class TwoPersonSceneTests: XCTestCase {
                 continue
             }
             decided += 1
+            // No chip from the wrong side of a cut: after the cut to the listener alone, the speaker is not in view.
+            if let cut = scenes.cuts[clip.name] {
+                for frame in clip.record.frames where Int((frame.time * Double(scenes.params.frameRate)).rounded()) >= cut {
+                    XCTAssertNil(frame.chosen, "\(clip.name): the frame at \(frame.time) s is after the cut to the listener alone")
+                    afterCut += 1
+                }
+            }
             // The clip's choice is right when the chosen face is the speaker's in most sampled frames before any cut.
             if clip.frames.filter({ $0.role == "speaker" }).count * 2 > clip.frames.count { right += 1 }
             XCTAssertFalse(clip.frames.contains { $0.role == "picture" }, clip.name)
@@ -165,5 +172,7 @@ final class TwoPersonSceneTests: XCTestCase {
         print("with its fallback, the speaker's face in \(found) of \(clips.count) clips")
         XCTAssertGreaterThanOrEqual(Double(decided), 0.7 * Double(clips.count), "the lips of the speaker are clear in most clips")
         XCTAssertGreaterThanOrEqual(Double(right), 0.95 * Double(decided), "a clear choice is the speaker")
+        XCTAssertGreaterThan(afterCut, 0, "some clear choices are in clips with a cut")
+        print("frames after a cut to the listener alone, in clips where the speaker was chosen: \(afterCut), none with a chip")
     }
 }
