@@ -120,7 +120,9 @@ public final class ClipInference {
         if readsVideo {
             let frames: [(time: Double, image: RGBImage)]
             do { frames = try reader.frames(count: settings.frames) } catch { throw InferenceError("\(file): \(error)") }
-            let faces = try ClipFaces.extract(frames: frames, detectors: detectors, predictor: try landmarkPredictor(), settings: settings)
+            // The speaker's face as the faces stage chooses it (with `speaker: active`, the clip decoded again to follow lips).
+            let faces = try ClipFaces.extract(frames: frames, detectors: detectors, predictor: try landmarkPredictor(), settings: settings,
+                                              analysis: { try ClipFaces.analysisInput(ClipSource(file: file), settings: settings) })
             for (index, chip) in faces.chips.enumerated() { chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip.pixels) }
             prediction.faceFound = faces.record.status == .ok
             prediction.faceFrames = faces.record.frames.filter(\.chosenDetected).count

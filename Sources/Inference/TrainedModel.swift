@@ -113,6 +113,9 @@ public final class TrainedModel {
         if let value = recorded["cnn_min_face"].flatMap(Int.init) { settings.cnnMinimumFace = value }
         if let value = recorded["padding"].flatMap(Double.init) { settings.padding = value }
         if let value = recorded["predictor"] { settings.predictor = value }
+        // A model trained before the faces stage chose the speaking face saw the largest.
+        settings.speaker = recorded["speaker"].flatMap(SpeakerRule.init) ?? .largest
+        if let value = recorded["analysis_fps"].flatMap(Int.init) { settings.analysisRate = value }
         return settings
     }
 

@@ -63,6 +63,26 @@ final class InferCommandTests: XCTestCase {
         XCTAssertNil(nan["probabilities"])
     }
 
+    /// On scenes of two people, `infer` takes the face the faces stage took (with `speaker: active`, decoding the clip
+    /// again to follow lips), so it gives the evaluation's probabilities there too.
+    func testInferChoosesTheSpeakingFaceAsTheStageDid() throws {
+        let tiny = try TinyTrainedModel(people: 2)
+        let evaluated = try tiny.evaluated()
+        let clips = evaluated.map { tiny.file($0["clip"] as! String) }
+        let records = try evaluated.map { evaluation -> [String: Any] in
+            let path = tiny.data + "/out/p/faces/\(evaluation["clip"] as! String)/faces.json"
+            return try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        }
+        XCTAssertTrue(records.contains { ($0["speaker"] as? [String: Any])?["analysisFrames"] as? Int ?? 0 > 0 }, "some clip's lips were followed: \(records.map { $0["speaker"] ?? $0["tracks"] ?? "" })")
+        let inferred = try shell(tiny.emotion, ["infer", "--model", tiny.model, "--threads", "2"] + clips)
+        XCTAssertEqual(inferred.status, 0, inferred.err)
+        let lines = String(decoding: inferred.out, as: UTF8.self).split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(lines.count, clips.count)
+        for (line, evaluation) in zip(lines, evaluated) {
+            for (a, b) in zip(line["probabilities"] as! [Double], evaluation["probabilities"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-5, "\(line["file"]!)") }
+        }
+    }
+
     /// A mono 32-bit float WAV file of `samples`.
     /// `--precision int8` serves the export's int8 model: probabilities near the float ones (a face trunk on integer
     /// instructions, calibrated on the dev clips); an export without its activation scales, or with broken ones, is

@@ -44,14 +44,16 @@ public struct TinyTrainedModel {
         }
     }
 
-    /// Two training steps on 10 clips: a model of the right form, at chance.
-    public init() throws {
+    /// Two training steps on 10 clips: a model of the right form, at chance. With `people` 2, the clips are scenes of a
+    /// speaker and a listener (`emotion synth --people 2`).
+    public init(people: Int = 1) throws {
         var params = SynthesisParams()
         params.seed = 23
+        params.people = people
         params.dialogues = [.train: 2, .dev: 1, .test: 2]
         params.utterancesPerDialogue = 2
-        params.width = 320   // the demo's size, at which the drawn faces are found
-        params.height = 180
+        params.width = 320 * people   // the demo's size, at which the drawn faces are found; twice that shows two people's
+        params.height = 180 * people
         try self.init(pipeline: Self.pipeline) { try DatasetSynthesizer.write(params, to: $0, threads: 2) }
     }
 
