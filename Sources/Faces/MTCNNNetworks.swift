@@ -33,6 +33,7 @@ final class MTCNNNetwork {
 
     private enum Step {
         case convolution(FusedConvolution)
+        /// The slopes, one per channel, repeated over a whole number of positions.
         case prelu([Float])
         case pool(MaxPoolNHWC)
     }
@@ -60,7 +61,8 @@ final class MTCNNNetwork {
             case .prelu(let name):
                 let slopes = try floats("\(name).weight")
                 guard slopes.count == dims[1] else { throw FaceError.mtcnn("\(prefix).\(name) has \(slopes.count) slopes for \(dims[1]) channels") }
-                steps.append(.prelu(slopes))
+                // Tiled over many positions, so that PReLU runs as one flat loop the compiler vectorises.
+                steps.append(.prelu(Array(repeating: slopes, count: max(1, 4096 / slopes.count)).flatMap { $0 }))
             case .pool(let kernel, let stride):
                 let pool = MaxPoolNHWC(inputDims: dims, kernel: kernel, stride: stride, padding: 0, ceilMode: true)
                 steps.append(.pool(pool))
@@ -112,14 +114,14 @@ final class MTCNNNetwork {
                 current.withUnsafeMutableBufferPointer { source in next.withUnsafeMutableBufferPointer { convolution(source.baseAddress!, into: $0.baseAddress!) } }
                 swap(&current, &next)
                 count = convolution.geometry.outputDims.reduce(1, *)
-            case .prelu(let slopes):
-                let channels = slopes.count
+            case .prelu(let tiled):
                 current.withUnsafeMutableBufferPointer { values in
-                    slopes.withUnsafeBufferPointer { slopes in
-                        for start in stride(from: 0, to: count, by: channels) {
-                            for c in 0..<channels {
-                                let value = values[start + c]
-                                values[start + c] = value < 0 ? value * slopes[c] : value
+                    tiled.withUnsafeBufferPointer { slopes in
+                        for start in stride(from: 0, to: count, by: slopes.count) {
+                            let chunk = UnsafeMutableBufferPointer(rebasing: values[start..<min(count, start + slopes.count)])
+                            for i in chunk.indices {
+                                let value = chunk[i]
+                                chunk[i] = value < 0 ? value * slopes[i] : value
                             }
                         }
                     }
