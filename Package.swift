@@ -194,7 +194,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Labels", "Safetensors", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Labels", "Metrics", "ModelContract", "TestSupport", "WebPages"]),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelContract", "Labels", "EmotionModel", "NN", "Tensor", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "ModelContract", "Labels", "EmotionModel", "NN", "OneDNN", "Tensor", "TestSupport"]),
         // A worker of a gradient exchange, so that tests run real processes.
         .executableTarget(name: "exchange-probe", dependencies: ["GradientExchange"], path: "Tests/ExchangeProbe"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelContract", "Labels", "ChildProcesses", "Dataset", "NN", "OneDNN", "Safetensors", "TestSupport", "emotion-worker"],

@@ -23,6 +23,14 @@ public enum Precision: String, CaseIterable, Sendable {
 }
 
 extension DNNL {
+    /// Whether oneDNN's int8 kernels multiply 8-bit codes with VNNI (or AMX) here, exactly. Without it (AVX2, AVX-512
+    /// without VNNI), its convolutions halve the weights first so that AVX2's pairwise int16 sums cannot saturate (oneDNN's
+    /// "Nuances of int8 computations"): a quantized model then computes near, not exactly, its file's integer steps.
+    public static var hasVNNI: Bool {
+        let isa = dnnl_get_effective_cpu_isa().rawValue
+        return [dnnl_cpu_isa_avx512_core_vnni, dnnl_cpu_isa_avx2_vnni].contains { isa & $0.rawValue == $0.rawValue }
+    }
+
     /// The instruction set oneDNN uses on this CPU, in its own words (as `ONEDNN_MAX_CPU_ISA` names them).
     public static var isaName: String {
         let isa = dnnl_get_effective_cpu_isa()

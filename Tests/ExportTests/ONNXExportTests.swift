@@ -3,6 +3,7 @@ import EmotionModel
 import Foundation
 import ModelContract
 import NN
+import OneDNN
 import Tensor
 import TestSupport
 import XCTest
@@ -137,7 +138,10 @@ final class ONNXExportTests: XCTestCase {
             XCTAssertGreaterThan(drift, 0, "\(fusion): the int8 trunk ran")
             XCTAssertLessThan(drift, 0.1 * scale, "\(fusion): int8 logits \(int8.prefix(4)) stray from the float ones \(float.prefix(4))")
             try write(int8, folder.file("logits.f32"))
-            let runtime = try check(folder, fusion, "model_int8.onnx", tolerance: Double(0.01 * scale))
+            // Without VNNI, oneDNN halves the trunk's int8 weights (`DNNL.hasVNNI`), so the engine's int8 is the file's
+            // integer steps only to within that rounding: 1.9 % (visual) and 3.6 % (cross_attention) of the largest logit
+            // on an AVX2 EPYC, against 1 % with VNNI.
+            let runtime = try check(folder, fusion, "model_int8.onnx", tolerance: Double((DNNL.hasVNNI ? 0.01 : 0.05) * scale))
             if let runtime { XCTAssertLessThan(runtime, Double(drift), "\(fusion): onnxruntime's int8 is closer to float than to the engine's int8") }
             print(String(format: "%@: largest logit %.3f; int8 against float %.4f; onnxruntime int8 against the engine's int8 %@", fusion.rawValue, scale, drift,
                          runtime.map { String(format: "%.4f", $0) } ?? "not run"))
