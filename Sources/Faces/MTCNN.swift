@@ -104,38 +104,15 @@ public final class MTCNN {
             }
             candidates += Self.suppress(found, above: 0.5)
         }
-        candidates = Self.suppress(candidates, above: 0.7).map { candidate in
-            // P-Net's regression is relative to its window's size without the last pixel.
-            var moved = candidate
-            let (w, h) = (candidate.x2 - candidate.x1, candidate.y2 - candidate.y1)
-            moved.x1 += candidate.regression[0] * w
-            moved.y1 += candidate.regression[1] * h
-            moved.x2 += candidate.regression[2] * w
-            moved.y2 += candidate.regression[3] * h
-            return moved.squared()
-        }
-        // R-Net.
-        var refined: [Candidate] = []
-        try score(candidates, size: 24, image: image) { candidate, output in
-            let probability = Self.faceProbability(output[0], output[1])
-            guard probability > Self.thresholds[1] else { return }
-            var kept = candidate
-            kept.score = probability
-            kept.regression = output[2..<6].map(Double.init)
-            refined.append(kept)
-        }
+        // P-Net's regression is relative to its window's size without the last pixel.
+        candidates = Self.suppress(candidates, above: 0.7).map { $0.regressed(inclusive: false).squared() }
+        // R-Net, then O-Net, which also places the landmarks.
+        let refined = try score(candidates, size: 24, image: image, above: Self.thresholds[1]).map(\.candidate)
         candidates = Self.suppress(refined, above: 0.7).map { $0.regressed().squared() }
-        // O-Net.
-        var faces: [(Candidate, [[Double]])] = []
-        try score(candidates, size: 48, image: image) { candidate, output in
-            let probability = Self.faceProbability(output[0], output[1])
-            guard probability > Self.thresholds[2] else { return }
-            var kept = candidate
-            kept.score = probability
-            kept.regression = output[2..<6].map(Double.init)
-            let (w, h) = (candidate.x2 - candidate.x1 + 1, candidate.y2 - candidate.y1 + 1)
-            let points = (0..<5).map { [w * Double(output[6 + $0]) + candidate.x1 - 1, h * Double(output[11 + $0]) + candidate.y1 - 1] }
-            faces.append((kept.regressed(), points))
+        let faces = try score(candidates, size: 48, image: image, above: Self.thresholds[2]).map { kept, output in
+            let (w, h) = (kept.x2 - kept.x1 + 1, kept.y2 - kept.y1 + 1)
+            let points = (0..<5).map { [w * Double(output[6 + $0]) + kept.x1 - 1, h * Double(output[11 + $0]) + kept.y1 - 1] }
+            return (kept.regressed(), points)
         }
         let order = Self.suppress(faces.map(\.0), above: 0.7, overSmaller: true, indices: true)
         return order.map { index in
@@ -151,8 +128,9 @@ public final class MTCNN {
         return planned
     }
 
-    /// Runs R-Net (`size` 24) or O-Net (48) on each candidate's crop, in batches, handing each candidate its outputs.
-    private func score(_ candidates: [Candidate], size: Int, image: RGBImage, _ take: (Candidate, [Float]) -> Void) throws {
+    /// Runs R-Net (`size` 24) or O-Net (48) on each candidate's crop, in batches: the candidates whose face probability is
+    /// above `threshold`, carrying it and the network's regression, each with the network's outputs.
+    private func score(_ candidates: [Candidate], size: Int, image: RGBImage, above threshold: Float) throws -> [(candidate: Candidate, output: [Float])] {
         let network = size == 24 ? rnet : onet
         // facenet-pytorch's `pad`: truncated to integers, clipped to the image, 1-based on the top left.
         let crops = candidates.compactMap { candidate -> (Candidate, [Int])? in
@@ -161,6 +139,7 @@ public final class MTCNN {
             return bottom > top - 1 && right > left - 1 ? (candidate, [left - 1, top - 1, right, bottom]) : nil
         }
         let plane = size * size * 3, outputs = network.outputDims[1]
+        var kept: [(candidate: Candidate, output: [Float])] = []
         for start in stride(from: 0, to: crops.count, by: Self.batch) {
             let chunk = crops[start..<min(crops.count, start + Self.batch)]
             var input = [Float](repeating: 0, count: Self.batch * plane)
@@ -168,8 +147,16 @@ public final class MTCNN {
                 input.replaceSubrange(slot * plane..<(slot + 1) * plane, with: Self.resample(image, left: rect[0], top: rect[1], right: rect[2], bottom: rect[3], to: size, size))
             }
             let output = network(input)
-            for (slot, (candidate, _)) in chunk.enumerated() { take(candidate, Array(output[(slot * outputs)..<((slot + 1) * outputs)])) }
+            for (slot, (candidate, _)) in chunk.enumerated() {
+                let values = Array(output[(slot * outputs)..<((slot + 1) * outputs)]), probability = Self.faceProbability(values[0], values[1])
+                guard probability > threshold else { continue }
+                var passed = candidate
+                passed.score = probability
+                passed.regression = values[2..<6].map(Double.init)
+                kept.append((passed, values))
+            }
         }
+        return kept
     }
 
     /// The face class's softmax probability from the two logits.
@@ -231,10 +218,11 @@ public final class MTCNN {
             return square
         }
 
-        /// Moved by R-Net's or O-Net's regression, relative to the box's size in pixels (`bbreg`).
-        func regressed() -> Candidate {
+        /// Moved by its regression, relative to the box's size: in pixels, both edges counted (`inclusive`, R-Net's and
+        /// O-Net's `bbreg`), or the difference of its edges (P-Net's).
+        func regressed(inclusive: Bool = true) -> Candidate {
             var moved = self
-            let (w, h) = (x2 - x1 + 1, y2 - y1 + 1)
+            let extra = inclusive ? 1.0 : 0.0, (w, h) = (x2 - x1 + extra, y2 - y1 + extra)
             moved.x1 = x1 + regression[0] * w
             moved.y1 = y1 + regression[1] * h
             moved.x2 = x2 + regression[2] * w
