@@ -9,8 +9,9 @@ import XCTest
 /// must be that within fp32 summation order, in the forward pass and in both gradients; and within bf16's precision of
 /// PyTorch's fp32 result.
 final class BF16Tests: XCTestCase {
+    /// Every test but the rounding's needs the CPU's bf16 (the rounding is the project's own and runs anywhere).
     override func setUpWithError() throws {
-        if let why = Precision.bf16.unsupported { throw XCTSkip(why) }
+        if let why = Precision.bf16.unsupported, name.contains("testRoundingIsToNearestEven") == false { throw XCTSkip(why) }
     }
 
     func testRoundingIsToNearestEven() {
