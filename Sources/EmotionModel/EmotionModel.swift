@@ -62,7 +62,9 @@ public final class AudioEncoder: Module {
 
     public func callAsFunction(_ mel: Tensor) -> (conv: Tensor, sequence: Tensor) {
         var h = mel
-        for (conv, norm) in zip(convs, norms) { h = maxPool2d(norm(conv(h), relu: true), kernel: 2, stride: 2) }
+        // In training, the activations stay in oneDNN's blocked layout through the three blocks.
+        for (conv, norm) in zip(convs, norms) { h = maxPool2d(norm(conv(h, keepLayout: true), relu: true), kernel: 2, stride: 2) }
+        h = h.plainLayout()
         let b = h.shape[0], steps = h.shape[3]
         let sequence = h.permuted([0, 3, 1, 2]).reshaped([b, steps, h.shape[1] * h.shape[2]])
         return (h, gru(sequence).output)

@@ -33,8 +33,8 @@ final class BasicBlock: Module {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = bn2(conv2(bn1(conv1(x), relu: true)))
-        let shortcut = downsample.map { $0.bn($0.conv(x)) } ?? x
+        let out = bn2(conv2(bn1(conv1(x, keepLayout: true), relu: true), keepLayout: true))
+        let shortcut = downsample.map { $0.bn($0.conv(x, keepLayout: true)) } ?? x
         return addReLU(out, shortcut)
     }
 }
@@ -140,7 +140,8 @@ public final class ResNet18Trunk: Module {
             plans[key] = plan
             return plan(x)
         }
-        var h = maxPool2d(bn1(conv1(x), relu: true), kernel: 3, stride: 2, padding: 1)
+        // In training, the activations stay in oneDNN's blocked layout from the stem to the pooling.
+        var h = maxPool2d(bn1(conv1(x, keepLayout: true), relu: true), kernel: 3, stride: 2, padding: 1)
         for blocks in stages { for block in blocks { h = block(h) } }
         return globalAveragePool(h)
     }

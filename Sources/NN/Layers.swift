@@ -40,8 +40,10 @@ public final class Conv2d: Module {
         if let b = self.bias { register(parameter: "bias", b) }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    /// `keepLayout`: the result may stay in oneDNN's blocked layout (see `conv2d`), for a caller that hands it only to
+    /// layers that take it and calls `plainLayout()` where the convolutions end.
+    public func callAsFunction(_ x: Tensor, keepLayout: Bool = false) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, keepLayout: keepLayout)
     }
 
     /// PyTorch's: as Linear's, with fan_in = in_channels x k x k.

@@ -110,78 +110,50 @@ public final class Convolution {
         return Primitive.plan(&desc, pairedWith: forwardPrimitive.descriptor, name: "convolution backward weights \(geometry)")
     }
 
-    /// `output = conv(input, weight) + bias`; `inference` when no backward pass will follow.
-    package func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        output: UnsafeMutablePointer<Float>, inference: Bool = false) {
+    /// The blocked layout the training forward writes its output in, if it computes in one.
+    private lazy var trainingOutputLayout = ActivationLayout.blocked(forwardPrimitive.memoryDescriptor(dnnl_query_dst_md), dims: geometry.outputDims)
+
+    /// `output = conv(input, weight) + bias` with `input` in `inputLayout` (nil: plain NCHW); `inference` when no
+    /// backward pass will follow. With `keepLayout` the output stays in the blocked layout the primitive computes in,
+    /// which is returned; otherwise (or when it computes in NCHW) the output is NCHW and the result nil.
+    @discardableResult
+    package func forward(input: UnsafePointer<Float>, inputLayout: ActivationLayout? = nil, weight: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, inference: Bool = false,
+                         keepLayout: Bool = false) -> ActivationLayout? {
         let p = inference ? inferencePrimitive : forwardPrimitive
-        run(p, [(DNNL_ARG_SRC, Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))),
+        let outputLayout = keepLayout && !inference ? trainingOutputLayout : nil
+        run(p, [(DNNL_ARG_SRC, Operand(input, given: descriptor(geometry.inputDims, in: inputLayout), wanted: p.memoryDescriptor(dnnl_query_src_md))),
                 (DNNL_ARG_WEIGHTS, Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))),
-                (DNNL_ARG_DST, Operand(plain: geometry.outputDims, pointer: output, wanted: p.memoryDescriptor(dnnl_query_dst_md), isOutput: true))],
+                (DNNL_ARG_DST, Operand(output, given: descriptor(geometry.outputDims, in: outputLayout), wanted: p.memoryDescriptor(dnnl_query_dst_md), isOutput: true))],
             bias: bias.map { (DNNL_ARG_BIAS, UnsafeMutableRawPointer(mutating: $0)) })
+        return outputLayout
     }
 
-    /// `gradInput = d(sum(output * gradOutput)) / d input` (overwritten).
-    package func backwardData(gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
+    /// `gradInput = d(sum(output * gradOutput)) / d input` (overwritten), each in its layout (nil: NCHW).
+    package func backwardData(gradOutput: UnsafePointer<Float>, gradOutputLayout: ActivationLayout? = nil, weight: UnsafePointer<Float>,
+                              gradInput: UnsafeMutablePointer<Float>, gradInputLayout: ActivationLayout? = nil) {
         let p = backwardDataPrimitive
-        run(p, [(DNNL_ARG_DIFF_DST, Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))),
+        run(p, [(DNNL_ARG_DIFF_DST, Operand(gradOutput, given: descriptor(geometry.outputDims, in: gradOutputLayout), wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))),
                 (DNNL_ARG_WEIGHTS, Operand(plain: geometry.weightDims, pointer: weight, wanted: p.memoryDescriptor(dnnl_query_weights_md))),
-                (DNNL_ARG_DIFF_SRC, Operand(plain: geometry.inputDims, pointer: gradInput, wanted: p.memoryDescriptor(dnnl_query_diff_src_md), isOutput: true))],
+                (DNNL_ARG_DIFF_SRC, Operand(gradInput, given: descriptor(geometry.inputDims, in: gradInputLayout), wanted: p.memoryDescriptor(dnnl_query_diff_src_md), isOutput: true))],
             bias: nil)
     }
 
-    /// `gradWeight` (and `gradBias`) of `sum(output * gradOutput)` (overwritten).
-    package func backwardWeights(input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
-                                gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
+    /// `gradWeight` (and `gradBias`) of `sum(output * gradOutput)` (overwritten, OIHW), the activations in their layouts.
+    package func backwardWeights(input: UnsafePointer<Float>, inputLayout: ActivationLayout? = nil,
+                                 gradOutput: UnsafePointer<Float>, gradOutputLayout: ActivationLayout? = nil,
+                                 gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?) {
         let p = backwardWeightsPrimitive
-        run(p, [(DNNL_ARG_SRC, Operand(plain: geometry.inputDims, pointer: input, wanted: p.memoryDescriptor(dnnl_query_src_md))),
-                (DNNL_ARG_DIFF_DST, Operand(plain: geometry.outputDims, pointer: gradOutput, wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))),
+        run(p, [(DNNL_ARG_SRC, Operand(input, given: descriptor(geometry.inputDims, in: inputLayout), wanted: p.memoryDescriptor(dnnl_query_src_md))),
+                (DNNL_ARG_DIFF_DST, Operand(gradOutput, given: descriptor(geometry.outputDims, in: gradOutputLayout), wanted: p.memoryDescriptor(dnnl_query_diff_dst_md))),
                 (DNNL_ARG_DIFF_WEIGHTS, Operand(plain: geometry.weightDims, pointer: gradWeight, wanted: p.memoryDescriptor(dnnl_query_diff_weights_md), isOutput: true))],
             bias: gradBias.map { (DNNL_ARG_DIFF_BIAS, UnsafeMutableRawPointer($0)) })
     }
 
-    /// Executes with the operands (and the bias, plain, where the geometry has one), then copies outputs
-    /// computed in another layout back to the caller's buffers.
+    /// Executes with the operands and the bias (plain) where the geometry has one.
     private func run(_ primitive: Primitive, _ operands: [(Int32, Operand)], bias: (Int32, UnsafeMutableRawPointer)?) {
-        var args = operands.map { ($0.0, $0.1.memory.handle) }
-        var biasMemory: Memory?
-        if let bias, geometry.hasBias {
-            let memory = Memory(plainDescriptor([geometry.outChannels]), pointer: bias.1)
-            args.append((bias.0, memory.handle))
-            biasMemory = memory
-        }
-        primitive.execute(args)
-        for (_, operand) in operands where operand.isOutput { operand.finish() }
-        withExtendedLifetime((operands, biasMemory)) {}
-    }
-}
-
-/// A caller's plain buffer as a primitive argument: used in place when the primitive takes the plain layout,
-/// otherwise reordered into (inputs) or out of (outputs) a buffer in the primitive's layout.
-private struct Operand {
-    let memory: Memory
-    let plain: Memory?
-    let plainMD: dnnl_memory_desc_t
-    let wantedMD: dnnl_memory_desc_t
-    let isOutput: Bool
-
-    init(plain dims: [Int], pointer: UnsafePointer<Float>, wanted: dnnl_memory_desc_t, isOutput: Bool = false) {
-        plainMD = plainDescriptor(dims)
-        wantedMD = wanted
-        self.isOutput = isOutput
-        let raw = UnsafeMutableRawPointer(mutating: pointer)
-        if Reorder.needed(plainMD, wanted) {
-            let plain = Memory(plainMD, pointer: raw)
-            memory = Memory(wanted, pointer: nil)
-            if !isOutput { Reorder.run(from: plain, plainMD, to: memory, wanted) }
-            self.plain = plain
-        } else {
-            memory = Memory(plainMD, pointer: raw)
-            plain = nil
-        }
-    }
-
-    /// Copies an output computed in the primitive's layout back to the caller's plain buffer.
-    func finish() {
-        if let plain { Reorder.run(from: memory, wantedMD, to: plain, plainMD) }
+        var extra: [(Int32, Memory)] = []
+        if let bias, geometry.hasBias { extra.append((bias.0, Memory(plainDescriptor([geometry.outChannels]), pointer: bias.1))) }
+        execute(primitive, operands, extra: extra)
     }
 }

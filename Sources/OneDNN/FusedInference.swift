@@ -10,10 +10,12 @@ func nhwcDescriptor(_ dims: [Int], _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_
 }
 
 extension Primitive {
-    /// The primitive oneDNN picks for any operation descriptor, with attributes (post-ops) when given.
-    static func plan(_ operation: UnsafeRawPointer, attributes: dnnl_primitive_attr_t?, name: String) -> Primitive {
+    /// The primitive oneDNN picks for any operation descriptor, with attributes (post-ops) when given; `pairedWith`
+    /// is the forward primitive a backward one must match.
+    static func plan(_ operation: UnsafeRawPointer, attributes: dnnl_primitive_attr_t?, pairedWith forward: dnnl_primitive_desc_t? = nil,
+                     name: String) -> Primitive {
         var descriptor: dnnl_primitive_desc_t?
-        DNNL.check(dnnl_primitive_desc_create(&descriptor, operation, attributes, DNNL.context.engine, nil), "planning \(name)")
+        DNNL.check(dnnl_primitive_desc_create(&descriptor, operation, attributes, DNNL.context.engine, forward), "planning \(name)")
         guard let descriptor else { preconditionFailure("oneDNN: planning \(name) returned no descriptor") }
         return Primitive(descriptor: descriptor, name: name)
     }

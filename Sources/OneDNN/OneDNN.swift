@@ -25,7 +25,7 @@ public enum DNNL {
     /// model and the files validate first).
     static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
         guard status != dnnl_success else { return }
-        preconditionFailure("oneDNN: \(what()) failed: \(describe(status))")
+        fatalError("oneDNN: \(what()) failed: \(describe(status))")
     }
 
     static func describe(_ status: dnnl_status_t) -> String {

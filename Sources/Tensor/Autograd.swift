@@ -106,10 +106,11 @@ extension Tensor {
     /// Adds `other` (same count) into this tensor's storage, outside any graph.
     public func addInPlace(_ other: Tensor) {
         precondition(other.count == count, "addInPlace: \(other.shape) into \(shape)")
-        let a = pointer, b = other.pointer
+        precondition(other.layout === layout, "addInPlace: values in two layouts")
+        let a = storage.pointer, b = other.storage.pointer
         for i in 0..<count { a[i] += b[i] }
     }
 
     /// Sets every value to zero, outside any graph.
-    public func zero() { pointer.update(repeating: 0, count: count) }
+    public func zero() { storage.pointer.update(repeating: 0, count: count) }
 }

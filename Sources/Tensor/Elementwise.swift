@@ -176,16 +176,20 @@ public func square(_ x: Tensor) -> Tensor {
 /// `relu(a + b)` for tensors of one shape in a single pass: a residual block's join.
 public func addReLU(_ a: Tensor, _ b: Tensor) -> Tensor {
     shapeCheck(a.shape == b.shape, "addReLU: \(a.shape) and \(b.shape)")
-    let result = Tensor(uninitialized: a.shape)
-    let x = a.pointer, y = b.pointer, z = result.pointer
+    // Elementwise, so any one layout will do; two different ones meet in row-major.
+    let (a, b) = a.layout === b.layout ? (a, b) : (a.plainLayout(), b.plainLayout())
+    let layout = a.layout
+    let result = Tensor.uninitialized(a.shape, in: layout)
+    let x = a.storage.pointer, y = b.storage.pointer, z = result.storage.pointer
     parallelFor(2, work: a.count) { half in
         let range = half == 0 ? 0..<a.count / 2 : a.count / 2..<a.count
         for i in range { z[i] = max(x[i] + y[i], 0) }
     }
     let mask = result.storage, aNeeds = a.requiresGrad, bNeeds = b.requiresGrad
     return result.recording([a, b]) { g in
-        let dx = Tensor(uninitialized: g.shape)
-        let gp = g.pointer, m = mask.pointer, o = dx.pointer
+        precondition(g.layout === layout, "addReLU: a gradient in another layout than the output's")
+        let dx = Tensor.uninitialized(g.shape, in: layout)
+        let gp = g.storage.pointer, m = mask.pointer, o = dx.storage.pointer
         parallelFor(2, work: g.count) { half in
             let range = half == 0 ? 0..<g.count / 2 : g.count / 2..<g.count
             for i in range { o[i] = m[i] > 0 ? gp[i] : 0 }

@@ -1,4 +1,5 @@
 import Foundation
+import OneDNN
 
 /// PyTorch's `batch_norm` over NCHW input, with ReLU fused on the output where asked (it saves a pass over
 /// the data and the ReLU's own copy). Training normalises with the batch statistics and updates the running
@@ -6,6 +7,10 @@ import Foundation
 public func batchNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
                         training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) -> Tensor {
     shapeCheck(x.rank == 4 && weight.count == x.shape[1], "batchNorm2d: input \(x.shape) for \(weight.count) channels")
+    if let layout = x.layout {
+        return batchNorm2d(x, in: layout, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                           training: training, momentum: momentum, eps: eps, relu: relu)
+    }
     let n = x.shape[0], channels = x.shape[1], plane = x.shape[2] * x.shape[3]
     let count = n * plane
     let mean = Tensor(uninitialized: [channels]), invStd = Tensor(uninitialized: [channels])
@@ -77,6 +82,38 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor, bias: Tensor, runningMean: 
                 }
             }
         }
+        return [x.requiresGrad ? dx : nil, dgamma, dbeta]
+    }
+}
+
+/// The same on an activation in a blocked layout, on oneDNN's batch normalization: the result and the input's gradient
+/// stay in that layout.
+private func batchNorm2d(_ x: Tensor, in layout: ActivationLayout, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
+                         training: Bool, momentum: Float, eps: Float, relu: Bool) -> Tensor {
+    let channels = x.shape[1], count = x.count / channels
+    let plan = BatchNormalization.plan(layout, relu: relu, globalStatistics: !training, eps: eps)
+    let mean = training ? Tensor(uninitialized: [channels]) : runningMean.copy()
+    let variance = training ? Tensor(uninitialized: [channels]) : runningVar.copy()
+    let workspace = Workspace(bytes: plan.workspaceBytes)
+    let result = Tensor.uninitialized(x.shape, in: layout)
+    if training { shapeCheck(count > 1, "batchNorm2d: training needs more than one value per channel, got input \(x.shape)") }
+    plan.forward(source: x.storage.pointer, destination: result.storage.pointer, scale: weight.pointer, shift: bias.pointer,
+                 mean: mean.pointer, variance: variance.pointer, workspace: workspace.pointer)
+    if training {
+        // oneDNN's variance is the biased one; the running estimate takes the unbiased, as PyTorch's.
+        let unbiased = Float(count) / Float(count - 1)
+        for c in 0..<channels {
+            runningMean.pointer[c] = (1 - momentum) * runningMean.pointer[c] + momentum * mean.pointer[c]
+            runningVar.pointer[c] = (1 - momentum) * runningVar.pointer[c] + momentum * variance.pointer[c] * unbiased
+        }
+    }
+    return result.recording([x, weight, bias]) { g in
+        precondition(g.layout === layout, "batchNorm2d: a gradient in another layout than the output's")
+        let dx = Tensor.uninitialized(x.shape, in: layout)
+        let dgamma = Tensor(uninitialized: [channels]), dbeta = Tensor(uninitialized: [channels])
+        plan.backward(source: x.storage.pointer, gradDestination: g.storage.pointer, scale: weight.pointer, mean: mean.pointer,
+                      variance: variance.pointer, workspace: workspace.pointer, gradSource: dx.storage.pointer,
+                      gradScale: dgamma.pointer, gradShift: dbeta.pointer)
         return [x.requiresGrad ? dx : nil, dgamma, dbeta]
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import OneDNN
 
 /// PyTorch's `max_pool2d` (square kernel, stride, padding that never wins, floor rounding, NaN propagates) on NCHW
 /// input. The forward takes each output row's window rows as column maxima first (a loop the compiler vectorises), then
@@ -6,6 +7,7 @@ import Foundation
 /// as PyTorch picks it), so inference keeps no index buffer.
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -> Tensor {
     shapeCheck(x.rank == 4, "maxPool2d: input \(x.shape) is not NCHW")
+    if let layout = x.layout { return maxPool2d(x, in: layout, kernel: kernel, stride: stride, padding: padding) }
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
     shapeCheck(oh > 0 && ow > 0, "maxPool2d: input \(x.shape) too small for kernel \(kernel)")
@@ -95,6 +97,64 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0) -
     }
 }
 
+/// The same on an activation with its channels in blocks (nChw8c, nChw16c: `ActivationLayout.channelBlock`), the
+/// result in the same kind of layout: each window's maximum for eight channels at a time, by the row-major rule above.
+/// Any other layout is pooled in row-major.
+private func maxPool2d(_ x: Tensor, in layout: ActivationLayout, kernel: Int, stride: Int, padding: Int) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+    shapeCheck(oh > 0 && ow > 0, "maxPool2d: input \(x.shape) too small for kernel \(kernel)")
+    guard let block = layout.channelBlock, block % 8 == 0,
+          let outputLayout = ActivationLayout.channelBlocked([n, c, oh, ow], block: block) else {
+        return maxPool2d(x.plainLayout(), kernel: kernel, stride: stride, padding: padding)
+    }
+    let result = Tensor.uninitialized([n, c, oh, ow], in: outputLayout)
+    let rows = (0..<oh).map { max($0 * stride - padding, 0)..<min($0 * stride - padding + kernel, h) }
+    let columns = (0..<ow).map { max($0 * stride - padding, 0)..<min($0 * stride - padding + kernel, w) }
+    let planes = n * c / block, inPlane = h * w * block, outPlane = oh * ow * block
+    let winners = GradMode.isEnabled && x.requiresGrad ? UnsafeMutablePointer<Int32>.allocate(capacity: result.count) : nil
+    let src = x.storage.pointer, dst = result.storage.pointer
+    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+    parallelFor(planes, work: x.count) { p in
+        let s = src + p * inPlane, d = dst + p * outPlane
+        let found = winners.map { $0 + p * outPlane }
+        for oy in 0..<oh {
+            let window = rows[oy]
+            for ox in 0..<ow {
+                let span = columns[ox], out = (oy * ow + ox) * block
+                for lane in Swift.stride(from: 0, to: block, by: 8) {
+                    let first = (window.lowerBound * w + span.lowerBound) * block + lane
+                    var best = UnsafeRawPointer(s + first).loadUnaligned(as: SIMD8<Float>.self), at = lanes &+ Int32(first)
+                    for row in window {
+                        for column in span {
+                            let offset = (row * w + column) * block + lane
+                            let candidate = UnsafeRawPointer(s + offset).loadUnaligned(as: SIMD8<Float>.self)
+                            let wins = (candidate .> best) .| (candidate .!= candidate)
+                            best.replace(with: candidate, where: wins)
+                            at.replace(with: lanes &+ Int32(offset), where: wins)
+                        }
+                    }
+                    UnsafeMutableRawPointer(d + out + lane).storeBytes(of: best, as: SIMD8<Float>.self)
+                    if let found { UnsafeMutableRawPointer(found + out + lane).storeBytes(of: at, as: SIMD8<Int32>.self) }
+                }
+            }
+        }
+    }
+    guard let winners else { return result }
+    let owner = PoolingWinners(winners)
+    return result.recording([x]) { g in
+        precondition(g.layout === outputLayout, "maxPool2d: a gradient in another layout than the output's")
+        let dx = Tensor.uninitialized(x.shape, in: layout)
+        let gp = g.storage.pointer, o = dx.storage.pointer, at = owner.pointer
+        parallelFor(planes, work: g.count) { p in
+            let gg = gp + p * outPlane, oo = o + p * inPlane, found = at + p * outPlane
+            oo.update(repeating: 0, count: inPlane)
+            for i in 0..<outPlane { oo[Int(found[i])] += gg[i] }
+        }
+        return [dx]
+    }
+}
+
 /// The argmax positions of a max pool, freed with the graph node that holds them.
 private final class PoolingWinners {
     let pointer: UnsafeMutablePointer<Int32>
@@ -105,6 +165,7 @@ private final class PoolingWinners {
 /// Mean over each NCHW plane: `adaptive_avg_pool2d(x, 1)` flattened to (N, C).
 public func globalAveragePool(_ x: Tensor) -> Tensor {
     shapeCheck(x.rank == 4, "globalAveragePool: input \(x.shape) is not NCHW")
+    let x = x.plainLayout()
     let planes = x.shape[0] * x.shape[1], size = x.shape[2] * x.shape[3]
     let result = Tensor(uninitialized: [x.shape[0], x.shape[1]])
     let src = x.pointer, dst = result.pointer

@@ -1,5 +1,6 @@
 import BufferPool
 import Foundation
+import OneDNN
 
 /// Contiguous float32 memory: owned, or a window into a larger buffer whose owner it keeps alive
 /// (a model's parameters and gradients live in one flat buffer each).
@@ -36,6 +37,10 @@ public final class Tensor: @unchecked Sendable {
     public var grad: Tensor?
     /// The operation that produced this tensor, kept only while a graph is being recorded.
     var node: GradNode?
+    /// Set when the values are in a blocked layout a primitive computed them in rather than row-major: only the
+    /// operations that take such layouts read them (convolution, batch normalization, max pooling, `addReLU`,
+    /// `plainLayout`); any other reaches for `pointer` and stops there.
+    public internal(set) var layout: ActivationLayout?
 
     public init(shape: [Int], storage: TensorStorage, requiresGrad: Bool = false) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
@@ -72,7 +77,10 @@ public final class Tensor: @unchecked Sendable {
 
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
-    package var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+    package var pointer: UnsafeMutablePointer<Float> {
+        precondition(layout == nil, "a tensor of shape \(shape) in a blocked layout read as row-major; call plainLayout() first")
+        return storage.pointer
+    }
     package var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: storage.pointer, count: count) }
     public var scalars: [Float] { Array(buffer) }
     /// The single value of a one-element tensor.
@@ -92,12 +100,17 @@ public final class Tensor: @unchecked Sendable {
     /// A copy that shares nothing and is not part of any graph.
     public func copy() -> Tensor {
         let result = Tensor(uninitialized: shape)
-        result.pointer.update(from: pointer, count: count)
+        result.storage.pointer.update(from: storage.pointer, count: count)
+        result.layout = layout
         return result
     }
 
     /// The same values outside the graph: no gradient flows through the result.
-    public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
+    public func detached() -> Tensor {
+        let result = Tensor(shape: shape, storage: storage)
+        result.layout = layout
+        return result
+    }
 
     func normalize(_ axis: Int) -> Int {
         let a = axis < 0 ? axis + rank : axis
