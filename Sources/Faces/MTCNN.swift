@@ -114,7 +114,7 @@ public final class MTCNN {
             let points = (0..<5).map { [w * Double(output[6 + $0]) + kept.x1 - 1, h * Double(output[11 + $0]) + kept.y1 - 1] }
             return (kept.regressed(), points)
         }
-        let order = Self.suppress(faces.map(\.0), above: 0.7, overSmaller: true, indices: true)
+        let order = Self.keptIndices(faces.map(\.0), above: 0.7, overSmaller: true)
         return order.map { index in
             let (candidate, points) = faces[index]
             return Face(box: [candidate.x1, candidate.y1, candidate.x2, candidate.y2], score: Double(candidate.score), points: points)
@@ -235,10 +235,11 @@ public final class MTCNN {
     /// Overlap is intersection over union with areas w x h (torchvision's `nms`), or with `overSmaller` over the smaller
     /// box with areas (w + 1) x (h + 1) (facenet-pytorch's 'Min'). Of equal scores, the earlier box is taken first.
     static func suppress(_ candidates: [Candidate], above threshold: Double, overSmaller: Bool = false) -> [Candidate] {
-        suppress(candidates, above: threshold, overSmaller: overSmaller, indices: true).map { candidates[$0] }
+        keptIndices(candidates, above: threshold, overSmaller: overSmaller).map { candidates[$0] }
     }
 
-    static func suppress(_ candidates: [Candidate], above threshold: Double, overSmaller: Bool, indices: Bool) -> [Int] {
+    /// The same, as the kept candidates' indices, best first.
+    static func keptIndices(_ candidates: [Candidate], above threshold: Double, overSmaller: Bool) -> [Int] {
         let extra = overSmaller ? 1.0 : 0.0
         let order = candidates.indices.sorted { (-candidates[$0].score, $0) < (-candidates[$1].score, $1) }
         let area = candidates.map { ($0.x2 - $0.x1 + extra) * ($0.y2 - $0.y1 + extra) }
