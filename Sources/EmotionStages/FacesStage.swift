@@ -11,7 +11,7 @@ import Pipeline
 /// `face_params.json`, the settings that made the chips (carried through the shards into an export's model_info.json).
 public enum FacesStage {
     public static let kind = StageKind.map(
-        "faces", version: 7, summary: "aligned 224x224 face crops per clip (dlib HOG and MTCNN, 68 landmarks, face chips; the speaking face of several)", params: FaceSettings.params
+        "faces", version: 8, summary: "aligned 224x224 face crops per clip (dlib HOG and MTCNN, 68 landmarks, face chips; the speaking face of several)", params: FaceSettings.params
     ) { context in
         let settings = try FaceSettings(context.params, stage: context.stage)
         prefetchPredictor(settings.predictor)
@@ -22,10 +22,10 @@ public enum FacesStage {
             try context.writeJSON(record, to: "faces.json")
             try context.write(Data(context.params.canonicalJSON.utf8), to: "face_params.json")
         }
-        let sampled: [(time: Double, image: RGBImage)]
+        let sampled: [(time: Double, image: RGBImage)], analysis: () throws -> ClipFaces.AnalysisInput
         let source = try context.clipSource()
         do {
-            sampled = try source.videoReader().frames(count: settings.frames)
+            (sampled, analysis) = try ClipFaces.read(source, settings: settings)
         } catch MediaError.noVideoStream(let path) {
             // A recording of sound alone (a speech corpus's WAV): its face is missing, as for a clip where none is found,
             // so the voice's models train on it and the face's masked path sees it.
@@ -36,7 +36,7 @@ public enum FacesStage {
             return
         }
         let result = try ClipFaces.extract(frames: sampled, detectors: try detectors(settings), predictor: try predictor(settings.predictor), settings: settings,
-                                           analysis: { try ClipFaces.analysisInput(source, settings: settings) })
+                                           analysis: analysis)
         for (index, chip) in result.chips.enumerated() {
             pixels.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip.pixels)
         }

@@ -106,6 +106,7 @@ extension FaceSettings: StageSettings {
         .string("predictor", \.predictor, help: "dlib's 68-point landmark model"),
         .choice("speaker", \.speaker, help: "which of several faces: active (the one whose lips move with the voice; else the largest, saying why) or largest (the largest and most central)"),
         .int("analysis_fps", \.analysisRate, help: "frames per second decoded to follow lips where a clip shows several faces").bounded(2),
+        .int("analysis_detect_every", \.analysisDetectEvery, help: "of those frames, the detector searches every this many (and each shot's first and last); landmarks follow the faces between").bounded(1),
     ]
 }
 

@@ -30,11 +30,12 @@ struct FacesCommand: ParsableCommand, StageOptions {
     @Option(help: help("predictor")) var predictor = defaults.predictor
     @Option(help: help("speaker")) var speaker = defaults.speaker.rawValue
     @Option(help: help("analysis_fps")) var analysisFPS = defaults.analysisRate
+    @Option(help: help("analysis_detect_every")) var analysisDetectEvery = defaults.analysisDetectEvery
 
     var paramValues: [String: ParamValue] {
         ["frames": .int(frames), "max_side": .int(maxSide), "detector": .string(detector), "cnn_weights": .string(cnnWeights),
          "cnn_min_face": .int(cnnMinFace), "size": .int(size), "padding": .double(padding), "predictor": .string(predictor),
-         "speaker": .string(speaker), "analysis_fps": .int(analysisFPS)]
+         "speaker": .string(speaker), "analysis_fps": .int(analysisFPS), "analysis_detect_every": .int(analysisDetectEvery)]
     }
 
     func validate() throws { _ = try settings() }
@@ -42,18 +43,17 @@ struct FacesCommand: ParsableCommand, StageOptions {
     func run() throws {
         let settings = try settings()
         let imageTypes: Set<String> = ["jpg", "jpeg", "png", "bmp", "gif"]
-        let sampled: [(time: Double, image: RGBImage)]
+        let sampled: [(time: Double, image: RGBImage)], analysis: (() throws -> ClipFaces.AnalysisInput)?
         let isVideo = !imageTypes.contains((input as NSString).pathExtension.lowercased())
         // A `.clip` reference names recordings relative to the workspace it was written in: run from there.
         let source = try ClipSource(path: input, workspace: FileManager.default.currentDirectoryPath)
         if isVideo {
-            sampled = try source.videoReader().frames(count: settings.frames)
+            (sampled, analysis) = try ClipFaces.read(source, settings: settings)
         } else {
-            sampled = [(0, try DlibImageFile.load(input))]
+            (sampled, analysis) = ([(0, try DlibImageFile.load(input))], nil)
         }
         let result = try ClipFaces.extract(frames: sampled, detectors: try FacesStage.detectors(settings),
-                                           predictor: try FacesStage.predictor(settings.predictor), settings: settings,
-                                           analysis: isVideo ? { try ClipFaces.analysisInput(source, settings: settings) } : nil)
+                                           predictor: try FacesStage.predictor(settings.predictor), settings: settings, analysis: analysis)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         for (index, chip) in result.chips.enumerated() { try PNGFile.write(chip, to: out + "/face_\(index).png") }
         for (index, frame) in result.record.frames.enumerated() where !frame.faces.isEmpty {

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import ParallelWork
 
 /// How the faces stage chooses among several faces: the largest and most central track, or the track whose lips move
 /// with the voice (falling back to the largest where no track is clearly speaking, and saying so).
@@ -10,9 +11,9 @@ public enum SpeakerRule: String, Codable, Sendable, CaseIterable {
 /// What the active-speaker rule found in a clip, as `faces.json` records it under `speaker`.
 public struct SpeakerChoice: Codable, Sendable, Equatable {
     public struct Track: Codable, Sendable, Equatable {
-        /// The first and last analysis frame it is seen in, and in how many.
-        public var first: Int, last: Int, frames: Int
-        /// Its mean box height, in pixels.
+        /// The first and last analysis frame it is followed in, in how many, and in how many of those the detector found it.
+        public var first: Int, last: Int, frames: Int, detected: Int
+        /// Its mean detected box height, in pixels.
         public var height: Double
         /// The correlation of its mouth's opening with the voice's loudness, at the best lag (analysis frames, the voice
         /// after the lips when positive); nil with fewer than `ActiveSpeaker.minimumFrames` frames.
@@ -47,41 +48,49 @@ public enum ActiveSpeaker {
     public struct Analysis {
         public var choice: SpeakerChoice
         public var times: [Double]
-        /// Each track's box per analysis frame it is seen in.
-        public var tracks: [[Int: FaceBox]]
+        public var tracks: [FaceTracks.Track]
     }
 
+    /// `detectEvery`: 1, the detector searches every frame and each face's detections are linked by overlap; more, it
+    /// searches each shot's first and last frames and every `detectEvery`-th between, and the landmarks follow the faces
+    /// over the others (`FaceTracks`), which costs a fraction of the detections but measures the lips less surely.
     public static func analyse(frames: [(time: Double, image: RGBImage)], audio: [Float], sampleRate: Int, detectors: [FaceDetector],
-                               predictor: LandmarkPredictor, maxSide: Int) throws -> Analysis {
-        let times = frames.map(\.time)
-        let (prepared, detections) = try ClipFaces.search(frames.map(\.image), detectors: detectors, maxSide: maxSide)
-        let cuts = shotCuts(frames.map(\.image))
-        // Tracks are linked within each shot, never across a cut.
-        var tracks: [[Int: FaceBox]] = []
-        for (start, end) in zip([0] + cuts, cuts + [frames.count]) where start < end {
-            let shot = Array(detections[start..<end])
-            tracks += ClipFaces.link(shot).map { track in Dictionary(uniqueKeysWithValues: track.map { ($0.key + start, $0.value) }) }
+                               predictor: LandmarkPredictor, maxSide: Int, detectEvery: Int) throws -> Analysis {
+        let times = frames.map(\.time), images = frames.map(\.image)
+        let cuts = shotCuts(images)
+        let shots = zip([0] + cuts, cuts + [frames.count]).filter { $0.0 < $0.1 }
+        let detecting = detectEvery > 1 ? Set(shots.flatMap { start, end in Array(stride(from: start, to: end, by: detectEvery)) + [end - 1] }) : nil
+        let (prepared, detections) = try ClipFaces.search(images, detectors: detectors, maxSide: maxSide, detecting: detecting)
+        // Tracks are followed or linked within each shot, never across a cut.
+        let tracks: [FaceTracks.Track]
+        if let detecting {
+            let following = FaceTracks(predictor: predictor, threads: detectors.count), shotStarts = Set(cuts)
+            for index in frames.indices {
+                try following.advance(index, image: prepared[index], detections: detecting.contains(index) ? detections[index] : nil, cut: shotStarts.contains(index))
+            }
+            following.endAll()
+            tracks = following.tracks
+        } else {
+            tracks = try shots.flatMap { start, end in
+                try ClipFaces.link(Array(detections[start..<end])).map { linked in
+                    try fitted(Dictionary(uniqueKeysWithValues: linked.map { ($0.key + start, $0.value) }), in: prepared, predictor: predictor, threads: detectors.count)
+                }
+            }
         }
         let rate = frames.count > 1 ? Double(frames.count - 1) / max(1e-6, times.last! - times.first!) : 1
         let loudness = loudness(audio, sampleRate: sampleRate, times: times, rate: rate), voice = smoothedSeries(loudness)
         var records: [SpeakerChoice.Track] = []
         for track in tracks {
-            let indices = track.keys.sorted()
-            // Frames between two detections of the track, where the detector missed the face, are fitted in the nearest
-            // detection's box (the lips still move there; a face barely moves in a twelfth of a second).
-            var opening: [Int: Double] = [:]
-            for index in indices.first!...indices.last! {
-                opening[index] = mouthOpening(try predictor.landmarks(in: prepared[index], box: track[index] ?? ClipFaces.nearestBox(in: track, to: index)))
-            }
-            let (score, lag) = correlation(smoothed(opening), voice)
-            records.append(SpeakerChoice.Track(first: indices.first!, last: indices.last!, frames: indices.count,
-                                               height: indices.reduce(0) { $0 + Double(track[$1]!.height) } / Double(indices.count), score: score, lag: lag))
+            let (score, lag) = correlation(smoothed(track.landmarks.mapValues(mouthOpening)), voice)
+            let detected = track.detected.sorted()
+            records.append(SpeakerChoice.Track(first: track.first, last: track.last, frames: track.boxes.count, detected: detected.count,
+                                               height: detected.reduce(0) { $0 + Double(track.boxes[$1]!.height) } / Double(detected.count), score: score, lag: lag))
         }
         var choice = SpeakerChoice(rule: .largest, reason: "", analysisFrames: frames.count, cuts: cuts.map { times[$0] }, tracks: records, chosen: nil)
         let ranked = records.indices.filter { records[$0].score != nil }.sorted { (-records[$0].score!, $0) < (-records[$1].score!, $1) }
         // The margin is over the faces in view at the same time as the best: a track never beside it is another shot,
         // or the same face again after the tracker lost it.
-        let rival = ranked.first.flatMap { best in ranked.dropFirst().first { !Set(tracks[$0].keys).isDisjoint(with: tracks[best].keys) } }
+        let rival = ranked.first.flatMap { best in ranked.dropFirst().first { !Set(tracks[$0].boxes.keys).isDisjoint(with: tracks[best].boxes.keys) } }
         if (loudness.max() ?? 0) < 1e-3 {
             choice.reason = "the voice is silent: no lips to match"
         } else if let best = ranked.first, records[best].score! >= clearScore, rival.map({ records[best].score! - records[$0].score! >= margin }) ?? true {
@@ -95,6 +104,17 @@ public enum ActiveSpeaker {
             choice.reason = "no track is clearly speaking (" + ranked.prefix(3).map { String(format: "track %d: %.2f", $0, records[$0].score!) }.joined(separator: ", ") + ")"
         }
         return Analysis(choice: choice, times: times, tracks: tracks)
+    }
+
+    /// A linked track's landmarks in every frame from its first detection to its last: frames between two detections,
+    /// where the detector missed the face, are fitted in the nearest detection's box (the lips still move there; a face
+    /// barely moves in a twelfth of a second).
+    private static func fitted(_ linked: [Int: FaceBox], in prepared: [FaceImage], predictor: LandmarkPredictor, threads: Int) throws -> FaceTracks.Track {
+        let frames = Array(linked.keys.min()!...linked.keys.max()!)
+        let boxes = frames.map { linked[$0] ?? ClipFaces.nearestBox(in: linked, to: $0) }
+        let landmarks = try ParallelWork.map(Array(zip(frames, boxes)), threads: threads) { try predictor.landmarks(in: prepared[$0.0], box: $0.1) }
+        return FaceTracks.Track(boxes: Dictionary(uniqueKeysWithValues: zip(frames, boxes)), detected: Set(linked.keys),
+                                landmarks: Dictionary(uniqueKeysWithValues: zip(frames, landmarks)))
     }
 
     /// The lips' inner opening over the face's height (nose bridge to chin), from dlib's 68 points.

@@ -58,6 +58,9 @@ public struct FaceSettings: Sendable, Hashable {
     /// Frames per second decoded to follow lips when a clip shows several faces (at most `maximumAnalysisFrames`).
     public var analysisRate = 12
     public static let maximumAnalysisFrames = 360
+    /// Of the analysis frames, the detector searches every this many (and each shot's first and last); the landmarks
+    /// follow the faces over the others.
+    public var analysisDetectEvery = 1
 
     public init() {}
 
@@ -68,6 +71,7 @@ public struct FaceSettings: Sendable, Hashable {
         if maxSide < 0 { return "the detection size must be 0 (full size) or positive, not \(maxSide)" }
         if !(padding >= 0) { return "the padding must be 0 or more, not \(padding)" }
         if analysisRate < 2 { return "the analysis rate must be at least 2 frames per second, not \(analysisRate)" }
+        if analysisDetectEvery < 1 { return "the detector must search at least every analysis frame (1), not every \(analysisDetectEvery)" }
         if cnnMinimumFace < 12 { return "MTCNN's smallest face must be at least its 12-pixel window, not \(cnnMinimumFace)" }
         return nil
     }
@@ -92,12 +96,24 @@ public enum ClipFaces {
     /// as it does when either does not decode).
     public static func analysisInput(_ source: ClipSource, settings: FaceSettings) throws -> AnalysisInput {
         let reader = try source.videoReader()
-        let count = min(FaceSettings.maximumAnalysisFrames, max(2, Int((reader.duration * Double(settings.analysisRate)).rounded(.up))))
-        let frames = try reader.frames(count: count)
-        // The voice through a reader of its own: one that has sought through the video does not give the audio again.
-        let audio: [Float]
-        do { audio = try source.audioReader().audio(sampleRate: 16_000) } catch MediaError.noAudioStream { audio = [] }
-        return (frames, audio, 16_000)
+        return (try reader.frames(count: analysisFrameCount(reader.duration, settings)), try voice(source), 16_000)
+    }
+
+    /// The clip's `settings.frames` sampled frames, and (with `speaker: active`) the analysis input from the same decoding
+    /// pass: its frames are held as decoded and converted when `analysis` is called, which a clip showing one face never does.
+    public static func read(_ source: ClipSource, settings: FaceSettings) throws -> (sampled: [(time: Double, image: RGBImage)], analysis: () throws -> AnalysisInput) {
+        let reader = try source.videoReader()
+        let (sampled, held) = try reader.frames(count: settings.frames, holding: settings.speaker == .active ? analysisFrameCount(reader.duration, settings) : 0)
+        return (sampled, { (try held.images(), try voice(source), 16_000) })
+    }
+
+    private static func analysisFrameCount(_ duration: Double, _ settings: FaceSettings) -> Int {
+        min(FaceSettings.maximumAnalysisFrames, max(2, Int((duration * Double(settings.analysisRate)).rounded(.up))))
+    }
+
+    /// The voice through a reader of its own: one that has sought through the video does not give the audio again.
+    private static func voice(_ source: ClipSource) throws -> [Float] {
+        do { return try source.audioReader().audio(sampleRate: 16_000) } catch MediaError.noAudioStream { return [] }
     }
 
     /// `predictor` is asked for only once a face track exists, so a caller may still be loading it (about a
@@ -137,20 +153,20 @@ public enum ClipFaces {
                     return try chips(frames, prepared, boxes, &record, predictor: predictor, settings: settings)
                 }
                 let found = try ActiveSpeaker.analyse(frames: input.frames, audio: input.audio, sampleRate: input.sampleRate, detectors: detectors,
-                                                      predictor: predictor, maxSide: settings.maxSide)
+                                                      predictor: predictor, maxSide: settings.maxSide, detectEvery: settings.analysisDetectEvery)
                 record.speaker = found.choice
                 if let chosen = found.choice.chosen {
-                    // Each sampled frame within the speaking track's span takes its box at the nearest analysis frame it
-                    // is seen in; a frame outside it (the speaker not in view: another shot, or off screen) gets no face
-                    // rather than whoever else is there.
+                    // Each sampled frame within the speaking track's span takes its box at the nearest analysis frame; a
+                    // frame outside it (the speaker not in view: another shot, or off screen) gets no face rather than
+                    // whoever else is there.
                     let track = found.tracks[chosen], step = 1 / Double(settings.analysisRate)
                     let half = found.times.count > 1 ? 0.5 * (found.times.last! - found.times.first!) / Double(found.times.count - 1) : step
-                    let span = (found.times[track.keys.min()!] - half)...(found.times[track.keys.max()!] + half)
+                    let span = (found.times[track.first] - half)...(found.times[track.last] + half)
                     record.chosenTrack = nil
                     boxes = frames.map { frame in
                         guard span.contains(frame.time) else { return nil }
-                        let nearest = track.keys.min { (abs(found.times[$0] - frame.time), $0) < (abs(found.times[$1] - frame.time), $1) }!
-                        return (track[nearest]!, abs(found.times[nearest] - frame.time) <= step)
+                        let nearest = track.boxes.keys.min { (abs(found.times[$0] - frame.time), $0) < (abs(found.times[$1] - frame.time), $1) }!
+                        return (track.boxes[nearest]!, track.detected.contains(nearest) && abs(found.times[nearest] - frame.time) <= step)
                     }
                     if boxes.allSatisfy({ $0 == nil }) { record.status = .noFace }
                 }
@@ -187,13 +203,15 @@ public enum ClipFaces {
         try extract(frames: frames, detectors: [detector], predictor: try predictor(), settings: settings, analysis: analysis)
     }
 
-    /// Each frame in dlib's form and its detections; frame i goes to detector i mod count, each detector on
-    /// its own thread (a detector keeps scratch state, so no two threads share one).
-    static func search(_ images: [RGBImage], detectors: [FaceDetector], maxSide: Int) throws -> ([FaceImage], [[FaceBox]]) {
+    /// Each frame in dlib's form and its detections (none searched for outside `detecting`, when given); the frames are
+    /// dealt to the detectors in turn, those to search first, each detector on its own thread (a detector keeps scratch
+    /// state, so no two threads share one).
+    static func search(_ images: [RGBImage], detectors: [FaceDetector], maxSide: Int, detecting: Set<Int>? = nil) throws -> ([FaceImage], [[FaceBox]]) {
+        let order = detecting.map { detecting in images.indices.filter(detecting.contains) + images.indices.filter { !detecting.contains($0) } } ?? Array(images.indices)
         let lanes = try ParallelWork.map(Array(detectors.indices), threads: detectors.count) { lane in
-            try stride(from: lane, to: images.count, by: detectors.count).map { index -> (Int, FaceImage, [FaceBox]) in
-                let image = try FaceImage(images[index])
-                return (index, image, try detectors[lane].detect(image, maxSide: maxSide))
+            try stride(from: lane, to: order.count, by: detectors.count).map { position -> (Int, FaceImage, [FaceBox]) in
+                let index = order[position], image = try FaceImage(images[index])
+                return (index, image, detecting?.contains(index) ?? true ? try detectors[lane].detect(image, maxSide: maxSide) : [])
             }
         }
         let found = lanes.joined().sorted { $0.0 < $1.0 }
@@ -223,7 +241,7 @@ public enum ClipFaces {
         return tracks
     }
 
-    static func overlap(_ a: FaceBox, _ b: FaceBox) -> Double {
+    public static func overlap(_ a: FaceBox, _ b: FaceBox) -> Double {
         let width = min(a.right, b.right) - max(a.left, b.left) + 1, height = min(a.bottom, b.bottom) - max(a.top, b.top) + 1
         guard width > 0, height > 0 else { return 0 }
         let intersection = Double(width * height)

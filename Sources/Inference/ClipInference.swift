@@ -118,11 +118,10 @@ public final class ClipInference {
         let chipBytes = settings.size * settings.size * 3
         var chips = [UInt8](repeating: 0, count: settings.frames * chipBytes)
         if readsVideo {
-            let frames: [(time: Double, image: RGBImage)]
-            do { frames = try reader.frames(count: settings.frames) } catch { throw InferenceError("\(file): \(error)") }
-            // The speaker's face as the faces stage chooses it (with `speaker: active`, the clip decoded again to follow lips).
-            let faces = try ClipFaces.extract(frames: frames, detectors: detectors, predictor: try landmarkPredictor(), settings: settings,
-                                              analysis: { try ClipFaces.analysisInput(ClipSource(file: file), settings: settings) })
+            let frames: [(time: Double, image: RGBImage)], analysis: () throws -> ClipFaces.AnalysisInput
+            do { (frames, analysis) = try ClipFaces.read(ClipSource(file: file), settings: settings) } catch { throw InferenceError("\(file): \(error)") }
+            // The speaker's face as the faces stage chooses it (with `speaker: active`, following lips at the analysis rate).
+            let faces = try ClipFaces.extract(frames: frames, detectors: detectors, predictor: try landmarkPredictor(), settings: settings, analysis: analysis)
             for (index, chip) in faces.chips.enumerated() { chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip.pixels) }
             prediction.faceFound = faces.record.status == .ok
             prediction.faceFrames = faces.record.frames.filter(\.chosenDetected).count

@@ -116,6 +116,7 @@ public final class TrainedModel {
         // A model trained before the faces stage chose the speaking face saw the largest.
         settings.speaker = recorded["speaker"].flatMap(SpeakerRule.init) ?? .largest
         if let value = recorded["analysis_fps"].flatMap(Int.init) { settings.analysisRate = value }
+        if let value = recorded["analysis_detect_every"].flatMap(Int.init) { settings.analysisDetectEvery = value }
         return settings
     }
 

@@ -145,50 +145,101 @@ public final class MediaReader {
     /// Seeks to each (decoding forward inside a group of pictures rather than seeking back), so a few frames
     /// of a long clip cost a few decodes, not the whole file.
     public func frames(count: Int) throws -> [(time: Double, image: RGBImage)] {
+        try frames(count: count, holding: 0).frames
+    }
+
+    /// As `frames(count:)`, and in the same decoding pass `held` frames sampled the same way, kept as decoded: each is the
+    /// frame `frames(count: held)` would give, converted to RGB only if asked for (`HeldFrames.images()`).
+    public func frames(count: Int, holding held: Int) throws -> (frames: [(time: Double, image: RGBImage)], held: HeldFrames) {
         guard hasVideo, let format, let size = videoSize else { throw MediaError.noVideoStream(path) }
-        guard count > 0 else { return [] }
+        let converter = RGBConverter(width: size.width, height: size.height)
+        let kept = HeldFrames(converter: converter, path: path, offset: offset)
+        guard count > 0 || held > 0 else { return ([], kept) }
         guard duration > 0 else { throw MediaError.zeroDuration(path) }
         guard size.width > 0, size.height > 0 else { throw MediaError.undecodable(path, "video has no size") }
         let stream = cff_stream(format, videoIndex)
         let decoder = try Decoder(stream: stream, path: path)
         let timeBase = av_q2d(stream.pointee.time_base)
         let start = stream.pointee.start_time != cff_no_pts() ? Double(stream.pointee.start_time) * timeBase : 0
-        let converter = RGBConverter(width: size.width, height: size.height)
         hasRead = true
 
+        // Both samplings' times in order; of equal times, the converted one first.
+        let targets = ((0..<count).map { (index: $0, held: false) } + (0..<held).map { (index: $0, held: true) }).map { target in
+            (time: start + offset + (Double(target.index) + 0.5) * duration / Double(target.held ? held : count), held: target.held)
+        }.sorted { ($0.time, $0.held ? 1 : 0) < ($1.time, $1.held ? 1 : 0) }
         var result: [(Double, RGBImage)] = []
         var position = -Double.infinity  // time of the last frame decoded
-        // The last frame decoded, kept by reference and converted only if it is needed (when a clip ends
-        // before a target time): converting every decoded frame to RGB cost more than decoding it.
+        // The last frame decoded, kept by reference and converted only if it is needed (when a clip ends before a
+        // target time, or the next target is before it): converting every decoded frame to RGB cost more than decoding it.
         var lastFrame: UnsafeMutablePointer<AVFrame>? = av_frame_alloc()
         defer { av_frame_free(&lastFrame) }
         var lastTime: Double?
-        for index in 0..<count {
-            let target = start + offset + (Double(index) + 0.5) * duration / Double(count)
-            let stamp = Int64(target / timeBase)
+        func take(_ frame: UnsafeMutablePointer<AVFrame>, at time: Double, held: Bool) throws {
+            if held {
+                guard let copy = av_frame_clone(frame) else { throw MediaError.undecodable(path, "out of memory holding a frame") }
+                kept.append(time - offset, copy)
+            } else {
+                result.append((time - offset, try converter.convert(frame, path: path)))
+            }
+        }
+        for target in targets {
+            // The first frame at or after an earlier target is the first at or after this one too, when it is not before it.
+            if let lastTime, let lastFrame, lastTime + 1e-6 >= target.time {
+                try take(lastFrame, at: lastTime, held: target.held)
+                continue
+            }
+            let stamp = Int64(target.time / timeBase)
             let keyframe = avformat_index_get_entry_from_timestamp(stream, stamp, AVSEEK_FLAG_BACKWARD)
             let keyframeTime = keyframe.map { Double($0.pointee.timestamp) * timeBase } ?? -Double.infinity
-            if position == -Double.infinity || keyframeTime > position || target < position {
+            if position == -Double.infinity || keyframeTime > position || target.time < position {
                 av_seek_frame(format, videoIndex, stamp, AVSEEK_FLAG_BACKWARD)
                 avcodec_flush_buffers(decoder.context)
                 decoder.reset()
             }
-            var found: (Double, RGBImage)?
+            var found = false
             let outcome = try decoder.decodeUntil(format: format, streamIndex: videoIndex) { frame in
                 let pts = frame.pointee.best_effort_timestamp != cff_no_pts() ? frame.pointee.best_effort_timestamp : frame.pointee.pts
                 let time = Double(pts) * timeBase
                 position = time
-                if time + 1e-6 >= target { found = (time, try converter.convert(frame, path: path)) }
                 av_frame_unref(lastFrame)
                 if av_frame_ref(lastFrame, frame) >= 0 { lastTime = time } else { lastTime = nil }
-                return found != nil
+                if time + 1e-6 >= target.time {
+                    try take(frame, at: time, held: target.held)
+                    found = true
+                }
+                return found
             }
-            if found == nil, let lastTime, let lastFrame { found = (lastTime, try converter.convert(lastFrame, path: path)) }
-            if let found { result.append((found.0 - offset, found.1)) } else {
-                throw outcome.readError.map { MediaError.truncated(path, $0) } ?? MediaError.undecodable(path, "no video frame decodes")
+            if !found, let lastTime, let lastFrame {
+                try take(lastFrame, at: lastTime, held: target.held)
+                found = true
             }
+            if !found { throw outcome.readError.map { MediaError.truncated(path, $0) } ?? MediaError.undecodable(path, "no video frame decodes") }
         }
-        return result
+        return (result, kept)
+    }
+}
+
+/// Decoded frames kept for a second look (the faces stage's analysis frames, decoded in the pass that read its sampled
+/// frames), in time order; converting them to RGB is deferred to `images()`, which a clip showing one face never calls.
+public final class HeldFrames {
+    private var frames: [(time: Double, frame: UnsafeMutablePointer<AVFrame>?)] = []
+    private let converter: RGBConverter
+    private let path: String
+    private let offset: Double
+
+    init(converter: RGBConverter, path: String, offset: Double) {
+        (self.converter, self.path, self.offset) = (converter, path, offset)
+    }
+
+    deinit { for index in frames.indices { av_frame_free(&frames[index].frame) } }
+
+    public var count: Int { frames.count }
+
+    func append(_ time: Double, _ frame: UnsafeMutablePointer<AVFrame>) { frames.append((time, frame)) }
+
+    /// The frames as RGB at the video's own size, each with its time from the clip's start.
+    public func images() throws -> [(time: Double, image: RGBImage)] {
+        try frames.map { ($0.time, try converter.convert($0.frame!, path: path)) }
     }
 }
 
@@ -374,8 +425,14 @@ final class RGBConverter {
         guard let context else { throw MediaError.undecodable(path, "cannot convert pixel format \(format) to RGB") }
         // Beyond 8K on both sides (a damaged header): no RGB copy of gigabytes.
         guard width > 0, height > 0, width * height <= 8192 * 8192 else { throw MediaError.undecodable(path, "a frame of \(width)x\(height) pixels") }
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
-        let rows = pixels.withUnsafeMutableBufferPointer { cff_sws_to_rgb(context, frame, $0.baseAddress, Int32(width), Int32(height)) }
+        var rows: Int32 = 0
+        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, initialized in
+            rows = cff_sws_to_rgb(context, frame, buffer.baseAddress, Int32(width), Int32(height))
+            // Rows the conversion did not write are zeros (it writes all of them but for a damaged frame).
+            let written = max(0, min(Int(rows), height)) * width * 3
+            buffer[written...].initialize(repeating: 0)
+            initialized = buffer.count
+        }
         guard rows > 0 else { throw MediaError.undecodable(path, "pixel conversion failed") }
         return RGBImage(width: width, height: height, pixels: pixels)
     }

@@ -78,12 +78,45 @@ final class AnnotatedFacesTests: XCTestCase {
         for clip in clips {
             let input = try ClipFaces.analysisInput(ClipSource(file: clip), settings: FaceSettings())
             let choice = try ActiveSpeaker.analyse(frames: input.frames, audio: input.audio, sampleRate: input.sampleRate, detectors: [detector],
-                                                   predictor: predictor, maxSide: 640).choice
+                                                   predictor: predictor, maxSide: 640, detectEvery: FaceSettings().analysisDetectEvery).choice
             scores.append(choice.tracks.map { String(format: "%.2f", $0.score ?? .nan) }.joined(separator: "/"))
             XCTAssertEqual(choice.tracks.filter { $0.frames >= ActiveSpeaker.minimumFrames }.count, 1, "\(clip): one face (\(choice.reason))")
             XCTAssertEqual(choice.rule, .active, "\(clip): \(choice.reason)")
             XCTAssertEqual(choice.cuts, [], clip)
         }
         print("CREMA-D talking faces, lips against voice: \(scores.joined(separator: ", "))")
+    }
+}
+
+/// The analysis with the detector on every sixth frame, the landmarks following the face between (`FaceTracks`), held
+/// to the detector run on every frame, on real talking faces (CREMA-D's, which move a little as they speak).
+final class FollowedFaceTests: XCTestCase {
+    func testTheFollowedBoxStaysOnTheFaceTheDetectorFindsEveryFrame() throws {
+        let clips = try Shared.files(in: "data/clips", withExtensions: ["flv"])
+        XCTAssertEqual(clips.count, 6)
+        let detector = try FaceDetector(), predictor = try LandmarkPredictor()
+        var (followed, worst) = (0, 1.0), scores: [String] = []
+        for clip in clips {
+            let input = try ClipFaces.analysisInput(ClipSource(file: clip), settings: FaceSettings())
+            let analyses = try [1, 6].map { detectEvery in
+                try ActiveSpeaker.analyse(frames: input.frames, audio: input.audio, sampleRate: input.sampleRate, detectors: [detector],
+                                          predictor: predictor, maxSide: 640, detectEvery: detectEvery)
+            }
+            let (every, sparse) = (analyses[0], analyses[1])
+            let face = try XCTUnwrap(every.tracks.max { $0.boxes.count < $1.boxes.count }, clip)
+            let track = try XCTUnwrap(sparse.tracks.max { $0.boxes.count < $1.boxes.count }, clip)
+            XCTAssertLessThanOrEqual(track.detected.count * 4, track.boxes.count, "\(clip): the detector ran on a fraction of the frames")
+            XCTAssertGreaterThanOrEqual(track.boxes.count, face.boxes.count - 6, "\(clip): followed over the frames the face is in")
+            for (frame, box) in track.boxes where !track.detected.contains(frame) {
+                guard let detected = face.boxes[frame], face.detected.contains(frame) else { continue }
+                followed += 1
+                worst = min(worst, ClipFaces.overlap(box, detected))
+            }
+            XCTAssertEqual(sparse.choice.rule, .active, "\(clip): \(sparse.choice.reason)")
+            scores.append(sparse.choice.tracks.map { String(format: "%.2f", $0.score ?? .nan) }.joined(separator: "/"))
+        }
+        print("followed frames: \(followed), least overlap with the detector's box there \(String(format: "%.2f", worst)); scores \(scores.joined(separator: ", "))")
+        XCTAssertGreaterThan(followed, 100)
+        XCTAssertGreaterThan(worst, 0.5, "the followed box stays on the face")
     }
 }

@@ -29,6 +29,24 @@ final class MediaReaderTests: XCTestCase {
         }
     }
 
+    /// Two samplings read in one decoding pass (the faces stage's sampled and analysis frames) are, frame for frame and
+    /// byte for byte, what two passes give, including samplings denser than the clip's frames (frames repeat).
+    func testTwoSamplingsInOnePassAreTheFramesOfTwoPasses() throws {
+        let clips = try Shared.files(in: "data/clips", withExtensions: ["flv"]).prefix(2) + Shared.files(in: "data/clips/derived_mp4", withExtensions: ["mp4"]).prefix(2)
+        XCTAssertEqual(clips.count, 4)
+        for clip in clips {
+            for (count, held) in [(8, 31), (8, 7), (3, 400), (0, 12)] {
+                let (frames, kept) = try MediaReader(path: clip).frames(count: count, holding: held)
+                let images = try kept.images()
+                let (alone, heldAlone) = try (MediaReader(path: clip).frames(count: count), MediaReader(path: clip).frames(count: held))
+                XCTAssertEqual(frames.map(\.time), alone.map(\.time), "\(clip): \(count) with \(held)")
+                XCTAssertEqual(images.map(\.time), heldAlone.map(\.time), "\(clip): \(held) held beside \(count)")
+                XCTAssert(zip(frames, alone).allSatisfy { $0.0.image.pixels == $0.1.image.pixels }, "\(clip): \(count) with \(held)")
+                XCTAssert(zip(images, heldAlone).allSatisfy { $0.0.image.pixels == $0.1.image.pixels }, "\(clip): \(held) held beside \(count)")
+            }
+        }
+    }
+
     func testAudioMatchesFFmpegOnRealSpeech() throws {
         let files = try Shared.files(in: "data/speech", withExtensions: ["wav", "mp3"])
         XCTAssertEqual(files.count, 25)
