@@ -16,6 +16,7 @@ from benchlib import ROOT, ROUNDS, best, build, importable, report, run, say
 
 CLIPS = 12
 DETECTORS = {"hog": "hog", "hog_cnn": "hog+cnn", "cnn": "cnn"}
+SPARSE = (3, 6)  # analysis_detect_every beside the default 1
 emotion = build("emotion")
 bench = os.path.join(ROOT, "data", "bench", "media")
 clips = sorted(glob.glob(os.path.join(bench, "clips", "*.mp4")))
@@ -44,6 +45,8 @@ with open(os.path.join(bench, "media.yaml"), "w") as f:
             '  faces_one: {uses: faces, map: {path: clips, glob: "dia0_utt0.mp4"}}\n'
             '  faces_largest: {uses: faces, map: {path: two, glob: "*.mp4"}, params: {speaker: largest}}\n'
             '  faces_active_one: {uses: faces, map: {path: two, glob: "dia0_utt0.mp4"}, params: {speaker: active, detector: hog+cnn}}\n'
+            + "".join(f'  faces_active_every{n}: {{uses: faces, map: {{path: two, glob: "*.mp4"}}, params: {{speaker: active, detector: hog+cnn, analysis_detect_every: {n}}}}}\n'
+                      for n in SPARSE)
             + "".join(f'  faces_active_{name}: {{uses: faces, map: {{path: two, glob: "*.mp4"}}, params: {{speaker: active, detector: {detector}}}}}\n'
                       for name, detector in DETECTORS.items()))
 
@@ -72,7 +75,8 @@ def fresh(_):
 
 runs = {"decode": decode_all, "faces_1w": stage("faces", 1), "faces_2w": stage("faces", 2), "mel_1w": stage("mel", 1),
         "mel_2w": stage("mel", 2), "faces_one": stage("faces_one", 1), "decode_two": decoder(two),
-        "faces_largest": stage("faces_largest", 1), "faces_active_one": stage("faces_active_one", 1), **{f"faces_active_{name}": stage(f"faces_active_{name}", 1) for name in DETECTORS}}
+        "faces_largest": stage("faces_largest", 1), "faces_active_one": stage("faces_active_one", 1),
+        **{f"faces_active_every{n}": stage(f"faces_active_every{n}", 1) for n in SPARSE}, **{f"faces_active_{name}": stage(f"faces_active_{name}", 1) for name in DETECTORS}}
 seconds, _ = best(runs, before=fresh)
 per_clip = {name: value / CLIPS for name, value in seconds.items()}
 decode = per_clip["decode"]
@@ -92,6 +96,9 @@ for name, detector in DETECTORS.items():
         + ("; target <= 3x)" if detector == "hog+cnn" else ")"))
 marginal_active = (seconds["faces_active_hog_cnn"] - seconds["faces_active_one"]) / (CLIPS - 1)
 say(f"       hog+cnn per further clip, after start-up and the landmark model's load: {marginal_active:.4f} s/clip ({marginal_active / decode_two:.2f}x decode)")
+for n in SPARSE:
+    say(f"       hog+cnn, the detector on every {n}th analysis frame (analysis_detect_every: {n}): {per_clip[f'faces_active_every{n}']:.4f} s/clip "
+        f"({per_clip[f'faces_active_every{n}'] / decode_two:.2f}x decode)")
 
 LIBROSA = r'''
 import glob, sys, time, librosa
@@ -139,5 +146,6 @@ report({"clips": CLIPS, "rounds": ROUNDS, "mean_clip_s": mean_clip, "decode_only
         "two_person_decode_only_s_per_clip": decode_two, "two_person_face_largest_s_per_clip": per_clip["faces_largest"],
         **{f"two_person_face_active_{name}_s_per_clip": per_clip[f"faces_active_{name}"] for name in DETECTORS},
         **{f"two_person_face_active_{name}_vs_decode": per_clip[f"faces_active_{name}"] / decode_two for name in DETECTORS},
+        **{f"two_person_face_active_every{n}_vs_decode": per_clip[f"faces_active_every{n}"] / decode_two for n in SPARSE},
         "two_person_face_active_hog_cnn_marginal_s_per_clip": marginal_active, "two_person_face_active_hog_cnn_marginal_vs_decode": marginal_active / decode_two,
         "log_mel_s_per_clip": ours, "log_mel_measure_planning_s_per_clip": measured, "mel_vs_librosa_speedup": speedup})
