@@ -12,9 +12,10 @@ struct WatchCommand: ParsableCommand {
             SOURCE is a file, a URL FFmpeg opens (tcp://, udp://, rtsp://, http://) or a device as KIND:NAME through
             libavdevice (v4l2:/dev/video0, alsa:default, pulse:default; --list-devices lists the kinds); --audio takes the
             sound from another source (a camera's microphone: --input v4l2:/dev/video0 --audio alsa:default). Each
-            prediction reads the last mel_frames of audio (3 s at the defaults) and the face frames sampled over them; a
-            face is followed from frame to frame, the detector running on every fourth frame kept. Without a visible
-            face the prediction is the voice's (mode voice_only), in silence the face's (face_only). The record
+            prediction reads the last mel_frames of audio (3 s at the defaults) and the face frames sampled over them.
+            Every face is followed at the faces stage's analysis rate, and each window's face is chosen as the stage
+            chooses a clip's: the one whose lips follow the voice, else the largest (speaker, speaker_reason). Without a
+            visible face the prediction is the voice's (mode voice_only), in silence the face's (face_only). The record
             (session_info, emotion_statistics, detailed_results) is written atomically at the end, on SIGUSR1 or `s` at
             a terminal (with a JPEG of the current frame beside it, SESSION-snapshot-N.jpg), and when the input stops; `q` or SIGINT ends the
             session cleanly. --out writes the video with the face box in its emotion's colour, the label and the class
@@ -48,6 +49,9 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "Seconds a stream or device may send nothing, while connecting too, before the session ends.")
     var timeout = 10.0
 
+    @Option(help: "Of the frames followed, the detector searches every N-th (and each shot cut); the landmarks follow the faces between. Default: as the model's faces stage did (analysis_detect_every). 3 costs about a third of the detections, for lips read a little less surely.")
+    var detectEvery: Int?
+
     @Option(help: "Engine threads (default: the machine's cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -57,6 +61,7 @@ struct WatchCommand: ParsableCommand {
     func validate() throws {
         guard listDevices || (input != nil && model != nil) else { throw ValidationError(input == nil ? "name the --input" : "name the --model") }
         guard rate > 0 && rate <= 50 else { throw ValidationError("--rate must be above 0 and at most 50") }
+        guard detectEvery.map({ $0 >= 1 }) ?? true else { throw ValidationError("--detect-every must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be above 0 and at most 3600 seconds") }
     }
@@ -68,7 +73,7 @@ struct WatchCommand: ParsableCommand {
         }
         var settings = WatchSession.Settings()
         (settings.rate, settings.realtime, settings.threads, settings.record, settings.annotated, settings.timeout) = (rate, realtime, threads, session, out, timeout)
-        settings.precision = precision
+        (settings.precision, settings.detectEvery) = (precision, detectEvery)
         let watch: WatchSession
         do { watch = try WatchSession(model: model!, input: input!, audio: audio, settings: settings) } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

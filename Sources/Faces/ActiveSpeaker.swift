@@ -77,16 +77,25 @@ public enum ActiveSpeaker {
                 }
             }
         }
-        let rate = frames.count > 1 ? Double(frames.count - 1) / max(1e-6, times.last! - times.first!) : 1
+        let choice = choose(tracks, times: times, cuts: cuts, audio: audio, sampleRate: sampleRate)
+        return Analysis(choice: choice, times: times, tracks: tracks)
+    }
+
+    /// The rule itself, on tracks already followed over frames at `times` (the voice's samples from time 0; `cuts`, the
+    /// frames that begin a shot): each track's score (from `minimumFrames` frames), and the speaker when one is clearly
+    /// speaking. The faces stage asks it of a clip, `emotion watch` of each window.
+    public static func choose(_ tracks: [FaceTracks.Track], times: [Double], cuts: [Int], audio: [Float], sampleRate: Int,
+                              minimumFrames: Int = minimumFrames) -> SpeakerChoice {
+        let rate = times.count > 1 ? Double(times.count - 1) / max(1e-6, times.last! - times.first!) : 1
         let loudness = loudness(audio, sampleRate: sampleRate, times: times, rate: rate), voice = smoothedSeries(loudness)
         var records: [SpeakerChoice.Track] = []
         for track in tracks {
-            let (score, lag) = correlation(smoothed(track.landmarks.mapValues(mouthOpening)), voice)
+            let (score, lag) = correlation(smoothed(track.landmarks.mapValues(mouthOpening)), voice, minimumFrames: minimumFrames)
             let detected = track.detected.sorted()
             records.append(SpeakerChoice.Track(first: track.first, last: track.last, frames: track.boxes.count, detected: detected.count,
-                                               height: detected.reduce(0) { $0 + Double(track.boxes[$1]!.height) } / Double(detected.count), score: score, lag: lag))
+                                               height: detected.reduce(0) { $0 + Double(track.boxes[$1]!.height) } / Double(max(1, detected.count)), score: score, lag: lag))
         }
-        var choice = SpeakerChoice(rule: .largest, reason: "", analysisFrames: frames.count, cuts: cuts.map { times[$0] }, tracks: records, chosen: nil)
+        var choice = SpeakerChoice(rule: .largest, reason: "", analysisFrames: times.count, cuts: cuts.map { times[$0] }, tracks: records, chosen: nil)
         let ranked = records.indices.filter { records[$0].score != nil }.sorted { (-records[$0].score!, $0) < (-records[$1].score!, $1) }
         // The margin is over the faces in view at the same time as the best: a track never beside it is another shot,
         // or the same face again after the tracker lost it.
@@ -103,7 +112,7 @@ public enum ActiveSpeaker {
         } else {
             choice.reason = "no track is clearly speaking (" + ranked.prefix(3).map { String(format: "track %d: %.2f", $0, records[$0].score!) }.joined(separator: ", ") + ")"
         }
-        return Analysis(choice: choice, times: times, tracks: tracks)
+        return choice
     }
 
     /// A linked track's landmarks in every frame from its first detection to its last: frames between two detections,
@@ -153,7 +162,7 @@ public enum ActiveSpeaker {
 
     /// Pearson's correlation of the opening (where the track is seen) with the loudness shifted by each lag; the best
     /// lag's, and the lag (the smaller in size of equal ones). Nil with fewer than `minimumFrames` pairs, or no variation.
-    static func correlation(_ opening: [Int: Double], _ loudness: [Double]) -> (Double?, Int?) {
+    static func correlation(_ opening: [Int: Double], _ loudness: [Double], minimumFrames: Int = minimumFrames) -> (Double?, Int?) {
         var best: (Double, Int)?
         for lag in (-maximumLag...maximumLag).sorted(by: { (abs($0), $0) < (abs($1), $1) }) {
             let pairs = opening.keys.sorted().compactMap { index -> (Double, Double)? in
@@ -176,12 +185,14 @@ public enum ActiveSpeaker {
     /// more than `cutThreshold` on average.
     static func shotCuts(_ images: [RGBImage]) -> [Int] {
         let thumbnails = images.map(thumbnail)
-        return thumbnails.indices.dropFirst().filter { index in
-            zip(thumbnails[index], thumbnails[index - 1]).reduce(0) { $0 + abs($1.0 - $1.1) } / Double(thumbnails[index].count) > cutThreshold
-        }
+        return thumbnails.indices.dropFirst().filter { isCut(thumbnails[$0 - 1], thumbnails[$0]) }
     }
 
-    private static func thumbnail(_ image: RGBImage) -> [Double] {
+    static func isCut(_ before: [Double], _ after: [Double]) -> Bool {
+        zip(after, before).reduce(0) { $0 + abs($1.0 - $1.1) } / Double(after.count) > cutThreshold
+    }
+
+    static func thumbnail(_ image: RGBImage) -> [Double] {
         let (columns, rows) = (32, 18)
         return (0..<rows * columns).map { cell in
             let (x, y) = (min(image.width - 1, (cell % columns * 2 + 1) * image.width / (2 * columns)), min(image.height - 1, (cell / columns * 2 + 1) * image.height / (2 * rows)))

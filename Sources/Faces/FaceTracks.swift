@@ -1,10 +1,10 @@
 import Foundation
 import ParallelWork
 
-/// Follows every face through a sequence of frames, as `FaceTracker` follows one: the detector's boxes are given on
-/// some frames (every few, and the first of each shot); on the others each face's landmarks are fitted in its box and
-/// the box moves with them. A face costs a landmark fit per frame rather than a detection, which is what lets the
-/// active-speaker rule watch lips at 12 frames per second.
+/// Follows every face through a sequence of frames: the detector's boxes are given on some frames (every few, and the
+/// first of each shot); on the others each face's landmarks are fitted in its box and the box moves with them. A face
+/// costs a landmark fit per frame rather than a detection, which is what lets the active-speaker rule watch lips at 12
+/// frames per second, in a clip (`ActiveSpeaker`) or a stream (`StreamFaces`).
 ///
 /// A detection takes over the track whose box it overlaps most (intersection over union above 0.3; the best-scoring
 /// detection chooses first); one that overlaps none starts a track. A track no detection confirms for more than
@@ -103,6 +103,19 @@ public final class FaceTracks {
             tracks[track].landmarks[index] = points
             if following[slot].detectedNow { tracks[track].detected.insert(index) }
             following[slot].follow(Self.centre(points))
+        }
+    }
+
+    /// The tracks being followed now, that is, those the next frame will extend.
+    public var followed: [Int] { following.map(\.track) }
+
+    /// Drops what every track holds of the frames before `index`: a stream's tracks keep only the frames a window can
+    /// still read. A track's number does not change; an ended track left with no frames is empty.
+    public func forget(before index: Int) {
+        for track in tracks.indices where tracks[track].boxes.keys.contains(where: { $0 < index }) {
+            tracks[track].boxes = tracks[track].boxes.filter { $0.key >= index }
+            tracks[track].landmarks = tracks[track].landmarks.filter { $0.key >= index }
+            tracks[track].detected = tracks[track].detected.filter { $0 >= index }
         }
     }
 

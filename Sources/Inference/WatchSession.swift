@@ -20,6 +20,8 @@ public final class WatchSession {
         /// Seconds a network input may go without data (while connecting too) before the session ends.
         public var timeout = 10.0
         public var precision = ServingPrecision.fp32
+        /// Of the frames followed, the detector searches every this many; nil, as the model's faces stage did.
+        public var detectEvery: Int?
 
         public init() {}
     }
@@ -106,7 +108,8 @@ public final class WatchSession {
             paired = try PairedStreams(video: stream, audio: try MediaStream(source: audioSource, device: audioDevice, sampleRate: trained.mel.sampleRate,
                                                                              timeout: settings.timeout, interrupted: interrupted))
         }
-        let watcher = try Watcher(trained, rate: settings.rate, video: stream.videoSize != nil, audio: paired != nil || stream.hasAudio)
+        let watcher = try Watcher(trained, rate: settings.rate, video: stream.videoSize != nil, audio: paired != nil || stream.hasAudio,
+                                  detectEvery: settings.detectEvery)
         watcher.threads = settings.threads
         let live = device != nil || source.contains("://") || audio.map { Self.parse($0).device != nil || $0.contains("://") } ?? false
         opened = (stream, paired, watcher, live)

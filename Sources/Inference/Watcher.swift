@@ -16,6 +16,14 @@ public struct Detection: Codable, Sendable {
     /// `face_and_voice`; `voice_only` when no face was visible in the window; `face_only` when it was silent;
     /// `neither` when both.
     public var mode: String
+    /// Which rule chose the face over the window (`active`: the one whose lips follow the voice; `largest`) and why, as
+    /// the faces stage records it per clip; nil when the window showed no face.
+    public var speaker: SpeakerRule?
+    public var speakerReason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case timestamp, emotion, confidence, probabilities, mode, speaker, speakerReason = "speaker_reason"
+    }
 }
 
 /// A watch session's record in the reference system's format (`session_info`, `emotion_statistics`,
@@ -79,9 +87,10 @@ public struct SessionRecord: Codable, Sendable {
 }
 
 /// Labels a stream as it plays: a sliding window of the last `window` seconds (the model's `mel_frames` of audio, 3 s
-/// at the defaults) and the face frames sampled over it, a prediction `rate` times a second of input. The face is
-/// followed from frame to frame (`FaceTracker`), on about twice as many frames as the model reads per window; the
-/// inputs are made as the stages make them (chips, log-mel, normalisation), so a watched clip is read as trained.
+/// at the defaults) and the face frames sampled over it, a prediction `rate` times a second of input. Every face is
+/// followed at the faces stage's analysis rate and the window's face is chosen as the stage chooses a clip's
+/// (`StreamFaces`), its chips cut on about twice as many frames as the model reads per window; the inputs are made as
+/// the stages make them (chips, log-mel, normalisation), so a watched clip is read as trained.
 public final class Watcher {
     public let trained: TrainedModel
     public let rate: Double
@@ -93,11 +102,9 @@ public final class Watcher {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
 
     private let spectrogram: LogMelSpectrogram
-    private let tracker: FaceTracker
-    private let keepEvery: Double
+    /// Nil for a model that reads no faces.
+    private let faces: StreamFaces?
     private let readsVideo: Bool, readsAudio: Bool
-    private var kept: [(time: Double, chip: [UInt8]?)] = []
-    private var lastKept = -Double.infinity
     /// The recent audio, its first sample at `audioStart` seconds.
     private var audio: [Float] = []
     private var audioStart = 0.0
@@ -105,20 +112,23 @@ public final class Watcher {
     private var nextPrediction: Double
     /// The latest frame and the followed face's box in it, for snapshots and status lines.
     public private(set) var latestFrame: RGBImage?
-    public private(set) var latestBox: FaceBox?
+    public var latestBox: FaceBox? { faces?.latestBox }
     /// Seconds of input seen.
     public private(set) var position = 0.0
 
     /// `video`, `audio`: whether the input has each (a prediction waits for every one it has to reach its time, so
-    /// how a source interleaves them does not change what a prediction reads).
-    public init(_ trained: TrainedModel, rate: Double = 2, video: Bool = true, audio: Bool = true) throws {
+    /// how a source interleaves them does not change what a prediction reads). `detectEvery`: of the frames followed,
+    /// the detector searches every this many (and each cut), the landmarks follow the faces between; nil, as the model's
+    /// faces stage did (`analysis_detect_every` in MODEL.md: more trades some sureness about lips for speed).
+    public init(_ trained: TrainedModel, rate: Double = 2, video: Bool = true, audio: Bool = true, detectEvery: Int? = nil) throws {
         self.trained = trained
         self.rate = rate
         let mel = trained.mel
         window = Double(trained.melFrames * mel.hopLength) / Double(mel.sampleRate)
         spectrogram = LogMelSpectrogram(mel)
-        tracker = FaceTracker(detector: try FaceDetector(settings: trained.faces), predictor: try LandmarkPredictor(path: trained.faces.predictor), settings: trained.faces)
-        keepEvery = window / Double(2 * trained.faces.frames)
+        faces = trained.model.visual == nil ? nil
+            : StreamFaces(detector: try FaceDetector(settings: trained.faces), predictor: try LandmarkPredictor(path: trained.faces.predictor), settings: trained.faces,
+                          detectEvery: detectEvery ?? trained.faces.analysisDetectEvery, keepEvery: window / Double(2 * trained.faces.frames), horizon: 2 * window)
         nextPrediction = 1 / rate
         (readsVideo, readsAudio) = (video, audio)
     }
@@ -130,13 +140,7 @@ public final class Watcher {
         case let .video(time, image):
             latestFrame = image
             videoTime = max(videoTime, time)
-            if time - lastKept >= keepEvery {
-                lastKept = time
-                let found = try tracker.track(image)
-                latestBox = found?.box
-                kept.append((time, found?.chip.pixels))
-                kept.removeAll { $0.time < time - 2 * window }
-            }
+            try faces?.take(image, at: time)
         case let .audio(time, samples):
             if audio.isEmpty { audioStart = time }
             audio.append(contentsOf: samples)
@@ -169,16 +173,15 @@ public final class Watcher {
     public func predict(at time: Double) throws -> Detection {
         let settings = trained.faces, span = trained.melFrames
         let chipBytes = settings.size * settings.size * 3
-        // Tv frames at the middles of Tv equal spans of the window, each the kept frame with a face nearest its time (as
+        // Tv frames at the middles of Tv equal spans of the window, each the chosen face's kept chip nearest its time (as
         // the faces stage carries a face to the sampled frames where it was missed).
+        let targets = (0..<settings.frames).map { time - window + (Double($0) + 0.5) * window / Double(settings.frames) }
+        let seen = faces?.window(from: time - window, to: time, targets: targets, audio: audio, audioStart: audioStart, sampleRate: trained.mel.sampleRate)
         var chips = [UInt8](repeating: 0, count: settings.frames * chipBytes)
-        let withFace = kept.filter { $0.chip != nil && $0.time <= time + 1e-9 && $0.time >= time - window - 1e-9 }
-        for index in 0..<settings.frames {
-            let target = time - window + (Double(index) + 0.5) * window / Double(settings.frames)
-            guard let chip = withFace.min(by: { abs($0.time - target) < abs($1.time - target) })?.chip else { continue }
-            chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: chip)
+        for (index, face) in (seen?.faces ?? []).enumerated() {
+            if let face { chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: face.chip) }
         }
-        let faces = withFace.count
+        let faces = seen?.faces.filter { $0 != nil }.count ?? 0
         let config = trained.mel
         // The samples of [time - window, time], by their times.
         let rate = Double(config.sampleRate)
@@ -201,6 +204,7 @@ public final class Watcher {
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
         let mode = faces > 0 ? (silent ? "face_only" : "face_and_voice") : (silent ? "neither" : "voice_only")
         return Detection(timestamp: time, emotion: trained.classes[best], confidence: probabilities[best],
-                         probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, probabilities)), mode: mode)
+                         probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, probabilities)), mode: mode,
+                         speaker: seen?.choice?.rule, speakerReason: seen?.choice?.reason)
     }
 }

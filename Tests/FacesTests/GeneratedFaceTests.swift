@@ -80,13 +80,42 @@ final class TwoPersonSceneTests: XCTestCase {
                 let name = "dia\(clip.dialogue)_utt\(clip.utterance)", path = folder.file(clip.split.clipFolder + "/" + clip.clipName)
                 let record = try ClipFaces.extract(frames: try MediaReader(path: path).frames(count: 8), detector: detector, predictor: predictor, settings: settings,
                                                    analysis: { try ClipFaces.analysisInput(ClipSource(file: path), settings: settings) }).record
-                let frames = record.frames.compactMap { frame -> (role: String?, speech: Bool)? in
-                    let index = Int((frame.time * Double(params.frameRate)).rounded())
-                    guard cuts[name].map({ index < $0 }) ?? true, let chosen = frame.chosen, let faces = drawn["\(name):\(index)"] else { return nil }
-                    let (x, y) = ((chosen.left + chosen.right) / 2, (chosen.top + chosen.bottom) / 2)
-                    return (faces.first { $0.box.0 <= x && x <= $0.box.2 && $0.box.1 <= y && y <= $0.box.3 }?.role, faces.contains(where: \.speaking))
+                return (name, record.frames.compactMap { frame in frame.chosen.flatMap { role(of: $0, at: frame.time, in: name) } }, record)
+            }
+        }
+
+        /// Whose face `box` is at `time` of clip `name` (nil when it is on no drawn face), and whether someone speaks
+        /// there; nil after a cut, or where the frame has no truth.
+        func role(of box: FaceBox, at time: Double, in name: String) -> (role: String?, speech: Bool)? {
+            let index = Int((time * Double(params.frameRate)).rounded())
+            guard cuts[name].map({ index < $0 }) ?? true, let faces = drawn["\(name):\(index)"] else { return nil }
+            let (x, y) = ((box.left + box.right) / 2, (box.top + box.bottom) / 2)
+            return (faces.first { $0.box.0 <= x && x <= $0.box.2 && $0.box.1 <= y && y <= $0.box.3 }?.role, faces.contains(where: \.speaking))
+        }
+
+        /// Each clip played as a stream through `StreamFaces` (as `emotion watch` reads it), its window the whole clip:
+        /// the role of the chosen face at 8 times before any cut, whether a face was given after the cut, and the choice.
+        func streamed(detectEvery: Int) throws -> [(name: String, frames: [(role: String?, speech: Bool)], afterCut: [Bool], choice: SpeakerChoice?)] {
+            let detector = try FaceDetector(), predictor = try LandmarkPredictor()
+            return try DatasetSynthesizer.plan(params).map { clip in
+                let name = "dia\(clip.dialogue)_utt\(clip.utterance)"
+                let faces = StreamFaces(detector: detector, predictor: predictor, settings: FaceSettings(), detectEvery: detectEvery, keepEvery: 0, horizon: 60)
+                let stream = try MediaStream(source: folder.file(clip.split.clipFolder + "/" + clip.clipName))
+                var (audio, audioStart, end): ([Float], Double?, Double) = ([], nil, 0)
+                while let event = try stream.next() {
+                    switch event {
+                    case let .video(time, image):
+                        try faces.take(image, at: time)
+                        end = max(end, time)
+                    case let .audio(time, samples):
+                        audioStart = audioStart ?? time
+                        audio.append(contentsOf: samples)
+                    }
                 }
-                return (name, frames, record)
+                let targets = (0..<8).map { (Double($0) + 0.5) * end / 8 }
+                let window = faces.window(from: 0, to: end, targets: targets, audio: audio, audioStart: audioStart ?? 0, sampleRate: 16_000)
+                let afterCut = cuts[name].map { cut in zip(targets, window.faces).filter { $0.0 >= Double(cut) / Double(params.frameRate) }.map { $0.1 != nil } } ?? []
+                return (name, window.faces.compactMap { face in face.flatMap { role(of: $0.box, at: $0.time, in: name) } }, afterCut, window.choice)
             }
         }
     }
@@ -98,6 +127,28 @@ final class TwoPersonSceneTests: XCTestCase {
         try checkLargestRule(scenes)
         try checkActiveRule(scenes)
         try checkTheChoiceIsTheSameOnOneThreadAndTwo(scenes)
+        try checkAStreamChoosesAsTheStage(scenes)
+    }
+
+    /// `emotion watch` chooses a window's face by the stage's rule: on the same clips, played as streams with the window
+    /// their whole length, it decides about as often and as rightly as the stage, and gives no face after a cut to the
+    /// listener alone; with the detector on every third frame (`--detect-every 3`), nearly as rightly.
+    private func checkAStreamChoosesAsTheStage(_ scenes: Scenes) throws {
+        for detectEvery in [1, 3] {
+            let clips = try scenes.streamed(detectEvery: detectEvery)
+            let decided = clips.filter { $0.choice?.rule == .active }
+            let right = decided.filter { clip in clip.frames.filter { $0.role == "speaker" }.count * 2 > clip.frames.count }.count
+            let speech = clips.flatMap(\.frames).filter(\.speech)
+            let afterCut = decided.flatMap(\.afterCut)
+            print("a stream, the detector on every \(detectEvery) frame(s): decided \(decided.count) of \(clips.count) clips, the speaker in \(right) of them; "
+                  + "the speaking face in \(speech.filter { $0.role == "speaker" }.count) of \(speech.count) frames with speech; \(afterCut.count) times after a cut")
+            XCTAssert(clips.allSatisfy { $0.choice != nil && !$0.choice!.reason.isEmpty })
+            XCTAssertFalse(clips.flatMap(\.frames).contains { $0.role == "picture" })
+            XCTAssertGreaterThanOrEqual(Double(decided.count), 0.7 * Double(clips.count), "the lips of the speaker are clear in most clips")
+            XCTAssertGreaterThanOrEqual(Double(right), (detectEvery == 1 ? 0.95 : 0.85) * Double(decided.count), "a clear choice is the speaker")
+            XCTAssertFalse(afterCut.contains(true), "no face after a cut to the listener alone, where the speaker was chosen")
+            XCTAssertGreaterThan(afterCut.count, 0, "some clear choices are in clips with a cut")
+        }
     }
 
     /// The analysis searches frames on as many threads as it has detectors; its record is the same, byte for byte.
