@@ -23,7 +23,6 @@ public final class StreamFaces {
     }
 
     private let detector: FaceDetector
-    private let predictor: LandmarkPredictor
     private let settings: FaceSettings
     private let detectEvery: Int
     /// Chips are cut on frames at least this many seconds apart; frames older than `horizon` seconds are forgotten.
@@ -49,15 +48,13 @@ public final class StreamFaces {
 
     public init(detector: FaceDetector, predictor: LandmarkPredictor, settings: FaceSettings, detectEvery: Int, keepEvery: Double, horizon: Double) {
         self.detector = detector
-        self.predictor = predictor
         self.settings = settings
         self.detectEvery = max(1, detectEvery)
         self.keepEvery = keepEvery
         self.horizon = horizon
         // A face the detector misses for up to half a second (turned, or its mouth wide open; longer while it is alone and
-        // the detector looks less often) is the same face after, as
-        // the stage links a clip's detections across such gaps; a track broken there would be scored in pieces, and a
-        // piece of a few frames can follow the voice by chance.
+        // the detector looks less often) is the same face after, as the stage links a clip's detections across such
+        // gaps: a track broken there would be scored in pieces, and a piece of a few frames can follow the voice by chance.
         tracks = FaceTracks(predictor: predictor, keepMissed: max(1, Int((0.5 * Double(settings.analysisRate) / Double(self.detectEvery)).rounded())))
     }
 

@@ -181,7 +181,7 @@ public final class Watcher {
         for (index, face) in (seen?.faces ?? []).enumerated() {
             if let face { chips.replaceSubrange(index * chipBytes..<(index + 1) * chipBytes, with: face.chip) }
         }
-        let faces = seen?.faces.filter { $0 != nil }.count ?? 0
+        let withFace = seen?.faces.filter { $0 != nil }.count ?? 0
         let config = trained.mel
         // The samples of [time - window, time], by their times.
         let rate = Double(config.sampleRate)
@@ -202,7 +202,7 @@ public final class Watcher {
         }
         let probabilities = try trained.probabilities(chips: [chips], mel: [mel], threads: threads)[0]
         let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
-        let mode = faces > 0 ? (silent ? "face_only" : "face_and_voice") : (silent ? "neither" : "voice_only")
+        let mode = withFace > 0 ? (silent ? "face_only" : "face_and_voice") : (silent ? "neither" : "voice_only")
         return Detection(timestamp: time, emotion: trained.classes[best], confidence: probabilities[best],
                          probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, probabilities)), mode: mode,
                          speaker: seen?.choice?.rule, speakerReason: seen?.choice?.reason)
